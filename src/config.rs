@@ -1,0 +1,196 @@
+//! Deployment configuration, parsed once from Worker vars and secrets. A missing or weak secret
+//! is refused here, with a message that names it, before any request is served.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// An AES-256 key and the id stored beside every ciphertext made with it.
+#[derive(Clone)]
+pub struct EncryptionKey {
+    pub id: String,
+    pub bytes: [u8; 32],
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptionKey({}, ••••)", self.id)
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    /// Hosts that serve the management and widget APIs. An entry without a port matches any port.
+    pub api_hosts: Vec<String>,
+    /// Clients get portals at `{slug}.{portal_base_domain}`.
+    pub portal_base_domain: String,
+    pub jwt_secret: Vec<u8>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: i64,
+    pub current_key: EncryptionKey,
+    /// Keys still accepted for decryption during a rotation.
+    pub retired_keys: Vec<EncryptionKey>,
+    pub file_signing_secret: Vec<u8>,
+    pub doh_resolver_url: String,
+    /// Consecutive failed re-checks after which a verified domain lapses.
+    pub lapse_after_failures: i64,
+    pub max_upload_bytes: u64,
+    pub allowed_upload_types: Vec<String>,
+    pub default_storage_quota_bytes: i64,
+    /// Development only: adds `x-gatehouse-db-queries` to responses so tests can count D1 calls.
+    pub debug_headers: bool,
+    pub gate_cache_ttl_ms: i64,
+    pub version: &'static str,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("api_hosts", &self.api_hosts)
+            .field("portal_base_domain", &self.portal_base_domain)
+            .field("current_key", &self.current_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Common weak HMAC secrets that must never sign tokens, even if someone sets one.
+const WEAK_SECRETS: &[&str] = &["secret", "password", "changeme", "your-256-bit-secret", "jwt-secret", "test"];
+
+impl Config {
+    /// Builds the configuration from a lookup of Worker vars and secrets.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let req = |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        let opt = |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
+        let num = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid { name, why: "not an integer".into() }),
+            }
+        };
+
+        let jwt_secret = req("JWT_SECRET")?;
+        if jwt_secret.len() < 32 || WEAK_SECRETS.contains(&jwt_secret.as_str()) {
+            return Err(ConfigError::Invalid { name: "JWT_SECRET", why: "must be at least 32 random bytes".into() });
+        }
+        let current_key = parse_key("ENCRYPTION_KEY", &opt("ENCRYPTION_KEY_ID", "k1"), &req("ENCRYPTION_KEY")?)?;
+        let mut retired_keys = Vec::new();
+        for entry in opt("RETIRED_ENCRYPTION_KEYS", "").split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, b64) = entry.split_once(':').ok_or(ConfigError::Invalid {
+                name: "RETIRED_ENCRYPTION_KEYS",
+                why: "entries are id:base64key, comma-separated".into(),
+            })?;
+            let key = parse_key("RETIRED_ENCRYPTION_KEYS", id, b64)?;
+            if key.id == current_key.id {
+                return Err(ConfigError::Invalid { name: "RETIRED_ENCRYPTION_KEYS", why: "a retired key reuses the current key id".into() });
+            }
+            retired_keys.push(key);
+        }
+        let file_signing_secret = req("FILE_SIGNING_SECRET")?;
+        if file_signing_secret.len() < 32 {
+            return Err(ConfigError::Invalid { name: "FILE_SIGNING_SECRET", why: "must be at least 32 bytes".into() });
+        }
+        let api_hosts: Vec<String> = opt("API_HOSTS", "localhost,127.0.0.1")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+
+        Ok(Config {
+            api_hosts,
+            portal_base_domain: opt("PORTAL_BASE_DOMAIN", "localhost").to_ascii_lowercase(),
+            jwt_secret: jwt_secret.into_bytes(),
+            jwt_issuer: opt("JWT_ISSUER", "gatehouse"),
+            jwt_audience: opt("JWT_AUDIENCE", "gatehouse-api"),
+            access_token_ttl_secs: num("ACCESS_TOKEN_TTL_SECS", 900)?,
+            current_key,
+            retired_keys,
+            file_signing_secret: file_signing_secret.into_bytes(),
+            doh_resolver_url: opt("DOH_RESOLVER_URL", "https://cloudflare-dns.com/dns-query"),
+            lapse_after_failures: num("DOMAIN_LAPSE_AFTER_FAILURES", 3)?,
+            max_upload_bytes: num("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?.max(0) as u64,
+            allowed_upload_types: opt(
+                "ALLOWED_UPLOAD_TYPES",
+                "image/png,image/jpeg,image/gif,image/webp,image/x-icon,application/pdf,text/plain,text/csv",
+            )
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect(),
+            default_storage_quota_bytes: num("DEFAULT_STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)?,
+            debug_headers: opt("DEBUG_HEADERS", "false") == "true",
+            gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
+            version: env!("CARGO_PKG_VERSION"),
+        })
+    }
+
+    /// Every key that may decrypt, current first.
+    pub fn decryption_key(&self, id: &str) -> Option<&EncryptionKey> {
+        std::iter::once(&self.current_key).chain(self.retired_keys.iter()).find(|k| k.id == id)
+    }
+
+    /// A map-backed lookup, for tests and tools.
+    pub fn from_map(map: &BTreeMap<&str, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| map.get(k).cloned())
+    }
+}
+
+fn parse_key(name: &'static str, id: &str, b64: &str) -> Result<EncryptionKey, ConfigError> {
+    let invalid = |why: &str| ConfigError::Invalid { name, why: why.into() };
+    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(invalid("key ids are 1-32 characters of [A-Za-z0-9_-]"));
+    }
+    let raw = STANDARD.decode(b64.trim()).map_err(|_| invalid("not valid base64"))?;
+    let bytes: [u8; 32] = raw.try_into().map_err(|_| invalid("must decode to exactly 32 bytes"))?;
+    if bytes.iter().all(|&b| b == bytes[0]) {
+        return Err(invalid("is not random (all bytes equal)"));
+    }
+    Ok(EncryptionKey { id: id.to_string(), bytes })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn test_vars() -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("JWT_SECRET", "test-jwt-secret-0123456789abcdef0123456789".to_string()),
+            ("ENCRYPTION_KEY", STANDARD.encode([7u8; 31].iter().chain([9u8].iter()).copied().collect::<Vec<u8>>())),
+            ("FILE_SIGNING_SECRET", "test-file-signing-secret-0123456789abcdef".to_string()),
+        ])
+    }
+
+    #[test]
+    fn a_missing_or_short_encryption_key_is_refused_by_name() {
+        let mut vars = test_vars();
+        assert!(Config::from_map(&vars).is_ok());
+        vars.remove("ENCRYPTION_KEY");
+        assert_eq!(Config::from_map(&vars).unwrap_err(), ConfigError::Missing("ENCRYPTION_KEY"));
+        vars.insert("ENCRYPTION_KEY", STANDARD.encode([1u8, 2, 3]));
+        let err = Config::from_map(&vars).unwrap_err();
+        assert!(err.to_string().contains("ENCRYPTION_KEY is invalid: must decode to exactly 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn weak_jwt_secrets_are_refused() {
+        for weak in ["", "secret", "short-but-not-32"] {
+            let mut vars = test_vars();
+            vars.insert("JWT_SECRET", weak.to_string());
+            assert!(Config::from_map(&vars).is_err(), "{weak:?} accepted");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_key_bytes() {
+        let cfg = Config::from_map(&test_vars()).unwrap();
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("test-jwt-secret") && !dbg.contains("[7, 7"), "{dbg}");
+    }
+}

@@ -1,0 +1,278 @@
+//! Verified domains: registration rules, DNS-over-HTTPS proof of ownership, the status
+//! lifecycle (pending → verified | failed, verified → lapsed) and the scheduled re-check.
+
+pub mod api;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::App;
+use crate::audit::Event;
+use crate::error::{ApiError, ApiResult};
+use crate::hostname::DomainPattern;
+use crate::origin::{OriginRule, Scheme};
+use crate::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
+use crate::tenants::ClientRow;
+
+pub const CHALLENGE_LABEL: &str = "_gatehouse-challenge";
+/// Verified domains re-checked per scheduled run: bounded, so one run stays well inside limits.
+pub const RECHECK_BATCH: i64 = 50;
+
+pub const LIST_FOR_CLIENT: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
+    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    WHERE client_id = ?1 ORDER BY hostname";
+pub const SELECT_ONE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
+    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    WHERE client_id = ?1 AND id = ?2";
+pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, scheme, port, purpose, status, \
+    verification_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)";
+pub const SET_STATUS: &str = "UPDATE domains SET status = ?3, status_reason = ?4, consecutive_failures = ?5, \
+    verified_at = ?6, last_checked_at = ?7, updated_at = ?7 WHERE client_id = ?1 AND id = ?2";
+pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";
+/// Names held by other clients that could collide with a new registration (same name, or the
+/// other side of a wildcard). Global by design: uniqueness spans tenants.
+pub const HELD_ELSEWHERE: &str = "SELECT hostname FROM domains WHERE client_id <> ?1 AND hostname IN (?2, ?3, ?4)";
+pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
+    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.created_at, c.updated_at \
+    FROM domains d JOIN clients c ON c.id = d.client_id \
+    WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
+/// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.
+pub const DUE_FOR_RECHECK: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
+    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    WHERE status = 'verified' AND (last_checked_at IS NULL OR last_checked_at < ?1) \
+    ORDER BY last_checked_at LIMIT ?2";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DomainRow {
+    pub id: String,
+    pub client_id: String,
+    pub hostname: String,
+    pub scheme: String,
+    pub port: Option<i64>,
+    pub purpose: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub verification_token: String,
+    pub consecutive_failures: i64,
+    pub verified_at: Option<i64>,
+    pub last_checked_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl DomainRow {
+    pub fn pattern(&self) -> Option<DomainPattern> {
+        DomainPattern::parse(&self.hostname).ok()
+    }
+
+    pub fn rule(&self) -> Option<OriginRule> {
+        rule_from(&self.hostname, &self.scheme, self.port)
+    }
+
+    pub fn challenge_name(&self) -> String {
+        let base = self.pattern().map(|p| p.base().as_str().to_string()).unwrap_or_else(|| self.hostname.clone());
+        format!("{CHALLENGE_LABEL}.{base}")
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "client_id": self.client_id,
+            "domain": self.hostname,
+            "origin": self.rule().map(|r| r.to_string()),
+            "scheme": self.scheme,
+            "port": self.port,
+            "purpose": self.purpose,
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "verification": {
+                "type": "TXT",
+                "name": self.challenge_name(),
+                "value": self.verification_token,
+                "instructions": format!(
+                    "Create a DNS TXT record named {} with the value {}, then call verify.",
+                    self.challenge_name(), self.verification_token
+                ),
+            },
+            "consecutive_failures": self.consecutive_failures,
+            "verified_at": self.verified_at,
+            "last_checked_at": self.last_checked_at,
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// The origin rule a stored domain stands for.
+pub fn rule_from(hostname: &str, scheme: &str, port: Option<i64>) -> Option<OriginRule> {
+    let scheme = if scheme == "http" { Scheme::Http } else { Scheme::Https };
+    let port = port.and_then(|p| u16::try_from(p).ok());
+    Some(OriginRule::new(DomainPattern::parse(hostname).ok()?, scheme, port))
+}
+
+pub async fn list_for_client(db: &impl Database, client_id: &str) -> ApiResult<Vec<DomainRow>> {
+    Ok(decode_all(db.query(LIST_FOR_CLIENT, &[client_id.into()]).await?)?)
+}
+
+pub async fn one(db: &impl Database, client_id: &str, id: &str) -> ApiResult<Option<DomainRow>> {
+    if !crate::ids::looks_like_id(id, "dom") {
+        return Ok(None);
+    }
+    let row = db.query(SELECT_ONE, &[client_id.into(), id.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?)
+}
+
+pub enum PortalOwner {
+    Client(ClientRow),
+}
+
+/// The tenant whose verified portal domain this host is, if any.
+pub async fn portal_owner(db: &impl Database, host: &str) -> ApiResult<Option<PortalOwner>> {
+    let row = db.query(PORTAL_OWNER, &[host.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?.map(PortalOwner::Client))
+}
+
+/// What the resolver said about the challenge record.
+#[derive(Debug, PartialEq)]
+pub enum Proof {
+    Found,
+    Missing,
+    Mismatch,
+}
+
+/// Reads TXT records over DNS-over-HTTPS (the JSON API) and looks for the token.
+pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &str) -> ApiResult<Proof> {
+    let mut url = url::Url::parse(resolver).map_err(|_| ApiError::Misconfigured("DOH_RESOLVER_URL is not a URL".into()))?;
+    url.query_pairs_mut().append_pair("name", name).append_pair("type", "TXT");
+    let reply = out
+        .get(url.as_str(), "application/dns-json")
+        .await
+        .map_err(|e| ApiError::Upstream(format!("DNS resolver unreachable: {e}")))?;
+    if reply.status != 200 {
+        return Err(ApiError::Upstream(format!("DNS resolver answered HTTP {}", reply.status)));
+    }
+    let v: Value = serde_json::from_str(&reply.body).map_err(|_| ApiError::Upstream("DNS resolver sent invalid JSON".into()))?;
+    match v["Status"].as_i64() {
+        Some(0) => {}
+        Some(3) => return Ok(Proof::Missing), // NXDOMAIN
+        _ => return Err(ApiError::Upstream("DNS resolver reported a failure".into())),
+    }
+    let values: Vec<String> = v["Answer"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| r["type"].as_i64() == Some(16)).filter_map(|r| r["data"].as_str().map(txt_value)).collect())
+        .unwrap_or_default();
+    Ok(if values.is_empty() {
+        Proof::Missing
+    } else if values.iter().any(|v| v == token) {
+        Proof::Found
+    } else {
+        Proof::Mismatch
+    })
+}
+
+/// A TXT record's presentation form is one or more quoted strings; their contents concatenate.
+pub fn txt_value(data: &str) -> String {
+    let data = data.trim();
+    if !data.starts_with('"') {
+        return data.to_string();
+    }
+    let mut out = String::new();
+    let mut chars = data.chars();
+    let mut inside = false;
+    while let Some(c) = chars.next() {
+        match (c, inside) {
+            ('"', _) => inside = !inside,
+            ('\\', true) => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            (c, true) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A status change, its audit row, and the cache invalidation that goes with it.
+pub struct Transition<'a> {
+    pub domain: &'a DomainRow,
+    pub status: &'a str,
+    pub reason: Option<String>,
+    pub failures: i64,
+    pub action: &'a str,
+}
+
+pub async fn apply<P: Platform>(
+    app: &App<'_, P>,
+    actor: &crate::audit::Actor,
+    t: Transition<'_>,
+) -> ApiResult<()> {
+    let now = app.p.now_ms();
+    let d = t.domain;
+    let verified_at = if t.status == "verified" && d.status != "verified" { Some(now) } else { d.verified_at };
+    let mut stmts = vec![Stmt::new(
+        SET_STATUS,
+        vec![
+            d.client_id.as_str().into(),
+            d.id.as_str().into(),
+            t.status.into(),
+            t.reason.clone().into(),
+            Param::Int(t.failures),
+            verified_at.into(),
+            Param::Int(now),
+        ],
+    )];
+    if t.status != d.status || t.action == "domain.force_verified" {
+        stmts.push(crate::audit::stmt(
+            actor,
+            Event {
+                tenant_id: &d.client_id,
+                action: t.action,
+                target_type: "domain",
+                target_id: Some(&d.id),
+                metadata: json!({"domain": d.hostname, "from": d.status, "to": t.status, "reason": t.reason}),
+            },
+            now,
+        )?);
+    }
+    app.p.batch(&stmts).await?;
+    app.state.gate.forget_client(&d.client_id);
+    Ok(())
+}
+
+/// The scheduled job: re-check verified domains not checked in the last `min_age_ms`; a record
+/// missing for `lapse_after_failures` checks in a row lapses the domain.
+pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResult<Value> {
+    let now = app.p.now_ms();
+    let due: Vec<DomainRow> =
+        decode_all(app.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
+    let actor = crate::audit::Actor { user_id: None, role: Some("system".into()), ip: "scheduled".into(), user_agent: "cron".into() };
+    let (mut ok, mut missing, mut lapsed, mut errors) = (0, 0, 0, 0);
+    for d in &due {
+        let proof = match check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await {
+            Ok(p) => p,
+            Err(e) => {
+                // A resolver outage is not the customer's fault: no strike.
+                app.p.log("warn", &format!("recheck {}: {e}", d.id));
+                errors += 1;
+                continue;
+            }
+        };
+        let t = if proof == Proof::Found {
+            ok += 1;
+            Transition { domain: d, status: "verified", reason: None, failures: 0, action: "domain.rechecked" }
+        } else {
+            let failures = d.consecutive_failures + 1;
+            if failures >= app.cfg.lapse_after_failures {
+                lapsed += 1;
+                let reason = format!("TXT record at {} missing for {failures} consecutive checks", d.challenge_name());
+                Transition { domain: d, status: "lapsed", reason: Some(reason), failures, action: "domain.lapsed" }
+            } else {
+                missing += 1;
+                Transition { domain: d, status: "verified", reason: d.status_reason.clone(), failures, action: "domain.rechecked" }
+            }
+        };
+        apply(app, &actor, t).await?;
+    }
+    Ok(json!({"checked": due.len(), "still_verified": ok, "missing": missing, "lapsed": lapsed, "resolver_errors": errors}))
+}

@@ -1,0 +1,317 @@
+//! The widget domain gate. A publishable key names the client; the Origin header, parsed and
+//! required to be canonical byte for byte, must match one of that client's verified domains.
+//! A warm isolate decides from memory; entries expire so a revocation reaches every isolate
+//! within `GATE_CACHE_TTL_MS` (30 s by default, well inside the 60 s promise).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{json_body, App};
+use crate::domains::DomainRow;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Method, Request, Response};
+use crate::origin::{parse_origin_header, Origin, OriginRule};
+use crate::ports::{decode_all, Database, Platform};
+
+/// One indexed query decides a cold gate: the client by its unique key, with its verified
+/// widget domains through `domains_by_client`.
+pub const LOAD: &str = "SELECT c.id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port \
+    FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' \
+    AND d.purpose IN ('widget', 'both') WHERE c.publishable_key = ?1";
+
+const MAX_CACHE_ENTRIES: usize = 20_000;
+const DENIED_MESSAGE: &str = "Domain not authorized for this client";
+
+/// What the gate knows about one client.
+#[derive(Debug, Clone)]
+pub struct ClientGate {
+    pub client_id: String,
+    pub name: String,
+    pub active: bool,
+    pub test_mode: bool,
+    pub rules: Vec<OriginRule>,
+}
+
+#[derive(Deserialize)]
+struct LoadRow {
+    id: String,
+    name: String,
+    status: String,
+    test_mode: i64,
+    hostname: Option<String>,
+    scheme: Option<String>,
+    port: Option<i64>,
+}
+
+pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>> {
+    let rows: Vec<LoadRow> = decode_all(db.query(LOAD, &[key.into()]).await?)?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let mut gate = ClientGate {
+        client_id: first.id.clone(),
+        name: first.name.clone(),
+        active: first.status == "active",
+        test_mode: first.test_mode != 0,
+        rules: Vec::new(),
+    };
+    for r in &rows {
+        let Some(hostname) = &r.hostname else { continue };
+        if let Some(rule) = crate::domains::rule_from(hostname, r.scheme.as_deref().unwrap_or("https"), r.port) {
+            gate.rules.push(rule);
+        }
+    }
+    Ok(Some(gate))
+}
+
+struct Entry {
+    fetched_ms: i64,
+    gate: Option<Rc<ClientGate>>,
+}
+
+/// Per-isolate cache of gates by publishable key. Unknown keys are cached too, so a flood of
+/// bad keys cannot turn into a flood of D1 queries.
+#[derive(Default)]
+pub struct GateCache {
+    entries: RefCell<HashMap<String, Entry>>,
+}
+
+impl GateCache {
+    fn get(&self, key: &str, now: i64, ttl: i64) -> Option<Option<Rc<ClientGate>>> {
+        let entries = self.entries.borrow();
+        let e = entries.get(key)?;
+        (now - e.fetched_ms < ttl && now >= e.fetched_ms).then(|| e.gate.clone())
+    }
+
+    fn put(&self, key: &str, now: i64, gate: Option<Rc<ClientGate>>) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key.to_string(), Entry { fetched_ms: now, gate });
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.entries.borrow_mut().remove(key);
+    }
+
+    pub fn forget_client(&self, client_id: &str) {
+        self.entries
+            .borrow_mut()
+            .retain(|_, e| e.gate.as_ref().is_none_or(|g| g.client_id != client_id));
+    }
+}
+
+/// Why an origin was refused; for logs and the admin explainer, never the response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial(pub String);
+
+/// The gate's decision for one Origin header value.
+pub fn decide(gate: &ClientGate, raw_origin: Option<&str>) -> Result<(Origin, OriginRule), Denial> {
+    if !gate.active {
+        return Err(Denial("the client is suspended".into()));
+    }
+    let origin = parse_origin_header(raw_origin.unwrap_or("")).map_err(|e| Denial(e.to_string()))?;
+    if origin.is_dev_localhost() {
+        if !gate.test_mode {
+            return Err(Denial("development origins (http://localhost, http://*.localhost) are accepted only in test mode".into()));
+        }
+        // In test mode a verified localhost name matches on any port.
+        return gate
+            .rules
+            .iter()
+            .find(|r| r.pattern.matches_host(origin.host()))
+            .map(|r| (origin.clone(), r.clone()))
+            .ok_or_else(|| Denial(format!("{} is not a verified domain of this client", origin.host())));
+    }
+    gate.rules
+        .iter()
+        .find(|r| r.matches(&origin))
+        .map(|r| (origin.clone(), r.clone()))
+        .ok_or_else(|| Denial(format!("{} matches no verified domain of this client", origin.serialize())))
+}
+
+/// The admin explainer: the canonical origin, the rule that matched, or why each domain didn't.
+pub fn explain(gate: &ClientGate, domains: &[DomainRow], raw_origin: Option<&str>) -> Value {
+    let parsed = parse_origin_header(raw_origin.unwrap_or(""));
+    let decision = decide(gate, raw_origin);
+    let candidates: Vec<Value> = domains
+        .iter()
+        .map(|d| {
+            let rule = d.rule();
+            let why_not = match (&parsed, &rule) {
+                (_, None) => Some("the stored domain is invalid".to_string()),
+                (Err(_), _) => Some("the origin itself is invalid".to_string()),
+                (Ok(o), Some(r)) => {
+                    let host_ok = r.pattern.matches_host(o.host());
+                    if !host_ok {
+                        Some(if r.pattern.is_wildcard() && o.host() == r.pattern.base().as_str() {
+                            "a wildcard matches subdomains only, never the apex".to_string()
+                        } else {
+                            "the hostname differs".to_string()
+                        })
+                    } else if d.purpose == "portal" {
+                        Some("this domain is registered for the portal only".to_string())
+                    } else if d.status != "verified" {
+                        Some(format!("the domain is {}, not verified", d.status))
+                    } else if o.is_dev_localhost() && !gate.test_mode {
+                        Some("localhost origins need the client in test mode".to_string())
+                    } else if !o.is_dev_localhost() && r.scheme != o.scheme() {
+                        Some(format!("scheme differs: registered {}, got {}", r.scheme.as_str(), o.scheme().as_str()))
+                    } else if !o.is_dev_localhost() && r.port != o.port() {
+                        Some("port differs from the registered one".to_string())
+                    } else {
+                        None
+                    }
+                }
+            };
+            json!({"domain": d.hostname, "status": d.status, "purpose": d.purpose, "rule": rule.map(|r| r.to_string()), "why_not": why_not})
+        })
+        .collect();
+    json!({
+        "origin": raw_origin,
+        "canonical": parsed.as_ref().ok().map(Origin::serialize),
+        "origin_error": parsed.as_ref().err().map(|e| json!({"code": e.code(), "reason": e.to_string()})),
+        "test_mode": gate.test_mode,
+        "allowed": decision.is_ok(),
+        "matched_rule": decision.as_ref().ok().map(|(_, r)| r.to_string()),
+        "reason": decision.as_ref().err().map(|d| d.0.clone()),
+        "domains": candidates,
+    })
+}
+
+fn denied() -> Response {
+    ApiError::Forbidden("domain_not_authorized", DENIED_MESSAGE.into()).into_response().with_header("vary", "Origin")
+}
+
+fn looks_like_key(k: &str) -> bool {
+    k.len() == 55 && k.starts_with("pk_") && k[3..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+/// `/api/widget/v1/...`: every request, preflights included, passes the gate first.
+pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str]) -> ApiResult<Response> {
+    let key = req.query_param("key").unwrap_or_default();
+    if !looks_like_key(&key) || req.header_count("origin") > 1 {
+        return Ok(denied());
+    }
+    let now = app.p.now_ms();
+    let gate = match app.state.gate.get(&key, now, app.cfg.gate_cache_ttl_ms) {
+        Some(g) => g,
+        None => {
+            let g = load(app.p, &key).await?.map(Rc::new);
+            app.state.gate.put(&key, now, g.clone());
+            g
+        }
+    };
+    let Some(gate) = gate else { return Ok(denied()) };
+    let origin = match decide(&gate, req.header("origin")) {
+        Ok((origin, _)) => origin,
+        Err(_) => return Ok(denied()),
+    };
+    let mut resp = match (req.method, rest) {
+        (Method::Options, _) => Response::new(204)
+            .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
+            .with_header("access-control-allow-headers", "content-type")
+            .with_header("access-control-max-age", "600"),
+        (Method::Get, ["config"]) => Response::json(200, &widget_config(app, &gate).await?),
+        (Method::Post, ["leads"]) => create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response),
+        (_, ["config"] | ["leads"]) => ApiError::MethodNotAllowed.into_response(),
+        _ => ApiError::NotFound.into_response(),
+    };
+    resp.set_header("access-control-allow-origin", origin.serialize());
+    resp.set_header("vary", "Origin");
+    Ok(resp)
+}
+
+async fn widget_config<P: Platform>(app: &App<'_, P>, gate: &ClientGate) -> ApiResult<Value> {
+    let branding = crate::portal::effective_branding(app, &gate.client_id).await?;
+    Ok(json!({
+        "client": {"name": gate.name},
+        "branding": branding,
+        "form": {
+            "title": "Get in touch",
+            "submit_label": "Send",
+            "success_message": "Thanks! We'll be in touch soon.",
+            "fields": [
+                {"name": "name", "label": "Name", "type": "text", "required": true, "max_length": 120},
+                {"name": "email", "label": "Email", "type": "email", "required": true, "max_length": 254},
+                {"name": "phone", "label": "Phone", "type": "tel", "required": false, "max_length": 40},
+                {"name": "message", "label": "Message", "type": "textarea", "required": false, "max_length": 2000}
+            ]
+        }
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lead {
+    name: String,
+    email: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+async fn create_lead<P: Platform>(app: &App<'_, P>, req: &Request, gate: &ClientGate, origin: &Origin) -> ApiResult<Response> {
+    let lead: Lead = json_body(req, &["client_id", "source", "id"])?;
+    let new = crate::contacts::NewContact { name: lead.name, email: Some(lead.email), phone: lead.phone, message: lead.message };
+    let id = crate::contacts::insert(app, &gate.client_id, new, "widget", Some(&origin.serialize())).await?;
+    Ok(Response::json(201, &json!({"id": id, "status": "received"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hostname::DomainPattern;
+    use crate::origin::Scheme;
+
+    fn gate(test_mode: bool) -> ClientGate {
+        let rule = |p: &str, s, port| OriginRule::new(DomainPattern::parse(p).unwrap(), s, port);
+        ClientGate {
+            client_id: "cli_x".into(),
+            name: "X".into(),
+            active: true,
+            test_mode,
+            rules: vec![rule("example.com", Scheme::Https, None), rule("*.shop.example", Scheme::Https, None), rule("shop.localhost", Scheme::Http, None)],
+        }
+    }
+
+    #[test]
+    fn only_exact_registered_origins_pass() {
+        let g = gate(false);
+        assert!(decide(&g, Some("https://example.com")).is_ok());
+        assert!(decide(&g, Some("https://a.shop.example")).is_ok());
+        for bad in [None, Some("null"), Some("https://shop.example"), Some("http://example.com"), Some("https://EXAMPLE.com"), Some("https://example.com:443")] {
+            assert!(decide(&g, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn localhost_origins_need_test_mode_and_a_verified_name() {
+        assert!(decide(&gate(false), Some("http://shop.localhost:5173")).is_err());
+        assert!(decide(&gate(true), Some("http://shop.localhost:5173")).is_ok());
+        assert!(decide(&gate(true), Some("http://evil.localhost:5173")).is_err());
+        assert!(decide(&gate(true), Some("https://shop.localhost:5173")).is_err(), "https localhost is not a dev origin and not registered");
+    }
+
+    #[test]
+    fn a_suspended_client_refuses_everything() {
+        let mut g = gate(false);
+        g.active = false;
+        assert!(decide(&g, Some("https://example.com")).is_err());
+    }
+
+    #[test]
+    fn the_cache_expires_and_forgets() {
+        let c = GateCache::default();
+        c.put("pk", 1000, Some(Rc::new(gate(false))));
+        assert!(c.get("pk", 1500, 1000).is_some());
+        assert!(c.get("pk", 2000, 1000).is_none(), "expired at ttl");
+        c.put("pk", 3000, Some(Rc::new(gate(false))));
+        c.forget_client("cli_x");
+        assert!(c.get("pk", 3001, 1000).is_none());
+    }
+}

@@ -1,0 +1,18 @@
+//! Scheduled work, dispatched by cron expression from wrangler.toml.
+
+use serde_json::Value;
+
+use crate::api::App;
+use crate::error::ApiResult;
+use crate::ports::Platform;
+
+/// Verified domains are re-checked at most this often.
+pub const RECHECK_MIN_AGE_MS: i64 = 60 * 60 * 1000;
+
+pub async fn run_scheduled<P: Platform>(app: &App<'_, P>, cron: &str) -> ApiResult<Value> {
+    // Tests trigger the job with `?cron=recheck-now`, which skips the minimum age.
+    let min_age = if cron == "recheck-now" { 0 } else { RECHECK_MIN_AGE_MS };
+    let report = crate::domains::recheck(app, min_age).await?;
+    app.p.log("info", &format!("scheduled {cron}: domains {report}"));
+    Ok(report)
+}

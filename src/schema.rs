@@ -1,0 +1,21 @@
+//! The schema's tenancy map: which tables a tenant owns, and by which column. A test walks the
+//! migrated schema and every SQL statement against this map.
+
+/// Tenant-owned tables and their tenant column. Each must be NOT NULL and indexed.
+pub const TENANT_OWNED: &[(&str, &str)] = &[
+    ("clients", "agency_id"),
+    ("agency_memberships", "agency_id"),
+    ("client_users", "client_id"),
+    ("audit_log", "tenant_id"),
+    ("domains", "client_id"),
+    ("contacts", "client_id"),
+];
+
+/// Tables that belong to no single tenant, each for a stated reason.
+pub const GLOBAL: &[(&str, &str)] = &[
+    ("schema_version", "migration bookkeeping"),
+    ("agencies", "the tenants themselves; reached only through scope checks on their id"),
+    ("users", "identities span tenants; access comes from memberships"),
+    ("login_attempts", "throttling keyed by email and IP, before any tenant is known"),
+    ("d1_migrations", "wrangler's migration bookkeeping"),
+];

@@ -1,0 +1,122 @@
+/*! Gatehouse widget v1. Embed: <script src="https://API_HOST/widget.js" data-key="pk_..." async></script>
+ * Renders a lead form in a shadow root, styled by the client's branding. Holds no secret: the
+ * publishable key only names the client, and the server answers only on verified origins. */
+(function () {
+  "use strict";
+  var script = document.currentScript ||
+    document.querySelector('script[data-key][src*="widget.js"]');
+  if (!script) return;
+  var key = script.getAttribute("data-key") || "";
+  var api = new URL(script.src, location.href).origin + "/api/widget/v1/";
+  var query = "?key=" + encodeURIComponent(key);
+  var PREFIX = "[Gatehouse widget] ";
+
+  function refused(why) {
+    console.warn(PREFIX + "not shown: " + why);
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    for (var name in attrs) node.setAttribute(name, attrs[name]);
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  // Colors come from the server, which validates them; re-check so nothing but #hex reaches CSS.
+  function color(value, fallback) {
+    return /^#[0-9a-fA-F]{3,8}$/.test(value || "") ? value : fallback;
+  }
+
+  function render(config) {
+    var brand = config.branding || {};
+    var primary = color(brand.primary_color, "#2563eb");
+    var secondary = color(brand.secondary_color, "#0f172a");
+    var host = el("div", { "data-gatehouse-widget": "" });
+    var target = script.getAttribute("data-target");
+    var parent = (target && document.querySelector(target)) || null;
+    if (parent) parent.appendChild(host);
+    else script.parentNode.insertBefore(host, script.nextSibling);
+    var root = host.attachShadow({ mode: "open" });
+    var style = el("style");
+    style.textContent =
+      ":host{all:initial;display:block;font:15px/1.4 system-ui,sans-serif;color:" + secondary + "}" +
+      "form{max-width:420px;padding:20px;border:1px solid #e5e7eb;border-radius:12px;background:#fff;" +
+      "box-shadow:0 1px 3px rgba(0,0,0,.08)}" +
+      "h2{margin:0 0 4px;font-size:18px;color:" + secondary + "}p{margin:0 0 12px;color:#475569}" +
+      "label{display:block;margin:10px 0 4px;font-weight:600;font-size:13px}" +
+      "input,textarea{box-sizing:border-box;width:100%;padding:9px 10px;border:1px solid #cbd5e1;" +
+      "border-radius:8px;font:inherit}textarea{min-height:80px}" +
+      "button{margin-top:14px;width:100%;padding:10px;border:0;border-radius:8px;color:#fff;font:inherit;" +
+      "font-weight:600;cursor:pointer;background:" + primary + "}button[disabled]{opacity:.6}" +
+      ".status{margin-top:10px;font-size:14px}.error{color:#b91c1c}.ok{color:#15803d}";
+    root.appendChild(style);
+
+    var form = el("form", { part: "form", novalidate: "" });
+    var formSpec = config.form || {};
+    form.appendChild(el("h2", {}, formSpec.title || "Contact us"));
+    if (brand.tagline) form.appendChild(el("p", {}, brand.tagline));
+    (formSpec.fields || []).forEach(function (f) {
+      var id = "gh-" + f.name;
+      form.appendChild(el("label", { for: id }, f.label + (f.required ? " *" : "")));
+      var input = f.type === "textarea"
+        ? el("textarea", { id: id, name: f.name })
+        : el("input", { id: id, name: f.name, type: f.type || "text" });
+      if (f.required) input.required = true;
+      if (f.max_length) input.maxLength = f.max_length;
+      form.appendChild(input);
+    });
+    var button = el("button", { type: "submit" }, formSpec.submit_label || "Send");
+    var status = el("div", { class: "status", role: "status" });
+    form.appendChild(button);
+    form.appendChild(status);
+    root.appendChild(form);
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!form.checkValidity()) {
+        status.className = "status error";
+        status.textContent = "Please fill in the required fields.";
+        return;
+      }
+      var lead = {};
+      (formSpec.fields || []).forEach(function (f) {
+        var value = form.elements[f.name].value.trim();
+        if (value) lead[f.name] = value;
+      });
+      button.disabled = true;
+      fetch(api + "leads" + query, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(lead),
+      })
+        .then(function (res) {
+          return res.json().then(function (body) {
+            if (!res.ok) throw new Error((body.error && body.error.message) || "Request failed");
+            status.className = "status ok";
+            status.textContent = formSpec.success_message || "Thanks!";
+            form.reset();
+          });
+        })
+        .catch(function (err) {
+          status.className = "status error";
+          status.textContent = err.message || "Something went wrong.";
+        })
+        .then(function () { button.disabled = false; });
+    });
+  }
+
+  if (!/^pk_[0-9a-z]{52}$/.test(key)) {
+    refused("the data-key attribute is missing or is not a publishable key (pk_...).");
+    return;
+  }
+  fetch(api + "config" + query, { credentials: "omit" })
+    .then(function (res) {
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      return res.json();
+    })
+    .then(render, function () {
+      // A refused origin gets no CORS header, so the browser hides the reason from us.
+      refused("the origin " + location.origin + " is not a verified domain for this key. " +
+        "Add and verify it under the client's domains in Gatehouse (localhost needs test mode).");
+    });
+})();
