@@ -68,7 +68,8 @@ impl Config {
     /// Builds the configuration from a lookup of Worker vars and secrets.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let req = |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
-        let opt = |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
+        let opt =
+            |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
         let num = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
             match get(name).filter(|v| !v.trim().is_empty()) {
                 None => Ok(default),
@@ -89,7 +90,10 @@ impl Config {
             })?;
             let key = parse_key("RETIRED_ENCRYPTION_KEYS", id, b64)?;
             if key.id == current_key.id {
-                return Err(ConfigError::Invalid { name: "RETIRED_ENCRYPTION_KEYS", why: "a retired key reuses the current key id".into() });
+                return Err(ConfigError::Invalid {
+                    name: "RETIRED_ENCRYPTION_KEYS",
+                    why: "a retired key reuses the current key id".into(),
+                });
             }
             retired_keys.push(key);
         }

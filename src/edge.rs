@@ -57,7 +57,9 @@ fn js_params(params: &[Param]) -> Vec<JsValue> {
 
 /// D1 hands numbers back as JS doubles; whole ones become JSON integers like SQLite's.
 fn normalise(row: serde_json::Value) -> Option<Row> {
-    let serde_json::Value::Object(mut map) = row else { return None };
+    let serde_json::Value::Object(mut map) = row else {
+        return None;
+    };
     for v in map.values_mut() {
         if let serde_json::Value::Number(n) = v {
             if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
@@ -113,7 +115,9 @@ impl Blobs for Edge {
         if let Some(r) = range {
             get = get.range(Range::OffsetWithLength { offset: r.offset, length: r.length });
         }
-        let Some(obj) = get.execute().await.map_err(store_err)? else { return Ok(None) };
+        let Some(obj) = get.execute().await.map_err(store_err)? else {
+            return Ok(None);
+        };
         let meta = ObjectMeta {
             content_type: obj.http_metadata().content_type.unwrap_or_default(),
             size: obj.size(),

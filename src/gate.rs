@@ -49,7 +49,9 @@ struct LoadRow {
 
 pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>> {
     let rows: Vec<LoadRow> = decode_all(db.query(LOAD, &[key.into()]).await?)?;
-    let Some(first) = rows.first() else { return Ok(None) };
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
     let mut gate = ClientGate {
         client_id: first.id.clone(),
         name: first.name.clone(),
@@ -58,7 +60,9 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
         rules: Vec::new(),
     };
     for r in &rows {
-        let Some(hostname) = &r.hostname else { continue };
+        let Some(hostname) = &r.hostname else {
+            continue;
+        };
         if let Some(rule) = crate::domains::rule_from(hostname, r.scheme.as_deref().unwrap_or("https"), r.port) {
             gate.rules.push(rule);
         }
@@ -98,9 +102,7 @@ impl GateCache {
     }
 
     pub fn forget_client(&self, client_id: &str) {
-        self.entries
-            .borrow_mut()
-            .retain(|_, e| e.gate.as_ref().is_none_or(|g| g.client_id != client_id));
+        self.entries.borrow_mut().retain(|_, e| e.gate.as_ref().is_none_or(|g| g.client_id != client_id));
     }
 }
 
@@ -116,7 +118,9 @@ pub fn decide(gate: &ClientGate, raw_origin: Option<&str>) -> Result<(Origin, Or
     let origin = parse_origin_header(raw_origin.unwrap_or("")).map_err(|e| Denial(e.to_string()))?;
     if origin.is_dev_localhost() {
         if !gate.test_mode {
-            return Err(Denial("development origins (http://localhost, http://*.localhost) are accepted only in test mode".into()));
+            return Err(Denial(
+                "development origins (http://localhost, http://*.localhost) are accepted only in test mode".into(),
+            ));
         }
         // In test mode a verified localhost name matches on any port.
         return gate
@@ -205,7 +209,9 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             g
         }
     };
-    let Some(gate) = gate else { return Ok(denied()) };
+    let Some(gate) = gate else {
+        return Ok(denied());
+    };
     let origin = match decide(&gate, req.header("origin")) {
         Ok((origin, _)) => origin,
         Err(_) => return Ok(denied()),
@@ -216,7 +222,9 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             .with_header("access-control-allow-headers", "content-type")
             .with_header("access-control-max-age", "600"),
         (Method::Get, ["config"]) => Response::json(200, &widget_config(app, &gate).await?),
-        (Method::Post, ["leads"]) => create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response),
+        (Method::Post, ["leads"]) => {
+            create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
+        }
         (_, ["config"] | ["leads"]) => ApiError::MethodNotAllowed.into_response(),
         _ => ApiError::NotFound.into_response(),
     };
@@ -255,9 +263,19 @@ struct Lead {
     message: Option<String>,
 }
 
-async fn create_lead<P: Platform>(app: &App<'_, P>, req: &Request, gate: &ClientGate, origin: &Origin) -> ApiResult<Response> {
+async fn create_lead<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    gate: &ClientGate,
+    origin: &Origin,
+) -> ApiResult<Response> {
     let lead: Lead = json_body(req, &["client_id", "source", "id"])?;
-    let new = crate::contacts::NewContact { name: lead.name, email: Some(lead.email), phone: lead.phone, message: lead.message };
+    let new = crate::contacts::NewContact {
+        name: lead.name,
+        email: Some(lead.email),
+        phone: lead.phone,
+        message: lead.message,
+    };
     let id = crate::contacts::insert(app, &gate.client_id, new, "widget", Some(&origin.serialize())).await?;
     Ok(Response::json(201, &json!({"id": id, "status": "received"})))
 }
@@ -275,7 +293,11 @@ mod tests {
             name: "X".into(),
             active: true,
             test_mode,
-            rules: vec![rule("example.com", Scheme::Https, None), rule("*.shop.example", Scheme::Https, None), rule("shop.localhost", Scheme::Http, None)],
+            rules: vec![
+                rule("example.com", Scheme::Https, None),
+                rule("*.shop.example", Scheme::Https, None),
+                rule("shop.localhost", Scheme::Http, None),
+            ],
         }
     }
 
@@ -284,7 +306,14 @@ mod tests {
         let g = gate(false);
         assert!(decide(&g, Some("https://example.com")).is_ok());
         assert!(decide(&g, Some("https://a.shop.example")).is_ok());
-        for bad in [None, Some("null"), Some("https://shop.example"), Some("http://example.com"), Some("https://EXAMPLE.com"), Some("https://example.com:443")] {
+        for bad in [
+            None,
+            Some("null"),
+            Some("https://shop.example"),
+            Some("http://example.com"),
+            Some("https://EXAMPLE.com"),
+            Some("https://example.com:443"),
+        ] {
             assert!(decide(&g, bad).is_err(), "{bad:?}");
         }
     }
@@ -294,7 +323,10 @@ mod tests {
         assert!(decide(&gate(false), Some("http://shop.localhost:5173")).is_err());
         assert!(decide(&gate(true), Some("http://shop.localhost:5173")).is_ok());
         assert!(decide(&gate(true), Some("http://evil.localhost:5173")).is_err());
-        assert!(decide(&gate(true), Some("https://shop.localhost:5173")).is_err(), "https localhost is not a dev origin and not registered");
+        assert!(
+            decide(&gate(true), Some("https://shop.localhost:5173")).is_err(),
+            "https localhost is not a dev origin and not registered"
+        );
     }
 
     #[test]

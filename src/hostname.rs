@@ -52,12 +52,8 @@ impl DomainError {
                 "Public suffixes such as co.uk or github.io cannot be registered; register your own \
                  domain under one"
             }
-            Self::InvalidWildcard => {
-                "A wildcard must be a single leading label, as in *.example.com"
-            }
-            Self::WildcardOverPublicSuffix => {
-                "A wildcard cannot cover a public suffix such as *.co.uk or *.github.io"
-            }
+            Self::InvalidWildcard => "A wildcard must be a single leading label, as in *.example.com",
+            Self::WildcardOverPublicSuffix => "A wildcard cannot cover a public suffix such as *.co.uk or *.github.io",
         }
     }
 }
@@ -86,22 +82,13 @@ impl DomainName {
         // position because real names (GitHub user pages, CDN nodes) put them where strict
         // CheckHyphens would refuse.
         let ascii = Uts46::new()
-            .to_ascii(
-                input.as_bytes(),
-                AsciiDenyList::STD3,
-                Hyphens::Allow,
-                DnsLength::Ignore,
-            )
+            .to_ascii(input.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow, DnsLength::Ignore)
             .map_err(|_| DomainError::InvalidDomain)?;
         // Checked after mapping, since U+3002 and friends become a trailing dot too.
         let name = ascii.strip_suffix('.').unwrap_or(&ascii);
         if name.len() > MAX_NAME_LEN
-            || name
-                .split('.')
-                .any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN)
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            || name.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN)
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         {
             return Err(DomainError::InvalidDomain);
         }
@@ -123,10 +110,7 @@ impl fmt::Display for DomainName {
 }
 
 fn is_ipv6_literal(input: &str) -> bool {
-    let bare = input
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .unwrap_or(input);
+    let bare = input.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(input);
     bare.parse::<Ipv6Addr>().is_ok()
 }
 
@@ -137,8 +121,7 @@ fn ends_in_number(name: &str) -> bool {
     if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
         return true;
     }
-    last.strip_prefix("0x")
-        .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    last.strip_prefix("0x").is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A registered domain: one exact host, or `*.base`, which covers every subdomain of `base` at any
@@ -157,9 +140,7 @@ impl DomainPattern {
             Some("") => Err(DomainError::InvalidWildcard),
             Some(base) => {
                 let base = DomainName::parse(base)?;
-                if psl::is_public_suffix(base.as_str())
-                    || psl::has_public_suffix_below(base.as_str())
-                {
+                if psl::is_public_suffix(base.as_str()) || psl::has_public_suffix_below(base.as_str()) {
                     return Err(DomainError::WildcardOverPublicSuffix);
                 }
                 Ok(Self::Wildcard(base))
@@ -218,10 +199,7 @@ mod tests {
     #[test]
     fn registration_normalises_or_refuses_each_input() {
         let long_label = "a".repeat(63);
-        let longest_name = format!(
-            "{long_label}.{long_label}.{long_label}.{}.com",
-            "b".repeat(57)
-        );
+        let longest_name = format!("{long_label}.{long_label}.{long_label}.{}.com", "b".repeat(57));
         assert_eq!(longest_name.len(), MAX_NAME_LEN);
         let too_long_name = format!("x{longest_name}");
         let label_too_long = format!("{}.example.com", "a".repeat(64));
@@ -318,9 +296,7 @@ mod tests {
         ];
         let mut failures = Vec::new();
         for &(input, want) in cases {
-            let got = DomainPattern::parse(input)
-                .map(|p| p.as_string())
-                .map_err(|e| e.code());
+            let got = DomainPattern::parse(input).map(|p| p.as_string()).map_err(|e| e.code());
             if got != want.map(str::to_owned) {
                 failures.push(format!("{input:?}: want {want:?}, got {got:?}"));
             }
@@ -335,11 +311,7 @@ mod tests {
         };
         assert!(pattern.is_wildcard());
         assert_eq!(pattern.base().as_str(), "example.com");
-        for host in [
-            "a.example.com",
-            "a.b.example.com",
-            "xn--bcher-kva.example.com",
-        ] {
+        for host in ["a.example.com", "a.b.example.com", "xn--bcher-kva.example.com"] {
             assert!(pattern.matches_host(host), "{host}");
         }
         for host in [
@@ -363,12 +335,7 @@ mod tests {
         };
         assert!(!pattern.is_wildcard());
         assert!(pattern.matches_host("example.com"));
-        for host in [
-            "www.example.com",
-            "example.com.",
-            "Example.com",
-            "example.co",
-        ] {
+        for host in ["www.example.com", "example.com.", "Example.com", "example.co"] {
             assert!(!pattern.matches_host(host), "{host}");
         }
     }

@@ -75,8 +75,7 @@ impl Origin {
     /// `http://localhost[:port]` or `http://*.localhost[:port]`, which browsers resolve to
     /// loopback; accepted only for clients in test mode.
     pub fn is_dev_localhost(&self) -> bool {
-        self.scheme == Scheme::Http
-            && (self.host == "localhost" || self.host.ends_with(".localhost"))
+        self.scheme == Scheme::Http && (self.host == "localhost" || self.host.ends_with(".localhost"))
     }
 }
 
@@ -181,25 +180,15 @@ pub fn parse_origin_header(raw: &str) -> Result<Origin, OriginError> {
     if host.ends_with('.') {
         return Err(OriginError::TrailingDot);
     }
-    if host.len() > MAX_HOST_LEN
-        || host
-            .split('.')
-            .any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN)
-    {
+    if host.len() > MAX_HOST_LEN || host.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN) {
         return Err(OriginError::InvalidHost);
     }
     // With userinfo, path, query and fragment ruled out, the serialization is the origin plus `/`.
     let canonical = url.as_str().strip_suffix('/').unwrap_or(url.as_str());
     if canonical != raw {
-        return Err(OriginError::NotCanonical {
-            expected: canonical.to_owned(),
-        });
+        return Err(OriginError::NotCanonical { expected: canonical.to_owned() });
     }
-    Ok(Origin {
-        scheme,
-        host: host.to_owned(),
-        port: url.port(),
-    })
+    Ok(Origin { scheme, host: host.to_owned(), port: url.port() })
 }
 
 /// One origin a client registered: a domain pattern under one scheme and port.
@@ -215,17 +204,11 @@ impl OriginRule {
     /// Folds an explicit default port into `None`, since a parsed `Origin` never carries one.
     pub fn new(pattern: DomainPattern, scheme: Scheme, port: Option<u16>) -> Self {
         let port = port.filter(|&port| port != scheme.default_port());
-        Self {
-            pattern,
-            scheme,
-            port,
-        }
+        Self { pattern, scheme, port }
     }
 
     pub fn matches(&self, origin: &Origin) -> bool {
-        self.scheme == origin.scheme
-            && self.port == origin.port
-            && self.pattern.matches_host(&origin.host)
+        self.scheme == origin.scheme && self.port == origin.port && self.pattern.matches_host(&origin.host)
     }
 }
 
@@ -275,10 +258,7 @@ mod tests {
     #[test]
     fn only_exact_registered_origins_pass_among_hostile_headers() {
         let long_label = format!("https://{}.shop.example", "a".repeat(64));
-        let long_host = format!(
-            "https://{}shop.example",
-            format!("{}.", "a".repeat(63)).repeat(4)
-        );
+        let long_host = format!("https://{}shop.example", format!("{}.", "a".repeat(63)).repeat(4));
         let cases: &[(&str, Want)] = &[
             ("https://example.com", Allowed),
             ("https://a.shop.example", Allowed),
@@ -310,22 +290,10 @@ mod tests {
             ("example.com", Refused("origin_unparseable")),
             ("//example.com", Refused("origin_unparseable")),
             ("https://", Refused("origin_unparseable")),
-            (
-                "https://example.com https://evil.com",
-                Refused("origin_unparseable"),
-            ),
-            (
-                "https://example.com, https://evil.com",
-                Refused("origin_unparseable"),
-            ),
-            (
-                "https://example.com,https://evil.com",
-                Refused("origin_has_path"),
-            ),
-            (
-                "https://example.com\r\nAccess-Control-Allow-Origin: *",
-                Refused("origin_unparseable"),
-            ),
+            ("https://example.com https://evil.com", Refused("origin_unparseable")),
+            ("https://example.com, https://evil.com", Refused("origin_unparseable")),
+            ("https://example.com,https://evil.com", Refused("origin_has_path")),
+            ("https://example.com\r\nAccess-Control-Allow-Origin: *", Refused("origin_unparseable")),
             ("https://example.com\r\n", Refused("origin_not_canonical")),
             ("HTTPS://example.com", Refused("origin_not_canonical")),
             ("https://EXAMPLE.COM", Refused("origin_not_canonical")),
@@ -345,10 +313,7 @@ mod tests {
             ("https://exam\tple.com", Refused("origin_not_canonical")),
             ("https://example.com\u{0}", Refused("origin_not_canonical")),
             ("https://:@example.com", Refused("origin_not_canonical")),
-            (
-                "https://bücher.shop.example",
-                Refused("origin_not_canonical"),
-            ),
+            ("https://bücher.shop.example", Refused("origin_not_canonical")),
             ("https://A.shop.example", Refused("origin_not_canonical")),
             ("https://example.com.", Refused("origin_trailing_dot")),
             ("https://a.shop.example.", Refused("origin_trailing_dot")),
@@ -358,27 +323,12 @@ mod tests {
             (&long_host, Refused("origin_invalid_host")),
             ("https://example.com/path", Refused("origin_has_path")),
             ("https://a.shop.example/", Refused("origin_not_canonical")),
-            (
-                "https://example.com?x=1",
-                Refused("origin_has_query_or_fragment"),
-            ),
-            (
-                "https://example.com/?",
-                Refused("origin_has_query_or_fragment"),
-            ),
-            (
-                "https://example.com#top",
-                Refused("origin_has_query_or_fragment"),
-            ),
+            ("https://example.com?x=1", Refused("origin_has_query_or_fragment")),
+            ("https://example.com/?", Refused("origin_has_query_or_fragment")),
+            ("https://example.com#top", Refused("origin_has_query_or_fragment")),
             ("https://user@example.com", Refused("origin_has_userinfo")),
-            (
-                "https://user:pass@example.com",
-                Refused("origin_has_userinfo"),
-            ),
-            (
-                "https://example.com@evil.com",
-                Refused("origin_has_userinfo"),
-            ),
+            ("https://user:pass@example.com", Refused("origin_has_userinfo")),
+            ("https://example.com@evil.com", Refused("origin_has_userinfo")),
             ("https://127.0.0.1", Refused("origin_ip_host")),
             ("http://127.1", Refused("origin_ip_host")),
             ("https://0x7f.0.0.1", Refused("origin_ip_host")),
@@ -406,21 +356,14 @@ mod tests {
 
     #[test]
     fn a_parsed_origin_serializes_to_the_header_it_came_from() {
-        for raw in [
-            "https://example.com",
-            "http://example.org:8080",
-            "https://a.b.shop.example:8443",
-        ] {
+        for raw in ["https://example.com", "http://example.org:8080", "https://a.b.shop.example:8443"] {
             let origin = parse_origin_header(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(origin.serialize(), raw);
         }
         let Ok(origin) = parse_origin_header("http://example.org:8080") else {
             panic!("must parse");
         };
-        assert_eq!(
-            (origin.scheme(), origin.host(), origin.port()),
-            (Scheme::Http, "example.org", Some(8080))
-        );
+        assert_eq!((origin.scheme(), origin.host(), origin.port()), (Scheme::Http, "example.org", Some(8080)));
     }
 
     #[test]
@@ -428,13 +371,8 @@ mod tests {
         let Err(error) = parse_origin_header("https://EXAMPLE.com:443/") else {
             panic!("must be refused");
         };
-        assert_eq!(
-            error.to_string(),
-            "not canonical: expected https://example.com"
-        );
-        assert!(OriginError::Null
-            .to_string()
-            .starts_with("origin is the literal null"));
+        assert_eq!(error.to_string(), "not canonical: expected https://example.com");
+        assert!(OriginError::Null.to_string().starts_with("origin is the literal null"));
     }
 
     #[test]

@@ -14,9 +14,16 @@ pub const DEFAULT_SECONDARY: &str = "#0f172a";
 
 /// The branding a client's widget and portal wear, field by field.
 pub async fn effective_branding<P: Platform>(_app: &App<'_, P>, _client_id: &str) -> ApiResult<Value> {
-    Ok(json!({"primary_color": DEFAULT_PRIMARY, "secondary_color": DEFAULT_SECONDARY, "tagline": null, "logo_url": null}))
+    Ok(
+        json!({"primary_color": DEFAULT_PRIMARY, "secondary_color": DEFAULT_SECONDARY, "tagline": null, "logo_url": null}),
+    )
 }
 
-pub fn page<P: Platform>(_app: &App<'_, P>, _req: &Request, _client: &ClientRow, _path: &[&str]) -> ApiResult<Response> {
+pub fn page<P: Platform>(
+    _app: &App<'_, P>,
+    _req: &Request,
+    _client: &ClientRow,
+    _path: &[&str],
+) -> ApiResult<Response> {
     Err(ApiError::NotFound)
 }

@@ -105,9 +105,7 @@ fn suffix_start(host: &str) -> usize {
 /// DNS names carry them (`_dmarc`); anything else outside LDH is not a host name.
 fn is_canonical(host: &str) -> bool {
     !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'))
+        && host.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'))
         && !host.split('.').any(str::is_empty)
 }
 
@@ -137,10 +135,7 @@ pub fn public_suffix(host: &str) -> Option<&str> {
 pub fn registrable_domain(host: &str) -> Option<String> {
     let host = canonicalize(host)?;
     let suffix = suffix_start(&host);
-    let registrable = host
-        .get(..suffix.checked_sub(1)?)?
-        .rfind('.')
-        .map_or(0, |dot| dot + 1);
+    let registrable = host.get(..suffix.checked_sub(1)?)?.rfind('.').map_or(0, |dot| dot + 1);
     Some(host[registrable..].to_owned())
 }
 
@@ -154,11 +149,8 @@ pub fn is_public_suffix(host: &str) -> bool {
 /// `amazonaws.com` (`execute-api.*.amazonaws.com`, ...). A wildcard over such a name would cover
 /// sites that other people register. Accepts mixed case and U-labels.
 pub fn has_public_suffix_below(host: &str) -> bool {
-    canonicalize(host).is_some_and(|host| {
-        rules()
-            .get(host.as_ref())
-            .is_some_and(|flags| flags & (WILDCARD | RULE_BELOW) != 0)
-    })
+    canonicalize(host)
+        .is_some_and(|host| rules().get(host.as_ref()).is_some_and(|flags| flags & (WILDCARD | RULE_BELOW) != 0))
 }
 
 #[cfg(test)]
@@ -166,10 +158,7 @@ mod tests {
     use super::*;
 
     /// `checkPublicSuffix(input, expected)` lines from the list's official test file.
-    const OFFICIAL_TESTS: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/psl/tests.txt"
-    );
+    const OFFICIAL_TESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/psl/tests.txt");
 
     fn to_ascii(domain: &str) -> String {
         idna::domain_to_ascii(domain).unwrap_or_else(|e| panic!("{domain}: {e}"))
@@ -177,8 +166,7 @@ mod tests {
 
     #[test]
     fn every_official_test_case_passes() {
-        let text = std::fs::read_to_string(OFFICIAL_TESTS)
-            .unwrap_or_else(|e| panic!("{OFFICIAL_TESTS}: {e}"));
+        let text = std::fs::read_to_string(OFFICIAL_TESTS).unwrap_or_else(|e| panic!("{OFFICIAL_TESTS}: {e}"));
         let mut executed = 0;
         let mut failures = Vec::new();
         for line in text.lines().map(str::trim) {
@@ -186,8 +174,7 @@ mod tests {
                 continue;
             }
             let mut fields = line.split_whitespace();
-            let (Some(input), Some(expected), None) = (fields.next(), fields.next(), fields.next())
-            else {
+            let (Some(input), Some(expected), None) = (fields.next(), fields.next(), fields.next()) else {
                 panic!("malformed test line: {line:?}");
             };
             // `null` input means "no input"; the closest a `&str` API gets is the empty string.
@@ -201,21 +188,14 @@ mod tests {
             executed += 1;
         }
         assert!(failures.is_empty(), "{failures:#?}");
-        assert_eq!(
-            executed, 78,
-            "the official file holds 78 live cases (4 more are commented out)"
-        );
+        assert_eq!(executed, 78, "the official file holds 78 live cases (4 more are commented out)");
     }
 
     #[test]
     fn every_rule_in_the_list_is_loaded() {
         let mut checked = 0;
         for line in include_str!("../data/public_suffix_list.dat").lines() {
-            let Some(rule) = line
-                .split_whitespace()
-                .next()
-                .filter(|r| !r.starts_with("//"))
-            else {
+            let Some(rule) = line.split_whitespace().next().filter(|r| !r.starts_with("//")) else {
                 continue;
             };
             let (flag, name) = match (rule.strip_prefix('!'), rule.strip_prefix("*.")) {
@@ -223,10 +203,7 @@ mod tests {
                 (None, Some(name)) => (WILDCARD, name),
                 (None, None) => (NORMAL, rule),
             };
-            let flags = rules()
-                .get(to_ascii(name).as_str())
-                .copied()
-                .unwrap_or_default();
+            let flags = rules().get(to_ascii(name).as_str()).copied().unwrap_or_default();
             assert_ne!(flags & flag, 0, "rule {rule:?} did not load");
             checked += 1;
         }
@@ -235,51 +212,20 @@ mod tests {
 
     #[test]
     fn private_and_icann_suffixes_are_public_suffixes() {
-        for host in [
-            "co.uk",
-            "github.io",
-            "workers.dev",
-            "pages.dev",
-            "com",
-            "localhost",
-            "c.kobe.jp",
-            "公司.cn",
-        ] {
+        for host in ["co.uk", "github.io", "workers.dev", "pages.dev", "com", "localhost", "c.kobe.jp", "公司.cn"] {
             assert!(is_public_suffix(host), "{host}");
         }
-        for host in [
-            "example.co.uk",
-            "acme.github.io",
-            "a.workers.dev",
-            "kobe.jp",
-            "city.kobe.jp",
-            "example.com",
-        ] {
+        for host in ["example.co.uk", "acme.github.io", "a.workers.dev", "kobe.jp", "city.kobe.jp", "example.com"] {
             assert!(!is_public_suffix(host), "{host}");
         }
     }
 
     #[test]
     fn names_with_public_suffixes_below_them_are_known() {
-        for host in [
-            "kobe.jp",
-            "amazonaws.com",
-            "us-east-1.amazonaws.com",
-            "jp",
-            "com",
-            "Kobe.JP",
-        ] {
+        for host in ["kobe.jp", "amazonaws.com", "us-east-1.amazonaws.com", "jp", "com", "Kobe.JP"] {
             assert!(has_public_suffix_below(host), "{host}");
         }
-        for host in [
-            "example.com",
-            "github.io",
-            "acme.github.io",
-            "city.kobe.jp",
-            "c.kobe.jp",
-            "example",
-            "",
-        ] {
+        for host in ["example.com", "github.io", "acme.github.io", "city.kobe.jp", "c.kobe.jp", "example", ""] {
             assert!(!has_public_suffix_below(host), "{host}");
         }
     }
@@ -291,34 +237,16 @@ mod tests {
         assert_eq!(public_suffix("shop.example"), Some("example"));
         assert_eq!(public_suffix("www.city.kobe.jp"), Some("kobe.jp"));
         assert_eq!(public_suffix("x.c.kobe.jp"), Some("c.kobe.jp"));
-        for host in [
-            "",
-            ".",
-            "Example.com",
-            "example.com.",
-            "a..com",
-            ".com",
-            "bücher.de",
-        ] {
+        for host in ["", ".", "Example.com", "example.com.", "a..com", ".com", "bücher.de"] {
             assert_eq!(public_suffix(host), None, "{host:?}");
         }
     }
 
     #[test]
     fn registrable_domain_refuses_non_hosts() {
-        for host in [
-            "",
-            ".",
-            "..",
-            "example.com.",
-            "a..example.com",
-            "exa mple.com\u{0}",
-        ] {
+        for host in ["", ".", "..", "example.com.", "a..example.com", "exa mple.com\u{0}"] {
             assert_eq!(registrable_domain(host), None, "{host:?}");
         }
-        assert_eq!(
-            registrable_domain("www.Bücher.de").as_deref(),
-            Some("xn--bcher-kva.de")
-        );
+        assert_eq!(registrable_domain("www.Bücher.de").as_deref(), Some("xn--bcher-kva.de"));
     }
 }

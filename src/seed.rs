@@ -16,7 +16,19 @@ fn uid(n: u32) -> String {
     format!("usr_{n:024}")
 }
 
+/// One demo login: its number (for a stable id), credentials and memberships.
+struct DemoUser {
+    n: u32,
+    email: &'static str,
+    name: &'static str,
+    password: &'static str,
+    platform: bool,
+    agency_role: Option<&'static str>,
+    clients: Vec<(&'static str, &'static str)>,
+}
+
 /// The demo dataset: SQL statements, and for each user (email, password, roles).
+#[derive(Clone)]
 pub struct Demo {
     pub sql: Vec<String>,
     pub users: Vec<(String, String, String)>,
@@ -45,26 +57,45 @@ pub fn demo() -> Result<Demo, crate::error::ApiError> {
             q(id), q(AGENCY), q(name), q(slug), q(kind), q(&format!("office@{slug}.test")), q(key)
         ));
     }
-    // (n, email, name, password, platform?, agency role, [(client, role)])
-    let users: Vec<(u32, &str, &str, &str, bool, Option<&str>, Vec<(&str, &str)>)> = vec![
-        (1, "admin@gatehouse.test", "Pat Platform", "dev-platform-admin", true, None, vec![]),
-        (2, "agency.admin@northwind.test", "Alex Agency", "dev-agency-admin", false, Some("agency_admin"), vec![]),
-        (3, "agency.user@northwind.test", "Ari Agency", "dev-agency-user", false, Some("agency_user"), vec![]),
-        (4, "admin@acme.test", "Casey Acme", "dev-acme-admin", false, None, vec![(ACME, "client_admin")]),
-        (5, "user@acme.test", "Cam Acme", "dev-acme-user", false, None, vec![(ACME, "client_user")]),
-        (6, "viewer@acme.test", "Val Acme", "dev-acme-viewer", false, None, vec![(ACME, "client_viewer")]),
-        (7, "admin@globex.test", "Gus Globex", "dev-globex-admin", false, None, vec![(GLOBEX, "client_admin")]),
-        (8, "multi@northwind.test", "Mo Multi", "dev-multi-client", false, None, vec![(ACME, "client_user"), (GLOBEX, "client_user")]),
+    let u = |n, email, name, password, platform, agency_role, clients| DemoUser {
+        n,
+        email,
+        name,
+        password,
+        platform,
+        agency_role,
+        clients,
+    };
+    let users = vec![
+        u(1, "admin@gatehouse.test", "Pat Platform", "dev-platform-admin", true, None, vec![]),
+        u(2, "agency.admin@northwind.test", "Alex Agency", "dev-agency-admin", false, Some("agency_admin"), vec![]),
+        u(3, "agency.user@northwind.test", "Ari Agency", "dev-agency-user", false, Some("agency_user"), vec![]),
+        u(4, "admin@acme.test", "Casey Acme", "dev-acme-admin", false, None, vec![(ACME, "client_admin")]),
+        u(5, "user@acme.test", "Cam Acme", "dev-acme-user", false, None, vec![(ACME, "client_user")]),
+        u(6, "viewer@acme.test", "Val Acme", "dev-acme-viewer", false, None, vec![(ACME, "client_viewer")]),
+        u(7, "admin@globex.test", "Gus Globex", "dev-globex-admin", false, None, vec![(GLOBEX, "client_admin")]),
+        u(
+            8,
+            "multi@northwind.test",
+            "Mo Multi",
+            "dev-multi-client",
+            false,
+            None,
+            vec![(ACME, "client_user"), (GLOBEX, "client_user")],
+        ),
     ];
     let mut creds = Vec::new();
-    for (n, email, name, password, platform, agency_role, clients) in &users {
+    for DemoUser { n, email, name, password, platform, agency_role, clients } in &users {
         let id = uid(*n);
         let hash = hash_password(password)?;
         let platform_role = if *platform { q("platform_admin") } else { "NULL".into() };
         sql.push(format!(
             "INSERT INTO users (id, email, name, password_hash, platform_role, status, created_at, updated_at) VALUES \
              ({}, {}, {}, {}, {platform_role}, 'active', {now}, {now});",
-            q(&id), q(email), q(name), q(&hash)
+            q(&id),
+            q(email),
+            q(name),
+            q(&hash)
         ));
         let mut roles = Vec::new();
         if *platform {

@@ -72,17 +72,52 @@ impl Role {
         match self {
             Role::PlatformAdmin => Permission::ALL,
             Role::AgencyAdmin => &[
-                AgenciesRead, AgenciesWrite, ClientsRead, ClientsCreate, ClientsWrite, ClientsManage, UsersRead,
-                UsersManage, DomainsRead, DomainsManage, SettingsRead, SettingsWrite, FilesRead, FilesWrite,
-                BrandingRead, BrandingWrite, ContactsRead, ContactsWrite, AuditRead,
+                AgenciesRead,
+                AgenciesWrite,
+                ClientsRead,
+                ClientsCreate,
+                ClientsWrite,
+                ClientsManage,
+                UsersRead,
+                UsersManage,
+                DomainsRead,
+                DomainsManage,
+                SettingsRead,
+                SettingsWrite,
+                FilesRead,
+                FilesWrite,
+                BrandingRead,
+                BrandingWrite,
+                ContactsRead,
+                ContactsWrite,
+                AuditRead,
             ],
             Role::AgencyUser => &[
-                AgenciesRead, ClientsRead, UsersRead, DomainsRead, FilesRead, FilesWrite, BrandingRead, ContactsRead,
+                AgenciesRead,
+                ClientsRead,
+                UsersRead,
+                DomainsRead,
+                FilesRead,
+                FilesWrite,
+                BrandingRead,
+                ContactsRead,
                 ContactsWrite,
             ],
             Role::ClientAdmin => &[
-                ClientsRead, ClientsWrite, UsersRead, UsersManage, DomainsRead, DomainsManage, SettingsRead,
-                SettingsWrite, FilesRead, FilesWrite, BrandingRead, BrandingWrite, ContactsRead, ContactsWrite,
+                ClientsRead,
+                ClientsWrite,
+                UsersRead,
+                UsersManage,
+                DomainsRead,
+                DomainsManage,
+                SettingsRead,
+                SettingsWrite,
+                FilesRead,
+                FilesWrite,
+                BrandingRead,
+                BrandingWrite,
+                ContactsRead,
+                ContactsWrite,
                 AuditRead,
             ],
             Role::ClientUser => &[ClientsRead, FilesRead, FilesWrite, BrandingRead, ContactsRead, ContactsWrite],
@@ -254,8 +289,12 @@ impl Principal {
 /// narrowing list are ignored, so narrowing can only remove.
 pub fn effective_permissions(role: Role, narrowing: Option<&str>) -> Vec<Permission> {
     let base = role.permissions();
-    let Some(json) = narrowing else { return base.to_vec() };
-    let Ok(names) = serde_json::from_str::<Vec<String>>(json) else { return base.to_vec() };
+    let Some(json) = narrowing else {
+        return base.to_vec();
+    };
+    let Ok(names) = serde_json::from_str::<Vec<String>>(json) else {
+        return base.to_vec();
+    };
     base.iter().copied().filter(|p| names.iter().any(|n| n == p.as_str())).collect()
 }
 

@@ -16,16 +16,20 @@ pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, pl
     FROM agencies WHERE id = ?1";
 pub const LIST_AGENCIES: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
     FROM agencies WHERE id > ?1 ORDER BY id LIMIT ?2";
-pub const INSERT_AGENCY: &str = "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at) \
+pub const INSERT_AGENCY: &str =
+    "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)";
 pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phone = ?4, status = ?5, plan = ?6, \
     updated_at = ?7 WHERE id = ?1";
 
-pub const SELECT_CLIENT: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
+pub const SELECT_CLIENT: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
     plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients WHERE id = ?1";
-pub const SELECT_CLIENT_BY_SLUG: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
+pub const SELECT_CLIENT_BY_SLUG: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients WHERE slug = ?1";
-pub const LIST_CLIENTS_OF_AGENCY: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
+pub const LIST_CLIENTS_OF_AGENCY: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
@@ -44,7 +48,8 @@ pub const SELECT_USER: &str = "SELECT id, email, name, platform_role, status, cr
 pub const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash, platform_role, status, created_at, \
     updated_at) VALUES (?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5)";
 
-pub const PRINCIPAL_AGENCY: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, a.status AS tenant_status \
+pub const PRINCIPAL_AGENCY: &str =
+    "SELECT u.email, u.status AS user_status, m.role, m.permissions, a.status AS tenant_status \
     FROM agency_memberships m JOIN users u ON u.id = m.user_id JOIN agencies a ON a.id = m.agency_id \
     WHERE m.agency_id = ?2 AND m.user_id = ?1";
 pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, c.agency_id, \
@@ -61,7 +66,8 @@ pub const CLIENT_MEMBERSHIPS_OF_USER: &str = "SELECT m.client_id, m.role, m.perm
 
 pub const UPSERT_AGENCY_MEMBERSHIP: &str = "INSERT INTO agency_memberships (user_id, agency_id, role, permissions, \
     created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, agency_id) DO UPDATE SET role = ?3, permissions = ?4";
-pub const UPSERT_CLIENT_MEMBERSHIP: &str = "INSERT INTO client_users (user_id, client_id, role, permissions, created_at) \
+pub const UPSERT_CLIENT_MEMBERSHIP: &str =
+    "INSERT INTO client_users (user_id, client_id, role, permissions, created_at) \
     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, client_id) DO UPDATE SET role = ?3, permissions = ?4";
 pub const DELETE_AGENCY_MEMBERSHIP: &str = "DELETE FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
 pub const DELETE_CLIENT_MEMBERSHIP: &str = "DELETE FROM client_users WHERE client_id = ?2 AND user_id = ?1";
@@ -153,7 +159,12 @@ pub async fn client_by_slug(db: &impl Database, slug: &str) -> ApiResult<Option<
     Ok(row.map(decode).transpose()?)
 }
 
-pub async fn clients_page(db: &impl Database, agency: Option<&str>, after: &str, limit: i64) -> ApiResult<Vec<ClientRow>> {
+pub async fn clients_page(
+    db: &impl Database,
+    agency: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> ApiResult<Vec<ClientRow>> {
     let rows = match agency {
         Some(a) => db.query(LIST_CLIENTS_OF_AGENCY, &[a.into(), after.into(), Param::Int(limit)]).await?,
         None => db.query(LIST_ALL_CLIENTS, &[after.into(), Param::Int(limit)]).await?,
@@ -205,7 +216,9 @@ pub async fn load_principal(db: &impl Database, user_id: &str, tenant: &str) -> 
     if m.user_status != "active" || m.tenant_status.as_deref() != Some("active") {
         return Ok(None);
     }
-    let Some(role) = Role::parse(&m.role) else { return Ok(None) };
+    let Some(role) = Role::parse(&m.role) else {
+        return Ok(None);
+    };
     let scope = if is_client {
         Scope::Client { client_id: tenant.into(), agency_id: m.agency_id.unwrap_or_default() }
     } else {

@@ -1,4 +1,5 @@
 //! Native API tests: login, tokens, context switching and tenant resolution by Host.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -23,8 +24,18 @@ fn every_demo_user_can_log_in_and_see_their_context() {
 #[test]
 fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     let t = TestApp::new();
-    let wrong = t.req(Method::Post, "/api/auth/login", None, Some(json!({"email": "admin@acme.test", "password": "nope-nope-nope"})));
-    let unknown = t.req(Method::Post, "/api/auth/login", None, Some(json!({"email": "ghost@acme.test", "password": "nope-nope-nope"})));
+    let wrong = t.req(
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@acme.test", "password": "nope-nope-nope"})),
+    );
+    let unknown = t.req(
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "ghost@acme.test", "password": "nope-nope-nope"})),
+    );
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
     assert_eq!(wrong.body, unknown.body);
@@ -34,16 +45,26 @@ fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
 fn failed_logins_are_rate_limited_per_email() {
     let t = TestApp::new();
     for _ in 0..5 {
-        let r = t.req(Method::Post, "/api/auth/login", None, Some(json!({"email": "user@acme.test", "password": "wrong-password"})));
+        let r = t.req(
+            Method::Post,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "user@acme.test", "password": "wrong-password"})),
+        );
         assert_eq!(r.status, 401);
     }
-    let r = t.req(Method::Post, "/api/auth/login", None, Some(json!({"email": "user@acme.test", "password": t.password("user@acme.test")})));
+    let r = t.req(
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "user@acme.test", "password": t.password("user@acme.test")})),
+    );
     assert_eq!(r.status, 429, "{}", body_str(&r));
     assert_eq!(error_code(&r), "too_many_attempts");
     assert!(r.header("retry-after").is_some());
     // The window passes and the right password works again.
     t.p.now_ms.set(t.p.now_ms.get() + 16 * 60 * 1000);
-    assert_eq!(t.login("user@acme.test").is_empty(), false);
+    assert!(!t.login("user@acme.test").is_empty());
 }
 
 #[test]
@@ -68,7 +89,11 @@ fn tenant_resolution_by_host() {
     let t = TestApp::new();
     let token = t.login("admin@acme.test");
     let on = |host: &str| {
-        t.call(Request::new(Method::Get, "/api/me").with_header("host", host).with_header("authorization", &format!("Bearer {token}")))
+        t.call(
+            Request::new(Method::Get, "/api/me")
+                .with_header("host", host)
+                .with_header("authorization", &format!("Bearer {token}")),
+        )
     };
     assert_eq!(on("acme.portal.test").status, 200);
     assert_eq!(on("ACME.portal.test:8443").status, 200, "hosts are case-insensitive");

@@ -36,7 +36,11 @@ pub async fn login<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) ->
     let now = app.p.now_secs();
     let ip = req.client_ip().to_string();
     if let Some(wait) = ratelimit::blocked_for(app.p, &email, &ip, now).await? {
-        return Err(ApiError::TooMany("too_many_attempts", "too many failed logins; try again later".into(), Some(wait)));
+        return Err(ApiError::TooMany(
+            "too_many_attempts",
+            "too many failed logins; try again later".into(),
+            Some(wait),
+        ));
     }
     let user = crate::tenants::user_by_email(app.p, &email).await?;
     // Unknown users verify against a dummy hash: the same work as a wrong password.
@@ -92,7 +96,9 @@ async fn pick_context<P: Platform>(
         // On a portal, an agency member or platform admin acts through their wider scope.
         if let Site::ClientPortal(c) = site {
             for ctx in contexts {
-                let Some(tenant) = ctx["tenant"].as_str() else { continue };
+                let Some(tenant) = ctx["tenant"].as_str() else {
+                    continue;
+                };
                 if let Some(p) = crate::tenants::load_principal(app.p, user_id, tenant).await? {
                     if p.reaches_client(&c.id, &c.agency_id) && tenant != c.id {
                         return Ok(p);
@@ -103,7 +109,9 @@ async fn pick_context<P: Platform>(
         return Err(no_access());
     }
     for ctx in contexts {
-        let Some(tenant) = ctx["tenant"].as_str() else { continue };
+        let Some(tenant) = ctx["tenant"].as_str() else {
+            continue;
+        };
         if let Some(p) = crate::tenants::load_principal(app.p, user_id, tenant).await? {
             return Ok(p);
         }

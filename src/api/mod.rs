@@ -351,9 +351,9 @@ fn parse_host(raw: &str) -> ApiResult<(String, Option<u16>)> {
     let host = host.strip_suffix('.').unwrap_or(&host).to_string();
     let valid = host.starts_with('[')
         || (!host.is_empty()
-            && host.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            }));
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
     if !valid {
         return Err(bad());
     }

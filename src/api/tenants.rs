@@ -113,9 +113,27 @@ pub async fn create_agency<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
     let stmts = [
         Stmt::new(
             tenants::INSERT_AGENCY,
-            vec![id.as_str().into(), name.into(), slug.into(), email.into(), phone.into(), plan.into(), Param::Int(now)],
+            vec![
+                id.as_str().into(),
+                name.into(),
+                slug.into(),
+                email.into(),
+                phone.into(),
+                plan.into(),
+                Param::Int(now),
+            ],
         ),
-        app.audit(req, Some(who), Event { tenant_id: &id, action: "agency.created", target_type: "agency", target_id: Some(&id), metadata: json!({}) })?,
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: &id,
+                action: "agency.created",
+                target_type: "agency",
+                target_id: Some(&id),
+                metadata: json!({}),
+            },
+        )?,
     ];
     app.p.batch(&stmts).await.map_err(slug_conflict)?;
     let agency = tenants::agency(app.p, &id).await?.ok_or(ApiError::NotFound)?;
@@ -144,33 +162,66 @@ pub async fn get_agency<P: Platform>(app: &App<'_, P>, who: &Principal, id: &str
     Ok(Response::json(200, &agency_json(&a)))
 }
 
-pub async fn update_agency<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn update_agency<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let a = agency_for(app, who, id).await?;
     if !who.can(Permission::AgenciesWrite) {
         return Err(ApiError::forbidden("requires the agencies:write permission"));
     }
     let patch: AgencyPatch = json_body(req, FORBIDDEN)?;
     if (patch.status.is_some() || patch.plan.is_some()) && !who.is_platform_admin() {
-        return Err(ApiError::Forbidden("forbidden_field", "only platform admins change an agency's status or plan".into()));
+        return Err(ApiError::Forbidden(
+            "forbidden_field",
+            "only platform admins change an agency's status or plan".into(),
+        ));
     }
     let mut changed = Vec::new();
-    let mut track = |name: &'static str, present: bool| if present { changed.push(name) };
+    let mut track = |name: &'static str, present: bool| {
+        if present {
+            changed.push(name)
+        }
+    };
     track("name", patch.name.is_some());
     track("email", patch.email.is_some());
     track("phone", patch.phone.is_some());
     track("status", patch.status.is_some());
     track("plan", patch.plan.is_some());
     let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
-    let email = match patch.email { Some(e) => Some(email_field(&e)?), None => a.email };
+    let email = match patch.email {
+        Some(e) => Some(email_field(&e)?),
+        None => a.email,
+    };
     let phone = opt_text("phone", patch.phone, 40)?.or(a.phone);
     let status = patch.status.as_deref().map(status_field).transpose()?.unwrap_or(a.status);
     let plan = patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(a.plan);
     let stmts = [
         Stmt::new(
             tenants::UPDATE_AGENCY,
-            vec![id.into(), name.into(), email.into(), phone.into(), status.into(), plan.into(), Param::Int(app.p.now_ms())],
+            vec![
+                id.into(),
+                name.into(),
+                email.into(),
+                phone.into(),
+                status.into(),
+                plan.into(),
+                Param::Int(app.p.now_ms()),
+            ],
         ),
-        app.audit(req, Some(who), Event { tenant_id: id, action: "agency.updated", target_type: "agency", target_id: Some(id), metadata: json!({"fields": changed}) })?,
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: id,
+                action: "agency.updated",
+                target_type: "agency",
+                target_id: Some(id),
+                metadata: json!({"fields": changed}),
+            },
+        )?,
     ];
     app.p.batch(&stmts).await?;
     let a = tenants::agency(app.p, id).await?.ok_or(ApiError::NotFound)?;
@@ -244,19 +295,39 @@ pub async fn create_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
                 Param::Int(now),
             ],
         ),
-        app.audit(req, Some(who), Event { tenant_id: &id, action: "client.created", target_type: "client", target_id: Some(&id), metadata: json!({"agency_id": agency_id}) })?,
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: &id,
+                action: "client.created",
+                target_type: "client",
+                target_id: Some(&id),
+                metadata: json!({"agency_id": agency_id}),
+            },
+        )?,
     ];
     app.p.batch(&stmts).await.map_err(slug_conflict)?;
     let c = tenants::client(app.p, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &c.to_json()))
 }
 
-pub async fn get_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn get_client<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let c = app.client_for(req, who, id, Permission::ClientsRead).await?;
     Ok(Response::json(200, &c.to_json()))
 }
 
-pub async fn update_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn update_client<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let c = app.client_for(req, who, id, Permission::ClientsWrite).await?;
     let patch: ClientPatch = json_body(req, FORBIDDEN)?;
     let managed = patch.status.is_some() || patch.plan.is_some() || patch.test_mode.is_some();
@@ -287,7 +358,10 @@ pub async fn update_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
     let flags = match patch.feature_flags {
         Some(f) => {
             if f.len() > 64 || f.iter().any(|(k, v)| k.len() > 64 || !v.is_boolean()) {
-                return Err(ApiError::invalid("invalid_feature_flags", "feature_flags maps up to 64 names to booleans"));
+                return Err(ApiError::invalid(
+                    "invalid_feature_flags",
+                    "feature_flags maps up to 64 names to booleans",
+                ));
             }
             Value::Object(f).to_string()
         }
@@ -303,7 +377,11 @@ pub async fn update_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
                 opt_text("name", patch.name, 120)?.unwrap_or(c.name).into(),
                 opt_text("business_type", patch.business_type, 80)?.or(c.business_type).into(),
                 kind.into(),
-                match patch.email { Some(e) => Some(email_field(&e)?), None => c.email }.into(),
+                match patch.email {
+                    Some(e) => Some(email_field(&e)?),
+                    None => c.email,
+                }
+                .into(),
                 opt_text("phone", patch.phone, 40)?.or(c.phone).into(),
                 opt_text("website", patch.website, 200)?.or(c.website).into(),
                 patch.status.as_deref().map(status_field).transpose()?.unwrap_or(c.status).into(),
@@ -313,7 +391,17 @@ pub async fn update_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
                 Param::Int(app.p.now_ms()),
             ],
         ),
-        app.audit(req, Some(who), Event { tenant_id: &c.id, action: "client.updated", target_type: "client", target_id: Some(&c.id), metadata: json!({"fields": changed}) })?,
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: &c.id,
+                action: "client.updated",
+                target_type: "client",
+                target_id: Some(&c.id),
+                metadata: json!({"fields": changed}),
+            },
+        )?,
     ];
     app.p.batch(&stmts).await?;
     app.state.gate.forget(&c.publishable_key);
@@ -321,7 +409,12 @@ pub async fn update_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
     Ok(Response::json(200, &c.to_json()))
 }
 
-pub async fn client_audit<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn client_audit<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let c = app.client_for(req, who, id, Permission::AuditRead).await?;
     let (cursor, limit) = page_params(req)?;
     let rows = app.p.query(crate::audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?;
@@ -343,20 +436,37 @@ pub async fn admin_tenants<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
         return Err(ApiError::forbidden("platform admins only"));
     }
     let (cursor, limit) = page_params(req)?;
-    let agencies: Vec<Agency> = decode_all(app.p.query(tenants::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?;
+    let agencies: Vec<Agency> =
+        decode_all(app.p.query(tenants::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?;
     let mut items = Vec::with_capacity(agencies.len());
     for a in &agencies {
         let clients = tenants::clients_page(app.p, Some(&a.id), "", 100).await?;
         let mut v = agency_json(a);
-        v["clients"] = clients.iter().map(|c| json!({"id": c.id, "name": c.name, "slug": c.slug, "status": c.status})).collect();
+        v["clients"] =
+            clients.iter().map(|c| json!({"id": c.id, "name": c.name, "slug": c.slug, "status": c.status})).collect();
         items.push(v);
     }
-    let audit = app.audit(req, Some(who), Event { tenant_id: "platform", action: "platform.tenants_listed", target_type: "platform", target_id: None, metadata: json!({}) })?;
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: "platform",
+            action: "platform.tenants_listed",
+            target_type: "platform",
+            target_id: None,
+            metadata: json!({}),
+        },
+    )?;
     app.p.execute(audit.sql, &audit.params).await?;
     Ok(page_response(items, limit, |v| v["id"].as_str().map(String::from)))
 }
 
-pub async fn admin_tenant<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn admin_tenant<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     if !who.can(Permission::PlatformAdmin) {
         return Err(ApiError::forbidden("platform admins only"));
     }
@@ -370,7 +480,17 @@ pub async fn admin_tenant<P: Platform>(app: &App<'_, P>, req: &Request, who: &Pr
         let c = tenants::client(app.p, id).await?.ok_or(ApiError::NotFound)?;
         json!({"kind": "client", "client": c.to_json()})
     };
-    let audit = app.audit(req, Some(who), Event { tenant_id: id, action: "platform.tenant_viewed", target_type: "tenant", target_id: Some(id), metadata: json!({}) })?;
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: id,
+            action: "platform.tenant_viewed",
+            target_type: "tenant",
+            target_id: Some(id),
+            metadata: json!({}),
+        },
+    )?;
     app.p.execute(audit.sql, &audit.params).await?;
     Ok(Response::json(200, &body))
 }

@@ -59,7 +59,12 @@ impl Target {
 }
 
 /// Resolves and authorises the tenant named in a grant or revoke. Foreign tenants are 404.
-async fn target<P: Platform>(app: &App<'_, P>, who: &Principal, agency: Option<String>, client: Option<String>) -> ApiResult<Target> {
+async fn target<P: Platform>(
+    app: &App<'_, P>,
+    who: &Principal,
+    agency: Option<String>,
+    client: Option<String>,
+) -> ApiResult<Target> {
     match (agency, client) {
         (Some(a), None) => {
             if !crate::ids::looks_like_id(&a, "agy") || !who.reaches_agency(&a) {
@@ -89,8 +94,12 @@ async fn user_visible<P: Platform>(app: &App<'_, P>, who: &Principal, user_id: &
     }
     let rows = match &who.scope {
         Scope::Platform => app.p.query(tenants::SELECT_USER, &[user_id.into()]).await?,
-        Scope::Agency { agency_id } => app.p.query(tenants::USER_IN_AGENCY, &[agency_id.into(), user_id.into()]).await?,
-        Scope::Client { client_id, .. } => app.p.query(tenants::USER_IN_CLIENT, &[client_id.into(), user_id.into()]).await?,
+        Scope::Agency { agency_id } => {
+            app.p.query(tenants::USER_IN_AGENCY, &[agency_id.into(), user_id.into()]).await?
+        }
+        Scope::Client { client_id, .. } => {
+            app.p.query(tenants::USER_IN_CLIENT, &[client_id.into(), user_id.into()]).await?
+        }
     };
     Ok(!rows.is_empty())
 }
@@ -118,7 +127,8 @@ pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principa
     if !who.can(Permission::UsersManage) {
         return Err(ApiError::forbidden("requires the users:manage permission"));
     }
-    let body: NewUser = json_body(req, &["id", "role", "agency_id", "client_id", "platform_role", "permissions", "status"])?;
+    let body: NewUser =
+        json_body(req, &["id", "role", "agency_id", "client_id", "platform_role", "permissions", "status"])?;
     let email = email_field(&body.email)?;
     let name = text_field("name", &body.name, 120)?;
     password::validate_new_password(&body.password)?;
@@ -132,23 +142,46 @@ pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principa
     let initial = match &who.scope {
         Scope::Platform => None,
         Scope::Agency { agency_id } => {
-            stmts.push(Stmt::new(tenants::UPSERT_AGENCY_MEMBERSHIP, vec![id.as_str().into(), agency_id.into(), "agency_user".into(), Param::Null, Param::Int(now)]));
+            stmts.push(Stmt::new(
+                tenants::UPSERT_AGENCY_MEMBERSHIP,
+                vec![id.as_str().into(), agency_id.into(), "agency_user".into(), Param::Null, Param::Int(now)],
+            ));
             Some("agency_user")
         }
         Scope::Client { client_id, .. } => {
-            stmts.push(Stmt::new(tenants::UPSERT_CLIENT_MEMBERSHIP, vec![id.as_str().into(), client_id.into(), "client_viewer".into(), Param::Null, Param::Int(now)]));
+            stmts.push(Stmt::new(
+                tenants::UPSERT_CLIENT_MEMBERSHIP,
+                vec![id.as_str().into(), client_id.into(), "client_viewer".into(), Param::Null, Param::Int(now)],
+            ));
             Some("client_viewer")
         }
     };
-    stmts.push(app.audit(req, Some(who), Event { tenant_id: who.tenant_id(), action: "user.created", target_type: "user", target_id: Some(&id), metadata: json!({"initial_role": initial}) })?);
+    stmts.push(app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: who.tenant_id(),
+            action: "user.created",
+            target_type: "user",
+            target_id: Some(&id),
+            metadata: json!({"initial_role": initial}),
+        },
+    )?);
     app.p.batch(&stmts).await.map_err(|e| match e {
-        crate::error::StoreError::Conflict(_) => ApiError::conflict("email_taken", "a user with this email already exists"),
+        crate::error::StoreError::Conflict(_) => {
+            ApiError::conflict("email_taken", "a user with this email already exists")
+        }
         other => other.into(),
     })?;
     Ok(Response::json(201, &json!({"id": id, "email": email, "role": initial, "tenant": who.tenant_id()})))
 }
 
-pub async fn grant<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, user_id: &str) -> ApiResult<Response> {
+pub async fn grant<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    user_id: &str,
+) -> ApiResult<Response> {
     if !user_visible(app, who, user_id).await? {
         return Err(ApiError::NotFound);
     }
@@ -158,7 +191,8 @@ pub async fn grant<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal
     let body: Grant = json_body(req, &["user_id", "platform_role"])?;
     let role = Role::parse(&body.role).ok_or_else(|| ApiError::invalid("invalid_role", "unknown role"))?;
     let t = target(app, who, body.agency_id, body.client_id).await?;
-    let fits = matches!((&t, role.level()), (Target::Agency(_), Level::Agency) | (Target::Client { .. }, Level::Client));
+    let fits =
+        matches!((&t, role.level()), (Target::Agency(_), Level::Agency) | (Target::Client { .. }, Level::Client));
     if !fits {
         return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
     }
@@ -182,24 +216,50 @@ pub async fn grant<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal
     }
     let now = app.p.now_ms();
     let upsert = match &t {
-        Target::Agency(a) => Stmt::new(tenants::UPSERT_AGENCY_MEMBERSHIP, vec![user_id.into(), a.into(), role.as_str().into(), narrowing.into(), Param::Int(now)]),
-        Target::Client { client_id, .. } => Stmt::new(tenants::UPSERT_CLIENT_MEMBERSHIP, vec![user_id.into(), client_id.into(), role.as_str().into(), narrowing.into(), Param::Int(now)]),
+        Target::Agency(a) => Stmt::new(
+            tenants::UPSERT_AGENCY_MEMBERSHIP,
+            vec![user_id.into(), a.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
+        ),
+        Target::Client { client_id, .. } => Stmt::new(
+            tenants::UPSERT_CLIENT_MEMBERSHIP,
+            vec![user_id.into(), client_id.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
+        ),
     };
-    let audit = app.audit(req, Some(who), Event { tenant_id: t.tenant_id(), action: "membership.granted", target_type: "user", target_id: Some(user_id), metadata: json!({"role": role}) })?;
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: t.tenant_id(),
+            action: "membership.granted",
+            target_type: "user",
+            target_id: Some(user_id),
+            metadata: json!({"role": role}),
+        },
+    )?;
     app.p.batch(&[upsert, audit]).await?;
-    let agency = match &t { Target::Client { agency_id, .. } => Some(agency_id.as_str()), Target::Agency(_) => None };
+    let agency = match &t {
+        Target::Client { agency_id, .. } => Some(agency_id.as_str()),
+        Target::Agency(_) => None,
+    };
     Ok(Response::json(200, &json!({"user_id": user_id, "tenant": t.tenant_id(), "agency_id": agency, "role": role})))
 }
 
 async fn existing_role<P: Platform>(app: &App<'_, P>, t: &Target, user_id: &str) -> ApiResult<Option<Role>> {
     let rows = match t {
         Target::Agency(a) => app.p.query(tenants::SELECT_AGENCY_MEMBERSHIP, &[user_id.into(), a.into()]).await?,
-        Target::Client { client_id, .. } => app.p.query(tenants::SELECT_CLIENT_MEMBERSHIP, &[user_id.into(), client_id.into()]).await?,
+        Target::Client { client_id, .. } => {
+            app.p.query(tenants::SELECT_CLIENT_MEMBERSHIP, &[user_id.into(), client_id.into()]).await?
+        }
     };
     Ok(rows.first().and_then(|r| crate::ports::col_str(r, "role")).and_then(|r| Role::parse(&r)))
 }
 
-pub async fn revoke<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, user_id: &str) -> ApiResult<Response> {
+pub async fn revoke<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    user_id: &str,
+) -> ApiResult<Response> {
     if !user_visible(app, who, user_id).await? {
         return Err(ApiError::NotFound);
     }
@@ -220,9 +280,21 @@ pub async fn revoke<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principa
     }
     let delete = match &t {
         Target::Agency(a) => Stmt::new(tenants::DELETE_AGENCY_MEMBERSHIP, vec![user_id.into(), a.into()]),
-        Target::Client { client_id, .. } => Stmt::new(tenants::DELETE_CLIENT_MEMBERSHIP, vec![user_id.into(), client_id.into()]),
+        Target::Client { client_id, .. } => {
+            Stmt::new(tenants::DELETE_CLIENT_MEMBERSHIP, vec![user_id.into(), client_id.into()])
+        }
     };
-    let audit = app.audit(req, Some(who), Event { tenant_id: t.tenant_id(), action: "membership.revoked", target_type: "user", target_id: Some(user_id), metadata: json!({"role": existing}) })?;
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: t.tenant_id(),
+            action: "membership.revoked",
+            target_type: "user",
+            target_id: Some(user_id),
+            metadata: json!({"role": existing}),
+        },
+    )?;
     app.p.batch(&[delete, audit]).await?;
     Ok(Response::new(204))
 }

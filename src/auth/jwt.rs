@@ -138,8 +138,12 @@ fn ts(secs: i64) -> Option<DateTime<Utc>> {
 
 fn has_duplicate_claims(token: &str) -> bool {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let Some(payload) = token.split('.').nth(1) else { return true };
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else { return true };
+    let Some(payload) = token.split('.').nth(1) else {
+        return true;
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else {
+        return true;
+    };
     // A map that keeps every key lets us count them.
     #[derive(Deserialize)]
     struct Keys(#[serde(deserialize_with = "collect_keys")] Vec<String>);
@@ -160,7 +164,9 @@ fn has_duplicate_claims(token: &str) -> bool {
         }
         d.deserialize_map(V)
     }
-    let Ok(Keys(mut keys)) = serde_json::from_slice::<Keys>(&bytes) else { return true };
+    let Ok(Keys(mut keys)) = serde_json::from_slice::<Keys>(&bytes) else {
+        return true;
+    };
     let n = keys.len();
     keys.sort();
     keys.dedup();
@@ -225,20 +231,92 @@ mod tests {
             ("expired", forge(SECRET, hdr(), payload(NOW - 1, NOW - 100)), TokenError::Expired),
             ("exp == now", forge(SECRET, hdr(), payload(NOW, NOW - 100)), TokenError::Expired),
             ("future iat", forge(SECRET, hdr(), payload(NOW + 900, NOW + 600)), TokenError::IssuedInFuture),
-            ("missing exp", forge(SECRET, hdr(), { let mut p = payload(0, NOW); p.as_object_mut().unwrap().remove("exp"); p }), TokenError::Claims),
-            ("missing iat", forge(SECRET, hdr(), { let mut p = payload(NOW + 60, 0); p.as_object_mut().unwrap().remove("iat"); p }), TokenError::Claims),
-            ("nbf in future", forge(SECRET, hdr(), { let mut p = payload(NOW + 900, NOW); p["nbf"] = (NOW + 300).into(); p }), TokenError::NotYetValid),
-            ("wrong iss", forge(SECRET, hdr(), { let mut p = payload(NOW + 60, NOW); p["iss"] = "evil".into(); p }), TokenError::Issuer),
-            ("wrong aud", forge(SECRET, hdr(), { let mut p = payload(NOW + 60, NOW); p["aud"] = "other-api".into(); p }), TokenError::Audience),
-            ("crit", forge(SECRET, serde_json::json!({"alg":"HS256","typ":"JWT","crit":["exp"]}), payload(NOW + 60, NOW)), TokenError::Crit),
+            (
+                "missing exp",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(0, NOW);
+                    p.as_object_mut().unwrap().remove("exp");
+                    p
+                }),
+                TokenError::Claims,
+            ),
+            (
+                "missing iat",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 60, 0);
+                    p.as_object_mut().unwrap().remove("iat");
+                    p
+                }),
+                TokenError::Claims,
+            ),
+            (
+                "nbf in future",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 900, NOW);
+                    p["nbf"] = (NOW + 300).into();
+                    p
+                }),
+                TokenError::NotYetValid,
+            ),
+            (
+                "wrong iss",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 60, NOW);
+                    p["iss"] = "evil".into();
+                    p
+                }),
+                TokenError::Issuer,
+            ),
+            (
+                "wrong aud",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 60, NOW);
+                    p["aud"] = "other-api".into();
+                    p
+                }),
+                TokenError::Audience,
+            ),
+            (
+                "crit",
+                forge(SECRET, serde_json::json!({"alg":"HS256","typ":"JWT","crit":["exp"]}), payload(NOW + 60, NOW)),
+                TokenError::Crit,
+            ),
             ("no typ", forge(SECRET, serde_json::json!({"alg":"HS256"}), payload(NOW + 60, NOW)), TokenError::Type),
-            ("wrong typ", forge(SECRET, serde_json::json!({"alg":"HS256","typ":"JWE"}), payload(NOW + 60, NOW)), TokenError::Type),
-            ("HS512", forge(SECRET, serde_json::json!({"alg":"HS512","typ":"JWT"}), payload(NOW + 60, NOW)), TokenError::Algorithm),
-            ("RS256", forge(SECRET, serde_json::json!({"alg":"RS256","typ":"JWT"}), payload(NOW + 60, NOW)), TokenError::Algorithm),
+            (
+                "wrong typ",
+                forge(SECRET, serde_json::json!({"alg":"HS256","typ":"JWE"}), payload(NOW + 60, NOW)),
+                TokenError::Type,
+            ),
+            (
+                "HS512",
+                forge(SECRET, serde_json::json!({"alg":"HS512","typ":"JWT"}), payload(NOW + 60, NOW)),
+                TokenError::Algorithm,
+            ),
+            (
+                "RS256",
+                forge(SECRET, serde_json::json!({"alg":"RS256","typ":"JWT"}), payload(NOW + 60, NOW)),
+                TokenError::Algorithm,
+            ),
             ("empty secret", forge(b"", hdr(), payload(NOW + 60, NOW)), TokenError::Signature),
             ("weak secret", forge(b"secret", hdr(), payload(NOW + 60, NOW)), TokenError::Signature),
-            ("wrong claim type", forge(SECRET, hdr(), { let mut p = payload(NOW + 60, NOW); p["permissions"] = "contacts:read".into(); p }), TokenError::Claims),
-            ("string exp", forge(SECRET, hdr(), { let mut p = payload(NOW + 60, NOW); p["exp"] = "9999999999".into(); p }), TokenError::Claims),
+            (
+                "wrong claim type",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 60, NOW);
+                    p["permissions"] = "contacts:read".into();
+                    p
+                }),
+                TokenError::Claims,
+            ),
+            (
+                "string exp",
+                forge(SECRET, hdr(), {
+                    let mut p = payload(NOW + 60, NOW);
+                    p["exp"] = "9999999999".into();
+                    p
+                }),
+                TokenError::Claims,
+            ),
         ];
         for (name, token, want) in cases {
             assert_eq!(k.verify(&token, NOW), Err(want), "{name}");

@@ -37,12 +37,19 @@ struct CheckBody {
     origin: Option<String>,
 }
 
-pub async fn route<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, client_id: &str, tail: &[&str]) -> ApiResult<Response> {
+pub async fn route<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    tail: &[&str],
+) -> ApiResult<Response> {
     let client = app.client_for(req, who, client_id, Permission::DomainsManage).await?;
     match tail {
         [] => match req.method {
             Method::Get => {
-                let items: Vec<Value> = list_for_client(app.p, &client.id).await?.iter().map(DomainRow::to_json).collect();
+                let items: Vec<Value> =
+                    list_for_client(app.p, &client.id).await?.iter().map(DomainRow::to_json).collect();
                 Ok(Response::json(200, &json!({"items": items, "next_cursor": null})))
             }
             Method::Post => create(app, req, who, &client.id).await,
@@ -58,8 +65,20 @@ pub async fn route<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal
         [id] => {
             require(req.method, Method::Delete)?;
             let d = one(app.p, &client.id, id).await?.ok_or(ApiError::NotFound)?;
-            let audit = app.audit(req, Some(who), Event { tenant_id: &client.id, action: "domain.deleted", target_type: "domain", target_id: Some(&d.id), metadata: json!({"domain": d.hostname, "status": d.status}) })?;
-            app.p.batch(&[Stmt::new(super::DELETE, vec![client.id.as_str().into(), d.id.as_str().into()]), audit]).await?;
+            let audit = app.audit(
+                req,
+                Some(who),
+                Event {
+                    tenant_id: &client.id,
+                    action: "domain.deleted",
+                    target_type: "domain",
+                    target_id: Some(&d.id),
+                    metadata: json!({"domain": d.hostname, "status": d.status}),
+                },
+            )?;
+            app.p
+                .batch(&[Stmt::new(super::DELETE, vec![client.id.as_str().into(), d.id.as_str().into()]), audit])
+                .await?;
             app.state.gate.forget_client(&client.id);
             Ok(Response::new(204))
         }
@@ -75,7 +94,8 @@ pub async fn route<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal
 
 async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
     let body: NewDomain = json_body(req, &["client_id", "status", "id", "verification_token"])?;
-    let pattern = DomainPattern::parse(&body.domain).map_err(|e| ApiError::Invalid(e.code(), e.message().to_string()))?;
+    let pattern =
+        DomainPattern::parse(&body.domain).map_err(|e| ApiError::Invalid(e.code(), e.message().to_string()))?;
     let purpose = match body.purpose.as_str() {
         "widget" | "portal" | "both" => body.purpose.clone(),
         _ => return Err(ApiError::invalid("invalid_purpose", "purpose must be widget, portal or both")),
@@ -97,7 +117,11 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
     // another client, would let two tenants answer for one site.
     let base = pattern.base().as_str().to_string();
     let parent_wildcard = base.split_once('.').map(|(_, rest)| format!("*.{rest}")).unwrap_or_default();
-    let (a, b) = if pattern.is_wildcard() { (base.clone(), format!("*.{base}")) } else { (parent_wildcard, format!("*.{base}")) };
+    let (a, b) = if pattern.is_wildcard() {
+        (base.clone(), format!("*.{base}"))
+    } else {
+        (parent_wildcard, format!("*.{base}"))
+    };
     let held = app.p.query(HELD_ELSEWHERE, &[client_id.into(), name.as_str().into(), a.into(), b.into()]).await?;
     if !held.is_empty() {
         return Err(ApiError::conflict("domain_taken", "this domain is already registered by another client"));
@@ -106,31 +130,81 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
     let token = crate::ids::new_token("gatehouse-verify=")?;
     let now = app.p.now_ms();
     let stmts = [
-        Stmt::new(INSERT, vec![id.as_str().into(), client_id.into(), name.as_str().into(), scheme.into(), port.map(i64::from).into(), purpose.into(), token.into(), Param::Int(now)]),
-        app.audit(req, Some(who), Event { tenant_id: client_id, action: "domain.created", target_type: "domain", target_id: Some(&id), metadata: json!({"domain": name, "status": "pending"}) })?,
+        Stmt::new(
+            INSERT,
+            vec![
+                id.as_str().into(),
+                client_id.into(),
+                name.as_str().into(),
+                scheme.into(),
+                port.map(i64::from).into(),
+                purpose.into(),
+                token.into(),
+                Param::Int(now),
+            ],
+        ),
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: client_id,
+                action: "domain.created",
+                target_type: "domain",
+                target_id: Some(&id),
+                metadata: json!({"domain": name, "status": "pending"}),
+            },
+        )?,
     ];
     app.p.batch(&stmts).await.map_err(|e| match e {
-        crate::error::StoreError::Conflict(_) => ApiError::conflict("domain_taken", "this domain is already registered"),
+        crate::error::StoreError::Conflict(_) => {
+            ApiError::conflict("domain_taken", "this domain is already registered")
+        }
         other => other.into(),
     })?;
     let d = one(app.p, client_id, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &d.to_json()))
 }
 
-async fn verify<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, d: DomainRow, force: bool) -> ApiResult<Response> {
+async fn verify<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    d: DomainRow,
+    force: bool,
+) -> ApiResult<Response> {
     let actor = app.actor(req, Some(who));
     if force {
         if !who.is_platform_admin() {
             return Err(ApiError::Forbidden("forbidden_field", "only platform admins may force-verify".into()));
         }
-        let t = Transition { domain: &d, status: "verified", reason: Some("verified by a platform admin".into()), failures: 0, action: "domain.force_verified" };
+        let t = Transition {
+            domain: &d,
+            status: "verified",
+            reason: Some("verified by a platform admin".into()),
+            failures: 0,
+            action: "domain.force_verified",
+        };
         apply(app, &actor, t).await?;
     } else {
         let proof = check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await?;
         let t = match proof {
-            Proof::Found => Transition { domain: &d, status: "verified", reason: None, failures: 0, action: "domain.verified" },
-            Proof::Missing => Transition { domain: &d, status: "failed", reason: Some(format!("no TXT record found at {}", d.challenge_name())), failures: d.consecutive_failures, action: "domain.verification_failed" },
-            Proof::Mismatch => Transition { domain: &d, status: "failed", reason: Some(format!("the TXT record at {} does not hold the expected token", d.challenge_name())), failures: d.consecutive_failures, action: "domain.verification_failed" },
+            Proof::Found => {
+                Transition { domain: &d, status: "verified", reason: None, failures: 0, action: "domain.verified" }
+            }
+            Proof::Missing => Transition {
+                domain: &d,
+                status: "failed",
+                reason: Some(format!("no TXT record found at {}", d.challenge_name())),
+                failures: d.consecutive_failures,
+                action: "domain.verification_failed",
+            },
+            Proof::Mismatch => Transition {
+                domain: &d,
+                status: "failed",
+                reason: Some(format!("the TXT record at {} does not hold the expected token", d.challenge_name())),
+                failures: d.consecutive_failures,
+                action: "domain.verification_failed",
+            },
         };
         // A verified domain that fails a manual re-verify keeps serving until the scheduled
         // job lapses it; only pending, failed and lapsed domains move to failed here.

@@ -141,7 +141,8 @@ pub enum Proof {
 
 /// Reads TXT records over DNS-over-HTTPS (the JSON API) and looks for the token.
 pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &str) -> ApiResult<Proof> {
-    let mut url = url::Url::parse(resolver).map_err(|_| ApiError::Misconfigured("DOH_RESOLVER_URL is not a URL".into()))?;
+    let mut url =
+        url::Url::parse(resolver).map_err(|_| ApiError::Misconfigured("DOH_RESOLVER_URL is not a URL".into()))?;
     url.query_pairs_mut().append_pair("name", name).append_pair("type", "TXT");
     let reply = out
         .get(url.as_str(), "application/dns-json")
@@ -150,7 +151,8 @@ pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &
     if reply.status != 200 {
         return Err(ApiError::Upstream(format!("DNS resolver answered HTTP {}", reply.status)));
     }
-    let v: Value = serde_json::from_str(&reply.body).map_err(|_| ApiError::Upstream("DNS resolver sent invalid JSON".into()))?;
+    let v: Value =
+        serde_json::from_str(&reply.body).map_err(|_| ApiError::Upstream("DNS resolver sent invalid JSON".into()))?;
     match v["Status"].as_i64() {
         Some(0) => {}
         Some(3) => return Ok(Proof::Missing), // NXDOMAIN
@@ -158,7 +160,12 @@ pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &
     }
     let values: Vec<String> = v["Answer"]
         .as_array()
-        .map(|a| a.iter().filter(|r| r["type"].as_i64() == Some(16)).filter_map(|r| r["data"].as_str().map(txt_value)).collect())
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["type"].as_i64() == Some(16))
+                .filter_map(|r| r["data"].as_str().map(txt_value))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(if values.is_empty() {
         Proof::Missing
@@ -202,11 +209,7 @@ pub struct Transition<'a> {
     pub action: &'a str,
 }
 
-pub async fn apply<P: Platform>(
-    app: &App<'_, P>,
-    actor: &crate::audit::Actor,
-    t: Transition<'_>,
-) -> ApiResult<()> {
+pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t: Transition<'_>) -> ApiResult<()> {
     let now = app.p.now_ms();
     let d = t.domain;
     let verified_at = if t.status == "verified" && d.status != "verified" { Some(now) } else { d.verified_at };
@@ -246,10 +249,16 @@ pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResul
     let now = app.p.now_ms();
     let due: Vec<DomainRow> =
         decode_all(app.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
-    let actor = crate::audit::Actor { user_id: None, role: Some("system".into()), ip: "scheduled".into(), user_agent: "cron".into() };
+    let actor = crate::audit::Actor {
+        user_id: None,
+        role: Some("system".into()),
+        ip: "scheduled".into(),
+        user_agent: "cron".into(),
+    };
     let (mut ok, mut missing, mut lapsed, mut errors) = (0, 0, 0, 0);
     for d in &due {
-        let proof = match check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await {
+        let proof = match check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await
+        {
             Ok(p) => p,
             Err(e) => {
                 // A resolver outage is not the customer's fault: no strike.
@@ -269,10 +278,18 @@ pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResul
                 Transition { domain: d, status: "lapsed", reason: Some(reason), failures, action: "domain.lapsed" }
             } else {
                 missing += 1;
-                Transition { domain: d, status: "verified", reason: d.status_reason.clone(), failures, action: "domain.rechecked" }
+                Transition {
+                    domain: d,
+                    status: "verified",
+                    reason: d.status_reason.clone(),
+                    failures,
+                    action: "domain.rechecked",
+                }
             }
         };
         apply(app, &actor, t).await?;
     }
-    Ok(json!({"checked": due.len(), "still_verified": ok, "missing": missing, "lapsed": lapsed, "resolver_errors": errors}))
+    Ok(
+        json!({"checked": due.len(), "still_verified": ok, "missing": missing, "lapsed": lapsed, "resolver_errors": errors}),
+    )
 }

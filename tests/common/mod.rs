@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use gatehouse::error::StoreError;
 use gatehouse::http::{Method, Request, Response};
-use gatehouse::ports::{Blobs, ByteRange, Clock, Database, HttpReply, Log, ObjectBody, ObjectMeta, Outbound, Param, Row, Stmt};
+use gatehouse::ports::{
+    Blobs, ByteRange, Clock, Database, HttpReply, Log, ObjectBody, ObjectMeta, Outbound, Param, Row, Stmt,
+};
 use gatehouse::{App, Config, State};
 use rusqlite::types::ValueRef;
 use serde_json::{json, Value};
@@ -120,7 +122,11 @@ pub fn migrations() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    files.iter().filter(|p| p.extension().is_some_and(|e| e == "sql")).map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 impl Database for TestPlatform {
@@ -141,9 +147,9 @@ impl Database for TestPlatform {
         self.conn.execute_batch("BEGIN").map_err(store_err)?;
         let mut out = Vec::new();
         for s in stmts {
-            let r = self.check_fault(s.sql).and_then(|_| {
-                self.conn.execute(s.sql, rusqlite::params_from_iter(bind(&s.params))).map_err(store_err)
-            });
+            let r = self
+                .check_fault(s.sql)
+                .and_then(|_| self.conn.execute(s.sql, rusqlite::params_from_iter(bind(&s.params))).map_err(store_err));
             match r {
                 Ok(n) => out.push(n as u64),
                 Err(e) => {
@@ -169,7 +175,9 @@ impl Blobs for TestPlatform {
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<ObjectBody>, StoreError> {
         let blobs = self.blobs.borrow();
-        let Some((bytes, ct)) = blobs.get(key) else { return Ok(None) };
+        let Some((bytes, ct)) = blobs.get(key) else {
+            return Ok(None);
+        };
         let slice = match range {
             Some(r) => {
                 let start = (r.offset as usize).min(bytes.len());
@@ -179,7 +187,11 @@ impl Blobs for TestPlatform {
             None => bytes.clone(),
         };
         Ok(Some(ObjectBody {
-            meta: ObjectMeta { content_type: ct.clone(), size: bytes.len() as u64, etag: format!("\"etag-{}\"", bytes.len()) },
+            meta: ObjectMeta {
+                content_type: ct.clone(),
+                size: bytes.len() as u64,
+                etag: format!("\"etag-{}\"", bytes.len()),
+            },
             bytes: slice,
         }))
     }
@@ -214,7 +226,9 @@ impl Outbound for TestPlatform {
             .dns
             .borrow()
             .get(&name)
-            .map(|vals| vals.iter().map(|v| json!({"name": name, "type": 16, "TTL": 60, "data": format!("\"{v}\"")})).collect())
+            .map(|vals| {
+                vals.iter().map(|v| json!({"name": name, "type": 16, "TTL": 60, "data": format!("\"{v}\"")})).collect()
+            })
             .unwrap_or_default();
         let body = if answers.is_empty() { json!({"Status": 3}) } else { json!({"Status": 0, "Answer": answers}) };
         Ok(HttpReply { status: 200, body: body.to_string() })
@@ -291,19 +305,20 @@ impl TestApp {
     }
 
     pub fn password(&self, email: &str) -> String {
-        self.demo.users.iter().find(|u| u.0 == email).map(|u| u.1.clone()).unwrap_or_else(|| panic!("no demo user {email}"))
+        self.demo
+            .users
+            .iter()
+            .find(|u| u.0 == email)
+            .map(|u| u.1.clone())
+            .unwrap_or_else(|| panic!("no demo user {email}"))
     }
 }
 
 /// Hashing eight argon2id passwords per test would dominate the suite; hash once per process.
 fn demo() -> gatehouse::seed::Demo {
     use std::sync::OnceLock;
-    static DEMO: OnceLock<(Vec<String>, Vec<(String, String, String)>, String, String)> = OnceLock::new();
-    let d = DEMO.get_or_init(|| {
-        let d = gatehouse::seed::demo().unwrap();
-        (d.sql, d.users, d.acme_key, d.globex_key)
-    });
-    gatehouse::seed::Demo { sql: d.0.clone(), users: d.1.clone(), acme_key: d.2.clone(), globex_key: d.3.clone() }
+    static DEMO: OnceLock<gatehouse::seed::Demo> = OnceLock::new();
+    DEMO.get_or_init(|| gatehouse::seed::demo().unwrap()).clone()
 }
 
 pub fn json_of(r: &Response) -> Value {

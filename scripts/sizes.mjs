@@ -1,0 +1,15 @@
+// Prints raw and gzipped sizes of the Worker bundle and the widget; fails over budget.
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+
+const BUDGET = { wasmGzip: 800 * 1024, widgetGzip: 10 * 1024 };
+const sizes = {};
+for (const [name, path] of [["wasm", "build/index_bg.wasm"], ["glue", "build/index.js"], ["widget", "widget/widget.js"]]) {
+  const buf = readFileSync(path);
+  sizes[name] = { raw: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
+}
+for (const [name, s] of Object.entries(sizes)) {
+  console.log(`${name.padEnd(7)} ${(s.raw / 1024).toFixed(1).padStart(8)} KB raw ${(s.gzip / 1024).toFixed(1).padStart(8)} KB gzipped`);
+}
+if (sizes.wasm.gzip > BUDGET.wasmGzip) throw new Error(`wasm gzipped ${sizes.wasm.gzip} B is over the ${BUDGET.wasmGzip} B budget`);
+if (sizes.widget.gzip > BUDGET.widgetGzip) throw new Error(`widget gzipped ${sizes.widget.gzip} B is over the ${BUDGET.widgetGzip} B budget`);

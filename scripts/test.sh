@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test: fmt, clippy (native and wasm32), native tests, the release wasm build,
+# `wrangler deploy --dry-run`, and the end-to-end and browser suites against real wrangler dev.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+SECONDS=0
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (native, all targets)"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "clippy (wasm32)"
+cargo clippy --lib --target wasm32-unknown-unknown --quiet -- -D warnings
+
+step "native tests (unit + API against in-memory SQLite)"
+cargo test --quiet 2>&1 | tee "$GATEHOUSE_CACHE/native-tests.log" | grep -E '^test result|FAILED|panicked' >&2
+! grep -q FAILED "$GATEHOUSE_CACHE/native-tests.log"
+
+step "release build (wasm) and seed tool"
+bash scripts/build.sh
+cargo build --quiet --release --bin gatehouse-seed
+
+step "wrangler deploy --dry-run"
+DRY="$(mktemp -d)"
+wrangler deploy --dry-run --outdir "$DRY" >"$DRY.log" 2>&1 || { cat "$DRY.log"; exit 1; }
+grep -q "dry-run: exiting now" "$DRY.log" && echo "bundled: $(du -sh "$DRY" | cut -f1)" >&2
+rm -rf "$DRY" "$DRY.log"
+
+step "sizes"
+node scripts/sizes.mjs
+
+step "end-to-end and browser tests (wrangler dev, headless Chromium)"
+node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$GATEHOUSE_CACHE/e2e-tests.log" | grep -vE '^\s*$' | tail -n 40 >&2
+grep -qE '^ℹ fail 0$' "$GATEHOUSE_CACHE/e2e-tests.log"
+
+step "all tests passed in ${SECONDS}s"

@@ -1,0 +1,202 @@
+// End-to-end harness: a real `wrangler dev` (workerd, local D1 and R2) on free loopback ports
+// with a throw-away --persist-to directory, migrations applied and the demo data seeded.
+import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import http from "node:http";
+import crypto from "node:crypto";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache", "gatehouse", "target");
+const SEED_BIN = join(TARGET, "release", "gatehouse-seed");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+export const b64 = (bytes) => Buffer.from(bytes).toString("base64");
+
+/** Secrets the tests know, so they can forge tokens signed with the Worker's own key. */
+export function testSecrets() {
+  return {
+    JWT_SECRET: crypto.randomBytes(48).toString("base64"),
+    ENCRYPTION_KEY: b64(crypto.randomBytes(32)),
+    FILE_SIGNING_SECRET: crypto.randomBytes(48).toString("base64"),
+  };
+}
+
+function wrangler(args, persist) {
+  return execFileSync(WRANGLER, [...args, "--persist-to", persist], {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 * 1024 * 1024,
+  }).toString();
+}
+
+/** Parses the seed tool's stderr: users with passwords, and publishable keys. */
+function parseCredentials(text) {
+  const users = {};
+  const keys = {};
+  for (const line of text.split("\n")) {
+    const u = line.match(/^\s+(\S+@\S+)\s+(\S+)\s+(.*)$/);
+    if (u) users[u[1]] = u[2];
+    const k = line.match(/^\s+(acme|globex)\s+(pk_[0-9a-z]+)/);
+    if (k) keys[k[1]] = k[2];
+  }
+  return { users, keys };
+}
+
+/**
+ * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
+ * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded.
+ */
+export async function startWorker({ vars = {}, persist = null } = {}) {
+  const fresh = !persist;
+  const dir = persist || mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
+  let creds = { users: {}, keys: {} };
+  if (fresh) {
+    wrangler(["d1", "migrations", "apply", "DB", "--local"], dir);
+    const seed = spawnSyncText(SEED_BIN);
+    writeFileSync(join(dir, "seed.sql"), seed.stdout);
+    writeFileSync(join(dir, "credentials.txt"), seed.stderr);
+    wrangler(["d1", "execute", "DB", "--local", "--file", join(dir, "seed.sql")], dir);
+  }
+  creds = parseCredentials(readFileSync(join(dir, "credentials.txt"), "utf8"));
+  const port = await freePort();
+  const inspector = await freePort();
+  const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", ...vars };
+  const args = [
+    "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
+    "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", "log",
+  ];
+  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(WRANGLER, args, {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs = [];
+  child.stdout.on("data", (d) => logs.push(d.toString()));
+  child.stderr.on("data", (d) => logs.push(d.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error("wrangler dev exited:\n" + logs.join(""));
+    try {
+      const r = await request("GET", "/healthz", { port });
+      if (r.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error("wrangler dev did not become healthy:\n" + logs.join(""));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const worker = {
+    base, port, dir, logs, vars: allVars, users: creds.users, keys: creds.keys,
+    host: `localhost:${port}`,
+    request: (method, path, opts = {}) => request(method, path, { port, ...opts }),
+    d1: (sql) => {
+      const out = wrangler(["d1", "execute", "DB", "--local", "--json", "--command", sql], dir);
+      return JSON.parse(out)[0].results;
+    },
+    async login(email, { host } = {}) {
+      const r = await worker.request("POST", "/api/auth/login", { host, json: { email, password: creds.users[email] } });
+      if (r.status !== 200) throw new Error(`login ${email}: ${r.status} ${r.text}`);
+      return r.json.access_token;
+    },
+    async stop({ keep = false } = {}) {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      if (!keep && fresh) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return worker;
+}
+
+/** Runs the seed tool once: SQL on stdout, credentials on stderr. */
+function spawnSyncText(bin) {
+  const r = spawnSync(bin, [], { encoding: "utf8", maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`seed failed: ${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * One HTTP request over node:http, so any Host, Origin or raw body can be sent.
+ * Returns { status, headers, text, json }.
+ */
+export function request(method, path, { port, host, headers = {}, json, body, token } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { host: host || `localhost:${port}`, ...headers };
+    let payload = body;
+    if (json !== undefined) {
+      payload = JSON.stringify(json);
+      h["content-type"] ??= "application/json";
+    }
+    if (token) h.authorization = `Bearer ${token}`;
+    if (payload !== undefined) h["content-length"] ??= Buffer.byteLength(payload);
+    const req = http.request({ hostname: "127.0.0.1", port, method, path, headers: h, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const buf = Buffer.concat(chunks);
+        const text = buf.toString("utf8");
+        let parsed;
+        try { parsed = JSON.parse(text); } catch {}
+        resolve({ status: res.statusCode, headers: res.headers, text, json: parsed, bytes: buf });
+      });
+    });
+    req.on("error", reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** Sends raw bytes and returns the status line's code: for headers node:http refuses to send. */
+export function rawRequest(port, text) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1", () => sock.end(Buffer.from(text, "latin1")));
+    const chunks = [];
+    sock.on("data", (c) => chunks.push(c));
+    sock.on("end", () => {
+      const res = Buffer.concat(chunks).toString("utf8");
+      const m = res.match(/^HTTP\/1\.[01] (\d{3})/);
+      resolve({ status: m ? Number(m[1]) : 0, text: res });
+    });
+    sock.on("error", reject);
+    sock.setTimeout(15000, () => { sock.destroy(); reject(new Error("raw request timed out")); });
+  });
+}
+
+/** HS256-signs any header and payload: tokens the Worker itself would never issue. */
+export function forgeJwt(secret, header, payload) {
+  const enc = (o) => Buffer.from(typeof o === "string" ? o : JSON.stringify(o)).toString("base64url");
+  const h = enc(header);
+  const p = enc(payload);
+  const sig = crypto.createHmac("sha256", secret).update(`${h}.${p}`).digest("base64url");
+  return `${h}.${p}.${sig}`;
+}
+
+/** Asserts the JSON error shape; returns the code. */
+export function errorCode(res) {
+  if (!res.json || !res.json.error || typeof res.json.error.code !== "string" || typeof res.json.error.message !== "string") {
+    throw new Error(`not the JSON error shape (${res.status}): ${res.text.slice(0, 300)}`);
+  }
+  return res.json.error.code;
+}
