@@ -8,9 +8,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::ports::{decode, decode_all, Database, Param};
 use crate::tenancy::{effective_permissions, Permission, Principal, Role, Scope};
 
-pub const AGENCY_COLS: &str = "id, name, slug, email, phone, status, plan, created_at, updated_at";
-pub const CLIENT_COLS: &str = "id, agency_id, name, slug, business_type, kind, email, phone, website, status, plan, \
-    feature_flags, test_mode, publishable_key, created_at, updated_at";
 
 pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
     FROM agencies WHERE id = ?1";

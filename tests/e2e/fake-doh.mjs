@@ -1,0 +1,52 @@
+// A tiny DNS-over-HTTPS server (the JSON API that cloudflare-dns.com and dns.google speak) on
+// loopback, so the Worker's TXT lookups are answered by the test: `records` maps a name to its
+// TXT values, and `requests` lists every name asked, in order.
+import http from "node:http";
+
+/** Quotes one TXT value in presentation form, as real resolvers send it in `data`. */
+function presentation(value) {
+  return `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+export function startFakeDoh() {
+  const records = new Map();
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://fake-doh.invalid");
+    if (req.method !== "GET" || url.pathname !== "/dns-query") {
+      res.writeHead(404, { "content-type": "text/plain" });
+      return res.end("not found");
+    }
+    const name = (url.searchParams.get("name") || "").replace(/\.$/, "").toLowerCase();
+    const type = (url.searchParams.get("type") || "").toUpperCase();
+    requests.push(name);
+    if (!name || (type !== "TXT" && type !== "16")) {
+      res.writeHead(400, { "content-type": "application/dns-json" });
+      return res.end(JSON.stringify({ Status: 1 }));
+    }
+    const values = records.get(name) || [];
+    const body = values.length
+      ? {
+          Status: 0,
+          TC: false, RD: true, RA: true, AD: false, CD: false,
+          Question: [{ name, type: 16 }],
+          Answer: values.map((v) => ({ name, type: 16, TTL: 60, data: presentation(v) })),
+        }
+      : { Status: 3, Question: [{ name, type: 16 }] };
+    res.writeHead(200, { "content-type": "application/dns-json" });
+    res.end(JSON.stringify(body));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      resolve({
+        url: `http://127.0.0.1:${port}/dns-query`,
+        port,
+        records,
+        requests,
+        stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+      });
+    });
+  });
+}
