@@ -12,7 +12,9 @@ pub const RECHECK_MIN_AGE_MS: i64 = 60 * 60 * 1000;
 pub async fn run_scheduled<P: Platform>(app: &App<'_, P>, cron: &str) -> ApiResult<Value> {
     // Tests trigger the job with `?cron=recheck-now`, which skips the minimum age.
     let min_age = if cron == "recheck-now" { 0 } else { RECHECK_MIN_AGE_MS };
-    let report = crate::domains::recheck(app, min_age).await?;
-    app.p.log("info", &format!("scheduled {cron}: domains {report}"));
-    Ok(report)
+    let domains = crate::domains::recheck(app, min_age).await?;
+    // Each run also re-encrypts one bounded batch of settings still under a retired key.
+    let rotation = crate::settings::rotate_batch(app).await?;
+    app.p.log("info", &format!("scheduled {cron}: domains {domains}; key rotation {rotation}"));
+    Ok(serde_json::json!({"domains": domains, "rotation": rotation}))
 }

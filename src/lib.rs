@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contacts;
+pub mod crypto;
 pub mod domains;
 pub mod error;
 pub mod gate;
@@ -23,6 +24,7 @@ pub mod psl;
 pub mod schema;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod seed;
+pub mod settings;
 pub mod tenancy;
 pub mod tenants;
 pub mod widget;

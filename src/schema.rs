@@ -9,6 +9,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("audit_log", "tenant_id"),
     ("domains", "client_id"),
     ("contacts", "client_id"),
+    ("client_settings", "client_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

@@ -8,7 +8,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::ports::{decode, decode_all, Database, Param};
 use crate::tenancy::{effective_permissions, Permission, Principal, Role, Scope};
 
-
 pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
     FROM agencies WHERE id = ?1";
 pub const LIST_AGENCIES: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \

@@ -146,6 +146,7 @@ impl<'a, P: Platform> App<'a, P> {
                 tenants::client_audit(self, req, who, id).await
             }
             ["clients", id, "domains", tail @ ..] => crate::domains::api::route(self, req, who, id, tail).await,
+            ["clients", id, "settings"] => crate::settings::route(self, req, who, id).await,
             ["clients", id, "contacts", tail @ ..] => crate::contacts::route(self, req, who, id, tail).await,
             ["users"] => match m {
                 Get => users::list(self, req, who).await,
@@ -163,6 +164,10 @@ impl<'a, P: Platform> App<'a, P> {
             ["admin", "tenants"] => {
                 require(m, Get)?;
                 tenants::admin_tenants(self, req, who).await
+            }
+            ["admin", "settings", "rotate"] => {
+                require(m, Post)?;
+                crate::settings::rotate_endpoint(self, req, who).await
             }
             ["admin", "tenants", id] => {
                 require(m, Get)?;
