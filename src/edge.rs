@@ -159,7 +159,7 @@ impl Clock for Edge {
 }
 
 impl Outbound for Edge {
-    async fn get(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError> {
+    async fn fetch_text(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError> {
         let headers = Headers::new();
         headers.set("accept", accept).map_err(store_err)?;
         let mut init = RequestInit::new();

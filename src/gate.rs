@@ -19,7 +19,7 @@ use crate::ports::{decode_all, Database, Platform};
 
 /// One indexed query decides a cold gate: the client by its unique key, with its verified
 /// widget domains through `domains_by_client`.
-pub const LOAD: &str = "SELECT c.id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port \
     FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' \
     AND d.purpose IN ('widget', 'both') WHERE c.publishable_key = ?1";
 
@@ -30,15 +30,20 @@ const DENIED_MESSAGE: &str = "Domain not authorized for this client";
 #[derive(Debug, Clone)]
 pub struct ClientGate {
     pub client_id: String,
+    pub agency_id: String,
     pub name: String,
     pub active: bool,
     pub test_mode: bool,
     pub rules: Vec<OriginRule>,
+    /// The widget config, built on first use and cached with the gate, so a warm config
+    /// request costs no D1 query either.
+    pub config: RefCell<Option<Rc<Value>>>,
 }
 
 #[derive(Deserialize)]
 struct LoadRow {
     id: String,
+    agency_id: String,
     name: String,
     status: String,
     test_mode: i64,
@@ -54,10 +59,12 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
     };
     let mut gate = ClientGate {
         client_id: first.id.clone(),
+        agency_id: first.agency_id.clone(),
         name: first.name.clone(),
         active: first.status == "active",
         test_mode: first.test_mode != 0,
         rules: Vec::new(),
+        config: RefCell::default(),
     };
     for r in &rows {
         let Some(hostname) = &r.hostname else {
@@ -221,7 +228,18 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
             .with_header("access-control-allow-headers", "content-type")
             .with_header("access-control-max-age", "600"),
-        (Method::Get, ["config"]) => Response::json(200, &widget_config(app, &gate).await?),
+        (Method::Get, ["config"]) => {
+            let cached = gate.config.borrow().clone();
+            let config = match cached {
+                Some(c) => c,
+                None => {
+                    let c = Rc::new(widget_config(app, &gate).await?);
+                    *gate.config.borrow_mut() = Some(c.clone());
+                    c
+                }
+            };
+            Response::json(200, &*config)
+        }
         (Method::Post, ["leads"]) => {
             create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
         }
@@ -234,7 +252,7 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
 }
 
 async fn widget_config<P: Platform>(app: &App<'_, P>, gate: &ClientGate) -> ApiResult<Value> {
-    let branding = crate::portal::effective_branding(app, &gate.client_id).await?;
+    let branding = crate::branding::for_widget(app, &gate.client_id, &gate.agency_id).await?;
     Ok(json!({
         "client": {"name": gate.name},
         "branding": branding,
@@ -290,6 +308,8 @@ mod tests {
         let rule = |p: &str, s, port| OriginRule::new(DomainPattern::parse(p).unwrap(), s, port);
         ClientGate {
             client_id: "cli_x".into(),
+            agency_id: "agy_x".into(),
+            config: RefCell::default(),
             name: "X".into(),
             active: true,
             test_mode,

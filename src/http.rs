@@ -117,6 +117,11 @@ impl Response {
         self
     }
 
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
         match self.headers.iter_mut().find(|(k, _)| k == name) {

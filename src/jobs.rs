@@ -15,6 +15,8 @@ pub async fn run_scheduled<P: Platform>(app: &App<'_, P>, cron: &str) -> ApiResu
     let domains = crate::domains::recheck(app, min_age).await?;
     // Each run also re-encrypts one bounded batch of settings still under a retired key.
     let rotation = crate::settings::rotate_batch(app).await?;
-    app.p.log("info", &format!("scheduled {cron}: domains {domains}; key rotation {rotation}"));
-    Ok(serde_json::json!({"domains": domains, "rotation": rotation}))
+    // And finishes any file upload or delete a crash left half-done.
+    let files = crate::files::reconcile(app).await?;
+    app.p.log("info", &format!("scheduled {cron}: domains {domains}; key rotation {rotation}; files {files}"));
+    Ok(serde_json::json!({"domains": domains, "rotation": rotation, "files": files}))
 }

@@ -7,11 +7,14 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod branding;
 pub mod config;
 pub mod contacts;
 pub mod crypto;
+pub mod css;
 pub mod domains;
 pub mod error;
+pub mod files;
 pub mod gate;
 pub mod hostname;
 pub mod http;

@@ -116,7 +116,7 @@ pub struct HttpReply {
 
 #[allow(async_fn_in_trait)]
 pub trait Outbound {
-    async fn get(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError>;
+    async fn fetch_text(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError>;
 }
 
 pub trait Log {

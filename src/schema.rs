@@ -10,6 +10,8 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("domains", "client_id"),
     ("contacts", "client_id"),
     ("client_settings", "client_id"),
+    ("files", "tenant_id"),
+    ("branding", "owner_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

@@ -46,6 +46,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("AGENCY_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
     ("CLIENT_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
     ("UNDER_OLD_KEYS", "the platform-wide key rotation job"),
+    ("SELECT_PUBLIC_ASSET", "public branding assets (logos) by unguessable id, branding area only"),
+    ("STALE", "the platform-wide reconciler of files left mid-protocol"),
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
 ];
 

@@ -74,6 +74,13 @@ impl<'a, P: Platform> App<'a, P> {
         let s: Vec<&str> = segs.iter().map(String::as_str).collect();
         let m = req.method;
 
+        match (m, s.as_slice()) {
+            (Method::Get | Method::Head, ["assets", id]) => return crate::files::public_asset(self, req, id).await,
+            (Method::Get | Method::Head, ["api", "files", "signed", id]) => {
+                return crate::files::signed_download(self, req, id).await
+            }
+            _ => {}
+        }
         if let Site::Api = site {
             match (m, s.as_slice()) {
                 (Method::Get | Method::Head, ["healthz"]) => return self.healthz().await,
@@ -111,7 +118,7 @@ impl<'a, P: Platform> App<'a, P> {
             }
             _ => match &site {
                 Site::Api => Err(ApiError::NotFound),
-                Site::ClientPortal(c) => crate::portal::page(self, req, c, &s),
+                Site::ClientPortal(c) => crate::portal::page(self, req, c, &s).await,
                 Site::AgencyPortal(_) => Err(ApiError::NotFound),
             },
         }
@@ -146,6 +153,9 @@ impl<'a, P: Platform> App<'a, P> {
                 tenants::client_audit(self, req, who, id).await
             }
             ["clients", id, "domains", tail @ ..] => crate::domains::api::route(self, req, who, id, tail).await,
+            ["clients", id, "files", tail @ ..] => crate::files::route(self, req, who, id, tail).await,
+            ["clients", id, "branding", tail @ ..] => crate::branding::client_route(self, req, who, id, tail).await,
+            ["agencies", id, "branding", tail @ ..] => crate::branding::agency_route(self, req, who, id, tail).await,
             ["clients", id, "settings"] => crate::settings::route(self, req, who, id).await,
             ["clients", id, "contacts", tail @ ..] => crate::contacts::route(self, req, who, id, tail).await,
             ["users"] => match m {

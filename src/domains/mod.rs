@@ -145,7 +145,7 @@ pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &
         url::Url::parse(resolver).map_err(|_| ApiError::Misconfigured("DOH_RESOLVER_URL is not a URL".into()))?;
     url.query_pairs_mut().append_pair("name", name).append_pair("type", "TXT");
     let reply = out
-        .get(url.as_str(), "application/dns-json")
+        .fetch_text(url.as_str(), "application/dns-json")
         .await
         .map_err(|e| ApiError::Upstream(format!("DNS resolver unreachable: {e}")))?;
     if reply.status != 200 {

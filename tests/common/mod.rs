@@ -216,7 +216,7 @@ impl Clock for TestPlatform {
 }
 
 impl Outbound for TestPlatform {
-    async fn get(&self, url: &str, _accept: &str) -> Result<HttpReply, StoreError> {
+    async fn fetch_text(&self, url: &str, _accept: &str) -> Result<HttpReply, StoreError> {
         if self.dns_down.get() {
             return Err(StoreError::Unavailable("resolver down".into()));
         }

@@ -1,6 +1,7 @@
 // A tiny DNS-over-HTTPS server (the JSON API that cloudflare-dns.com and dns.google speak) on
 // loopback, so the Worker's TXT lookups are answered by the test: `records` maps a name to its
-// TXT values, and `requests` lists every name asked, in order.
+// TXT values, and `requests` lists every name asked, in order. `failures` maps a name to a simulated
+// outage: "http" answers HTTP 503, "servfail" answers DNS status 2 (SERVFAIL).
 import http from "node:http";
 
 /** Quotes one TXT value in presentation form, as real resolvers send it in `data`. */
@@ -11,6 +12,7 @@ function presentation(value) {
 export function startFakeDoh() {
   const records = new Map();
   const requests = [];
+  const failures = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://fake-doh.invalid");
     if (req.method !== "GET" || url.pathname !== "/dns-query") {
@@ -23,6 +25,14 @@ export function startFakeDoh() {
     if (!name || (type !== "TXT" && type !== "16")) {
       res.writeHead(400, { "content-type": "application/dns-json" });
       return res.end(JSON.stringify({ Status: 1 }));
+    }
+    if (failures.get(name) === "http") {
+      res.writeHead(503, { "content-type": "text/plain" });
+      return res.end("resolver overloaded");
+    }
+    if (failures.get(name) === "servfail") {
+      res.writeHead(200, { "content-type": "application/dns-json" });
+      return res.end(JSON.stringify({ Status: 2, Question: [{ name, type: 16 }] }));
     }
     const values = records.get(name) || [];
     const body = values.length
@@ -45,6 +55,7 @@ export function startFakeDoh() {
         port,
         records,
         requests,
+        failures,
         stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
       });
     });

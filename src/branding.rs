@@ -1,0 +1,334 @@
+//! Branding for clients and agencies. An agency's branding is the default its clients
+//! inherit; the effective branding says, field by field, which level each value came from.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::api::{email_field, json_body, text_field, App};
+use crate::audit::Event;
+use crate::error::{ApiError, ApiResult};
+use crate::files::{self, Area, Upload};
+use crate::http::{Method, Request, Response};
+use crate::ports::{Param, Platform, Row, Stmt};
+use crate::tenancy::{Permission, Principal};
+
+pub const SELECT_FOR: &str = "SELECT owner_id, owner_kind, primary_color, secondary_color, tagline, support_email, \
+    support_phone, logo_file_id, favicon_file_id, custom_css, updated_by, updated_at FROM branding \
+    WHERE owner_id IN (?1, ?2)";
+pub const UPSERT: &str = "INSERT INTO branding (owner_id, owner_kind, primary_color, secondary_color, tagline, \
+    support_email, support_phone, logo_file_id, favicon_file_id, custom_css, updated_by, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (owner_id) DO UPDATE SET \
+    primary_color = ?3, secondary_color = ?4, tagline = ?5, support_email = ?6, support_phone = ?7, \
+    logo_file_id = ?8, favicon_file_id = ?9, custom_css = ?10, updated_by = ?11, updated_at = ?12";
+
+pub const FIELDS: [&str; 8] = [
+    "primary_color",
+    "secondary_color",
+    "tagline",
+    "support_email",
+    "support_phone",
+    "logo_file_id",
+    "favicon_file_id",
+    "custom_css",
+];
+pub const DEFAULT_PRIMARY: &str = "#2563eb";
+pub const DEFAULT_SECONDARY: &str = "#0f172a";
+/// The element every portal page wraps its content in; custom CSS is scoped under it.
+pub const PORTAL_ROOT: &str = ".gh-portal";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    #[serde(default, with = "double_option")]
+    primary_color: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    secondary_color: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    tagline: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    support_email: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    support_phone: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    custom_css: Option<Option<String>>,
+}
+
+/// Absent means "leave it", `null` means "clear it (inherit)".
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+/// `#rgb` or `#rrggbb`, lowercased.
+pub fn parse_color(v: &str) -> ApiResult<String> {
+    let ok = v.starts_with('#') && matches!(v.len(), 4 | 7) && v[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        return Err(ApiError::invalid(
+            "invalid_color",
+            format!("`{}` is not a hex color like #1a2b3c", v.chars().take(20).collect::<String>()),
+        ));
+    }
+    Ok(v.to_ascii_lowercase())
+}
+
+/// One owner's stored branding, as a map of field → value (absent fields are null).
+async fn load<P: Platform>(app: &App<'_, P>, owner: &str, parent: &str) -> ApiResult<(Row, Row)> {
+    let rows = app.p.query(SELECT_FOR, &[owner.into(), parent.into()]).await?;
+    let pick = |id: &str| {
+        rows.iter().find(|r| r.get("owner_id").and_then(Value::as_str) == Some(id)).cloned().unwrap_or_default()
+    };
+    Ok((pick(owner), pick(parent)))
+}
+
+/// The effective branding of a client: client value, else agency value, else the default.
+pub async fn effective<P: Platform>(
+    app: &App<'_, P>,
+    client_id: &str,
+    agency_id: &str,
+) -> ApiResult<Map<String, Value>> {
+    let (own, agency) = load(app, client_id, agency_id).await?;
+    let mut out = Map::new();
+    for f in FIELDS {
+        let (value, source) = match (own.get(f).filter(|v| !v.is_null()), agency.get(f).filter(|v| !v.is_null())) {
+            (Some(v), _) => (v.clone(), "client"),
+            (None, Some(v)) => (v.clone(), "agency"),
+            (None, None) => match f {
+                "primary_color" => (json!(DEFAULT_PRIMARY), "default"),
+                "secondary_color" => (json!(DEFAULT_SECONDARY), "default"),
+                _ => (Value::Null, "default"),
+            },
+        };
+        out.insert(f.to_string(), json!({"value": value, "source": source}));
+    }
+    Ok(out)
+}
+
+/// Just the values, for the widget and the portal page.
+pub fn values(effective: &Map<String, Value>) -> Map<String, Value> {
+    effective.iter().map(|(k, v)| (k.clone(), v["value"].clone())).collect()
+}
+
+fn asset_url(file_id: &Value) -> Value {
+    file_id.as_str().map(|id| json!(format!("/assets/{id}"))).unwrap_or(Value::Null)
+}
+
+/// The branding the widget shows: colors, tagline and logo.
+pub async fn for_widget<P: Platform>(app: &App<'_, P>, client_id: &str, agency_id: &str) -> ApiResult<Value> {
+    let v = values(&effective(app, client_id, agency_id).await?);
+    Ok(json!({
+        "primary_color": v["primary_color"], "secondary_color": v["secondary_color"], "tagline": v["tagline"],
+        "logo_url": asset_url(&v["logo_file_id"]),
+    }))
+}
+
+enum Owner<'a> {
+    Client { id: &'a str, agency_id: &'a str },
+    Agency { id: &'a str },
+}
+
+impl Owner<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Owner::Client { id, .. } | Owner::Agency { id } => id,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Owner::Client { .. } => "client",
+            Owner::Agency { .. } => "agency",
+        }
+    }
+    fn parent(&self) -> &str {
+        match self {
+            Owner::Client { agency_id, .. } => agency_id,
+            Owner::Agency { id } => id,
+        }
+    }
+}
+
+async fn response<P: Platform>(app: &App<'_, P>, owner: &Owner<'_>) -> ApiResult<Value> {
+    let (own, _) = load(app, owner.id(), owner.parent()).await?;
+    let mut body = json!({"owner_id": owner.id(), "owner_kind": owner.kind(), "own": own});
+    if let Owner::Client { id, agency_id } = owner {
+        body["effective"] = Value::Object(effective(app, id, agency_id).await?);
+    }
+    Ok(body)
+}
+
+/// `/api/clients/{id}/branding[/logo|/favicon]`.
+pub async fn client_route<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    tail: &[&str],
+) -> ApiResult<Response> {
+    let perm = if req.method == Method::Get { Permission::BrandingRead } else { Permission::BrandingWrite };
+    let c = app.client_for(req, who, client_id, perm).await?;
+    let owner = Owner::Client { id: &c.id, agency_id: &c.agency_id };
+    let resp = route(app, req, who, &owner, tail).await;
+    app.state.gate.forget_client(&c.id);
+    resp
+}
+
+/// `/api/agencies/{id}/branding[/logo|/favicon]`: the defaults every client of the agency inherits.
+pub async fn agency_route<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    agency_id: &str,
+    tail: &[&str],
+) -> ApiResult<Response> {
+    if !crate::ids::looks_like_id(agency_id, "agy") || !who.reaches_agency(agency_id) {
+        return Err(ApiError::NotFound);
+    }
+    crate::tenants::agency(app.p, agency_id).await?.ok_or(ApiError::NotFound)?;
+    let perm = if req.method == Method::Get { Permission::AgenciesRead } else { Permission::AgenciesWrite };
+    if !who.can(perm) {
+        return Err(ApiError::forbidden(format!("requires the {} permission", perm.as_str())));
+    }
+    route(app, req, who, &Owner::Agency { id: agency_id }, tail).await
+}
+
+async fn route<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    owner: &Owner<'_>,
+    tail: &[&str],
+) -> ApiResult<Response> {
+    match (req.method, tail) {
+        (Method::Get, []) => Ok(Response::json(200, &response(app, owner).await?)),
+        (Method::Put, []) => {
+            update(app, req, who, owner).await?;
+            Ok(Response::json(200, &response(app, owner).await?))
+        }
+        (Method::Post, [which @ ("logo" | "favicon")]) => {
+            upload_asset(app, req, who, owner, which).await?;
+            Ok(Response::json(200, &response(app, owner).await?))
+        }
+        (_, [] | ["logo" | "favicon"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn row_params(owner: &Owner<'_>, row: &Row, who: &Principal, now: i64) -> Vec<Param> {
+    let text = |f: &str| -> Param { row.get(f).and_then(Value::as_str).map(String::from).into() };
+    let mut params = vec![owner.id().into(), owner.kind().into()];
+    params.extend(FIELDS.iter().map(|f| text(f)));
+    params.push(who.user_id.as_str().into());
+    params.push(Param::Int(now));
+    params
+}
+
+async fn update<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, owner: &Owner<'_>) -> ApiResult<()> {
+    let patch: Patch =
+        json_body(req, &["owner_id", "owner_kind", "logo_file_id", "favicon_file_id", "client_id", "agency_id"])?;
+    let (mut row, _) = load(app, owner.id(), owner.parent()).await?;
+    let own_assets = tenant_assets(&row);
+    let mut changed = Vec::new();
+    let mut set = |field: &'static str,
+                   value: Option<Option<String>>,
+                   check: &dyn Fn(&str) -> ApiResult<String>|
+     -> ApiResult<()> {
+        if let Some(v) = value {
+            let v = v.map(|s| check(&s)).transpose()?;
+            row.insert(field.into(), v.map(Value::String).unwrap_or(Value::Null));
+            changed.push(field);
+        }
+        Ok(())
+    };
+    set("primary_color", patch.primary_color, &parse_color)?;
+    set("secondary_color", patch.secondary_color, &parse_color)?;
+    set("tagline", patch.tagline, &|s| text_field("tagline", s, 160))?;
+    set("support_email", patch.support_email, &email_field)?;
+    set("support_phone", patch.support_phone, &|s| text_field("support_phone", s, 40))?;
+    set("custom_css", patch.custom_css, &|s| {
+        crate::css::sanitize(s, PORTAL_ROOT, &|u| own_assets.iter().any(|a| a == u))
+            .map_err(|e| ApiError::Invalid("invalid_css", e.to_string()))
+    })?;
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: owner.id(),
+            action: "branding.updated",
+            target_type: "branding",
+            target_id: Some(owner.id()),
+            metadata: json!({"fields": changed}),
+        },
+    )?;
+    app.p.batch(&[Stmt::new(UPSERT, row_params(owner, &row, who, app.p.now_ms())), audit]).await?;
+    Ok(())
+}
+
+/// The asset URLs this owner's CSS may reference: its own logo and favicon.
+fn tenant_assets(row: &Row) -> Vec<String> {
+    ["logo_file_id", "favicon_file_id"]
+        .iter()
+        .filter_map(|f| row.get(*f).and_then(Value::as_str))
+        .map(|id| format!("/assets/{id}"))
+        .collect()
+}
+
+const IMAGE_TYPES: [&str; 5] = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/x-icon"];
+
+async fn upload_asset<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    owner: &Owner<'_>,
+    which: &str,
+) -> ApiResult<()> {
+    let declared = req.header("content-type").unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if !IMAGE_TYPES.contains(&declared.as_str()) {
+        return Err(ApiError::UnsupportedMediaType("logos and favicons are PNG, JPEG, GIF, WebP or ICO images".into()));
+    }
+    let up = Upload {
+        tenant_id: owner.id(),
+        area: Area::Branding,
+        name: which,
+        content_type: &declared,
+        bytes: req.body.clone(),
+    };
+    let file = files::store(app, req, who, up).await?;
+    let (mut row, _) = load(app, owner.id(), owner.parent()).await?;
+    let field = if which == "logo" { "logo_file_id" } else { "favicon_file_id" };
+    let previous = row.get(field).and_then(Value::as_str).map(String::from);
+    row.insert(field.into(), json!(file.id));
+    let audit = app.audit(
+        req,
+        Some(who),
+        Event {
+            tenant_id: owner.id(),
+            action: "branding.updated",
+            target_type: "branding",
+            target_id: Some(owner.id()),
+            metadata: json!({"fields": [field], "file_id": file.id}),
+        },
+    )?;
+    app.p.batch(&[Stmt::new(UPSERT, row_params(owner, &row, who, app.p.now_ms())), audit]).await?;
+    // The replaced asset is no longer referenced; remove it (object and row together).
+    if let Some(old) = previous {
+        if let Err(e) = files::remove(app, req, who, owner.id(), &old).await {
+            app.p.log("warn", &format!("could not remove replaced branding asset {old}: {e}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_are_hex_only() {
+        assert_eq!(parse_color("#1A2b3C").unwrap(), "#1a2b3c");
+        assert_eq!(parse_color("#abc").unwrap(), "#abc");
+        for bad in ["red", "#12345", "#ggg", "1a2b3c", "#1a2b3c;}", "rgb(0,0,0)", "#1a2b3c00"] {
+            assert!(parse_color(bad).is_err(), "{bad}");
+        }
+    }
+}

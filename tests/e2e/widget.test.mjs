@@ -1,0 +1,212 @@
+// The embeddable widget in real headless Chromium against a real wrangler dev: a page on a
+// verified test-mode origin renders the lead form in a shadow root and the lead lands in D1; a page
+// on an unverified origin renders nothing and says why, once, in the console.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+import { startWorker, testSecrets, ROOT } from "./harness.mjs";
+
+const SCREENSHOTS = join(ROOT, "tests", "e2e", "screenshots");
+const WIDGET_PREFIX = "[Gatehouse widget]";
+
+let w;
+let server;
+let pagePort;
+let browser;
+let acmeToken;
+let acmeId;
+
+function startPageServer(workerPort, key) {
+  const page = (withKey) => `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Acme demo shop</title>
+<style>body{font-family:system-ui,sans-serif;margin:24px;background:#f8fafc;color:#0f172a}</style></head>
+<body>
+<h1>Acme Plumbing &mdash; demo shop</h1>
+<p>Questions? Use the form below.</p>
+<script src="http://localhost:${workerPort}/widget.js"${withKey ? ` data-key="${key}"` : ""} async></script>
+</body>
+</html>`;
+  const srv = http.createServer((req, res) => {
+    const path = new URL(req.url, "http://page.invalid").pathname;
+    if (path === "/" || path === "/no-key") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+      return res.end(page(path === "/"));
+    }
+    if (path === "/favicon.ico") {
+      res.writeHead(204);
+      return res.end();
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found");
+  });
+  return new Promise((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => resolve(srv));
+  });
+}
+
+before(async () => {
+  w = await startWorker({ vars: testSecrets() });
+  acmeToken = await w.login("admin@acme.test");
+  acmeId = (await w.request("GET", "/api/me", { token: acmeToken })).json.context.tenant;
+  server = await startPageServer(w.port, w.keys.acme);
+  pagePort = server.address().port;
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-quic"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.closeAllConnections?.();
+    await new Promise((r) => server.close(() => r()));
+  }
+  await w?.stop();
+});
+
+/** A fresh page that records console messages and responses. */
+async function openPage() {
+  const context = await browser.newContext({ viewport: { width: 720, height: 900 } });
+  const page = await context.newPage();
+  const consoleMessages = [];
+  const responses = [];
+  page.on("console", (m) => consoleMessages.push({ type: m.type(), text: m.text() }));
+  page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
+  return { context, page, consoleMessages, responses };
+}
+
+const widgetMessages = (msgs) => msgs.filter((m) => m.text.startsWith(WIDGET_PREFIX));
+
+describe("the widget in headless Chromium", () => {
+  test("on a verified test-mode origin the widget renders a form in an open shadow root, and a submitted lead lands in D1 with that origin", async () => {
+    const { context, page, consoleMessages } = await openPage();
+    try {
+      const origin = `http://shop.localhost:${pagePort}`;
+      await page.goto(`${origin}/`);
+      await page.waitForSelector("[data-gatehouse-widget]", { state: "attached", timeout: 15_000 });
+      const shape = await page.evaluate(() => {
+        const host = document.querySelector("[data-gatehouse-widget]");
+        const root = host.shadowRoot;
+        return {
+          hosts: document.querySelectorAll("[data-gatehouse-widget]").length,
+          mode: root && root.mode,
+          formInShadow: !!(root && root.querySelector("form")),
+          formInLightDom: !!document.querySelector("form"),
+          fields: root ? [...root.querySelectorAll("input,textarea")].map((e) => e.name) : [],
+          title: root && root.querySelector("h2") && root.querySelector("h2").textContent,
+        };
+      });
+      assert.deepEqual(shape, {
+        hosts: 1,
+        mode: "open",
+        formInShadow: true,
+        formInLightDom: false,
+        fields: ["name", "email", "phone", "message"],
+        title: "Get in touch",
+      });
+
+      const email = `widget-lead-${Date.now()}@shop.test`;
+      const widget = page.locator("[data-gatehouse-widget]");
+      await widget.locator('input[name="name"]').fill("Wanda Widget");
+      await widget.locator('input[name="email"]').fill(email);
+      await widget.locator('textarea[name="message"]').fill("The kitchen sink drips. Can you come Tuesday?");
+      await widget.locator('button[type="submit"]').click();
+      const status = widget.locator(".status.ok");
+      await status.waitFor({ state: "visible", timeout: 15_000 });
+      assert.equal(await status.textContent(), "Thanks! We'll be in touch soon.");
+      assert.equal(await widget.locator('input[name="email"]').inputValue(), "", "the form resets after success");
+
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      const shot = join(SCREENSHOTS, "widget.png");
+      await widget.screenshot({ path: shot });
+      assert.ok(statSync(shot).size > 2000, "a real image was written");
+
+      // The lead is in D1, for acme, from the widget, stamped with the page's exact origin.
+      const rows = w.d1(`SELECT client_id, name, email, message, source, origin FROM contacts WHERE email = '${email}'`);
+      assert.deepEqual(rows, [{
+        client_id: acmeId,
+        name: "Wanda Widget",
+        email,
+        message: "The kitchen sink drips. Can you come Tuesday?",
+        source: "widget",
+        origin,
+      }]);
+      // And acme's admin sees it through the API.
+      const list = await w.request("GET", `/api/clients/${acmeId}/contacts?limit=100`, { token: acmeToken });
+      assert.equal(list.status, 200, list.text);
+      const seen = list.json.items.filter((c) => c.email === email);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0].source, "widget");
+      assert.equal(seen[0].origin, origin);
+
+      assert.deepEqual(widgetMessages(consoleMessages), [], "no widget warning on a verified origin");
+      assert.deepEqual(consoleMessages.filter((m) => m.type === "error"), [], "no console errors (CORS or otherwise)");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("on an unverified origin the widget renders nothing and logs exactly one console warning that says why", async () => {
+    const { context, page, consoleMessages, responses } = await openPage();
+    try {
+      const origin = `http://evil.localhost:${pagePort}`;
+      const warned = page.waitForEvent("console", { predicate: (m) => m.text().startsWith(WIDGET_PREFIX), timeout: 15_000 });
+      await page.goto(`${origin}/`);
+      await warned;
+      await page.waitForTimeout(1000); // room for a second warning, or a late render, to show up
+      assert.equal(await page.locator("[data-gatehouse-widget]").count(), 0, "no widget element");
+      const script = responses.find((r) => r.url.endsWith("/widget.js"));
+      assert.equal(script?.status, 200, "the script itself loaded; the gate refused the origin");
+      const mine = widgetMessages(consoleMessages);
+      assert.equal(mine.length, 1, JSON.stringify(consoleMessages));
+      assert.equal(mine[0].type, "warning");
+      assert.ok(mine[0].text.includes(origin), mine[0].text);
+      assert.match(mine[0].text, /not shown/);
+      assert.match(mine[0].text, /not a verified domain/);
+      const count = w.d1(`SELECT count(*) AS n FROM contacts WHERE origin = '${origin}'`)[0].n;
+      assert.equal(count, 0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a script tag without data-key renders nothing and logs one warning about the key", async () => {
+    const { context, page, consoleMessages } = await openPage();
+    try {
+      const warned = page.waitForEvent("console", { predicate: (m) => m.text().startsWith(WIDGET_PREFIX), timeout: 15_000 });
+      await page.goto(`http://shop.localhost:${pagePort}/no-key`);
+      await warned;
+      await page.waitForTimeout(500);
+      assert.equal(await page.locator("[data-gatehouse-widget]").count(), 0);
+      const mine = widgetMessages(consoleMessages);
+      assert.equal(mine.length, 1, JSON.stringify(consoleMessages));
+      assert.equal(mine[0].type, "warning");
+      assert.match(mine[0].text, /data-key/);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("the widget's size", () => {
+  test("widget.js gzips (level 9) to under 10 KB, both the source and what the Worker serves", async () => {
+    const source = readFileSync(join(ROOT, "widget", "widget.js"));
+    const gz = gzipSync(source, { level: 9 }).length;
+    assert.ok(gz < 10 * 1024, `widget/widget.js is ${gz} bytes gzipped`);
+    const served = await w.request("GET", "/widget.js");
+    assert.equal(served.status, 200);
+    assert.match(served.headers["content-type"], /javascript/);
+    const servedGz = gzipSync(served.bytes, { level: 9 }).length;
+    assert.ok(servedGz < 10 * 1024, `served /widget.js is ${servedGz} bytes gzipped`);
+    console.log(`# widget.js: ${source.length} bytes, ${gz} bytes gzipped (served: ${served.bytes.length} / ${servedGz})`);
+  });
+});
