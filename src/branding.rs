@@ -89,6 +89,11 @@ pub async fn effective<P: Platform>(
     agency_id: &str,
 ) -> ApiResult<Map<String, Value>> {
     let (own, agency) = load(app, client_id, agency_id).await?;
+    Ok(resolve(&own, &agency))
+}
+
+/// Field by field: the client's value, else the agency's, else the default, with its source.
+pub fn resolve(own: &Row, agency: &Row) -> Map<String, Value> {
     let mut out = Map::new();
     for f in FIELDS {
         let (value, source) = match (own.get(f).filter(|v| !v.is_null()), agency.get(f).filter(|v| !v.is_null())) {
@@ -102,7 +107,7 @@ pub async fn effective<P: Platform>(
         };
         out.insert(f.to_string(), json!({"value": value, "source": source}));
     }
-    Ok(out)
+    out
 }
 
 /// Just the values, for the widget and the portal page.
@@ -114,13 +119,13 @@ fn asset_url(file_id: &Value) -> Value {
     file_id.as_str().map(|id| json!(format!("/assets/{id}"))).unwrap_or(Value::Null)
 }
 
-/// The branding the widget shows: colors, tagline and logo.
-pub async fn for_widget<P: Platform>(app: &App<'_, P>, client_id: &str, agency_id: &str) -> ApiResult<Value> {
-    let v = values(&effective(app, client_id, agency_id).await?);
-    Ok(json!({
+/// The branding the widget shows (colors, tagline, logo), from the client's and agency's rows.
+pub fn for_widget(own: &Row, agency: &Row) -> Value {
+    let v = values(&resolve(own, agency));
+    json!({
         "primary_color": v["primary_color"], "secondary_color": v["secondary_color"], "tagline": v["tagline"],
         "logo_url": asset_url(&v["logo_file_id"]),
-    }))
+    })
 }
 
 enum Owner<'a> {

@@ -15,13 +15,18 @@ use crate::domains::DomainRow;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Method, Request, Response};
 use crate::origin::{parse_origin_header, Origin, OriginRule};
-use crate::ports::{decode_all, Database, Platform};
+use crate::ports::{decode_all, Database, Platform, Row};
 
-/// One indexed query decides a cold gate: the client by its unique key, with its verified
-/// widget domains through `domains_by_client`.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port \
+/// One indexed query loads a cold gate: the client by its unique key, its verified widget
+/// domains through `domains_by_client`, and the client's and agency's branding by primary key,
+/// so the widget config needs no second query.
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port, \
+    bc.primary_color AS c_primary_color, bc.secondary_color AS c_secondary_color, bc.tagline AS c_tagline, \
+    bc.logo_file_id AS c_logo_file_id, ba.primary_color AS a_primary_color, ba.secondary_color AS a_secondary_color, \
+    ba.tagline AS a_tagline, ba.logo_file_id AS a_logo_file_id \
     FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' \
-    AND d.purpose IN ('widget', 'both') WHERE c.publishable_key = ?1";
+    AND d.purpose IN ('widget', 'both') LEFT JOIN branding bc ON bc.owner_id = c.id \
+    LEFT JOIN branding ba ON ba.owner_id = c.agency_id WHERE c.publishable_key = ?1";
 
 const MAX_CACHE_ENTRIES: usize = 20_000;
 const DENIED_MESSAGE: &str = "Domain not authorized for this client";
@@ -35,9 +40,8 @@ pub struct ClientGate {
     pub active: bool,
     pub test_mode: bool,
     pub rules: Vec<OriginRule>,
-    /// The widget config, built on first use and cached with the gate, so a warm config
-    /// request costs no D1 query either.
-    pub config: RefCell<Option<Rc<Value>>>,
+    /// The widget config, built with the gate, so a config request costs no D1 query of its own.
+    pub config: Value,
 }
 
 #[derive(Deserialize)]
@@ -52,8 +56,18 @@ struct LoadRow {
     port: Option<i64>,
 }
 
+/// The `c_`/`a_`-prefixed branding columns of a gate row, as (client, agency) branding rows.
+fn branding_rows(row: &Row) -> (Row, Row) {
+    let pick = |prefix: &str| -> Row {
+        row.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|f| (f.to_string(), v.clone()))).collect()
+    };
+    (pick("c_"), pick("a_"))
+}
+
 pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>> {
-    let rows: Vec<LoadRow> = decode_all(db.query(LOAD, &[key.into()]).await?)?;
+    let raw = db.query(LOAD, &[key.into()]).await?;
+    let Some((own, agency)) = raw.first().map(branding_rows) else { return Ok(None) };
+    let rows: Vec<LoadRow> = decode_all(raw)?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -64,7 +78,7 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
         active: first.status == "active",
         test_mode: first.test_mode != 0,
         rules: Vec::new(),
-        config: RefCell::default(),
+        config: widget_config(&first.name, crate::branding::for_widget(&own, &agency)),
     };
     for r in &rows {
         let Some(hostname) = &r.hostname else {
@@ -228,18 +242,7 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
             .with_header("access-control-allow-headers", "content-type")
             .with_header("access-control-max-age", "600"),
-        (Method::Get, ["config"]) => {
-            let cached = gate.config.borrow().clone();
-            let config = match cached {
-                Some(c) => c,
-                None => {
-                    let c = Rc::new(widget_config(app, &gate).await?);
-                    *gate.config.borrow_mut() = Some(c.clone());
-                    c
-                }
-            };
-            Response::json(200, &*config)
-        }
+        (Method::Get, ["config"]) => Response::json(200, &gate.config),
         (Method::Post, ["leads"]) => {
             create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
         }
@@ -251,10 +254,9 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
     Ok(resp)
 }
 
-async fn widget_config<P: Platform>(app: &App<'_, P>, gate: &ClientGate) -> ApiResult<Value> {
-    let branding = crate::branding::for_widget(app, &gate.client_id, &gate.agency_id).await?;
-    Ok(json!({
-        "client": {"name": gate.name},
+fn widget_config(name: &str, branding: Value) -> Value {
+    json!({
+        "client": {"name": name},
         "branding": branding,
         "form": {
             "title": "Get in touch",
@@ -267,7 +269,7 @@ async fn widget_config<P: Platform>(app: &App<'_, P>, gate: &ClientGate) -> ApiR
                 {"name": "message", "label": "Message", "type": "textarea", "required": false, "max_length": 2000}
             ]
         }
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -309,7 +311,7 @@ mod tests {
         ClientGate {
             client_id: "cli_x".into(),
             agency_id: "agy_x".into(),
-            config: RefCell::default(),
+            config: Value::Null,
             name: "X".into(),
             active: true,
             test_mode,

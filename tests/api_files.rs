@@ -357,7 +357,7 @@ fn each_portal_wears_its_own_branding_and_unknown_hosts_get_a_plain_404() {
 }
 
 #[test]
-fn the_widget_config_carries_branding_and_is_cached_with_the_gate() {
+fn the_widget_config_carries_branding_in_one_cold_query_and_none_warm() {
     let t = TestApp::new();
     let acme = t.login("admin@acme.test");
     t.req(
@@ -374,8 +374,10 @@ fn the_widget_config_carries_branding_and_is_cached_with_the_gate() {
                 .with_header("origin", "http://shop.localhost:3000"),
         )
     };
+    let before_cold = t.p.queries.get();
     let first = cfg(&t);
     assert_eq!(first.status, 200, "{}", body_str(&first));
+    assert_eq!(t.p.queries.get() - before_cold, 1, "a cold gate decision plus its config is one query");
     let v: Value = json_of(&first);
     assert_eq!(v["branding"]["primary_color"], "#123456");
     assert_eq!(v["branding"]["tagline"], "Fast pipes");

@@ -11,6 +11,8 @@ import crypto from "node:crypto";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+/** wrangler needs Node 22, which lives in node_modules/.bin; the machine's may be older. */
+export const ENV = { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`, WRANGLER_SEND_METRICS: "false", CI: "1" };
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache", "gatehouse", "target");
 const SEED_BIN = join(TARGET, "release", "gatehouse-seed");
 
@@ -39,7 +41,7 @@ export function testSecrets() {
 function wrangler(args, persist) {
   return execFileSync(WRANGLER, [...args, "--persist-to", persist], {
     cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    env: ENV,
     stdio: ["ignore", "pipe", "pipe"],
     maxBuffer: 64 * 1024 * 1024,
   }).toString();
@@ -84,7 +86,7 @@ export async function startWorker({ vars = {}, persist = null } = {}) {
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   const child = spawn(WRANGLER, args, {
     cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+    env: ENV,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs = [];
@@ -105,7 +107,7 @@ export async function startWorker({ vars = {}, persist = null } = {}) {
     await new Promise((r) => setTimeout(r, 300));
   }
   const worker = {
-    base, port, dir, logs, vars: allVars, users: creds.users, keys: creds.keys,
+    base, port, dir, logs, vars: allVars, users: creds.users, keys: creds.keys, pid: child.pid,
     host: `localhost:${port}`,
     request: (method, path, opts = {}) => request(method, path, { port, ...opts }),
     d1: (sql) => {

@@ -1,0 +1,274 @@
+// Gatehouse benchmark: ratios against an empty Worker on the same workerd, measured in one run.
+// Usage: ./scripts/bench.sh   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_SCALE_CLIENTS to tune)
+import { spawn, execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync, readdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { startWorker, freePort, request, ROOT, ENV } from "../tests/e2e/harness.mjs";
+
+const SECONDS = Number(process.env.BENCH_SECONDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const CONNS = Number(process.env.BENCH_CONNECTIONS || 8);
+const SCALE_CLIENTS = Number(process.env.BENCH_SCALE_CLIENTS || 100_000);
+const SCALE_DOMAINS = SCALE_CLIENTS * 3;
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim() || 100);
+const ORIGIN = "https://www.acme-plumbing.example";
+const log = (...a) => console.error("[bench]", ...a);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+// ---- processes ---------------------------------------------------------------------------
+/** CPU ticks (utime+stime) of every workerd process descending from `pid`. */
+function workerdTicks(pid) {
+  const parent = new Map();
+  const comm = new Map();
+  const ticks = new Map();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const name = stat.slice(stat.indexOf("(") + 1, close);
+      const f = stat.slice(close + 2).split(" ");
+      parent.set(Number(d), Number(f[1]));
+      comm.set(Number(d), name);
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]));
+    } catch {}
+  }
+  let total = 0;
+  for (const [p, name] of comm) {
+    if (!name.startsWith("workerd")) continue;
+    for (let q = p; q > 1; q = parent.get(q) || 0) {
+      if (q === pid) { total += ticks.get(p); break; }
+    }
+  }
+  return total;
+}
+
+async function startEmpty() {
+  const port = await freePort();
+  const inspector = await freePort();
+  const t0 = performance.now();
+  const child = spawn(WRANGLER, ["dev", "--config", join(ROOT, "bench/empty/wrangler.toml"), "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: ROOT, env: ENV, stdio: "ignore" });
+  for (;;) {
+    try { if ((await request("GET", "/", { port })).status === 200) break; } catch {}
+    if (child.exitCode !== null) throw new Error("empty worker exited");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const coldMs = performance.now() - t0;
+  return { port, pid: child.pid, coldMs, stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }) };
+}
+
+async function startGatehouse(opts) {
+  const t0 = performance.now();
+  const w = await startWorker(opts);
+  w.coldMs = performance.now() - t0;
+  return w;
+}
+
+// ---- wrk -------------------------------------------------------------------------------
+function luaScript({ method = "GET", headers = {}, body, expect }) {
+  const hdrs = Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join("\n");
+  return `wrk.method = ${JSON.stringify(method)}
+${hdrs}
+${body ? `wrk.body = ${JSON.stringify(body)}` : ""}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) unexpected = 0; server_errors = 0 end
+function response(status, headers, body)
+  if status ~= ${expect} then unexpected = unexpected + 1 end
+  if status >= 500 then server_errors = server_errors + 1 end
+end
+function done(summary, latency, requests)
+  local u, s = 0, 0
+  for _, t in ipairs(threads) do u = u + t:get("unexpected"); s = s + t:get("server_errors") end
+  io.write(string.format("GH unexpected=%d server_errors=%d requests=%d p50=%d p99=%d\\n", u, s, summary.requests, latency:percentile(50), latency:percentile(99)))
+end
+`;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
+function wrk(port, scenario, seconds = SECONDS, conns = CONNS) {
+  const script = join(tmp, `${scenario.name}.lua`);
+  writeFileSync(script, luaScript(scenario));
+  const host = scenario.host ? scenario.host.replace("PORT", port) : `localhost:${port}`;
+  const out = execFileSync("wrk", ["-t2", `-c${conns}`, `-d${seconds}s`, "--timeout", "10s", "-H", `Host: ${host}`, "-s", script, `http://127.0.0.1:${port}${scenario.path}`], { encoding: "utf8" });
+  const gh = out.match(/GH unexpected=(\d+) server_errors=(\d+) requests=(\d+) p50=(\d+) p99=(\d+)/);
+  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]);
+  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  return {
+    rps, requests: Number(gh[3]), p50_ms: Number(gh[4]) / 1000, p99_ms: Number(gh[5]) / 1000,
+    unexpected: Number(gh[1]), server_errors: Number(gh[2]),
+    socket_errors: socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  };
+}
+
+/** One measured round on one target: wrk plus the workerd CPU it cost. */
+function round(target, scenario, seconds, conns) {
+  const before = workerdTicks(target.pid);
+  const r = wrk(target.port, scenario, seconds, conns);
+  const cpu = (workerdTicks(target.pid) - before) * TICK_US;
+  r.cpu_us_per_req = r.requests ? cpu / r.requests : 0;
+  const bad = r.unexpected + r.server_errors + r.socket_errors;
+  if (bad) throw new Error(`${scenario.name} on port ${target.port}: ${r.unexpected} unexpected statuses, ${r.server_errors} 5xx, ${r.socket_errors} socket errors`);
+  return r;
+}
+
+/** Alternating rounds, gatehouse then empty, medians of each. */
+function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, emptyScenario } = {}) {
+  const g = [], e = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    g.push(round(gh, scenario, seconds, conns));
+    if (empty) e.push(round(empty, { ...(emptyScenario || scenario), expect: 200 }, seconds, conns));
+  }
+  const med = (rs, k) => median(rs.map((r) => r[k]));
+  const res = { scenario: scenario.name, rounds: ROUNDS, gatehouse: {}, empty: {} };
+  for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "requests"]) {
+    res.gatehouse[k] = med(g, k);
+    if (empty) res.empty[k] = med(e, k);
+  }
+  if (empty) {
+    res.rps_ratio = res.gatehouse.rps / res.empty.rps;
+    res.extra_cpu_us = res.gatehouse.cpu_us_per_req - res.empty.cpu_us_per_req;
+  }
+  log(scenario.name, JSON.stringify(res));
+  return res;
+}
+
+// ---- dataset -----------------------------------------------------------------------------
+async function prepare(w) {
+  const platform = await w.login("admin@gatehouse.test");
+  const acme = await w.login("admin@acme.test");
+  const me = (await w.request("GET", "/api/me", { token: acme })).json;
+  const clientId = me.context.tenant;
+  const d = await w.request("POST", `/api/clients/${clientId}/domains`, { token: acme, json: { domain: "www.acme-plumbing.example", purpose: "widget" } });
+  await w.request("POST", `/api/clients/${clientId}/domains/${d.json.id}/verify`, { token: platform, json: { force: true } });
+  for (let i = 0; i < 60; i++) {
+    await w.request("POST", `/api/clients/${clientId}/contacts`, { token: acme, json: { name: `Lead ${i}`, email: `lead${i}@example.com`, phone: "+1 555 0100", message: "Please call me back about a leaking pipe." } });
+  }
+  return { clientId, token: acme };
+}
+
+function scenarios(w, ctx) {
+  const key = w.keys.acme;
+  const json = { "content-type": "application/json" };
+  return {
+    static: { name: "static", path: "/widget.js", expect: 200 },
+    allowed: { name: "widget-allowed", path: `/api/widget/v1/config?key=${key}`, headers: { origin: ORIGIN }, expect: 200 },
+    denied: { name: "widget-denied", path: `/api/widget/v1/config?key=${key}`, headers: { origin: "https://evil.example" }, expect: 403 },
+    read: { name: "api-read", path: `/api/clients/${ctx.clientId}/contacts?limit=50`, headers: { authorization: `Bearer ${ctx.token}` }, expect: 200 },
+    write: { name: "api-write", method: "POST", path: `/api/clients/${ctx.clientId}/contacts`, headers: { ...json, authorization: `Bearer ${ctx.token}` }, body: JSON.stringify({ name: "Bench Lead", email: "bench@example.com" }), expect: 201 },
+    login: { name: "login", method: "POST", path: "/api/auth/login", headers: json, body: JSON.stringify({ email: "user@acme.test", password: w.users["user@acme.test"] }), expect: 200 },
+  };
+}
+
+function d1File(dir) {
+  const base = join(dir, "v3", "d1", "miniflare-D1DatabaseObject");
+  const f = readdirSync(base).find((n) => n.endsWith(".sqlite"));
+  return join(base, f);
+}
+
+/** Inserts `n` clients (one agency each 1000) and 3 verified domains per client. */
+function seedScale(dir, n) {
+  const db = new DatabaseSync(d1File(dir));
+  const now = Date.now();
+  const id = (p, i) => `${p}_${String(i).padStart(24, "0").replace(/^0/, "9")}`;
+  db.exec("BEGIN");
+  const agency = db.prepare("INSERT INTO agencies (id, name, slug, status, plan, created_at, updated_at) VALUES (?, ?, ?, 'active', 'growth', ?, ?)");
+  const client = db.prepare("INSERT INTO clients (id, agency_id, name, slug, kind, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) VALUES (?, ?, ?, ?, 'organization', 'active', 'starter', '{}', 0, ?, ?, ?)");
+  const domain = db.prepare("INSERT INTO domains (id, client_id, hostname, scheme, port, purpose, status, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES (?, ?, ?, 'https', NULL, 'widget', 'verified', 'x', 0, ?, ?, ?, ?)");
+  for (let a = 0; a < Math.ceil(n / 1000); a++) agency.run(id("agy", a), `Scale Agency ${a}`, `scale-agency-${a}`, now, now);
+  for (let i = 0; i < n; i++) {
+    const c = id("cli", i);
+    client.run(c, id("agy", Math.floor(i / 1000)), `Scale Client ${i}`, `scale-client-${i}`, `pk_${String(i).padStart(52, "0")}`, now, now);
+    for (let k = 0; k < 3; k++) domain.run(id("dom", i * 3 + k), c, `site${k}.scale-client-${i}.example`, now, now, now, now);
+  }
+  db.exec("COMMIT");
+  const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' AND d.purpose IN ('widget', 'both') WHERE c.publishable_key = ?`).all("pk_x");
+  const counts = db.prepare("SELECT (SELECT count(*) FROM clients) AS clients, (SELECT count(*) FROM domains) AS domains").get();
+  db.close();
+  return { plan: plan.map((r) => r.detail), counts };
+}
+
+// ---- run ---------------------------------------------------------------------------------
+const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
+const started = Date.now();
+let gh, empty;
+try {
+  // Sizes.
+  const size = (p) => { const b = readFileSync(join(ROOT, p)); return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
+  results.size = { wasm: size("build/index_bg.wasm"), glue: size("build/index.js"), widget: size("widget/widget.js") };
+  if (existsSync(join(ROOT, "build/index_bg.pre-opt.wasm"))) results.size.wasm_before_wasm_opt = size("build/index_bg.pre-opt.wasm");
+
+  // Cold start on an already-migrated state, three times each, alternating.
+  const prepared = await startGatehouse({});
+  await prepared.stop({ keep: true });
+  const cold = { gatehouse: [], empty: [] };
+  for (let i = 0; i < 3; i++) {
+    const e = await startEmpty(); cold.empty.push(e.coldMs); await e.stop();
+    const g = await startGatehouse({ persist: prepared.dir }); cold.gatehouse.push(g.coldMs); await g.stop({ keep: true });
+  }
+  rmSync(prepared.dir, { recursive: true, force: true });
+  results.cold_start = { gatehouse_ms: median(cold.gatehouse), empty_ms: median(cold.empty), ratio: median(cold.gatehouse) / median(cold.empty), note: "wrangler dev process start to the first 200 (/healthz: one D1 query); migrations already applied" };
+
+  empty = await startEmpty();
+  gh = await startGatehouse({ vars: { DEBUG_HEADERS: "true" } });
+  const ctx = await prepare(gh);
+  const sc = scenarios(gh, ctx);
+  // The cold-cache decision is one D1 query, and a warm one none.
+  const probe = async () => Number((await gh.request("GET", sc.allowed.path, { headers: sc.allowed.headers })).headers["x-gatehouse-db-queries"]);
+  results.gate_queries = { cold: await probe(), warm: await probe() };
+  await gh.stop({ keep: true });
+  gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
+  results.small = {};
+  for (const k of ["static", "allowed", "denied", "read", "write"]) results.small[sc[k].name] = compare(gh, empty, sc[k]);
+  results.small.login = compare(gh, empty, sc.login, { conns: 2 });
+  results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
+  await gh.stop({ keep: true });
+  gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false", GATE_CACHE_TTL_MS: "0" } });
+  results.small["widget-cold"] = compare(gh, empty, { ...sc.allowed, name: "widget-cold" });
+  await gh.stop({ keep: true });
+
+  // Scale: 100k clients, 300k domains, same scenarios.
+  log(`seeding ${SCALE_CLIENTS} clients and ${SCALE_DOMAINS} domains`);
+  const seeded = seedScale(gh.dir, SCALE_CLIENTS);
+  results.scale_dataset = seeded;
+  gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
+  results.scale = { "widget-allowed": compare(gh, empty, sc.allowed), "api-read": compare(gh, empty, sc.read) };
+  await gh.stop({ keep: true });
+  gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false", GATE_CACHE_TTL_MS: "0" } });
+  results.scale["widget-cold"] = compare(gh, empty, { ...sc.allowed, name: "widget-cold" });
+  results.scale_ratio_p50 = Object.fromEntries(Object.keys(results.scale).map((k) => [k, results.scale[k].gatehouse.p50_ms / results.small[k].gatehouse.p50_ms]));
+  results.scale_ratio_cpu = Object.fromEntries(Object.keys(results.scale).map((k) => [k, results.scale[k].gatehouse.cpu_us_per_req / results.small[k].gatehouse.cpu_us_per_req]));
+} finally {
+  await gh?.stop();
+  await empty?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+results.duration_s = (Date.now() - started) / 1000;
+
+// ---- report ------------------------------------------------------------------------------
+const f = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "—" : Number(x).toFixed(d));
+const rows = [];
+const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rps, 0)} | ${f(r.empty.rps, 0)} | ${f(r.rps_ratio)}× | ${f(r.gatehouse.p50_ms)} / ${f(r.gatehouse.p99_ms)} | ${f(r.empty.p50_ms)} / ${f(r.empty.p99_ms)} | ${f(r.gatehouse.cpu_us_per_req, 0)} | ${f(r.empty.cpu_us_per_req, 0)} | ${f(r.extra_cpu_us, 0)} |`);
+for (const [k, r] of Object.entries(results.small)) add("small", k, r);
+for (const [k, r] of Object.entries(results.scale)) add(`${SCALE_CLIENTS / 1000}k tenants`, k, r);
+const s = results.size;
+const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds, medians. Both Workers under \`wrangler dev\` on the same workerd.
+
+| dataset | scenario | req/s | empty req/s | ratio | p50 / p99 ms | empty p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req |
+|---|---|---|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
+- Gate D1 queries: cold cache ${results.gate_queries.cold}, warm ${results.gate_queries.warm}. Query plan at ${SCALE_CLIENTS} tenants: ${results.scale_dataset.plan.join("; ")}.
+- ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
+- Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
+- Size: wasm ${f(s.wasm.raw / 1024, 0)} KB raw, ${f(s.wasm.gzip / 1024, 0)} KB gzipped${s.wasm_before_wasm_opt ? ` (before wasm-opt: ${f(s.wasm_before_wasm_opt.raw / 1024, 0)} KB raw, ${f(s.wasm_before_wasm_opt.gzip / 1024, 0)} KB gzipped)` : ""}; JS glue ${f(s.glue.raw / 1024, 1)} KB raw, ${f(s.glue.gzip / 1024, 1)} KB gzipped; widget ${f(s.widget.raw / 1024, 1)} KB raw, ${f(s.widget.gzip / 1024, 2)} KB gzipped.
+- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
+`;
+writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify(results, null, 2) + "\n");
+writeFileSync(join(ROOT, "bench/results/latest.md"), md);
+console.log(md);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The benchmark: builds the release Worker with wasm-opt, then measures Gatehouse against an
+# empty Worker on the same workerd. Writes bench/results/latest.{json,md}. About 10 minutes.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+bash scripts/build.sh
+cargo build --quiet --release --bin gatehouse-seed
+log "wasm-opt -Oz (binaryen from npm)"
+cp build/index_bg.wasm build/index_bg.pre-opt.wasm
+wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  --enable-exception-handling --enable-reference-types --enable-multivalue \
+  build/index_bg.pre-opt.wasm -o build/index_bg.wasm
+node --no-warnings bench/run.mjs
