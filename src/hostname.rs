@@ -155,6 +155,25 @@ impl DomainPattern {
         }
     }
 
+    /// Rebuilds a pattern that was validated by [`DomainPattern::parse`] when it was registered
+    /// and stored in canonical form. It checks shape only — no IDNA, no Public Suffix List — so
+    /// the gate's cold path never loads the list. Anything not canonical is refused.
+    pub fn from_stored(stored: &str) -> Option<Self> {
+        let (wildcard, name) = match stored.strip_prefix("*.") {
+            Some(base) => (true, base),
+            None => (false, stored),
+        };
+        let canonical = !name.is_empty()
+            && name.len() <= MAX_NAME_LEN
+            && name.split('.').all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN)
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !canonical {
+            return None;
+        }
+        let name = DomainName(name.to_owned());
+        Some(if wildcard { Self::Wildcard(name) } else { Self::Exact(name) })
+    }
+
     /// `host` must already be canonical (lowercase A-labels, no trailing dot, no empty label), as
     /// a parsed `Origin` host is; anything else simply fails to match.
     pub fn matches_host(&self, host: &str) -> bool {
@@ -188,6 +207,21 @@ impl fmt::Display for DomainPattern {
         match self {
             Self::Exact(name) => write!(f, "{name}"),
             Self::Wildcard(base) => write!(f, "*.{base}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_patterns_round_trip_without_the_suffix_list_and_junk_is_refused() {
+        for p in ["example.com", "*.shop.example", "xn--bcher-kva.example", "shop.localhost"] {
+            assert_eq!(DomainPattern::from_stored(p).unwrap(), DomainPattern::parse(p).unwrap(), "{p}");
+        }
+        for bad in ["", "*.", "Example.com", "a..b", "exa mple.com", "*.*.x.com", "a*.x.com", "x.com."] {
+            assert!(DomainPattern::from_stored(bad).is_none(), "{bad}");
         }
     }
 }

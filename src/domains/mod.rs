@@ -62,7 +62,7 @@ pub struct DomainRow {
 
 impl DomainRow {
     pub fn pattern(&self) -> Option<DomainPattern> {
-        DomainPattern::parse(&self.hostname).ok()
+        DomainPattern::from_stored(&self.hostname)
     }
 
     pub fn rule(&self) -> Option<OriginRule> {
@@ -106,7 +106,7 @@ impl DomainRow {
 pub fn rule_from(hostname: &str, scheme: &str, port: Option<i64>) -> Option<OriginRule> {
     let scheme = if scheme == "http" { Scheme::Http } else { Scheme::Https };
     let port = port.and_then(|p| u16::try_from(p).ok());
-    Some(OriginRule::new(DomainPattern::parse(hostname).ok()?, scheme, port))
+    Some(OriginRule::new(DomainPattern::from_stored(hostname)?, scheme, port))
 }
 
 pub async fn list_for_client(db: &impl Database, client_id: &str) -> ApiResult<Vec<DomainRow>> {
