@@ -178,12 +178,12 @@ function seedScale(dir, n) {
   db.exec("BEGIN");
   const agency = db.prepare("INSERT INTO agencies (id, name, slug, status, plan, created_at, updated_at) VALUES (?, ?, ?, 'active', 'growth', ?, ?)");
   const client = db.prepare("INSERT INTO clients (id, agency_id, name, slug, kind, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) VALUES (?, ?, ?, ?, 'organization', 'active', 'starter', '{}', 0, ?, ?, ?)");
-  const domain = db.prepare("INSERT INTO domains (id, client_id, hostname, scheme, port, purpose, status, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES (?, ?, ?, 'https', NULL, 'widget', 'verified', 'x', 0, ?, ?, ?, ?)");
+  const domain = db.prepare("INSERT INTO domains (id, client_id, hostname, site, scheme, port, purpose, status, verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'https', NULL, 'widget', 'verified', 'dns', 'x', 0, ?, ?, ?, ?)");
   for (let a = 0; a < Math.ceil(n / 1000); a++) agency.run(id("agy", a), `Scale Agency ${a}`, `scale-agency-${a}`, now, now);
   for (let i = 0; i < n; i++) {
     const c = id("cli", i);
     client.run(c, id("agy", Math.floor(i / 1000)), `Scale Client ${i}`, `scale-client-${i}`, `pk_${String(i).padStart(52, "0")}`, now, now);
-    for (let k = 0; k < 3; k++) domain.run(id("dom", i * 3 + k), c, `site${k}.scale-client-${i}.example`, now, now, now, now);
+    for (let k = 0; k < 3; k++) domain.run(id("dom", i * 3 + k), c, `site${k}.scale-client-${i}.example`, `scale-client-${i}.example`, now, now, now, now);
   }
   db.exec("COMMIT");
   const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' AND d.purpose IN ('widget', 'both') WHERE c.publishable_key = ?`).all("pk_x");

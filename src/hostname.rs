@@ -174,6 +174,27 @@ impl DomainPattern {
         Some(if wildcard { Self::Wildcard(name) } else { Self::Exact(name) })
     }
 
+    /// Whether some host would match both patterns. Two tenants may never hold overlapping
+    /// patterns, or both could answer for one site.
+    pub fn overlaps(&self, other: &DomainPattern) -> bool {
+        let under = |name: &str, base: &str| {
+            name.len() > base.len() && name.ends_with(base) && name.as_bytes()[name.len() - base.len() - 1] == b'.'
+        };
+        match (self, other) {
+            (Self::Exact(a), Self::Exact(b)) => a == b,
+            (Self::Exact(n), Self::Wildcard(w)) | (Self::Wildcard(w), Self::Exact(n)) => under(n.as_str(), w.as_str()),
+            (Self::Wildcard(a), Self::Wildcard(b)) => {
+                a == b || under(a.as_str(), b.as_str()) || under(b.as_str(), a.as_str())
+            }
+        }
+    }
+
+    /// The registrable domain (eTLD+1) every host this pattern matches belongs to. Patterns that
+    /// overlap always share it, so uniqueness is checked within one site.
+    pub fn site(&self) -> Option<String> {
+        psl::registrable_domain(self.base().as_str())
+    }
+
     /// `host` must already be canonical (lowercase A-labels, no trailing dot, no empty label), as
     /// a parsed `Origin` host is; anything else simply fails to match.
     pub fn matches_host(&self, host: &str) -> bool {
@@ -214,6 +235,32 @@ impl fmt::Display for DomainPattern {
 #[cfg(test)]
 mod stored_tests {
     use super::*;
+
+    #[test]
+    fn overlap_is_whether_any_host_matches_both() {
+        let p = |s: &str| DomainPattern::parse(s).unwrap();
+        let yes = [
+            ("a.example.com", "a.example.com"),
+            ("deep.sub.example.com", "*.example.com"),
+            ("*.sub.example.com", "*.example.com"),
+            ("*.example.com", "*.example.com"),
+            ("*.example.com", "host.example.com"),
+        ];
+        for (a, b) in yes {
+            assert!(p(a).overlaps(&p(b)) && p(b).overlaps(&p(a)), "{a} vs {b}");
+        }
+        let no = [
+            ("example.com", "*.example.com"),
+            ("evil-example.com", "*.example.com"),
+            ("a.example.com", "b.example.com"),
+            ("*.a.example.com", "*.b.example.com"),
+            ("notexample.com", "*.example.com"),
+        ];
+        for (a, b) in no {
+            assert!(!p(a).overlaps(&p(b)) && !p(b).overlaps(&p(a)), "{a} vs {b}");
+        }
+        assert_eq!(p("*.deep.shop.example.co.uk").site().unwrap(), "example.co.uk");
+    }
 
     #[test]
     fn stored_patterns_round_trip_without_the_suffix_list_and_junk_is_refused() {

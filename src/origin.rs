@@ -180,7 +180,12 @@ pub fn parse_origin_header(raw: &str) -> Result<Origin, OriginError> {
     if host.ends_with('.') {
         return Err(OriginError::TrailingDot);
     }
-    if host.len() > MAX_HOST_LEN || host.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN) {
+    // The URL parser lets `*`, `!`, `=` and friends into a host. No registrable site has them,
+    // and under a wildcard they would match, so only letters, digits, hyphens and dots pass.
+    if host.len() > MAX_HOST_LEN
+        || host.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN)
+        || !host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
         return Err(OriginError::InvalidHost);
     }
     // With userinfo, path, query and fragment ruled out, the serialization is the origin plus `/`.

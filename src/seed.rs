@@ -119,10 +119,10 @@ pub fn demo() -> Result<Demo, crate::error::ApiError> {
     }
     // acme is in test mode with shop.localhost verified, so the widget demo works locally.
     sql.push(format!(
-        "INSERT INTO domains (id, client_id, hostname, scheme, port, purpose, status, status_reason, verification_token, \
-         consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES \
-         ('dom_000000000000000000000001', {}, 'shop.localhost', 'http', NULL, 'widget', 'verified', \
-         'seeded for local development', {}, 0, {now}, {now}, {now}, {now});",
+        "INSERT INTO domains (id, client_id, hostname, site, scheme, port, purpose, status, status_reason, verified_by, \
+         verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES \
+         ('dom_000000000000000000000001', {}, 'shop.localhost', 'shop.localhost', 'http', NULL, 'widget', 'verified', \
+         'seeded for local development', 'admin', {}, 0, {now}, {now}, {now}, {now});",
         q(ACME), q(&new_token("gatehouse-verify=")?)
     ));
     Ok(Demo { sql, users: creds, acme_key, globex_key })

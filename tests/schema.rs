@@ -41,7 +41,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("LIST_ALL_CLIENTS", "platform admins only (Scope::Platform)"),
     ("PORTAL_OWNER", "Host resolution by verified portal domain"),
     ("DUE_FOR_RECHECK", "the platform-wide scheduled DNS re-check"),
-    ("HELD_ELSEWHERE", "cross-tenant uniqueness of domains; reads only hostnames"),
+    ("SAME_SITE_ELSEWHERE", "cross-tenant uniqueness of domains; reads only hostnames of one site"),
     ("LOAD", "the widget gate, keyed by the client's unique publishable key"),
     ("AGENCY_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
     ("CLIENT_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{apply, check_txt, list_for_client, one, DomainRow, Proof, Transition, HELD_ELSEWHERE, INSERT};
+use super::{apply, check_txt, list_for_client, one, DomainRow, Proof, Transition, INSERT, SAME_SITE_ELSEWHERE};
 use crate::api::{json_body, require, App};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
@@ -113,18 +113,22 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
         return Err(ApiError::invalid("invalid_port", "port must be 1-65535"));
     }
     let name = pattern.as_string();
-    // The same name, the wildcard above it, or (for a wildcard) its exact base, held by
-    // another client, would let two tenants answer for one site.
-    let base = pattern.base().as_str().to_string();
-    let parent_wildcard = base.split_once('.').map(|(_, rest)| format!("*.{rest}")).unwrap_or_default();
-    let (a, b) = if pattern.is_wildcard() {
-        (base.clone(), format!("*.{base}"))
-    } else {
-        (parent_wildcard, format!("*.{base}"))
-    };
-    let held = app.p.query(HELD_ELSEWHERE, &[client_id.into(), name.as_str().into(), a.into(), b.into()]).await?;
-    if !held.is_empty() {
-        return Err(ApiError::conflict("domain_taken", "this domain is already registered by another client"));
+    let site = pattern
+        .site()
+        .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
+    // Two tenants answering for one host would defeat the gate: refuse any overlap with what
+    // other clients hold in the same site, at any depth and in either direction.
+    let held = app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?;
+    let clash = held
+        .iter()
+        .filter_map(|r| r.get("hostname").and_then(|v| v.as_str()))
+        .filter_map(DomainPattern::from_stored)
+        .any(|other| other.overlaps(&pattern));
+    if clash {
+        return Err(ApiError::conflict(
+            "domain_taken",
+            "this domain, or one covering it, is registered by another client",
+        ));
     }
     let id = crate::ids::new_id("dom")?;
     let token = crate::ids::new_token("gatehouse-verify=")?;
@@ -136,6 +140,7 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
                 id.as_str().into(),
                 client_id.into(),
                 name.as_str().into(),
+                site.into(),
                 scheme.into(),
                 port.map(i64::from).into(),
                 purpose.into(),

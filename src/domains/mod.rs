@@ -19,27 +19,27 @@ pub const CHALLENGE_LABEL: &str = "_gatehouse-challenge";
 pub const RECHECK_BATCH: i64 = 50;
 
 pub const LIST_FOR_CLIENT: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
-    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
     WHERE client_id = ?1 ORDER BY hostname";
 pub const SELECT_ONE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
-    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
     WHERE client_id = ?1 AND id = ?2";
-pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, scheme, port, purpose, status, \
-    verification_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)";
+pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, site, scheme, port, purpose, status, \
+    verification_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?9)";
 pub const SET_STATUS: &str = "UPDATE domains SET status = ?3, status_reason = ?4, consecutive_failures = ?5, \
-    verified_at = ?6, last_checked_at = ?7, updated_at = ?7 WHERE client_id = ?1 AND id = ?2";
+    verified_at = ?6, last_checked_at = ?7, updated_at = ?7, verified_by = ?8 WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";
-/// Names held by other clients that could collide with a new registration (same name, or the
-/// other side of a wildcard). Global by design: uniqueness spans tenants.
-pub const HELD_ELSEWHERE: &str = "SELECT hostname FROM domains WHERE client_id <> ?1 AND hostname IN (?2, ?3, ?4)";
+/// Patterns other clients hold in the same site (eTLD+1): the only ones that can overlap.
+/// Global by design: uniqueness spans tenants.
+pub const SAME_SITE_ELSEWHERE: &str = "SELECT hostname FROM domains WHERE site = ?1 AND client_id <> ?2";
 pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
     c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.created_at, c.updated_at \
     FROM domains d JOIN clients c ON c.id = d.client_id \
     WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
 /// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.
 pub const DUE_FOR_RECHECK: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
-    verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
-    WHERE status = 'verified' AND (last_checked_at IS NULL OR last_checked_at < ?1) \
+    verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
+    WHERE status = 'verified' AND verified_by = 'dns' AND (last_checked_at IS NULL OR last_checked_at < ?1) \
     ORDER BY last_checked_at LIMIT ?2";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +52,7 @@ pub struct DomainRow {
     pub purpose: String,
     pub status: String,
     pub status_reason: Option<String>,
+    pub verified_by: Option<String>,
     pub verification_token: String,
     pub consecutive_failures: i64,
     pub verified_at: Option<i64>,
@@ -85,6 +86,7 @@ impl DomainRow {
             "purpose": self.purpose,
             "status": self.status,
             "status_reason": self.status_reason,
+            "verified_by": self.verified_by,
             "verification": {
                 "type": "TXT",
                 "name": self.challenge_name(),
@@ -209,6 +211,17 @@ pub struct Transition<'a> {
     pub action: &'a str,
 }
 
+impl Transition<'_> {
+    /// Who vouches for a verified domain: the DNS proof, or a platform admin.
+    fn verified_by(&self) -> Option<&'static str> {
+        match (self.status, self.action) {
+            ("verified", "domain.force_verified") => Some("admin"),
+            ("verified", _) => Some("dns"),
+            _ => None,
+        }
+    }
+}
+
 pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t: Transition<'_>) -> ApiResult<()> {
     let now = app.p.now_ms();
     let d = t.domain;
@@ -223,6 +236,7 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
             Param::Int(t.failures),
             verified_at.into(),
             Param::Int(now),
+            t.verified_by().into(),
         ],
     )];
     if t.status != d.status || t.action == "domain.force_verified" {

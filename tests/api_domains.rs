@@ -1,0 +1,143 @@
+//! Domains through the real router with a fake DNS-over-HTTPS resolver: lifecycle, overlap
+//! across tenants, the scheduled re-check, and origin hosts no real site can have.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use gatehouse::http::{Method, Request, Response};
+use gatehouse::seed::{ACME, GLOBEX};
+use serde_json::json;
+
+fn register(t: &TestApp, token: &str, client: &str, domain: &str) -> Response {
+    t.req(
+        Method::Post,
+        &format!("/api/clients/{client}/domains"),
+        Some(token),
+        Some(json!({"domain": domain, "purpose": "widget"})),
+    )
+}
+
+fn gate(t: &TestApp, key: &str, origin: &str) -> Response {
+    t.call(
+        Request::new(Method::Get, &format!("/api/widget/v1/config?key={key}"))
+            .with_header("host", API)
+            .with_header("origin", origin),
+    )
+}
+
+fn recheck(t: &TestApp) -> serde_json::Value {
+    t.p.now_ms.set(t.p.now_ms.get() + 1000);
+    let app = gatehouse::App::new(&t.p, &t.cfg, &t.state);
+    pollster::block_on(gatehouse::jobs::run_scheduled(&app, "recheck-now")).unwrap()
+}
+
+#[test]
+fn a_domain_goes_pending_failed_verified_then_lapses() {
+    let t = TestApp::new();
+    let tok = t.login("admin@globex.test");
+    let d = json_of(&register(&t, &tok, GLOBEX, "www.globex-dental.example"));
+    assert_eq!(d["status"], "pending");
+    let (id, name, token) = (
+        d["id"].as_str().unwrap(),
+        d["verification"]["name"].as_str().unwrap(),
+        d["verification"]["value"].as_str().unwrap(),
+    );
+    assert_eq!(name, "_gatehouse-challenge.www.globex-dental.example");
+    let verify = |t: &TestApp| {
+        json_of(&t.req(Method::Post, &format!("/api/clients/{GLOBEX}/domains/{id}/verify"), Some(&tok), None))
+    };
+    let v = verify(&t);
+    assert_eq!(v["status"], "failed");
+    assert!(v["status_reason"].as_str().unwrap().contains("no TXT record"));
+    t.p.dns.borrow_mut().insert(name.to_string(), vec![token.to_string()]);
+    assert_eq!(verify(&t)["status"], "verified");
+    assert_eq!(gate(&t, &t.demo.globex_key, "https://www.globex-dental.example").status, 200);
+    t.p.dns.borrow_mut().clear();
+    for expected in ["verified", "verified", "lapsed"] {
+        recheck(&t);
+        let rows = t.p.sql(&format!("SELECT status FROM domains WHERE id = '{id}'"));
+        assert_eq!(rows[0]["status"], expected);
+    }
+    assert_eq!(
+        gate(&t, &t.demo.globex_key, "https://www.globex-dental.example").status,
+        403,
+        "lapsed refuses at once on this isolate"
+    );
+}
+
+#[test]
+fn a_resolver_outage_is_no_strike_and_admin_verified_domains_are_not_rechecked() {
+    let t = TestApp::new();
+    let tok = t.login("admin@globex.test");
+    let platform = t.login("admin@gatehouse.test");
+    let d = json_of(&register(&t, &tok, GLOBEX, "vouched.example"));
+    let id = d["id"].as_str().unwrap();
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/domains/{id}/verify"),
+        Some(&platform),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(json_of(&r)["verified_by"], "admin");
+    for _ in 0..5 {
+        recheck(&t);
+    }
+    assert_eq!(t.p.sql(&format!("SELECT status FROM domains WHERE id = '{id}'"))[0]["status"], "verified");
+    t.p.dns_down.set(true);
+    let r = t.req(Method::Post, &format!("/api/clients/{GLOBEX}/domains/{id}/verify"), Some(&tok), None);
+    assert_eq!(r.status, 502);
+    assert_eq!(error_code(&r), "upstream_error");
+}
+
+#[test]
+fn no_client_may_register_a_pattern_overlapping_another_clients() {
+    let t = TestApp::new();
+    let acme = t.login("admin@acme.test");
+    let globex = t.login("admin@globex.test");
+    let r = register(&t, &acme, ACME, "*.overlap.example");
+    assert_eq!(r.status, 201, "{} {:?}", body_str(&r), t.p.logs.borrow());
+    assert_eq!(register(&t, &acme, ACME, "host.exact-under.example").status, 201);
+    for taken in [
+        "deep.sub.overlap.example",
+        "*.sub.overlap.example",
+        "*.overlap.example",
+        "*.exact-under.example",
+        "HOST.exact-under.example.",
+    ] {
+        let r = register(&t, &globex, GLOBEX, taken);
+        assert_eq!(r.status, 409, "{taken}: {}", body_str(&r));
+        assert_eq!(error_code(&r), "domain_taken");
+    }
+    for free in ["overlap.example", "other.exact-under.example", "exact-under.example"] {
+        assert_eq!(register(&t, &globex, GLOBEX, free).status, 201, "{free}");
+    }
+    // The same client may hold nested patterns of its own.
+    assert_eq!(register(&t, &acme, ACME, "*.a.overlap.example").status, 201);
+}
+
+#[test]
+fn origins_with_characters_no_site_can_have_never_match_a_wildcard() {
+    let t = TestApp::new();
+    let globex = t.login("admin@globex.test");
+    let platform = t.login("admin@gatehouse.test");
+    let id = json_of(&register(&t, &globex, GLOBEX, "*.shop.example"))["id"].as_str().unwrap().to_string();
+    t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/domains/{id}/verify"),
+        Some(&platform),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(gate(&t, &t.demo.globex_key, "https://a.shop.example").status, 200);
+    for bad in [
+        "https://*.shop.example",
+        "https://evil.com!.shop.example",
+        "https://x=y&z.shop.example",
+        "https://a_b.shop.example",
+        "https://$.shop.example",
+    ] {
+        let r = gate(&t, &t.demo.globex_key, bad);
+        assert_eq!(r.status, 403, "{bad}");
+        assert!(r.header("access-control-allow-origin").is_none());
+    }
+}
