@@ -117,13 +117,15 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
         .site()
         .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
     // Two tenants answering for one host would defeat the gate: refuse any overlap with what
-    // other clients hold in the same site, at any depth and in either direction.
+    // other clients hold in the same site, at any depth and in either direction. Patterns on
+    // the same base (`x.com` and `*.x.com`) share one TXT challenge, so one proof would serve
+    // both tenants: refuse those too.
     let held = app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?;
     let clash = held
         .iter()
         .filter_map(|r| r.get("hostname").and_then(|v| v.as_str()))
         .filter_map(DomainPattern::from_stored)
-        .any(|other| other.overlaps(&pattern));
+        .any(|other| other.overlaps(&pattern) || other.base() == pattern.base());
     if clash {
         return Err(ApiError::conflict(
             "domain_taken",

@@ -39,12 +39,9 @@ export function testSecrets() {
 }
 
 function wrangler(args, persist) {
-  return execFileSync(WRANGLER, [...args, "--persist-to", persist], {
-    cwd: ROOT,
-    env: ENV,
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 64 * 1024 * 1024,
-  }).toString();
+  const r = spawnSync(WRANGLER, [...args, "--persist-to", persist], { cwd: ROOT, env: ENV, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }
 
 /** Parses the seed tool's stderr: users with passwords, and publishable keys. */
