@@ -254,6 +254,18 @@ async fn update<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, o
         crate::css::sanitize(s, PORTAL_ROOT, &|u| own_assets.iter().any(|a| a == u))
             .map_err(|e| ApiError::Invalid("invalid_css", e.to_string()))
     })?;
+    save(app, req, who, owner, &row, json!({"fields": changed})).await
+}
+
+/// Writes an owner's branding row and its audit entry in one batch.
+async fn save<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    owner: &Owner<'_>,
+    row: &Row,
+    metadata: Value,
+) -> ApiResult<()> {
     let audit = app.audit(
         req,
         Some(who),
@@ -262,10 +274,10 @@ async fn update<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, o
             action: "branding.updated",
             target_type: "branding",
             target_id: Some(owner.id()),
-            metadata: json!({"fields": changed}),
+            metadata,
         },
     )?;
-    app.p.batch(&[Stmt::new(UPSERT, row_params(owner, &row, who, app.p.now_ms())), audit]).await?;
+    app.p.batch(&[Stmt::new(UPSERT, row_params(owner, row, who, app.p.now_ms())), audit]).await?;
     Ok(())
 }
 
@@ -303,18 +315,7 @@ async fn upload_asset<P: Platform>(
     let field = if which == "logo" { "logo_file_id" } else { "favicon_file_id" };
     let previous = row.get(field).and_then(Value::as_str).map(String::from);
     row.insert(field.into(), json!(file.id));
-    let audit = app.audit(
-        req,
-        Some(who),
-        Event {
-            tenant_id: owner.id(),
-            action: "branding.updated",
-            target_type: "branding",
-            target_id: Some(owner.id()),
-            metadata: json!({"fields": [field], "file_id": file.id}),
-        },
-    )?;
-    app.p.batch(&[Stmt::new(UPSERT, row_params(owner, &row, who, app.p.now_ms())), audit]).await?;
+    save(app, req, who, owner, &row, json!({"fields": [field], "file_id": file.id})).await?;
     // The replaced asset is no longer referenced; remove it (object and row together).
     if let Some(old) = previous {
         if let Err(e) = files::remove(app, req, who, owner.id(), &old).await {

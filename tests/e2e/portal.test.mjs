@@ -273,7 +273,9 @@ describe("login and dashboard", () => {
 
       await page.waitForTimeout(300);
       await page.screenshot({ path: join(SCREENSHOTS, "portal-acme-dashboard.png"), fullPage: true });
-      assert.deepEqual(problems, []);
+      // A navigation that turns into a download is reported as an aborted request; nothing else may fail.
+      const downloadAbort = (p) => /^requestfailed: \S+\/api\/files\/signed\/\S+ net::ERR_ABORTED$/.test(p);
+      assert.deepEqual(problems.filter((p) => !downloadAbort(p)), []);
     } finally {
       await context.close();
     }
