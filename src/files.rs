@@ -16,9 +16,12 @@ use crate::ids::looks_like_id;
 use crate::ports::{decode, decode_all, ByteRange, Param, Platform, Stmt};
 use crate::tenancy::{Permission, Principal};
 
+/// Inserts the pending row only if it fits the quota. One statement, so concurrent uploads
+/// cannot each see the same usage and together overshoot; zero rows changed means "over quota".
 pub const INSERT_PENDING: &str =
     "INSERT INTO files (id, tenant_id, area, object_key, name, content_type, size, sha256, \
-    status, uploaded_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)";
+    status, uploaded_by, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10 \
+    WHERE (SELECT coalesce(sum(size), 0) FROM files WHERE tenant_id = ?2 AND status <> 'deleting') + ?7 <= ?11";
 pub const MARK_READY: &str =
     "UPDATE files SET status = 'ready', etag = ?3 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
 pub const MARK_DELETING: &str =
@@ -200,24 +203,14 @@ pub async fn store<P: Platform>(
         return Err(ApiError::TooLarge(format!("files are limited to {} bytes", app.cfg.max_upload_bytes)));
     }
     let content_type = check_content(up.content_type, &up.bytes, &app.cfg.allowed_upload_types)?;
-    let used = app.p.query(USAGE, &[up.tenant_id.into()]).await?;
-    let used = used.first().and_then(|r| crate::ports::col_i64(r, "used")).unwrap_or(0);
-    if used + size as i64 > app.cfg.default_storage_quota_bytes {
-        return Err(ApiError::TooMany(
-            "storage_quota_exceeded",
-            format!(
-                "this upload would exceed the storage quota ({used} of {} bytes used)",
-                app.cfg.default_storage_quota_bytes
-            ),
-            None,
-        ));
-    }
+    let quota = app.cfg.default_storage_quota_bytes;
     let id = crate::ids::new_id("fil")?;
     let key = ObjectKey::new(up.tenant_id, up.area, &id).ok_or(ApiError::NotFound)?;
     let sha = hex(&Sha256::digest(&up.bytes));
     let name = clean_name(up.name);
     let now = app.p.now_ms();
-    app.p
+    let inserted = app
+        .p
         .execute(
             INSERT_PENDING,
             &[
@@ -231,9 +224,19 @@ pub async fn store<P: Platform>(
                 sha.as_str().into(),
                 who.user_id.as_str().into(),
                 Param::Int(now),
+                Param::Int(quota),
             ],
         )
         .await?;
+    if inserted == 0 {
+        let used = app.p.query(USAGE, &[up.tenant_id.into()]).await?;
+        let used = used.first().and_then(|r| crate::ports::col_i64(r, "used")).unwrap_or(0);
+        return Err(ApiError::TooMany(
+            "storage_quota_exceeded",
+            format!("this upload of {size} bytes would exceed the storage quota ({used} of {quota} bytes used)"),
+            None,
+        ));
+    }
     let meta = match app.p.put(key.as_str(), up.bytes, &content_type).await {
         Ok(m) => m,
         Err(e) => {
@@ -372,7 +375,12 @@ pub async fn download<P: Platform>(
 ) -> ApiResult<Response> {
     let size = f.size.max(0) as u64;
     let etag = f.etag.clone().unwrap_or_else(|| format!("\"{}\"", f.sha256));
-    if req.header("if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    // Weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and `*` matches any file.
+    let matches = |t: &str| {
+        let t = t.trim();
+        t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag.strip_prefix("W/").unwrap_or(&etag)
+    };
+    if req.header("if-none-match").is_some_and(|v| v.split(',').any(matches)) {
         return Ok(Response::new(304).with_header("etag", etag));
     }
     let range = match parse_range(req.header("range"), size) {
@@ -492,7 +500,7 @@ pub async fn route<P: Platform>(
             let f = store(app, req, who, up).await?;
             Ok(Response::json(201, &f.to_json()))
         }
-        (Method::Get, [id]) => {
+        (Method::Get | Method::Head, [id]) => {
             let f = ready_file(app, &c.id, id).await?;
             download(app, req, &f, "attachment").await
         }

@@ -589,4 +589,19 @@ describe("size limit and storage quota (a second worker with small limits)", () 
     const again = await upload(s, t.acme, ids.acme, text(MAX), "text/plain", { name: "over.txt" });
     assert.equal(again.status, 201, again.text);
   });
+
+  test("concurrent uploads cannot together exceed the quota: of six 4 KB uploads into an empty 10 KB quota, at most two succeed", async () => {
+    // Start from zero bytes used.
+    for (const row of s.d1(`SELECT id FROM files WHERE tenant_id = '${ids.acme}' AND status = 'ready'`)) {
+      assert.equal((await s.request("DELETE", `/api/clients/${ids.acme}/files/${row.id}`, { token: t.acme })).status, 204);
+    }
+    assert.equal(s.d1(`SELECT count(*) AS n FROM files WHERE tenant_id = '${ids.acme}'`)[0].n, 0);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+      upload(s, t.acme, ids.acme, text(MAX), "text/plain", { name: `race-${i}.txt` })));
+    const statuses = results.map((r) => r.status);
+    for (const r of results) assert.ok([201, 429].includes(r.status), `${r.status} ${r.text}`);
+    const used = s.d1(`SELECT coalesce(sum(size), 0) AS used FROM files WHERE tenant_id = '${ids.acme}'`)[0].used;
+    assert.ok(used <= QUOTA, `stored ${used} bytes against a quota of ${QUOTA} (statuses ${statuses.join(",")})`);
+    assert.equal(statuses.filter((x) => x === 201).length, 2, `statuses ${statuses.join(",")}`);
+  });
 });

@@ -181,6 +181,44 @@ describe("branding setup through the API", () => {
   });
 });
 
+describe("branding assets", () => {
+  test("a logo must be a real image: an .exe posing as PNG, SVG and HTML are refused 415", async () => {
+    const exe = Buffer.concat([Buffer.from("MZ\x90\x00", "latin1"), crypto.randomBytes(256)]);
+    for (const [type, body] of [["image/png", exe], ["image/svg+xml", Buffer.from("<svg onload=alert(1)/>")], ["text/html", Buffer.from("<b>x</b>")]]) {
+      const r = await w.request("POST", `/api/clients/${ids.acme}/branding/logo`, { token: tok.acme, body, headers: { "content-type": type } });
+      assert.equal(r.status, 415, `${type}: ${r.text}`);
+      assert.equal(errorCode(r), "unsupported_media_type");
+    }
+    const r = await w.request("GET", `/api/clients/${ids.acme}/branding`, { token: tok.acme });
+    assert.equal(r.json.own.logo_file_id, branding.acme.own.logo_file_id, "the logo is unchanged");
+  });
+
+  test("replacing a logo removes the old asset: its URL turns 404 and its row is gone", async () => {
+    const old = branding.globex.own.logo_file_id;
+    const l = await w.request("POST", `/api/clients/${ids.globex}/branding/logo`, { token: tok.globex, body: GLOBEX_LOGO, headers: { "content-type": "image/png" } });
+    assert.equal(l.status, 200, l.text);
+    assert.notEqual(l.json.own.logo_file_id, old);
+    branding.globex = l.json;
+    assert.equal((await w.request("GET", `/assets/${old}`)).status, 404);
+    assert.deepEqual(w.d1(`SELECT id FROM files WHERE id = '${old}'`), []);
+    assert.equal((await w.request("GET", `/assets/${l.json.own.logo_file_id}`)).status, 200);
+  });
+
+  test("a client may not reach another client's branding: acme's token on globex's branding → 404", async () => {
+    for (const [method, path, opts] of [
+      ["GET", `/api/clients/${ids.globex}/branding`, {}],
+      ["PUT", `/api/clients/${ids.globex}/branding`, { json: { tagline: "pwned" } }],
+      ["POST", `/api/clients/${ids.globex}/branding/logo`, { body: ACME_LOGO, headers: { "content-type": "image/png" } }],
+    ]) {
+      const r = await w.request(method, path, { token: tok.acme, ...opts });
+      assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+    }
+    const g = await w.request("GET", `/api/clients/${ids.globex}/branding`, { token: tok.globex });
+    assert.equal(g.json.own.tagline, GLOBEX.tagline);
+    assert.equal(g.json.own.logo_file_id, branding.globex.own.logo_file_id);
+  });
+});
+
 describe("each portal wears its own branding", () => {
   for (const [slug, b, other] of [["acme", ACME, GLOBEX], ["globex", GLOBEX, ACME]]) {
     test(`${slug}'s portal shows its own name, a loaded logo with its own pixels, its primary color and the agency's support email`, async () => {
@@ -370,5 +408,25 @@ describe("custom CSS", () => {
     assert.equal(html.status, 200);
     assert.match(html.text, /<style id="gh-custom-css">\.gh-portal \.gh-name \{ letter-spacing: 3px \}\s*<\/style>/);
     assert.doesNotMatch(html.text, /<script>alert/);
+  });
+});
+
+describe("escaping", () => {
+  test("a tagline full of markup is shown as text on the portal, and runs nothing", async () => {
+    const evil = `<img src=x onerror="window.__xss=1"> Leaks & "quotes" </p><script>window.__xss=2</script>`;
+    const put = await w.request("PUT", `/api/clients/${ids.acme}/branding`, { token: tok.acme, json: { tagline: evil } });
+    assert.equal(put.status, 200, put.text);
+    const { context, page } = await openPage();
+    try {
+      await page.goto(`${portal("acme")}/`);
+      await page.waitForSelector("#gh-login");
+      assert.equal(await page.textContent(".gh-tagline"), evil);
+      assert.equal(await page.locator(".gh-header img").count(), 1, "only the logo is an image");
+      assert.equal(await page.locator("#gh-portal script").count(), 0);
+      assert.equal(await page.evaluate(() => window.__xss), undefined);
+    } finally {
+      await context.close();
+      await w.request("PUT", `/api/clients/${ids.acme}/branding`, { token: tok.acme, json: { tagline: ACME.tagline } });
+    }
   });
 });
