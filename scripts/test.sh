@@ -35,7 +35,7 @@ step "sizes"
 node scripts/sizes.mjs
 
 step "end-to-end and browser tests (wrangler dev, headless Chromium)"
-node --test --test-concurrency=1 --test-reporter=spec tests/e2e/ 2>&1 | tee "$GATEHOUSE_CACHE/e2e-tests.log" | grep -vE '^\s*$' | tail -n 40 >&2
+node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs 2>&1 | tee "$GATEHOUSE_CACHE/e2e-tests.log" | grep -vE '^\s*$' | tail -n 40 >&2
 grep -qE '^ℹ fail 0$' "$GATEHOUSE_CACHE/e2e-tests.log"
 
 step "all tests passed in ${SECONDS}s"
