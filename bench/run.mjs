@@ -47,11 +47,11 @@ function workerdTicks(pid) {
   return total;
 }
 
-async function startEmpty() {
+async function startEmpty(config = "bench/empty/wrangler.toml") {
   const port = await freePort();
   const inspector = await freePort();
   const t0 = performance.now();
-  const child = spawn(WRANGLER, ["dev", "--config", join(ROOT, "bench/empty/wrangler.toml"), "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: ROOT, env: ENV, stdio: "ignore" });
+  const child = spawn(WRANGLER, ["dev", "--config", join(ROOT, config), "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: ROOT, env: ENV, stdio: "ignore" });
   for (;;) {
     try { if ((await request("GET", "/", { port })).status === 200) break; } catch {}
     if (child.exitCode !== null) throw new Error("empty worker exited");
@@ -116,22 +116,27 @@ function round(target, scenario, seconds, conns) {
   return r;
 }
 
-/** Alternating rounds, gatehouse then empty, medians of each. */
-function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, emptyScenario } = {}) {
-  const g = [], e = [];
+/** Alternating rounds, gatehouse then each baseline, medians of each. */
+function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null } = {}) {
+  const g = [], e = [], r = [];
   for (let i = 0; i < ROUNDS; i++) {
     g.push(round(gh, scenario, seconds, conns));
-    if (empty) e.push(round(empty, { ...(emptyScenario || scenario), expect: 200 }, seconds, conns));
+    e.push(round(empty, { ...scenario, expect: 200 }, seconds, conns));
+    if (rust) r.push(round(rust, { ...scenario, expect: 200 }, seconds, conns));
   }
-  const med = (rs, k) => median(rs.map((r) => r[k]));
+  const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, rounds: ROUNDS, gatehouse: {}, empty: {} };
+  if (rust) res.rust_empty = {};
   for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "requests"]) {
     res.gatehouse[k] = med(g, k);
-    if (empty) res.empty[k] = med(e, k);
+    res.empty[k] = med(e, k);
+    if (rust) res.rust_empty[k] = med(r, k);
   }
-  if (empty) {
-    res.rps_ratio = res.gatehouse.rps / res.empty.rps;
-    res.extra_cpu_us = res.gatehouse.cpu_us_per_req - res.empty.cpu_us_per_req;
+  res.rps_ratio = res.gatehouse.rps / res.empty.rps;
+  res.extra_cpu_us = res.gatehouse.cpu_us_per_req - res.empty.cpu_us_per_req;
+  if (rust) {
+    res.rps_ratio_vs_rust_empty = res.gatehouse.rps / res.rust_empty.rps;
+    res.extra_cpu_us_vs_rust_empty = res.gatehouse.cpu_us_per_req - res.rust_empty.cpu_us_per_req;
   }
   log(scenario.name, JSON.stringify(res));
   return res;
@@ -195,7 +200,7 @@ function seedScale(dir, n) {
 // ---- run ---------------------------------------------------------------------------------
 const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
 const started = Date.now();
-let gh, empty;
+let gh, empty, rustEmpty;
 try {
   // Sizes.
   const size = (p) => { const b = readFileSync(join(ROOT, p)); return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
@@ -214,6 +219,7 @@ try {
   results.cold_start = { gatehouse_ms: median(cold.gatehouse), empty_ms: median(cold.empty), ratio: median(cold.gatehouse) / median(cold.empty), note: "wrangler dev process start to the first 200 (/healthz: one D1 query); migrations already applied" };
 
   empty = await startEmpty();
+  rustEmpty = await startEmpty("bench/rust-empty/wrangler.toml");
   gh = await startGatehouse({ vars: { DEBUG_HEADERS: "true" } });
   const ctx = await prepare(gh);
   const sc = scenarios(gh, ctx);
@@ -223,7 +229,8 @@ try {
   await gh.stop({ keep: true });
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
   results.small = {};
-  for (const k of ["static", "allowed", "denied", "read", "write"]) results.small[sc[k].name] = compare(gh, empty, sc[k]);
+  for (const k of ["static", "allowed", "denied"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: rustEmpty });
+  for (const k of ["read", "write"]) results.small[sc[k].name] = compare(gh, empty, sc[k]);
   results.small.login = compare(gh, empty, sc.login, { conns: 2 });
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   await gh.stop({ keep: true });
@@ -245,6 +252,7 @@ try {
 } finally {
   await gh?.stop();
   await empty?.stop();
+  await rustEmpty?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }
 results.duration_s = (Date.now() - started) / 1000;
@@ -262,6 +270,7 @@ const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2
 |---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
+- Against the smallest workers-rs Worker (\`bench/rust-empty\`, same worker version and profile) on the same workerd: ${["static", "widget-allowed", "widget-denied"].map((k) => `${k} ${f(results.small[k].rps_ratio_vs_rust_empty)}× its req/s, ${f(results.small[k].extra_cpu_us_vs_rust_empty, 0)} µs extra CPU (it pays ${f(results.small[k].rust_empty.cpu_us_per_req - results.small[k].empty.cpu_us_per_req, 0)} µs over the empty JS Worker itself)`).join("; ")}.
 - Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
 - Gate D1 queries: cold cache ${results.gate_queries.cold}, warm ${results.gate_queries.warm}. Query plan at ${SCALE_CLIENTS} tenants: ${results.scale_dataset.plan.join("; ")}.
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.

@@ -7,6 +7,8 @@ source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 bash scripts/build.sh
 cargo build --quiet --release --bin gatehouse-seed
+log "building the empty workers-rs baseline (bench/rust-empty)"
+(cd bench/rust-empty && worker-build --release >"$GATEHOUSE_CACHE/rust-empty-build.log" 2>&1) || { tail -30 "$GATEHOUSE_CACHE/rust-empty-build.log"; exit 1; }
 log "wasm-opt -Oz (binaryen from npm)"
 cp build/index_bg.wasm build/index_bg.pre-opt.wasm
 wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
