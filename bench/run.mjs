@@ -51,14 +51,20 @@ async function startEmpty(config = "bench/empty/wrangler.toml") {
   const port = await freePort();
   const inspector = await freePort();
   const t0 = performance.now();
-  const child = spawn(WRANGLER, ["dev", "--config", join(ROOT, config), "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: ROOT, env: ENV, stdio: "ignore" });
+  // A throw-away state dir, so the baselines never write into the repository.
+  const state = mkdtempSync(join(tmpdir(), "gatehouse-bench-empty-"));
+  const child = spawn(WRANGLER, ["dev", "--config", join(ROOT, config), "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--persist-to", state, "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: ROOT, env: ENV, stdio: "ignore" });
   for (;;) {
     try { if ((await request("GET", "/", { port })).status === 200) break; } catch {}
     if (child.exitCode !== null) throw new Error("empty worker exited");
     await new Promise((r) => setTimeout(r, 50));
   }
   const coldMs = performance.now() - t0;
-  return { port, pid: child.pid, coldMs, stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }) };
+  const stop = async () => {
+    await new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); });
+    rmSync(state, { recursive: true, force: true });
+  };
+  return { port, pid: child.pid, coldMs, stop };
 }
 
 async function startGatehouse(opts) {
