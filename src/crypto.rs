@@ -60,32 +60,44 @@ impl std::fmt::Debug for Secret {
 
 /// AES-GCM with a 96-bit nonce over a 128-, 192- or 256-bit key. The product only uses
 /// 256-bit keys; the other sizes exist so the Wycheproof vectors run through this same code.
+enum Gcm {
+    Aes128(Aes128Gcm),
+    Aes192(AesGcm<aes::Aes192, aes_gcm::aead::consts::U12>),
+    Aes256(Aes256Gcm),
+}
+
+impl Gcm {
+    fn new(key: &[u8]) -> Result<Self, CryptoError> {
+        let bad = |_| CryptoError::KeyLength;
+        Ok(match key.len() {
+            16 => Gcm::Aes128(Aes128Gcm::new_from_slice(key).map_err(bad)?),
+            24 => Gcm::Aes192(AesGcm::new_from_slice(key).map_err(bad)?),
+            32 => Gcm::Aes256(Aes256Gcm::new_from_slice(key).map_err(bad)?),
+            _ => return Err(CryptoError::KeyLength),
+        })
+    }
+
+    fn run(&self, seal: bool, nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let nonce = Nonce::from_slice(nonce);
+        let payload = Payload { msg, aad };
+        let out = match (self, seal) {
+            (Gcm::Aes128(c), true) => c.encrypt(nonce, payload),
+            (Gcm::Aes128(c), false) => c.decrypt(nonce, payload),
+            (Gcm::Aes192(c), true) => c.encrypt(nonce, payload),
+            (Gcm::Aes192(c), false) => c.decrypt(nonce, payload),
+            (Gcm::Aes256(c), true) => c.encrypt(nonce, payload),
+            (Gcm::Aes256(c), false) => c.decrypt(nonce, payload),
+        };
+        out.map_err(|_| CryptoError::Authentication)
+    }
+}
+
 pub fn gcm_seal(key: &[u8], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let nonce = Nonce::from_slice(nonce);
-    let payload = Payload { msg: plaintext, aad };
-    let out = match key.len() {
-        16 => Aes128Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?.encrypt(nonce, payload),
-        24 => AesGcm::<aes::Aes192, aes_gcm::aead::consts::U12>::new_from_slice(key)
-            .map_err(|_| CryptoError::KeyLength)?
-            .encrypt(nonce, payload),
-        32 => Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?.encrypt(nonce, payload),
-        _ => return Err(CryptoError::KeyLength),
-    };
-    out.map_err(|_| CryptoError::Authentication)
+    Gcm::new(key)?.run(true, nonce, aad, plaintext)
 }
 
 pub fn gcm_open(key: &[u8], nonce: &[u8; NONCE_LEN], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let nonce = Nonce::from_slice(nonce);
-    let payload = Payload { msg: ciphertext, aad };
-    let out = match key.len() {
-        16 => Aes128Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?.decrypt(nonce, payload),
-        24 => AesGcm::<aes::Aes192, aes_gcm::aead::consts::U12>::new_from_slice(key)
-            .map_err(|_| CryptoError::KeyLength)?
-            .decrypt(nonce, payload),
-        32 => Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::KeyLength)?.decrypt(nonce, payload),
-        _ => return Err(CryptoError::KeyLength),
-    };
-    out.map_err(|_| CryptoError::Authentication)
+    Gcm::new(key)?.run(false, nonce, aad, ciphertext)
 }
 
 /// HKDF-SHA256, exposed so the Wycheproof HKDF vectors can check it.
