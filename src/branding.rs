@@ -172,10 +172,7 @@ pub async fn client_route<P: Platform>(
 ) -> ApiResult<Response> {
     let perm = if req.method == Method::Get { Permission::BrandingRead } else { Permission::BrandingWrite };
     let c = app.client_for(req, who, client_id, perm).await?;
-    let owner = Owner::Client { id: &c.id, agency_id: &c.agency_id };
-    let resp = route(app, req, who, &owner, tail).await;
-    app.state.gate.forget_client(&c.id);
-    resp
+    route(app, req, who, &Owner::Client { id: &c.id, agency_id: &c.agency_id }, tail).await
 }
 
 /// `/api/agencies/{id}/branding[/logo|/favicon]`: the defaults every client of the agency inherits.
@@ -278,6 +275,8 @@ async fn save<P: Platform>(
         },
     )?;
     app.p.batch(&[Stmt::new(UPSERT, row_params(owner, row, who, app.p.now_ms())), audit]).await?;
+    // The widget config carries branding; a client's or its agency's change must reach it.
+    app.state.gate.forget_tenant(owner.id());
     Ok(())
 }
 

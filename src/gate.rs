@@ -118,12 +118,13 @@ impl GateCache {
         entries.insert(key.to_string(), Entry { fetched_ms: now, gate });
     }
 
-    pub fn forget(&self, key: &str) {
-        self.entries.borrow_mut().remove(key);
-    }
-
-    pub fn forget_client(&self, client_id: &str) {
-        self.entries.borrow_mut().retain(|_, e| e.gate.as_ref().is_none_or(|g| g.client_id != client_id));
+    /// Drops every entry a tenant's change can affect: the client's own, or, for an agency
+    /// (whose branding its clients inherit), all of its clients'. Other isolates catch up within
+    /// the TTL.
+    pub fn forget_tenant(&self, tenant_id: &str) {
+        self.entries
+            .borrow_mut()
+            .retain(|_, e| e.gate.as_ref().is_none_or(|g| g.client_id != tenant_id && g.agency_id != tenant_id));
     }
 }
 
@@ -365,7 +366,12 @@ mod tests {
         assert!(c.get("pk", 1500, 1000).is_some());
         assert!(c.get("pk", 2000, 1000).is_none(), "expired at ttl");
         c.put("pk", 3000, Some(Rc::new(gate(false))));
-        c.forget_client("cli_x");
+        c.forget_tenant("cli_x");
         assert!(c.get("pk", 3001, 1000).is_none());
+        c.put("pk", 4000, Some(Rc::new(gate(false))));
+        c.forget_tenant("agy_other");
+        assert!(c.get("pk", 4001, 1000).is_some(), "another agency's change keeps the entry");
+        c.forget_tenant("agy_x");
+        assert!(c.get("pk", 4002, 1000).is_none(), "its agency's change drops it");
     }
 }

@@ -384,4 +384,18 @@ fn the_widget_config_carries_branding_in_one_cold_query_and_none_warm() {
     let before = t.p.queries.get();
     assert_eq!(cfg(&t).status, 200);
     assert_eq!(t.p.queries.get(), before, "a warm config request runs no query");
+    // Reading branding leaves the cache warm; an agency write reaches its clients' config at once.
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/branding"), Some(&acme), None).status, 200);
+    let before = t.p.queries.get();
+    assert_eq!(cfg(&t).status, 200);
+    assert_eq!(t.p.queries.get(), before, "a branding read does not drop the gate cache");
+    let agency = t.login("agency.admin@northwind.test");
+    let r = t.req(
+        Method::Put,
+        &format!("/api/agencies/{}/branding", gatehouse::seed::AGENCY),
+        Some(&agency),
+        Some(json!({"secondary_color": "#0a0b0c"})),
+    );
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(json_of(&cfg(&t))["branding"]["secondary_color"], "#0a0b0c");
 }

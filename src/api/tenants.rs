@@ -404,7 +404,7 @@ pub async fn update_client<P: Platform>(
         )?,
     ];
     app.p.batch(&stmts).await?;
-    app.state.gate.forget(&c.publishable_key);
+    app.state.gate.forget_tenant(&c.id);
     let c = tenants::client(app.p, &c.id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(200, &c.to_json()))
 }

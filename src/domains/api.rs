@@ -79,7 +79,7 @@ pub async fn route<P: Platform>(
             app.p
                 .batch(&[Stmt::new(super::DELETE, vec![client.id.as_str().into(), d.id.as_str().into()]), audit])
                 .await?;
-            app.state.gate.forget_client(&client.id);
+            app.state.gate.forget_tenant(&client.id);
             Ok(Response::new(204))
         }
         [id, "verify"] => {

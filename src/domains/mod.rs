@@ -253,7 +253,7 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
         )?);
     }
     app.p.batch(&stmts).await?;
-    app.state.gate.forget_client(&d.client_id);
+    app.state.gate.forget_tenant(&d.client_id);
     Ok(())
 }
 
