@@ -212,14 +212,10 @@ fn denied() -> Response {
     ApiError::Forbidden("domain_not_authorized", DENIED_MESSAGE.into()).into_response().with_header("vary", "Origin")
 }
 
-fn looks_like_key(k: &str) -> bool {
-    k.len() == 55 && k.starts_with("pk_") && k[3..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-}
-
 /// `/api/widget/v1/...`: every request, preflights included, passes the gate first.
 pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str]) -> ApiResult<Response> {
     let key = req.query_param("key").unwrap_or_default();
-    if !looks_like_key(&key) || req.header_count("origin") > 1 {
+    if !crate::ids::looks_like_token(&key, "pk_") || req.header_count("origin") > 1 {
         return Ok(denied());
     }
     let now = app.p.now_ms();

@@ -20,6 +20,9 @@ pub fn new_id(prefix: &str) -> Result<String, ApiError> {
     Ok(format!("{prefix}_{}", base32(&bytes)))
 }
 
+/// Characters after a token's prefix: 32 random bytes (256 bits) in base32.
+pub const TOKEN_CHARS: usize = 52;
+
 /// A random secret token of 256 bits, base32.
 pub fn new_token(prefix: &str) -> Result<String, ApiError> {
     let bytes = random_bytes::<32>()?;
@@ -51,6 +54,13 @@ pub fn looks_like_id(s: &str, prefix: &str) -> bool {
         && s[prefix.len() + 1..].bytes().all(|c| ALPHABET.contains(&c))
 }
 
+/// Whether a string could be a token `new_token(prefix)` made (a publishable key, say).
+pub fn looks_like_token(s: &str, prefix: &str) -> bool {
+    s.len() == prefix.len() + TOKEN_CHARS
+        && s.starts_with(prefix)
+        && s[prefix.len()..].bytes().all(|c| ALPHABET.contains(&c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +73,15 @@ mod tests {
         assert!(looks_like_id(&a, "cli"), "{a}");
         assert!(!looks_like_id(&a, "usr"));
         assert!(!looks_like_id("cli_../../etc", "cli"));
+    }
+
+    #[test]
+    fn tokens_are_recognised_by_prefix_length_and_alphabet() {
+        let k = new_token("pk_").unwrap();
+        assert!(looks_like_token(&k, "pk_"), "{k}");
+        assert!(!looks_like_token(&k, "sk_"));
+        assert!(!looks_like_token(&k[..k.len() - 1], "pk_"));
+        assert!(!looks_like_token(&k.to_uppercase(), "pk_"));
+        assert!(!looks_like_token(&format!("pk_{}", "u".repeat(TOKEN_CHARS)), "pk_"), "u is not in the alphabet");
     }
 }
