@@ -79,6 +79,11 @@ fn status_field(v: &str) -> ApiResult<String> {
     }
 }
 
+/// The names of the patch fields that were sent, for the audit row.
+fn present_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect()
+}
+
 fn agency_json(a: &Agency) -> Value {
     serde_json::to_value(a).unwrap_or(Value::Null)
 }
@@ -179,17 +184,13 @@ pub async fn update_agency<P: Platform>(
             "only platform admins change an agency's status or plan".into(),
         ));
     }
-    let mut changed = Vec::new();
-    let mut track = |name: &'static str, present: bool| {
-        if present {
-            changed.push(name)
-        }
-    };
-    track("name", patch.name.is_some());
-    track("email", patch.email.is_some());
-    track("phone", patch.phone.is_some());
-    track("status", patch.status.is_some());
-    track("plan", patch.plan.is_some());
+    let changed = present_fields(&[
+        ("name", patch.name.is_some()),
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("status", patch.status.is_some()),
+        ("plan", patch.plan.is_some()),
+    ]);
     let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
     let email = match patch.email {
         Some(e) => Some(email_field(&e)?),
@@ -334,8 +335,7 @@ pub async fn update_client<P: Platform>(
     if managed && !who.can(Permission::ClientsManage) {
         return Err(ApiError::Forbidden("forbidden_field", "status, plan and test_mode are set by the agency".into()));
     }
-    let mut changed: Vec<&str> = Vec::new();
-    for (name, present) in [
+    let changed = present_fields(&[
         ("name", patch.name.is_some()),
         ("business_type", patch.business_type.is_some()),
         ("kind", patch.kind.is_some()),
@@ -346,11 +346,7 @@ pub async fn update_client<P: Platform>(
         ("plan", patch.plan.is_some()),
         ("feature_flags", patch.feature_flags.is_some()),
         ("test_mode", patch.test_mode.is_some()),
-    ] {
-        if present {
-            changed.push(name);
-        }
-    }
+    ]);
     let kind = patch.kind.unwrap_or(c.kind);
     if kind != "individual" && kind != "organization" {
         return Err(ApiError::invalid("invalid_kind", "kind must be individual or organization"));
