@@ -183,14 +183,9 @@ pub async fn agency_route<P: Platform>(
     agency_id: &str,
     tail: &[&str],
 ) -> ApiResult<Response> {
-    if !crate::ids::looks_like_id(agency_id, "agy") || !who.reaches_agency(agency_id) {
-        return Err(ApiError::NotFound);
-    }
-    crate::tenants::agency(app.p, agency_id).await?.ok_or(ApiError::NotFound)?;
+    app.agency_for(req, who, agency_id).await?;
     let perm = if req.method == Method::Get { Permission::AgenciesRead } else { Permission::AgenciesWrite };
-    if !who.can(perm) {
-        return Err(ApiError::forbidden(format!("requires the {} permission", perm.as_str())));
-    }
+    crate::api::require_permission(who, perm)?;
     route(app, req, who, &Owner::Agency { id: agency_id }, tail).await
 }
 

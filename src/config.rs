@@ -32,6 +32,10 @@ pub struct Config {
     /// Clients get portals at `{slug}.{portal_base_domain}`.
     pub portal_base_domain: String,
     pub jwt_secret: Vec<u8>,
+    /// The `kid` of `jwt_secret`, stamped on every token it signs.
+    pub jwt_key_id: String,
+    /// Secrets that still verify tokens (by `kid`) during a key rotation, never sign.
+    pub retired_jwt_secrets: Vec<(String, Vec<u8>)>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl_secs: i64,
@@ -39,7 +43,22 @@ pub struct Config {
     /// Keys still accepted for decryption during a rotation.
     pub retired_keys: Vec<EncryptionKey>,
     pub file_signing_secret: Vec<u8>,
+    /// The longest lifetime a signed download link may ask for.
+    pub max_signed_url_ttl_secs: i64,
     pub doh_resolver_url: String,
+    /// Days an unproved domain claim lives before the scheduled job fails it.
+    pub pending_domain_ttl_days: i64,
+    /// Widget submissions one client accepts per UTC day.
+    pub widget_daily_cap: i64,
+    /// Milliseconds a human needs at least to fill in the widget form.
+    pub widget_min_fill_ms: i64,
+    /// Failed logins for one email, from all addresses, after which a Turnstile token is required.
+    pub login_turnstile_after: i64,
+    /// Cloudflare Turnstile: the secret that verifies tokens, and where. Unset: no challenge can
+    /// be passed, so an email past the threshold waits out its window.
+    pub turnstile_secret: Option<String>,
+    pub turnstile_site_key: Option<String>,
+    pub turnstile_verify_url: String,
     /// Consecutive failed re-checks after which a verified domain lapses.
     pub lapse_after_failures: i64,
     pub max_upload_bytes: u64,
@@ -77,9 +96,32 @@ impl Config {
             }
         };
 
+        let positive = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            let v = num(name, default)?;
+            if v < 1 {
+                return Err(ConfigError::Invalid { name, why: "must be a positive integer".into() });
+            }
+            Ok(v)
+        };
         let jwt_secret = req("JWT_SECRET")?;
         if jwt_secret.len() < 32 || WEAK_SECRETS.contains(&jwt_secret.as_str()) {
             return Err(ConfigError::Invalid { name: "JWT_SECRET", why: "must be at least 32 random bytes".into() });
+        }
+        let jwt_key_id = opt("JWT_KEY_ID", "k1");
+        check_key_id("JWT_KEY_ID", &jwt_key_id)?;
+        let mut retired_jwt_secrets = Vec::new();
+        for entry in opt("RETIRED_JWT_SECRETS", "").split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let invalid = |why: &str| ConfigError::Invalid { name: "RETIRED_JWT_SECRETS", why: why.into() };
+            let (kid, secret) =
+                entry.split_once(':').ok_or_else(|| invalid("entries are kid:secret, comma-separated"))?;
+            check_key_id("RETIRED_JWT_SECRETS", kid)?;
+            if kid == jwt_key_id || retired_jwt_secrets.iter().any(|(k, _)| k == kid) {
+                return Err(invalid("key ids must be distinct from each other and from JWT_KEY_ID"));
+            }
+            if secret.len() < 32 || WEAK_SECRETS.contains(&secret) {
+                return Err(invalid("each secret must be at least 32 random bytes"));
+            }
+            retired_jwt_secrets.push((kid.to_string(), secret.as_bytes().to_vec()));
         }
         let current_key = parse_key("ENCRYPTION_KEY", &opt("ENCRYPTION_KEY_ID", "k1"), &req("ENCRYPTION_KEY")?)?;
         let mut retired_keys = Vec::new();
@@ -111,13 +153,26 @@ impl Config {
             api_hosts,
             portal_base_domain: opt("PORTAL_BASE_DOMAIN", "localhost").to_ascii_lowercase(),
             jwt_secret: jwt_secret.into_bytes(),
+            jwt_key_id,
+            retired_jwt_secrets,
             jwt_issuer: opt("JWT_ISSUER", "gatehouse"),
             jwt_audience: opt("JWT_AUDIENCE", "gatehouse-api"),
             access_token_ttl_secs: num("ACCESS_TOKEN_TTL_SECS", 900)?,
             current_key,
             retired_keys,
             file_signing_secret: file_signing_secret.into_bytes(),
+            max_signed_url_ttl_secs: positive("MAX_SIGNED_URL_TTL_SECS", 3600)?,
             doh_resolver_url: opt("DOH_RESOLVER_URL", "https://cloudflare-dns.com/dns-query"),
+            pending_domain_ttl_days: positive("PENDING_DOMAIN_TTL_DAYS", 7)?,
+            widget_daily_cap: positive("WIDGET_DAILY_CAP", 500)?,
+            widget_min_fill_ms: num("WIDGET_MIN_FILL_MS", 1500)?.max(0),
+            login_turnstile_after: positive("LOGIN_TURNSTILE_AFTER", 10)?,
+            turnstile_secret: get("TURNSTILE_SECRET_KEY").filter(|v| !v.trim().is_empty()),
+            turnstile_site_key: get("TURNSTILE_SITE_KEY").filter(|v| !v.trim().is_empty()),
+            turnstile_verify_url: opt(
+                "TURNSTILE_VERIFY_URL",
+                "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            ),
             lapse_after_failures: num("DOMAIN_LAPSE_AFTER_FAILURES", 3)?,
             max_upload_bytes: num("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)?.max(0) as u64,
             allowed_upload_types: opt(
@@ -146,11 +201,17 @@ impl Config {
     }
 }
 
+/// Key ids are 1-32 characters of [A-Za-z0-9_-].
+fn check_key_id(name: &'static str, id: &str) -> Result<(), ConfigError> {
+    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(ConfigError::Invalid { name, why: "key ids are 1-32 characters of [A-Za-z0-9_-]".into() });
+    }
+    Ok(())
+}
+
 fn parse_key(name: &'static str, id: &str, b64: &str) -> Result<EncryptionKey, ConfigError> {
     let invalid = |why: &str| ConfigError::Invalid { name, why: why.into() };
-    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(invalid("key ids are 1-32 characters of [A-Za-z0-9_-]"));
-    }
+    check_key_id(name, id)?;
     let raw = STANDARD.decode(b64.trim()).map_err(|_| invalid("not valid base64"))?;
     let bytes: [u8; 32] = raw.try_into().map_err(|_| invalid("must decode to exactly 32 bytes"))?;
     if bytes.iter().all(|&b| b == bytes[0]) {
@@ -188,6 +249,29 @@ pub(crate) mod tests {
             let mut vars = test_vars();
             vars.insert("JWT_SECRET", weak.to_string());
             assert!(Config::from_map(&vars).is_err(), "{weak:?} accepted");
+        }
+    }
+
+    #[test]
+    fn retired_jwt_secrets_parse_by_kid_and_refuse_reuse_and_weakness() {
+        let mut vars = test_vars();
+        vars.insert("JWT_KEY_ID", "k2".into());
+        vars.insert("RETIRED_JWT_SECRETS", "k1:old-jwt-secret-0123456789abcdef0123456789".into());
+        let cfg = Config::from_map(&vars).unwrap();
+        assert_eq!(cfg.jwt_key_id, "k2");
+        assert_eq!(
+            cfg.retired_jwt_secrets,
+            vec![("k1".to_string(), b"old-jwt-secret-0123456789abcdef0123456789".to_vec())]
+        );
+        for bad in [
+            "k2:old-jwt-secret-0123456789abcdef0123456789",
+            "k1:short",
+            "nokid",
+            "../x:old-jwt-secret-0123456789abcdef0123456789",
+        ] {
+            vars.insert("RETIRED_JWT_SECRETS", bad.into());
+            let err = Config::from_map(&vars).unwrap_err();
+            assert!(err.to_string().starts_with("RETIRED_JWT_SECRETS is invalid"), "{bad}: {err}");
         }
     }
 

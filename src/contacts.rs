@@ -13,6 +13,14 @@ use crate::tenancy::{Permission, Principal};
 pub const INSERT: &str =
     "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, created_at, \
     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
+/// A widget lead: refused inside the statement once the client's daily cap is reached (the
+/// counter is kept by a trigger on this insert), and a no-op for a submission id already seen.
+pub const INSERT_WIDGET: &str = "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, \
+    created_at, updated_at, submission_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'widget', ?7, ?8, ?8, ?9 \
+    WHERE coalesce((SELECT count FROM usage_counters WHERE tenant_id = ?2 AND metric = 'widget_submissions' \
+    AND period = CAST(?8 / 86400000 AS INTEGER)), 0) < ?10 \
+    ON CONFLICT (client_id, submission_id) DO NOTHING";
+pub const BY_SUBMISSION: &str = "SELECT id FROM contacts WHERE client_id = ?1 AND submission_id = ?2";
 pub const LIST: &str = "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
     FROM contacts WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const SELECT_ONE: &str =
@@ -32,14 +40,15 @@ pub struct NewContact {
     pub message: Option<String>,
 }
 
-/// Validates and stores a contact; the caller has already established the tenant.
-pub async fn insert<P: Platform>(
-    app: &App<'_, P>,
-    client_id: &str,
-    c: NewContact,
-    source: &str,
-    origin: Option<&str>,
-) -> ApiResult<String> {
+/// A contact's fields, validated.
+struct Clean {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    message: Option<String>,
+}
+
+fn clean(c: NewContact) -> ApiResult<Clean> {
     let name = text_field("name", &c.name, 120)?;
     let email = c.email.as_deref().filter(|e| !e.trim().is_empty()).map(email_field).transpose()?;
     let phone = c.phone.as_deref().filter(|p| !p.trim().is_empty()).map(|p| text_field("phone", p, 40)).transpose()?;
@@ -50,6 +59,12 @@ pub async fn insert<P: Platform>(
         Some(m) => Some(m.replace('\0', "")),
         None => None,
     };
+    Ok(Clean { name, email, phone, message })
+}
+
+/// Validates and stores a contact; the caller has already established the tenant.
+pub async fn insert<P: Platform>(app: &App<'_, P>, client_id: &str, c: NewContact) -> ApiResult<String> {
+    let c = clean(c)?;
     let id = crate::ids::new_id("con")?;
     app.p
         .execute(
@@ -57,17 +72,75 @@ pub async fn insert<P: Platform>(
             &[
                 id.as_str().into(),
                 client_id.into(),
-                name.into(),
-                email.into(),
-                phone.into(),
-                message.into(),
-                source.into(),
-                origin.into(),
+                c.name.into(),
+                c.email.into(),
+                c.phone.into(),
+                c.message.into(),
+                "api".into(),
+                Param::Null,
                 Param::Int(app.p.now_ms()),
             ],
         )
         .await?;
     Ok(id)
+}
+
+/// What became of a widget submission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submitted {
+    Created(String),
+    /// The same submission id arrived before: the lead it made.
+    Replayed(String),
+}
+
+/// Stores a widget lead under the client's daily cap, once per submission id.
+pub async fn insert_widget<P: Platform>(
+    app: &App<'_, P>,
+    client_id: &str,
+    c: NewContact,
+    origin: &str,
+    submission_id: Option<&str>,
+) -> ApiResult<Submitted> {
+    let c = clean(c)?;
+    let id = crate::ids::new_id("con")?;
+    let inserted = app
+        .p
+        .execute(
+            INSERT_WIDGET,
+            &[
+                id.as_str().into(),
+                client_id.into(),
+                c.name.into(),
+                c.email.into(),
+                c.phone.into(),
+                c.message.into(),
+                origin.into(),
+                Param::Int(app.p.now_ms()),
+                submission_id.into(),
+                Param::Int(app.cfg.widget_daily_cap),
+            ],
+        )
+        .await?;
+    if inserted > 0 {
+        return Ok(Submitted::Created(id));
+    }
+    if let Some(sub) = submission_id {
+        let rows = app.p.query(BY_SUBMISSION, &[client_id.into(), sub.into()]).await?;
+        if let Some(existing) = rows.first().and_then(|r| crate::ports::col_str(r, "id")) {
+            return Ok(Submitted::Replayed(existing));
+        }
+    }
+    Err(ApiError::TooMany(
+        "daily_limit_reached",
+        "this site has received all the submissions it accepts today; try again tomorrow".into(),
+        Some(seconds_to_next_utc_day(app.p.now_ms())),
+    ))
+}
+
+fn seconds_to_next_utc_day(now_ms: i64) -> u64 {
+    const DAY_MS: i64 = 86_400_000;
+    let next = (now_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
+    ((next - now_ms + 999) / 1000).max(1) as u64
 }
 
 pub async fn route<P: Platform>(
@@ -89,7 +162,7 @@ pub async fn route<P: Platform>(
         }
         (Method::Post, []) => {
             let body: NewContact = json_body(req, &["client_id", "source", "id", "origin"])?;
-            let id = insert(app, &client.id, body, "api", None).await?;
+            let id = insert(app, &client.id, body).await?;
             let row = app.p.query(SELECT_ONE, &[client.id.as_str().into(), id.as_str().into()]).await?;
             Ok(Response::json(201, &row.into_iter().next().map(Value::Object).unwrap_or(json!({"id": id}))))
         }
@@ -98,9 +171,9 @@ pub async fn route<P: Platform>(
             row.into_iter().next().map(|r| Response::json(200, &Value::Object(r))).ok_or(ApiError::NotFound)
         }
         (Method::Delete, [id]) => {
-            let audit = app.audit(
+            let audit = app.audit_change(
                 req,
-                Some(who),
+                who,
                 Event {
                     tenant_id: &client.id,
                     action: "contact.deleted",

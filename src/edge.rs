@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::error::StoreError;
 use crate::http::{Method, Request, Response};
 use crate::ports::{
-    Blobs, ByteRange, Clock, Database, HttpReply, Log, ObjectBody, ObjectMeta, Outbound, Param, Row, Stmt,
+    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
+    Stmt,
 };
 
 thread_local! {
@@ -29,6 +30,7 @@ const MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
 struct Edge {
     db: D1Database,
     bucket: worker::Bucket,
+    env: Env,
     queries: Cell<u32>,
 }
 
@@ -170,6 +172,28 @@ impl Outbound for Edge {
         let body = resp.text().await.map_err(store_err)?;
         Ok(HttpReply { status, body })
     }
+
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError> {
+        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let headers = Headers::new();
+        headers.set("content-type", "application/x-www-form-urlencoded").map_err(store_err)?;
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
+        let req = worker::Request::new_with_init(url, &init).map_err(store_err)?;
+        let mut resp = Fetch::Request(req).send().await.map_err(store_err)?;
+        let status = resp.status_code();
+        let body = resp.text().await.map_err(store_err)?;
+        Ok(HttpReply { status, body })
+    }
+}
+
+impl RateLimits for Edge {
+    async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError> {
+        let limiter = self.env.rate_limiter(limit.binding()).map_err(|e| {
+            StoreError::Unavailable(format!("rate limiting binding {} is missing: {e}", limit.binding()))
+        })?;
+        Ok(limiter.limit(key.to_string()).await.map_err(store_err)?.success)
+    }
 }
 
 impl Log for Edge {
@@ -193,7 +217,7 @@ fn config(env: &Env) -> Result<Rc<Config>, String> {
 }
 
 fn edge(env: &Env) -> worker::Result<Edge> {
-    Ok(Edge { db: env.d1("DB")?, bucket: env.bucket("FILES")?, queries: Cell::new(0) })
+    Ok(Edge { db: env.d1("DB")?, bucket: env.bucket("FILES")?, env: env.clone(), queries: Cell::new(0) })
 }
 
 async fn to_core(mut req: worker::Request) -> Result<Request, Response> {

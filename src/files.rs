@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::api::{page_params, page_response, App};
+use crate::api::{page_params, page_response, require_permission, App};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Method, Request, Response};
@@ -20,7 +20,7 @@ use crate::tenancy::{Permission, Principal};
 /// cannot each see the same usage and together overshoot; zero rows changed means "over quota".
 pub const INSERT_PENDING: &str =
     "INSERT INTO files (id, tenant_id, area, object_key, name, content_type, size, sha256, \
-    status, uploaded_by, created_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10 \
+    status, uploaded_by, created_at, link_nonce) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?12 \
     WHERE (SELECT coalesce(sum(size), 0) FROM files WHERE tenant_id = ?2 AND status <> 'deleting') + ?7 <= ?11";
 pub const MARK_READY: &str =
     "UPDATE files SET status = 'ready', etag = ?3 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
@@ -31,24 +31,25 @@ pub const UNMARK_DELETING: &str =
 pub const DELETE_ROW: &str = "DELETE FROM files WHERE tenant_id = ?1 AND id = ?2";
 pub const SELECT_READY: &str =
     "SELECT id, tenant_id, area, object_key, name, content_type, size, sha256, etag, status, \
-    uploaded_by, created_at FROM files WHERE tenant_id = ?1 AND id = ?2 AND status = 'ready'";
+    uploaded_by, created_at, link_nonce FROM files WHERE tenant_id = ?1 AND id = ?2 AND status = 'ready'";
 pub const LIST_READY: &str = "SELECT id, tenant_id, area, object_key, name, content_type, size, sha256, etag, status, \
-    uploaded_by, created_at FROM files WHERE tenant_id = ?1 AND status = 'ready' AND area = ?2 AND id > ?3 \
+    uploaded_by, created_at, link_nonce FROM files WHERE tenant_id = ?1 AND status = 'ready' AND area = ?2 AND id > ?3 \
     ORDER BY id LIMIT ?4";
+/// Rotating the nonce kills every signed link made for the file so far.
+pub const ROTATE_NONCE: &str = "UPDATE files SET link_nonce = ?3 WHERE tenant_id = ?1 AND id = ?2 AND status = 'ready'";
 pub const USAGE: &str =
     "SELECT coalesce(sum(size), 0) AS used FROM files WHERE tenant_id = ?1 AND status <> 'deleting'";
 /// Branding assets are public (a logo on a login page). Served by id, branding area only.
 pub const SELECT_PUBLIC_ASSET: &str =
     "SELECT id, tenant_id, area, object_key, name, content_type, size, sha256, etag, \
-    status, uploaded_by, created_at FROM files WHERE id = ?1 AND area = 'branding' AND status = 'ready'";
+    status, uploaded_by, created_at, link_nonce FROM files WHERE id = ?1 AND area = 'branding' AND status = 'ready'";
 /// Rows left mid-protocol by a crash, for the reconciler. Platform-wide by design.
 pub const STALE: &str = "SELECT id, tenant_id, area, object_key, name, content_type, size, sha256, etag, status, \
-    uploaded_by, created_at FROM files WHERE status IN ('pending', 'deleting') AND created_at < ?1 LIMIT ?2";
+    uploaded_by, created_at, link_nonce FROM files WHERE status IN ('pending', 'deleting') AND created_at < ?1 LIMIT ?2";
 
 /// How long a row may sit mid-protocol before the reconciler finishes the job.
 pub const STALE_AFTER_MS: i64 = 15 * 60 * 1000;
 pub const MAX_NAME_CHARS: usize = 255;
-pub const MAX_SIGNED_TTL_SECS: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Area {
@@ -69,6 +70,22 @@ impl Area {
             "uploads" => Some(Area::Uploads),
             "branding" => Some(Area::Branding),
             _ => None,
+        }
+    }
+
+    /// What reading a file in this area takes. Branding assets belong to branding.
+    pub fn read_permission(self) -> Permission {
+        match self {
+            Area::Uploads => Permission::FilesRead,
+            Area::Branding => Permission::BrandingRead,
+        }
+    }
+
+    /// What changing or deleting a file in this area takes.
+    pub fn write_permission(self) -> Permission {
+        match self {
+            Area::Uploads => Permission::FilesWrite,
+            Area::Branding => Permission::BrandingWrite,
         }
     }
 }
@@ -108,9 +125,17 @@ pub struct FileRow {
     pub status: String,
     pub uploaded_by: Option<String>,
     pub created_at: i64,
+    /// Part of every signed link's MAC; rotating it revokes the links. Never sent out.
+    pub link_nonce: String,
 }
 
 impl FileRow {
+    pub fn area(&self) -> Area {
+        // The column's CHECK constraint allows only the two; anything else is treated as the
+        // stricter branding area.
+        Area::parse(&self.area).unwrap_or(Area::Branding)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id, "area": self.area, "name": self.name, "content_type": self.content_type,
@@ -225,6 +250,7 @@ pub async fn store<P: Platform>(
                 who.user_id.as_str().into(),
                 Param::Int(now),
                 Param::Int(quota),
+                crate::ids::new_token("")?.into(),
             ],
         )
         .await?;
@@ -299,9 +325,9 @@ pub async fn remove<P: Platform>(
         app.p.execute(UNMARK_DELETING, &[tenant_id.into(), id.into()]).await?;
         return Err(ApiError::Internal(format!("R2 delete failed: {e}")));
     }
-    let audit = app.audit(
+    let audit = app.audit_change(
         req,
-        Some(who),
+        who,
         Event {
             tenant_id,
             action: "file.deleted",
@@ -412,39 +438,37 @@ pub async fn download<P: Platform>(
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn signature(secret: &[u8], file_id: &str, tenant_id: &str, expires: i64) -> ApiResult<Vec<u8>> {
+/// The MAC of one link: the file, its tenant, the expiry and the file's current link nonce.
+fn link_mac(secret: &[u8], file_id: &str, tenant_id: &str, expires: i64, nonce: &str) -> ApiResult<HmacSha256> {
     let mut mac = HmacSha256::new_from_slice(secret).map_err(|e| ApiError::Internal(e.to_string()))?;
-    mac.update(format!("gatehouse-file-v1\n{file_id}\n{tenant_id}\n{expires}").as_bytes());
-    Ok(mac.finalize().into_bytes().to_vec())
+    mac.update(format!("gatehouse-file-v2\n{file_id}\n{tenant_id}\n{expires}\n{nonce}").as_bytes());
+    Ok(mac)
 }
 
-/// A download URL that works without a token until `expires` (unix seconds).
-pub fn signed_path(secret: &[u8], file_id: &str, tenant_id: &str, expires: i64) -> ApiResult<String> {
+/// A download URL that works without a token until `expires` (unix seconds), or until the
+/// file's links are revoked.
+pub fn signed_path(secret: &[u8], f: &FileRow, expires: i64) -> ApiResult<String> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let sig = URL_SAFE_NO_PAD.encode(signature(secret, file_id, tenant_id, expires)?);
-    Ok(format!("/api/files/signed/{file_id}?t={tenant_id}&e={expires}&s={sig}"))
+    let mac = link_mac(secret, &f.id, &f.tenant_id, expires, &f.link_nonce)?;
+    let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    Ok(format!("/api/files/signed/{}?t={}&e={expires}&s={sig}", f.id, f.tenant_id))
 }
 
-/// Checks a signed URL in constant time. Tampered, malformed or expired: 403.
-pub fn verify_signed(
-    secret: &[u8],
-    file_id: &str,
-    tenant_id: &str,
-    expires: &str,
-    sig: &str,
-    now: i64,
-) -> ApiResult<()> {
+/// Checks a signed URL against the file it names, in constant time. Tampered, malformed,
+/// expired or revoked: 403.
+pub fn verify_signed(secret: &[u8], f: &FileRow, expires: &str, sig: &str, now: i64) -> ApiResult<()> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let denied = || ApiError::Forbidden("invalid_signature", "this download link is invalid or has expired".into());
-    let expires: i64 = expires.parse().map_err(|_| denied())?;
-    let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| denied())?;
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|e| ApiError::Internal(e.to_string()))?;
-    mac.update(format!("gatehouse-file-v1\n{file_id}\n{tenant_id}\n{expires}").as_bytes());
-    mac.verify_slice(&given).map_err(|_| denied())?;
+    let expires: i64 = expires.parse().map_err(|_| link_denied())?;
+    let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| link_denied())?;
+    link_mac(secret, &f.id, &f.tenant_id, expires, &f.link_nonce)?.verify_slice(&given).map_err(|_| link_denied())?;
     if now >= expires {
-        return Err(denied());
+        return Err(link_denied());
     }
     Ok(())
+}
+
+fn link_denied() -> ApiError {
+    ApiError::Forbidden("invalid_signature", "this download link is invalid, expired or revoked".into())
 }
 
 #[derive(Deserialize, Default)]
@@ -454,7 +478,8 @@ struct SignBody {
     expires_in: Option<i64>,
 }
 
-/// `/api/clients/{id}/files[/...]`.
+/// `/api/clients/{id}/files[/...]`. Permissions follow the file's area: a branding asset is
+/// branding's to change, not any file writer's.
 pub async fn route<P: Platform>(
     app: &App<'_, P>,
     req: &Request,
@@ -462,12 +487,25 @@ pub async fn route<P: Platform>(
     client_id: &str,
     tail: &[&str],
 ) -> ApiResult<Response> {
-    let perm = if matches!(req.method, Method::Post | Method::Delete) && !matches!(tail, [_, "sign"]) {
-        Permission::FilesWrite
-    } else {
-        Permission::FilesRead
+    let c = app.reach_client(req, who, client_id).await?;
+    // Refuse early, before any lookup, a caller who could not act on a file of any area.
+    let writes = matches!((req.method, tail), (Method::Post, [] | [_, "revoke-links"]) | (Method::Delete, [_]));
+    let any_area = [Area::Uploads, Area::Branding];
+    let needed: Vec<Permission> =
+        any_area.iter().map(|a| if writes { a.write_permission() } else { a.read_permission() }).collect();
+    if !needed.iter().any(|p| who.can(*p)) {
+        return Err(ApiError::forbidden(format!("requires the {} permission", needed[0].as_str())));
+    }
+    let tenant = c.id.as_str();
+    let file = |id: &str| {
+        let id = id.to_string();
+        async move {
+            let f = ready_file(app, tenant, &id).await?;
+            let area = f.area();
+            require_permission(who, if writes { area.write_permission() } else { area.read_permission() })?;
+            Ok::<FileRow, ApiError>(f)
+        }
     };
-    let c = app.client_for(req, who, client_id, perm).await?;
     match (req.method, tail) {
         (Method::Get, []) => {
             let (cursor, limit) = page_params(req)?;
@@ -478,6 +516,7 @@ pub async fn route<P: Platform>(
                 })
                 .transpose()?
                 .unwrap_or(Area::Uploads);
+            require_permission(who, area.read_permission())?;
             let rows: Vec<FileRow> = decode_all(
                 app.p
                     .query(LIST_READY, &[c.id.as_str().into(), area.as_str().into(), cursor.into(), Param::Int(limit)])
@@ -488,6 +527,7 @@ pub async fn route<P: Platform>(
             }))
         }
         (Method::Post, []) => {
+            require_permission(who, Area::Uploads.write_permission())?;
             let name =
                 req.query_param("name").or_else(|| req.header("x-file-name").map(String::from)).unwrap_or_default();
             let up = Upload {
@@ -501,42 +541,72 @@ pub async fn route<P: Platform>(
             Ok(Response::json(201, &f.to_json()))
         }
         (Method::Get | Method::Head, [id]) => {
-            let f = ready_file(app, &c.id, id).await?;
+            let f = file(id).await?;
             download(app, req, &f, "attachment").await
         }
         (Method::Delete, [id]) => {
-            remove(app, req, who, &c.id, id).await?;
+            let f = file(id).await?;
+            remove(app, req, who, &c.id, &f.id).await?;
             Ok(Response::new(204))
         }
         (Method::Post, [id, "sign"]) => {
-            let f = ready_file(app, &c.id, id).await?;
+            let f = file(id).await?;
             let body: SignBody =
                 if req.body.is_empty() { SignBody::default() } else { crate::api::json_body(req, &[])? };
-            let ttl = body.expires_in.unwrap_or(3600);
-            if !(1..=MAX_SIGNED_TTL_SECS).contains(&ttl) {
-                return Err(ApiError::invalid(
-                    "invalid_expiry",
-                    format!("expires_in must be 1-{MAX_SIGNED_TTL_SECS} seconds"),
-                ));
+            let max = app.cfg.max_signed_url_ttl_secs;
+            let ttl = body.expires_in.unwrap_or(max.min(3600));
+            if !(1..=max).contains(&ttl) {
+                return Err(ApiError::invalid("invalid_expiry", format!("expires_in must be 1-{max} seconds")));
             }
             let expires = app.p.now_secs() + ttl;
-            let path = signed_path(&app.cfg.file_signing_secret, &f.id, &c.id, expires)?;
+            let path = signed_path(&app.cfg.file_signing_secret, &f, expires)?;
             Ok(Response::json(200, &json!({"url": path, "expires_at": expires})))
         }
-        (_, [] | [_] | [_, "sign"]) => Err(ApiError::MethodNotAllowed),
+        (Method::Post, [id, "revoke-links"]) => {
+            let f = file(id).await?;
+            let rotate = Stmt::new(
+                ROTATE_NONCE,
+                vec![c.id.as_str().into(), f.id.as_str().into(), crate::ids::new_token("")?.into()],
+            );
+            let audit = app.audit_change(
+                req,
+                who,
+                Event {
+                    tenant_id: &c.id,
+                    action: "file.links_revoked",
+                    target_type: "file",
+                    target_id: Some(&f.id),
+                    metadata: json!({}),
+                },
+            )?;
+            if app.p.batch(&[rotate, audit]).await?.first().copied().unwrap_or(0) == 0 {
+                return Err(ApiError::NotFound);
+            }
+            Ok(Response::new(204))
+        }
+        (_, [] | [_] | [_, "sign" | "revoke-links"]) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
 }
 
-/// `GET /api/files/signed/{file_id}?t=&e=&s=`: no token, the signature is the authority.
+/// `GET /api/files/signed/{file_id}?t=&e=&s=`: no token, the signature is the authority. An
+/// unknown file answers like a bad signature, so links reveal nothing about what exists.
 pub async fn signed_download<P: Platform>(app: &App<'_, P>, req: &Request, file_id: &str) -> ApiResult<Response> {
     let (t, e, s) = (
         req.query_param("t").unwrap_or_default(),
         req.query_param("e").unwrap_or_default(),
         req.query_param("s").unwrap_or_default(),
     );
-    verify_signed(&app.cfg.file_signing_secret, file_id, &t, &e, &s, app.p.now_secs())?;
-    let f = ready_file(app, &t, file_id).await?;
+    let tenant_ok = looks_like_id(&t, "cli") || looks_like_id(&t, "agy");
+    if !tenant_ok || !looks_like_id(file_id, "fil") {
+        return Err(link_denied());
+    }
+    let f = match ready_file(app, &t, file_id).await {
+        Ok(f) => f,
+        Err(ApiError::NotFound) => return Err(link_denied()),
+        Err(other) => return Err(other),
+    };
+    verify_signed(&app.cfg.file_signing_secret, &f, &e, &s, app.p.now_secs())?;
     download(app, req, &f, "attachment").await
 }
 
@@ -609,20 +679,50 @@ mod tests {
         }
     }
 
+    fn file(id: &str, tenant: &str, nonce: &str) -> FileRow {
+        FileRow {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            area: "uploads".into(),
+            object_key: String::new(),
+            name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            size: 1,
+            sha256: String::new(),
+            etag: None,
+            status: "ready".into(),
+            uploaded_by: None,
+            created_at: 0,
+            link_nonce: nonce.into(),
+        }
+    }
+
     #[test]
-    fn signed_urls_verify_and_refuse_tampering_and_expiry() {
+    fn signed_urls_verify_and_refuse_tampering_expiry_and_revocation() {
         let s = b"signing-secret-signing-secret-0123456789";
-        let path = signed_path(s, "fil_a", "cli_a", 2000).unwrap();
+        let f = file("fil_a", "cli_a", "n1");
+        let path = signed_path(s, &f, 2000).unwrap();
         let q: std::collections::HashMap<String, String> =
             url::form_urlencoded::parse(path.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
-        assert!(verify_signed(s, "fil_a", "cli_a", "2000", &q["s"], 1000).is_ok());
-        assert!(verify_signed(s, "fil_a", "cli_a", "2000", &q["s"], 2000).is_err(), "expired at e");
-        assert!(verify_signed(s, "fil_b", "cli_a", "2000", &q["s"], 1000).is_err(), "other file");
-        assert!(verify_signed(s, "fil_a", "cli_b", "2000", &q["s"], 1000).is_err(), "other tenant");
-        assert!(verify_signed(s, "fil_a", "cli_a", "9999", &q["s"], 1000).is_err(), "extended expiry");
-        assert!(verify_signed(s, "fil_a", "cli_a", "2000", "AAAA", 1000).is_err());
-        assert!(
-            verify_signed(b"other-secret-other-secret-0123456789", "fil_a", "cli_a", "2000", &q["s"], 1000).is_err()
-        );
+        assert_eq!((q["t"].as_str(), q["e"].as_str()), ("cli_a", "2000"));
+        assert!(verify_signed(s, &f, "2000", &q["s"], 1000).is_ok());
+        assert!(verify_signed(s, &f, "2000", &q["s"], 1999).is_ok());
+        assert!(verify_signed(s, &f, "2000", &q["s"], 2000).is_err(), "expired at e");
+        assert!(verify_signed(s, &file("fil_b", "cli_a", "n1"), "2000", &q["s"], 1000).is_err(), "other file");
+        assert!(verify_signed(s, &file("fil_a", "cli_b", "n1"), "2000", &q["s"], 1000).is_err(), "other tenant");
+        assert!(verify_signed(s, &file("fil_a", "cli_a", "n2"), "2000", &q["s"], 1000).is_err(), "revoked");
+        assert!(verify_signed(s, &f, "9999", &q["s"], 1000).is_err(), "extended expiry");
+        assert!(verify_signed(s, &f, "2000", "AAAA", 1000).is_err());
+        assert!(verify_signed(s, &f, "x", &q["s"], 1000).is_err());
+        assert!(verify_signed(b"other-secret-other-secret-0123456789", &f, "2000", &q["s"], 1000).is_err());
+    }
+
+    #[test]
+    fn each_area_has_its_own_permissions() {
+        assert_eq!(Area::Uploads.write_permission(), Permission::FilesWrite);
+        assert_eq!(Area::Branding.write_permission(), Permission::BrandingWrite);
+        assert_eq!(Area::Uploads.read_permission(), Permission::FilesRead);
+        assert_eq!(Area::Branding.read_permission(), Permission::BrandingRead);
+        assert_eq!(file("fil_a", "cli_a", "").area(), Area::Uploads);
     }
 }

@@ -11,20 +11,23 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{json_body, App};
+use crate::contacts::Submitted;
 use crate::domains::DomainRow;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Method, Request, Response};
 use crate::origin::{parse_origin_header, Origin, OriginRule};
-use crate::ports::{decode_all, Database, Platform, Row};
+use crate::ports::{decode_all, Database, Limit, Platform, Row};
 
-/// One indexed query loads a cold gate: the client by its unique key, its verified widget
-/// domains through `domains_by_client`, and the client's and agency's branding by primary key,
-/// so the widget config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.status, c.test_mode, d.hostname, d.scheme, d.port, \
+/// One indexed query loads a cold gate: the client by its unique key, its agency's status (a
+/// suspended agency suspends its clients' widgets), its verified widget domains through
+/// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
+/// config needs no second query.
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, \
+    CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
     bc.primary_color AS c_primary_color, bc.secondary_color AS c_secondary_color, bc.tagline AS c_tagline, \
     bc.logo_file_id AS c_logo_file_id, ba.primary_color AS a_primary_color, ba.secondary_color AS a_secondary_color, \
     ba.tagline AS a_tagline, ba.logo_file_id AS a_logo_file_id \
-    FROM clients c LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' \
+    FROM clients c JOIN agencies ag ON ag.id = c.agency_id LEFT JOIN domains d ON d.client_id = c.id AND d.status = 'verified' \
     AND d.purpose IN ('widget', 'both') LEFT JOIN branding bc ON bc.owner_id = c.id \
     LEFT JOIN branding ba ON ba.owner_id = c.agency_id WHERE c.publishable_key = ?1";
 
@@ -222,6 +225,11 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
     let gate = match app.state.gate.get(&key, now, app.cfg.gate_cache_ttl_ms) {
         Some(g) => g,
         None => {
+            // Only misses cost D1, so only misses are counted: a flood of made-up keys from one
+            // address stops here, and the warm, allowed path never pays for the limiter.
+            if !allowed(app, Limit::GateMiss, req.client_ip()).await? {
+                return Ok(denied());
+            }
             let g = load(app.p, &key).await?.map(Rc::new);
             app.state.gate.put(&key, now, g.clone());
             g
@@ -241,7 +249,7 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             .with_header("access-control-max-age", "600"),
         (Method::Get, ["config"]) => Response::json(200, &gate.config),
         (Method::Post, ["leads"]) => {
-            create_lead(app, req, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
+            create_lead(app, req, &key, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
         }
         (_, ["config"] | ["leads"]) => ApiError::MethodNotAllowed.into_response(),
         _ => ApiError::NotFound.into_response(),
@@ -278,23 +286,81 @@ struct Lead {
     phone: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    /// The honeypot: hidden in the widget, so only a bot fills it in.
+    #[serde(default)]
+    website: Option<String>,
+    /// How long the form was on screen before it was sent.
+    #[serde(default)]
+    elapsed_ms: Option<i64>,
+    /// Client-generated; a retried submit with the same id makes one lead. `Idempotency-Key`
+    /// is accepted as well.
+    #[serde(default)]
+    submission_id: Option<String>,
+}
+
+/// Seconds a widget write waits after a rate-limit refusal: the limiters' window.
+const LIMIT_WINDOW_SECS: u64 = 60;
+
+/// Asks a Rate Limiting binding about one key. A request without a client IP (only outside
+/// Cloudflare) is not limited per address.
+async fn allowed<P: Platform>(app: &App<'_, P>, limit: Limit, key: Option<&str>) -> ApiResult<bool> {
+    let Some(key) = key else { return Ok(true) };
+    app.p.allow(limit, key).await.map_err(|e| ApiError::Misconfigured(e.to_string()))
+}
+
+fn too_many() -> ApiError {
+    ApiError::TooMany("rate_limited", "too many submissions; try again in a minute".into(), Some(LIMIT_WINDOW_SECS))
+}
+
+/// A submission id: 8-128 characters of [A-Za-z0-9_-].
+fn submission_id(req: &Request, body: Option<String>) -> ApiResult<Option<String>> {
+    let raw = body.or_else(|| req.header("idempotency-key").map(String::from));
+    match raw {
+        None => Ok(None),
+        Some(s)
+            if (8..=128).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(s))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "invalid_submission_id",
+            "a submission id is 8-128 characters of A-Z, a-z, 0-9, - and _",
+        )),
+    }
 }
 
 async fn create_lead<P: Platform>(
     app: &App<'_, P>,
     req: &Request,
+    key: &str,
     gate: &ClientGate,
     origin: &Origin,
 ) -> ApiResult<Response> {
-    let lead: Lead = json_body(req, &["client_id", "source", "id"])?;
+    // Per address first, so one noisy address does not spend the whole site's allowance.
+    if !allowed(app, Limit::WidgetIp, req.client_ip()).await? || !allowed(app, Limit::WidgetKey, Some(key)).await? {
+        return Err(too_many());
+    }
+    let lead: Lead = json_body(req, &["client_id", "source", "id", "origin"])?;
+    let sub = submission_id(req, lead.submission_id)?;
+    if lead.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+        // Answer as if it worked, so the bot learns nothing; store nothing.
+        app.p.log("info", &format!("widget {}: honeypot filled, submission dropped", gate.client_id));
+        return Ok(Response::json(202, &json!({"status": "received"})));
+    }
+    if lead.elapsed_ms.is_some_and(|ms| ms < app.cfg.widget_min_fill_ms) {
+        return Err(ApiError::invalid("submitted_too_fast", "the form was sent faster than a person can fill it in"));
+    }
     let new = crate::contacts::NewContact {
         name: lead.name,
         email: Some(lead.email),
         phone: lead.phone,
         message: lead.message,
     };
-    let id = crate::contacts::insert(app, &gate.client_id, new, "widget", Some(&origin.serialize())).await?;
-    Ok(Response::json(201, &json!({"id": id, "status": "received"})))
+    match crate::contacts::insert_widget(app, &gate.client_id, new, &origin.serialize(), sub.as_deref()).await? {
+        Submitted::Created(id) => Ok(Response::json(201, &json!({"id": id, "status": "received"}))),
+        Submitted::Replayed(id) => Ok(Response::json(200, &json!({"id": id, "status": "received", "replayed": true}))),
+    }
 }
 
 #[cfg(test)]

@@ -75,9 +75,9 @@ impl Request {
         url::form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
-    /// The caller's IP as Cloudflare reports it.
-    pub fn client_ip(&self) -> &str {
-        self.header("cf-connecting-ip").unwrap_or("unknown")
+    /// The caller's IP as Cloudflare reports it. Absent only outside Cloudflare's edge.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.header("cf-connecting-ip").map(str::trim).filter(|ip| !ip.is_empty() && ip.len() <= 64)
     }
 
     pub fn user_agent(&self) -> &str {

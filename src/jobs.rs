@@ -13,10 +13,17 @@ pub async fn run_scheduled<P: Platform>(app: &App<'_, P>, cron: &str) -> ApiResu
     // Tests trigger the job with `?cron=recheck-now`, which skips the minimum age.
     let min_age = if cron == "recheck-now" { 0 } else { RECHECK_MIN_AGE_MS };
     let domains = crate::domains::recheck(app, min_age).await?;
+    // Unproved domain claims expire, so nobody squats a name forever.
+    let expired = crate::domains::expire_pending(app).await?;
     // Each run also re-encrypts one bounded batch of settings still under a retired key.
     let rotation = crate::settings::rotate_batch(app).await?;
     // And finishes any file upload or delete a crash left half-done.
     let files = crate::files::reconcile(app).await?;
-    app.p.log("info", &format!("scheduled {cron}: domains {domains}; key rotation {rotation}; files {files}"));
-    Ok(serde_json::json!({"domains": domains, "rotation": rotation, "files": files}))
+    app.p.log(
+        "info",
+        &format!(
+            "scheduled {cron}: domains {domains}; expired claims {expired}; key rotation {rotation}; files {files}"
+        ),
+    );
+    Ok(serde_json::json!({"domains": domains, "expired_claims": expired, "rotation": rotation, "files": files}))
 }

@@ -117,6 +117,37 @@ pub struct HttpReply {
 #[allow(async_fn_in_trait)]
 pub trait Outbound {
     async fn fetch_text(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError>;
+    /// POSTs an `application/x-www-form-urlencoded` body and returns the reply's text.
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError>;
+}
+
+/// The Cloudflare Rate Limiting bindings the core consults, each named for what it protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Widget writes per publishable key.
+    WidgetKey,
+    /// Widget writes per client IP.
+    WidgetIp,
+    /// Gate cache misses per client IP: an unknown key costs a D1 query, so floods of made-up
+    /// keys are capped before they reach D1. The warm, allowed path never consults it.
+    GateMiss,
+}
+
+impl Limit {
+    /// The `[[ratelimits]]` binding name in wrangler.toml.
+    pub fn binding(self) -> &'static str {
+        match self {
+            Limit::WidgetKey => "WIDGET_KEY_LIMITER",
+            Limit::WidgetIp => "WIDGET_IP_LIMITER",
+            Limit::GateMiss => "GATE_MISS_LIMITER",
+        }
+    }
+}
+
+#[allow(async_fn_in_trait)]
+pub trait RateLimits {
+    /// Counts one event under `key` and says whether it fits the limit's window.
+    async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError>;
 }
 
 pub trait Log {
@@ -125,8 +156,8 @@ pub trait Log {
 }
 
 /// Everything a request handler may touch.
-pub trait Platform: Database + Blobs + Clock + Outbound + Log {}
-impl<T: Database + Blobs + Clock + Outbound + Log> Platform for T {}
+pub trait Platform: Database + Blobs + Clock + Outbound + RateLimits + Log {}
+impl<T: Database + Blobs + Clock + Outbound + RateLimits + Log> Platform for T {}
 
 /// Reads one column as a string.
 pub fn col_str(row: &Row, name: &str) -> Option<String> {

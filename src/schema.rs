@@ -12,6 +12,9 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("client_settings", "client_id"),
     ("files", "tenant_id"),
     ("branding", "owner_id"),
+    ("usage_counters", "tenant_id"),
+    ("invitations", "tenant_id"),
+    ("outbox", "tenant_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

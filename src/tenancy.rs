@@ -22,6 +22,17 @@ pub enum Level {
     Client,
 }
 
+impl Level {
+    /// Higher is closer to the platform.
+    pub fn height(self) -> u8 {
+        match self {
+            Level::Platform => 3,
+            Level::Agency => 2,
+            Level::Client => 1,
+        }
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 6] = [
         Role::PlatformAdmin,
@@ -247,6 +258,43 @@ pub struct Principal {
     pub role: Role,
     pub scope: Scope,
     pub permissions: Vec<Permission>,
+    /// Staff acting in a tenant they are not a member of: platform admins, and agency or
+    /// platform staff signed in on a client's portal. Every such access is audited.
+    pub staff: bool,
+}
+
+/// The permissions that make sense inside one client. Staff who sign in on a client portal
+/// keep only these, whatever their role holds elsewhere.
+pub const CLIENT_SCOPED: &[Permission] = &[
+    Permission::ClientsRead,
+    Permission::ClientsWrite,
+    Permission::ClientsManage,
+    Permission::UsersRead,
+    Permission::UsersManage,
+    Permission::DomainsRead,
+    Permission::DomainsManage,
+    Permission::SettingsRead,
+    Permission::SettingsWrite,
+    Permission::FilesRead,
+    Permission::FilesWrite,
+    Permission::BrandingRead,
+    Permission::BrandingWrite,
+    Permission::ContactsRead,
+    Permission::ContactsWrite,
+    Permission::AuditRead,
+];
+
+/// Why a membership change is refused. Each is a 403 with its own code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// Nobody changes their own membership.
+    OwnMembership,
+    /// The role ranks above the granter's, or the granter's level does not administer it.
+    RoleTooHigh,
+    /// The grant would hand out permissions the granter does not hold.
+    ExceedsOwn(Vec<Permission>),
+    /// The target user's current membership holds more than the granter does.
+    TargetOutranks,
 }
 
 impl Principal {
@@ -254,8 +302,73 @@ impl Principal {
         self.permissions.contains(&p)
     }
 
+    /// A platform admin acting platform-wide. A platform admin signed in on a client portal is
+    /// confined to that client and is not one here.
     pub fn is_platform_admin(&self) -> bool {
-        self.role == Role::PlatformAdmin
+        self.role == Role::PlatformAdmin && self.scope == Scope::Platform
+    }
+
+    /// The permissions in `wanted` this caller does not hold, in `Permission::ALL` order.
+    pub fn lacks(&self, wanted: &[Permission]) -> Vec<Permission> {
+        Permission::ALL.iter().copied().filter(|p| wanted.contains(p) && !self.can(*p)).collect()
+    }
+
+    /// May this caller give `user_id` a membership of `role` holding exactly `granted`, replacing
+    /// `existing` (the target's current role and permissions in that tenant, if any)? A caller
+    /// grants only a subset of their own effective permissions, never a role above their own,
+    /// never touches a membership that holds more than they do, and never changes their own.
+    pub fn may_grant(
+        &self,
+        user_id: &str,
+        role: Role,
+        granted: &[Permission],
+        existing: Option<(Role, &[Permission])>,
+    ) -> Result<(), GrantRefusal> {
+        if user_id == self.user_id {
+            return Err(GrantRefusal::OwnMembership);
+        }
+        if !may_grant(self.role, role) {
+            return Err(GrantRefusal::RoleTooHigh);
+        }
+        let missing = self.lacks(granted);
+        if !missing.is_empty() {
+            return Err(GrantRefusal::ExceedsOwn(missing));
+        }
+        if let Some((r, perms)) = existing {
+            if r.rank() > self.role.rank() || !self.lacks(perms).is_empty() {
+                return Err(GrantRefusal::TargetOutranks);
+            }
+        }
+        Ok(())
+    }
+
+    /// May this caller remove `user_id`'s membership of `role` holding `perms`? The same rules
+    /// as replacing it.
+    pub fn may_revoke(&self, user_id: &str, role: Role, perms: &[Permission]) -> Result<(), GrantRefusal> {
+        if user_id == self.user_id {
+            return Err(GrantRefusal::OwnMembership);
+        }
+        if !may_grant(self.role, role) {
+            return Err(GrantRefusal::RoleTooHigh);
+        }
+        if !self.lacks(perms).is_empty() {
+            return Err(GrantRefusal::TargetOutranks);
+        }
+        Ok(())
+    }
+
+    /// This caller, confined to one client: what staff become when they sign in on its portal.
+    /// Scope narrows to the client and permissions to those that make sense inside it.
+    pub fn confined_to(&self, client_id: &str, agency_id: &str) -> Principal {
+        let member = matches!(&self.scope, Scope::Client { client_id: c, .. } if c == client_id);
+        Principal {
+            user_id: self.user_id.clone(),
+            email: self.email.clone(),
+            role: self.role,
+            scope: Scope::Client { client_id: client_id.into(), agency_id: agency_id.into() },
+            permissions: self.permissions.iter().copied().filter(|p| CLIENT_SCOPED.contains(p)).collect(),
+            staff: !member,
+        }
     }
 
     /// Whether this caller's scope reaches a client owned by `agency_id`.
@@ -285,17 +398,48 @@ impl Principal {
     }
 }
 
+/// Whether an audit row's IP and user agent may be shown to `viewer`: only for actors at or below
+/// the viewer's own level. Staff network details never reach a view below the staff's level.
+/// Rows by no role (system jobs, anonymous failures) carry no person's network details.
+pub fn shows_network(viewer: &Principal, actor_role: Option<&str>) -> bool {
+    match actor_role.and_then(Role::parse) {
+        Some(actor) => actor.level().height() <= viewer.role.level().height(),
+        None => true,
+    }
+}
+
+/// A stored narrowing list that is not a JSON array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the membership's permission list is unreadable")]
+pub struct UnreadableNarrowing;
+
 /// A role's permissions, narrowed by an optional per-membership list. Unknown names in the
-/// narrowing list are ignored, so narrowing can only remove.
-pub fn effective_permissions(role: Role, narrowing: Option<&str>) -> Vec<Permission> {
+/// narrowing list are ignored, so narrowing can only remove. An unreadable list fails closed:
+/// the caller grants nothing and logs the error.
+pub fn effective_permissions(role: Role, narrowing: Option<&str>) -> Result<Vec<Permission>, UnreadableNarrowing> {
     let base = role.permissions();
     let Some(json) = narrowing else {
-        return base.to_vec();
+        return Ok(base.to_vec());
     };
-    let Ok(names) = serde_json::from_str::<Vec<String>>(json) else {
-        return base.to_vec();
+    let names = serde_json::from_str::<Vec<String>>(json).map_err(|_| UnreadableNarrowing)?;
+    Ok(base.iter().copied().filter(|p| names.iter().any(|n| n == p.as_str())).collect())
+}
+
+/// The permissions a grant hands out: the named subset of the role's set, or the role's whole
+/// set when no list is given. A name that is unknown or outside the role is an error.
+pub fn granted_permissions(role: Role, list: Option<&[String]>) -> Result<Vec<Permission>, String> {
+    let Some(list) = list else {
+        return Ok(role.permissions().to_vec());
     };
-    base.iter().copied().filter(|p| names.iter().any(|n| n == p.as_str())).collect()
+    let mut out = Vec::new();
+    for name in list {
+        match Permission::parse(name).filter(|p| role.permissions().contains(p)) {
+            Some(p) if !out.contains(&p) => out.push(p),
+            Some(_) => {}
+            None => return Err(name.clone()),
+        }
+    }
+    Ok(out)
 }
 
 /// May `granter` give `role` to someone? Never above their own rank, and only roles their
@@ -314,27 +458,223 @@ pub fn may_grant(granter: Role, role: Role) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Role::*;
+
+    fn principal(role: Role, scope: Scope, narrowing: Option<&str>) -> Principal {
+        Principal {
+            user_id: "usr_me".into(),
+            email: "me@example.test".into(),
+            role,
+            staff: scope == Scope::Platform,
+            scope,
+            permissions: effective_permissions(role, narrowing).unwrap(),
+        }
+    }
+
+    fn agency(a: &str) -> Scope {
+        Scope::Agency { agency_id: a.into() }
+    }
+
+    fn client(c: &str, a: &str) -> Scope {
+        Scope::Client { client_id: c.into(), agency_id: a.into() }
+    }
+
+    fn of_role(role: Role) -> Principal {
+        let scope = match role.level() {
+            Level::Platform => Scope::Platform,
+            Level::Agency => agency("agy_a"),
+            Level::Client => client("cli_a1", "agy_a"),
+        };
+        principal(role, scope, None)
+    }
 
     #[test]
-    fn no_role_can_grant_above_itself() {
-        for g in Role::ALL {
-            for r in Role::ALL {
-                if may_grant(g, r) {
-                    assert!(r.rank() <= g.rank(), "{g:?} may grant {r:?}");
-                }
+    fn ranks_order_the_roles_strictly() {
+        let ranks: Vec<u8> = Role::ALL.iter().map(|r| r.rank()).collect();
+        assert_eq!(ranks, vec![100, 80, 60, 50, 30, 10]);
+        assert!(ranks.windows(2).all(|w| w[0] > w[1]), "{ranks:?}");
+    }
+
+    /// Granter × role: who may hand out which role, spelled out in full.
+    #[test]
+    fn the_grant_table() {
+        let table: [(Role, [bool; 6]); 6] = [
+            //               PA     AA     AU     CA     CU     CV
+            (PlatformAdmin, [true, true, true, true, true, true]),
+            (AgencyAdmin, [false, true, true, true, true, true]),
+            (AgencyUser, [false, false, false, false, false, false]),
+            (ClientAdmin, [false, false, false, true, true, true]),
+            (ClientUser, [false, false, false, false, false, false]),
+            (ClientViewer, [false, false, false, false, false, false]),
+        ];
+        for (granter, row) in table {
+            for (role, want) in Role::ALL.into_iter().zip(row) {
+                assert_eq!(may_grant(granter, role), want, "{granter:?} granting {role:?}");
             }
         }
-        assert!(!may_grant(Role::ClientAdmin, Role::AgencyUser));
-        assert!(!may_grant(Role::AgencyAdmin, Role::PlatformAdmin));
-        assert!(!may_grant(Role::ClientUser, Role::ClientViewer));
-        assert!(may_grant(Role::AgencyAdmin, Role::ClientAdmin));
+    }
+
+    /// Role × permission: the sets that matter most, checked both ways.
+    #[test]
+    fn the_permission_table() {
+        use Permission::*;
+        let cases: &[(Role, Permission, bool)] = &[
+            (Role::PlatformAdmin, Permission::PlatformAdmin, true),
+            (AgencyAdmin, Permission::PlatformAdmin, false),
+            (AgencyAdmin, AgenciesCreate, false),
+            (AgencyAdmin, ClientsManage, true),
+            (AgencyAdmin, SettingsWrite, true),
+            (AgencyUser, SettingsRead, false),
+            (AgencyUser, ContactsWrite, true),
+            (AgencyUser, UsersManage, false),
+            (ClientAdmin, ClientsManage, false),
+            (ClientAdmin, SettingsRead, true),
+            (ClientAdmin, AuditRead, true),
+            (ClientUser, FilesWrite, true),
+            (ClientUser, BrandingWrite, false),
+            (ClientUser, SettingsRead, false),
+            (ClientViewer, ContactsWrite, false),
+            (ClientViewer, ContactsRead, true),
+            (ClientViewer, FilesWrite, false),
+        ];
+        for (role, perm, want) in cases {
+            assert_eq!(of_role(*role).can(*perm), *want, "{role:?} {perm:?}");
+        }
+        assert_eq!(Role::PlatformAdmin.permissions(), Permission::ALL);
+        for r in [ClientAdmin, ClientUser, ClientViewer, AgencyUser] {
+            assert!(r.permissions().iter().all(|p| AgencyAdmin.permissions().contains(p)), "{r:?} ⊄ agency_admin");
+        }
+        for r in [ClientUser, ClientViewer] {
+            assert!(r.permissions().iter().all(|p| ClientAdmin.permissions().contains(p)), "{r:?} ⊄ client_admin");
+        }
+    }
+
+    /// Role × target: which clients and agencies a scope reaches.
+    #[test]
+    fn the_reach_table() {
+        let cases: &[(Scope, &str, &str, bool, bool)] = &[
+            // scope, client, its agency, reaches client, reaches that agency
+            (Scope::Platform, "cli_b1", "agy_b", true, true),
+            (agency("agy_a"), "cli_a1", "agy_a", true, true),
+            (agency("agy_a"), "cli_a2", "agy_a", true, true),
+            (agency("agy_a"), "cli_b1", "agy_b", false, false),
+            (client("cli_a1", "agy_a"), "cli_a1", "agy_a", true, false),
+            (client("cli_a1", "agy_a"), "cli_a2", "agy_a", false, false),
+            (client("cli_a1", "agy_a"), "cli_b1", "agy_b", false, false),
+        ];
+        for (scope, c, a, want_client, want_agency) in cases {
+            let p = principal(ClientViewer, scope.clone(), None);
+            assert_eq!(p.reaches_client(c, a), *want_client, "{scope:?} → {c}");
+            assert_eq!(p.reaches_agency(a), *want_agency, "{scope:?} → {a}");
+        }
+    }
+
+    #[test]
+    fn only_a_platform_wide_platform_admin_is_one() {
+        assert!(of_role(PlatformAdmin).is_platform_admin());
+        for r in [AgencyAdmin, AgencyUser, ClientAdmin, ClientUser, ClientViewer] {
+            assert!(!of_role(r).is_platform_admin(), "{r:?}");
+        }
+        let confined = of_role(PlatformAdmin).confined_to("cli_a1", "agy_a");
+        assert!(!confined.is_platform_admin());
+        assert!(confined.staff);
+        assert!(!confined.can(Permission::PlatformAdmin) && !confined.can(Permission::AgenciesCreate));
+        assert!(confined.can(Permission::SettingsWrite));
+        assert!(!confined.reaches_client("cli_a2", "agy_a"));
+        assert_eq!(confined.tenant_id(), "cli_a1");
+        let member = of_role(ClientAdmin).confined_to("cli_a1", "agy_a");
+        assert!(!member.staff, "a member on their own portal is not staff");
+        assert_eq!(member.permissions, of_role(ClientAdmin).permissions);
+    }
+
+    #[test]
+    fn a_caller_grants_only_what_they_hold() {
+        let narrowed = principal(AgencyAdmin, agency("agy_a"), Some(r#"["users:manage","users:read","clients:read"]"#));
+        let full = ClientAdmin.permissions();
+        assert_eq!(
+            narrowed.may_grant("usr_x", ClientAdmin, full, None),
+            Err(GrantRefusal::ExceedsOwn(narrowed.lacks(full)))
+        );
+        assert!(narrowed.lacks(full).contains(&Permission::SettingsRead));
+        let small = [Permission::ClientsRead, Permission::UsersRead];
+        assert_eq!(narrowed.may_grant("usr_x", ClientAdmin, &small, None), Ok(()));
+        assert_eq!(of_role(AgencyAdmin).may_grant("usr_x", ClientAdmin, full, None), Ok(()));
+    }
+
+    #[test]
+    fn nobody_changes_their_own_membership() {
+        let p = of_role(PlatformAdmin);
+        assert_eq!(p.may_grant("usr_me", ClientViewer, &[], None), Err(GrantRefusal::OwnMembership));
+        assert_eq!(p.may_revoke("usr_me", ClientViewer, &[]), Err(GrantRefusal::OwnMembership));
+        assert_eq!(p.may_revoke("usr_x", ClientViewer, &[]), Ok(()));
+    }
+
+    #[test]
+    fn roles_above_the_granter_and_targets_holding_more_are_refused() {
+        let ca = of_role(ClientAdmin);
+        assert_eq!(ca.may_grant("usr_x", AgencyUser, &[], None), Err(GrantRefusal::RoleTooHigh));
+        assert_eq!(
+            ca.may_grant("usr_x", ClientViewer, &[], Some((AgencyAdmin, &[]))),
+            Err(GrantRefusal::TargetOutranks)
+        );
+        let narrowed = principal(ClientAdmin, client("cli_a1", "agy_a"), Some(r#"["users:manage","users:read"]"#));
+        let full = ClientAdmin.permissions();
+        assert_eq!(
+            narrowed.may_grant("usr_x", ClientViewer, &[], Some((ClientAdmin, full))),
+            Err(GrantRefusal::TargetOutranks),
+            "a narrowed admin cannot demote a full one"
+        );
+        assert_eq!(narrowed.may_revoke("usr_x", ClientAdmin, full), Err(GrantRefusal::TargetOutranks));
+        assert_eq!(narrowed.may_revoke("usr_x", AgencyUser, &[]), Err(GrantRefusal::RoleTooHigh));
+        assert_eq!(ca.may_grant("usr_x", ClientViewer, &[], Some((ClientUser, ClientUser.permissions()))), Ok(()));
+        assert_eq!(ca.may_revoke("usr_x", ClientUser, ClientUser.permissions()), Ok(()));
     }
 
     #[test]
     fn narrowing_only_removes_permissions() {
-        let narrowed = effective_permissions(Role::ClientUser, Some(r#"["contacts:read","settings:write"]"#));
+        let narrowed = effective_permissions(ClientUser, Some(r#"["contacts:read","settings:write"]"#)).unwrap();
         assert_eq!(narrowed, vec![Permission::ContactsRead]);
-        assert_eq!(effective_permissions(Role::ClientUser, None), Role::ClientUser.permissions());
+        assert_eq!(effective_permissions(ClientUser, None).unwrap(), ClientUser.permissions());
+        assert_eq!(effective_permissions(ClientUser, Some("[]")).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_unreadable_narrowing_list_fails_closed() {
+        for bad in ["", "not json", r#"{"contacts:read":true}"#, r#"[1,2]"#, r#""contacts:read""#] {
+            assert_eq!(effective_permissions(ClientAdmin, Some(bad)), Err(UnreadableNarrowing), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn granted_permissions_are_the_list_or_the_whole_role() {
+        assert_eq!(granted_permissions(ClientUser, None).unwrap(), ClientUser.permissions());
+        let list = vec!["contacts:read".to_string(), "contacts:read".to_string()];
+        assert_eq!(granted_permissions(ClientUser, Some(&list)).unwrap(), vec![Permission::ContactsRead]);
+        let outside = vec!["settings:read".to_string()];
+        assert_eq!(granted_permissions(ClientUser, Some(&outside)), Err("settings:read".to_string()));
+        let unknown = vec!["root".to_string()];
+        assert!(granted_permissions(ClientAdmin, Some(&unknown)).is_err());
+    }
+
+    #[test]
+    fn staff_network_details_show_only_at_or_above_their_level() {
+        let cases: &[(Role, Option<&str>, bool)] = &[
+            (ClientAdmin, Some("platform_admin"), false),
+            (ClientAdmin, Some("agency_admin"), false),
+            (ClientAdmin, Some("agency_user"), false),
+            (ClientAdmin, Some("client_user"), true),
+            (ClientAdmin, Some("client_admin"), true),
+            (ClientAdmin, Some("system"), true),
+            (ClientAdmin, None, true),
+            (AgencyAdmin, Some("platform_admin"), false),
+            (AgencyAdmin, Some("agency_user"), true),
+            (AgencyAdmin, Some("client_viewer"), true),
+            (PlatformAdmin, Some("platform_admin"), true),
+            (PlatformAdmin, Some("client_viewer"), true),
+        ];
+        for (viewer, actor, want) in cases {
+            assert_eq!(shows_network(&of_role(*viewer), *actor), *want, "{viewer:?} viewing {actor:?}");
+        }
     }
 
     #[test]

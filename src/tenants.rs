@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::ports::{decode, decode_all, Database, Param};
+use crate::ports::{decode, decode_all, Database, Log, Param};
 use crate::tenancy::{effective_permissions, Permission, Principal, Role, Scope};
 
 pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
@@ -20,16 +20,20 @@ pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phon
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
-    plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients WHERE id = ?1";
+    plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients WHERE slug = ?1";
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients \
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at FROM clients \
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
     website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) \
@@ -48,8 +52,11 @@ pub const PRINCIPAL_AGENCY: &str =
     "SELECT u.email, u.status AS user_status, m.role, m.permissions, a.status AS tenant_status \
     FROM agency_memberships m JOIN users u ON u.id = m.user_id JOIN agencies a ON a.id = m.agency_id \
     WHERE m.agency_id = ?2 AND m.user_id = ?1";
+/// A client is usable only while it and its agency are both active: suspending an agency
+/// suspends its clients without rewriting their rows.
 pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, c.agency_id, \
-    c.status AS tenant_status FROM client_users m JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id \
+    CASE WHEN a.status = 'active' THEN c.status ELSE a.status END AS tenant_status FROM client_users m \
+    JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
 pub const PRINCIPAL_PLATFORM: &str = "SELECT email, status AS user_status, platform_role FROM users WHERE id = ?1";
 
@@ -67,8 +74,10 @@ pub const UPSERT_CLIENT_MEMBERSHIP: &str =
     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, client_id) DO UPDATE SET role = ?3, permissions = ?4";
 pub const DELETE_AGENCY_MEMBERSHIP: &str = "DELETE FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
 pub const DELETE_CLIENT_MEMBERSHIP: &str = "DELETE FROM client_users WHERE client_id = ?2 AND user_id = ?1";
-pub const SELECT_AGENCY_MEMBERSHIP: &str = "SELECT role FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
-pub const SELECT_CLIENT_MEMBERSHIP: &str = "SELECT role FROM client_users WHERE client_id = ?2 AND user_id = ?1";
+pub const SELECT_AGENCY_MEMBERSHIP: &str =
+    "SELECT role, permissions FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
+pub const SELECT_CLIENT_MEMBERSHIP: &str =
+    "SELECT role, permissions FROM client_users WHERE client_id = ?2 AND user_id = ?1";
 
 /// Users visible in an agency: its own members and members of its clients.
 pub const USERS_OF_AGENCY: &str = "SELECT DISTINCT u.id, u.email, u.name, u.status, u.created_at FROM users u \
@@ -115,9 +124,25 @@ pub struct ClientRow {
     pub publishable_key: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The owning agency's status: a suspended agency suspends its clients.
+    pub agency_status: String,
 }
 
 impl ClientRow {
+    /// Usable: the client and its agency are both active.
+    pub fn is_active(&self) -> bool {
+        self.status == "active" && self.agency_status == "active"
+    }
+
+    /// The status callers act on: the agency's suspension shows through.
+    pub fn effective_status(&self) -> &str {
+        if self.agency_status == "active" {
+            &self.status
+        } else {
+            &self.agency_status
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "id": self.id,
@@ -130,6 +155,8 @@ impl ClientRow {
             "phone": self.phone,
             "website": self.website,
             "status": self.status,
+            "agency_status": self.agency_status,
+            "effective_status": self.effective_status(),
             "plan": self.plan,
             "feature_flags": serde_json::from_str::<Value>(&self.feature_flags).unwrap_or(Value::Object(Default::default())),
             "test_mode": self.test_mode != 0,
@@ -180,7 +207,7 @@ struct MembershipRow {
 
 /// Loads the caller's authority for the tenant a token names, fresh from the database, so a
 /// revoked membership or disabled user stops working at once. None means no access.
-pub async fn load_principal(db: &impl Database, user_id: &str, tenant: &str) -> ApiResult<Option<Principal>> {
+pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &str) -> ApiResult<Option<Principal>> {
     if tenant == "platform" {
         let Some(row) = db.query(PRINCIPAL_PLATFORM, &[user_id.into()]).await?.into_iter().next() else {
             return Ok(None);
@@ -196,6 +223,7 @@ pub async fn load_principal(db: &impl Database, user_id: &str, tenant: &str) -> 
             role: Role::PlatformAdmin,
             scope: Scope::Platform,
             permissions: Permission::ALL.to_vec(),
+            staff: true,
         }));
     }
     let (sql, is_client) = if crate::ids::looks_like_id(tenant, "cli") {
@@ -220,13 +248,26 @@ pub async fn load_principal(db: &impl Database, user_id: &str, tenant: &str) -> 
     } else {
         Scope::Agency { agency_id: tenant.into() }
     };
-    Ok(Some(Principal {
-        user_id: user_id.into(),
-        email: m.email,
-        role,
-        scope,
-        permissions: effective_permissions(role, m.permissions.as_deref()),
-    }))
+    let permissions = effective_permissions(role, m.permissions.as_deref()).unwrap_or_else(|e| {
+        db.log("error", &format!("membership of {user_id} in {tenant}: {e}; it grants nothing until repaired"));
+        Vec::new()
+    });
+    Ok(Some(Principal { user_id: user_id.into(), email: m.email, role, scope, permissions, staff: false }))
+}
+
+/// The authority of someone signed in on a client's portal: their own membership in that client,
+/// or else their agency's or the platform's, confined to this one client. None: no access.
+pub async fn load_portal_principal(
+    db: &(impl Database + Log),
+    user_id: &str,
+    client: &ClientRow,
+) -> ApiResult<Option<Principal>> {
+    for tenant in [client.id.as_str(), client.agency_id.as_str(), "platform"] {
+        if let Some(p) = load_principal(db, user_id, tenant).await? {
+            return Ok(Some(p.confined_to(&client.id, &client.agency_id)));
+        }
+    }
+    Ok(None)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -49,6 +49,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("SELECT_PUBLIC_ASSET", "public branding assets (logos) by unguessable id, branding area only"),
     ("STALE", "the platform-wide reconciler of files left mid-protocol"),
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
+    ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
+    ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
 ];
 
 fn sql_constants() -> Vec<(String, String, String)> {

@@ -65,6 +65,12 @@
       if (f.max_length) input.maxLength = f.max_length;
       form.appendChild(input);
     });
+    // A honeypot: hidden from people and assistive tech, tempting to bots that fill every field.
+    var trap = el("input", { name: "website", type: "text", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
+    trap.style.cssText = "position:absolute;left:-10000px;width:1px;height:1px;opacity:0";
+    form.appendChild(trap);
+    var shownAt = Date.now();
+    var submissionId = null;
     var button = el("button", { type: "submit" }, formSpec.submit_label || "Send");
     var status = el("div", { class: "status", role: "status" });
     form.appendChild(button);
@@ -83,6 +89,11 @@
         var value = form.elements[f.name].value.trim();
         if (value) lead[f.name] = value;
       });
+      if (trap.value) lead.website = trap.value;
+      lead.elapsed_ms = Date.now() - shownAt;
+      // One id per filled-in form: a retry after a network error creates one lead, not two.
+      if (!submissionId) submissionId = newSubmissionId();
+      lead.submission_id = submissionId;
       button.disabled = true;
       fetch(api + "leads" + query, {
         method: "POST",
@@ -95,6 +106,8 @@
             status.className = "status ok";
             status.textContent = formSpec.success_message || "Thanks!";
             form.reset();
+            submissionId = null;
+            shownAt = Date.now();
           });
         })
         .catch(function (err) {
@@ -103,6 +116,12 @@
         })
         .then(function () { button.disabled = false; });
     });
+  }
+
+  function newSubmissionId() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
 
   if (!/^pk_[0-9a-z]{52}$/.test(key)) {

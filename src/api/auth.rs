@@ -3,9 +3,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json_body, App, Site};
+use super::{json_body, site_host, App, Site};
 use crate::auth::jwt::AccessClaims;
-use crate::auth::{password, ratelimit};
+use crate::auth::ratelimit::{Attempt, Verdict};
+use crate::auth::{password, turnstile};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::ports::Platform;
@@ -19,6 +20,9 @@ struct LoginBody {
     /// Optional: the tenant to start in (`platform`, an agency id or a client id).
     #[serde(default)]
     tenant: Option<String>,
+    /// A Cloudflare Turnstile response, needed once an email has drawn too many failures.
+    #[serde(default)]
+    turnstile_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -34,13 +38,19 @@ pub async fn login<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) ->
         return Err(invalid_credentials());
     }
     let now = app.p.now_secs();
-    let ip = req.client_ip().to_string();
-    if let Some(wait) = ratelimit::blocked_for(app.p, &email, &ip, now).await? {
-        return Err(ApiError::TooMany(
-            "too_many_attempts",
-            "too many failed logins; try again later".into(),
-            Some(wait),
-        ));
+    let attempt = Attempt::record(app.p, &email, req.client_ip(), now, app.cfg.login_turnstile_after).await?;
+    match attempt.verdict {
+        Verdict::Proceed => {}
+        Verdict::Blocked { retry_after } => {
+            return Err(ApiError::TooMany(
+                "too_many_attempts",
+                "too many failed logins; try again later".into(),
+                Some(retry_after),
+            ))
+        }
+        Verdict::NeedsTurnstile { retry_after } => {
+            turnstile::require(app, req, body.turnstile_token.as_deref(), retry_after).await?;
+        }
     }
     let user = crate::tenants::user_by_email(app.p, &email).await?;
     // Unknown users verify against a dummy hash: the same work as a wrong password.
@@ -48,7 +58,6 @@ pub async fn login<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) ->
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => {
-            ratelimit::record_failure(app.p, &email, &ip, now).await?;
             let audit = app.audit(
                 req,
                 None,
@@ -64,49 +73,39 @@ pub async fn login<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) ->
             return Err(invalid_credentials());
         }
     };
-    ratelimit::clear_email(app.p, &email).await?;
+    attempt.succeeded(app.p).await?;
 
-    let platform_admin = user.platform_role.as_deref() == Some("platform_admin");
-    let contexts = crate::tenants::contexts_of(app.p, &user.id, platform_admin).await?;
-    let wanted = match (site, body.tenant) {
-        (Site::ClientPortal(c), Some(t)) if t != c.id => {
-            return Err(ApiError::Forbidden("tenant_mismatch", "this portal belongs to another tenant".into()))
+    let who = match site {
+        // On a portal the session is confined to the portal's client, whatever else the user
+        // may reach, and bound to the portal's host.
+        Site::ClientPortal(c) => {
+            if body.tenant.as_deref().is_some_and(|t| t != c.id) {
+                return Err(ApiError::Forbidden("tenant_mismatch", "this portal belongs to another tenant".into()));
+            }
+            crate::tenants::load_portal_principal(app.p, &user.id, c).await?.ok_or_else(no_access)?
         }
-        (Site::ClientPortal(c), _) => Some(c.id.clone()),
-        (_, t) => t,
+        _ => {
+            let platform_admin = user.platform_role.as_deref() == Some("platform_admin");
+            let contexts = crate::tenants::contexts_of(app.p, &user.id, platform_admin).await?;
+            pick_context(app, &user.id, &contexts, body.tenant.as_deref()).await?
+        }
     };
-    let who = pick_context(app, &user.id, &contexts, wanted.as_deref(), site).await?;
-    issue(app, req, &who, "auth.login").await
+    issue(app, req, &who, site, "auth.login").await
 }
 
-/// Chooses the tenant a login starts in: the requested one, or the portal's client, or the
-/// first the user belongs to. A portal login by someone who cannot reach its client fails.
+fn no_access() -> ApiError {
+    ApiError::Forbidden("no_access", "this account has no access to that tenant".into())
+}
+
+/// Chooses the tenant an API login starts in: the requested one, or the first the user belongs to.
 async fn pick_context<P: Platform>(
     app: &App<'_, P>,
     user_id: &str,
     contexts: &[Value],
     wanted: Option<&str>,
-    site: &Site,
 ) -> ApiResult<Principal> {
-    let no_access = || ApiError::Forbidden("no_access", "this account has no access to that tenant".into());
     if let Some(t) = wanted {
-        if let Some(p) = crate::tenants::load_principal(app.p, user_id, t).await? {
-            return Ok(p);
-        }
-        // On a portal, an agency member or platform admin acts through their wider scope.
-        if let Site::ClientPortal(c) = site {
-            for ctx in contexts {
-                let Some(tenant) = ctx["tenant"].as_str() else {
-                    continue;
-                };
-                if let Some(p) = crate::tenants::load_principal(app.p, user_id, tenant).await? {
-                    if p.reaches_client(&c.id, &c.agency_id) && tenant != c.id {
-                        return Ok(p);
-                    }
-                }
-            }
-        }
-        return Err(no_access());
+        return crate::tenants::load_principal(app.p, user_id, t).await?.ok_or_else(no_access);
     }
     for ctx in contexts {
         let Some(tenant) = ctx["tenant"].as_str() else {
@@ -119,7 +118,13 @@ async fn pick_context<P: Platform>(
     Err(no_access())
 }
 
-async fn issue<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, action: &str) -> ApiResult<Response> {
+async fn issue<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    site: &Site,
+    action: &str,
+) -> ApiResult<Response> {
     let now = app.p.now_secs();
     let claims = AccessClaims {
         sub: who.user_id.clone(),
@@ -129,6 +134,10 @@ async fn issue<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, ac
         role: who.role.as_str().to_string(),
         permissions: who.permissions.iter().map(|p| p.as_str().to_string()).collect(),
         jti: crate::ids::new_id("jti")?,
+        site: match site {
+            Site::ClientPortal(_) => Some(site_host(req).ok_or(ApiError::NotFound)?),
+            _ => None,
+        },
     };
     let token = app
         .token_keys()
@@ -142,7 +151,7 @@ async fn issue<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, ac
             action,
             target_type: "user",
             target_id: Some(&who.user_id),
-            metadata: json!({}),
+            metadata: json!({"staff": who.staff, "portal": matches!(site, Site::ClientPortal(_))}),
         },
     )?;
     app.p.execute(audit.sql, &audit.params).await?;
@@ -165,10 +174,15 @@ pub async fn switch<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) -
             return Err(ApiError::Forbidden("tenant_mismatch", "this portal belongs to another tenant".into()));
         }
     }
-    let who = crate::tenants::load_principal(app.p, &current.user_id, &body.tenant)
-        .await?
-        .ok_or_else(|| ApiError::Forbidden("no_access", "you do not belong to that tenant".into()))?;
-    issue(app, req, &who, "auth.switch").await
+    let who = match site {
+        Site::ClientPortal(c) => {
+            crate::tenants::load_portal_principal(app.p, &current.user_id, c).await?.ok_or_else(no_access)?
+        }
+        _ => crate::tenants::load_principal(app.p, &current.user_id, &body.tenant)
+            .await?
+            .ok_or_else(|| ApiError::Forbidden("no_access", "you do not belong to that tenant".into()))?,
+    };
+    issue(app, req, &who, site, "auth.switch").await
 }
 
 pub async fn me<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) -> ApiResult<Response> {

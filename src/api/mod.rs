@@ -56,6 +56,8 @@ impl<'a, P: Platform> App<'a, P> {
                 }
                 if !is_api && matches!(e, ApiError::NotFound) {
                     not_found_page()
+                } else if !is_api && matches!(e, ApiError::Forbidden("tenant_suspended", _)) {
+                    suspended_page()
                 } else {
                     e.into_response()
                 }
@@ -98,6 +100,10 @@ impl<'a, P: Platform> App<'a, P> {
                 require(m, Method::Post)?;
                 auth::switch(self, req, &site).await
             }
+            ["api", "invitations", "accept"] => {
+                require(m, Method::Post)?;
+                users::accept(self, req).await
+            }
             ["api", "me"] => {
                 require(m, Method::Get)?;
                 auth::me(self, req, &site).await
@@ -134,7 +140,7 @@ impl<'a, P: Platform> App<'a, P> {
                 _ => Err(ApiError::MethodNotAllowed),
             },
             ["agencies", id] => match m {
-                Get => tenants::get_agency(self, who, id).await,
+                Get => tenants::get_agency(self, req, who, id).await,
                 Put => tenants::update_agency(self, req, who, id).await,
                 _ => Err(ApiError::MethodNotAllowed),
             },
@@ -211,26 +217,31 @@ impl<'a, P: Platform> App<'a, P> {
             return Ok(Site::Api);
         }
         let base = &self.cfg.portal_base_domain;
-        if let Some(slug) = host.strip_suffix(base.as_str()).and_then(|s| s.strip_suffix('.')) {
-            if !slug.contains('.') {
-                if let Some(c) = crate::tenants::client_by_slug(self.p, slug).await? {
-                    return Ok(Site::ClientPortal(Box::new(c)));
-                }
+        let client = if let Some(slug) = host.strip_suffix(base.as_str()).and_then(|s| s.strip_suffix('.')) {
+            if slug.contains('.') {
+                None
+            } else {
+                crate::tenants::client_by_slug(self.p, slug).await?
             }
-            return Err(ApiError::NotFound);
+        } else {
+            crate::domains::portal_owner(self.p, &host).await?.map(|crate::domains::PortalOwner::Client(c)| c)
+        };
+        let c = client.ok_or(ApiError::NotFound)?;
+        // A suspended client, or a client of a suspended agency, serves no portal at all.
+        if !c.is_active() {
+            return Err(ApiError::Forbidden("tenant_suspended", "this portal is unavailable".into()));
         }
-        match crate::domains::portal_owner(self.p, &host).await? {
-            Some(crate::domains::PortalOwner::Client(c)) => Ok(Site::ClientPortal(Box::new(c))),
-            None => Err(ApiError::NotFound),
-        }
+        Ok(Site::ClientPortal(Box::new(c)))
     }
 
     pub fn token_keys(&self) -> TokenKeys {
-        TokenKeys::new(&self.cfg.jwt_secret, &self.cfg.jwt_issuer, &self.cfg.jwt_audience)
+        let c = self.cfg;
+        TokenKeys::new(&c.jwt_key_id, &c.jwt_secret, &c.retired_jwt_secrets, &c.jwt_issuer, &c.jwt_audience)
     }
 
     /// Verifies the bearer token and loads the caller's current authority. When the Host names a
-    /// tenant, the token's tenant must agree with it.
+    /// tenant, the token's tenant must agree with it. A token issued on a portal carries that
+    /// portal's host and is accepted there only, confined to the portal's client.
     pub async fn authenticate(&self, req: &Request, site: &Site) -> ApiResult<Principal> {
         if req.header_count("authorization") > 1 {
             return Err(ApiError::unauthorized("exactly one Authorization header is allowed"));
@@ -243,12 +254,21 @@ impl<'a, P: Platform> App<'a, P> {
             .token_keys()
             .verify(token.trim(), self.p.now_secs())
             .map_err(|e| ApiError::Unauthorized("invalid_token", e.to_string()))?;
-        let who = crate::tenants::load_principal(self.p, &claims.sub, &claims.tenant)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("invalid_token", "this session no longer has access".into()))?;
+        let mismatch = || ApiError::Forbidden("tenant_mismatch", "this token belongs to another tenant".into());
+        let gone = || ApiError::Unauthorized("invalid_token", "this session no longer has access".into());
+        let who = match (&claims.site, site) {
+            (Some(bound), Site::ClientPortal(c)) => {
+                if site_host(req).as_deref() != Some(bound.as_str()) || claims.tenant != c.id {
+                    return Err(mismatch());
+                }
+                crate::tenants::load_portal_principal(self.p, &claims.sub, c).await?.ok_or_else(gone)?
+            }
+            (Some(_), _) => return Err(mismatch()),
+            (None, _) => crate::tenants::load_principal(self.p, &claims.sub, &claims.tenant).await?.ok_or_else(gone)?,
+        };
         if let Site::ClientPortal(c) = site {
             if !who.reaches_client(&c.id, &c.agency_id) {
-                return Err(ApiError::Forbidden("tenant_mismatch", "this token belongs to another tenant".into()));
+                return Err(mismatch());
             }
         }
         Ok(who)
@@ -258,7 +278,7 @@ impl<'a, P: Platform> App<'a, P> {
         Actor {
             user_id: who.map(|w| w.user_id.clone()),
             role: who.map(|w| w.role.as_str().to_string()),
-            ip: req.client_ip().to_string(),
+            ip: req.client_ip().unwrap_or("unknown").to_string(),
             user_agent: req.user_agent().to_string(),
         }
     }
@@ -267,9 +287,15 @@ impl<'a, P: Platform> App<'a, P> {
         audit::stmt(&self.actor(req, who), event, self.p.now_ms())
     }
 
-    /// Loads a client the caller may reach, or 404 — existence of foreign tenants never leaks.
-    /// Then requires `perm` (403). Platform admins' access to a tenant is audited.
-    pub async fn client_for(&self, req: &Request, who: &Principal, id: &str, perm: Permission) -> ApiResult<ClientRow> {
+    /// The audit row for the update or delete just before it in a batch; written only if that
+    /// statement changed a row.
+    pub fn audit_change(&self, req: &Request, who: &Principal, event: Event<'_>) -> ApiResult<Stmt> {
+        audit::after_change(&self.actor(req, Some(who)), event, self.p.now_ms())
+    }
+
+    /// Loads a client the caller may reach, or 404: existence of foreign tenants never leaks.
+    /// Staff access to a tenant (see `Principal::staff`) is audited, whatever the method.
+    pub async fn reach_client(&self, req: &Request, who: &Principal, id: &str) -> ApiResult<ClientRow> {
         if !crate::ids::looks_like_id(id, "cli") {
             return Err(ApiError::NotFound);
         }
@@ -277,25 +303,65 @@ impl<'a, P: Platform> App<'a, P> {
         if !who.reaches_client(&c.id, &c.agency_id) {
             return Err(ApiError::NotFound);
         }
-        if !who.can(perm) {
-            return Err(ApiError::forbidden(format!("requires the {} permission", perm.as_str())));
-        }
-        if who.is_platform_admin() && req.method == Method::Get {
-            let stmt = self.audit(
-                req,
-                Some(who),
-                Event {
-                    tenant_id: &c.id,
-                    action: "platform.access",
-                    target_type: "client",
-                    target_id: Some(&c.id),
-                    metadata: serde_json::json!({"path": req.path}),
-                },
-            )?;
-            self.p.execute(stmt.sql, &stmt.params).await?;
-        }
+        self.staff_access(req, who, &c.id, "client").await?;
         Ok(c)
     }
+
+    /// `reach_client`, then requires `perm` (403).
+    pub async fn client_for(&self, req: &Request, who: &Principal, id: &str, perm: Permission) -> ApiResult<ClientRow> {
+        let c = self.reach_client(req, who, id).await?;
+        require_permission(who, perm)?;
+        Ok(c)
+    }
+
+    /// Loads an agency the caller may reach, or 404, auditing staff access like `reach_client`.
+    pub async fn agency_for(&self, req: &Request, who: &Principal, id: &str) -> ApiResult<Agency> {
+        if !crate::ids::looks_like_id(id, "agy") || !who.reaches_agency(id) {
+            return Err(ApiError::NotFound);
+        }
+        let a = crate::tenants::agency(self.p, id).await?.ok_or(ApiError::NotFound)?;
+        self.staff_access(req, who, &a.id, "agency").await?;
+        Ok(a)
+    }
+
+    /// Writes a `platform.access` row when staff touch a tenant they are not a member of. Listings
+    /// that span tenants are filed under `platform`.
+    pub async fn staff_access(&self, req: &Request, who: &Principal, tenant_id: &str, kind: &str) -> ApiResult<()> {
+        if !who.staff {
+            return Ok(());
+        }
+        let stmt = self.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id,
+                action: "platform.access",
+                target_type: kind,
+                target_id: Some(tenant_id).filter(|t| *t != "platform"),
+                metadata: serde_json::json!({"method": req_method(req), "path": req.path, "scope": who.scope}),
+            },
+        )?;
+        self.p.execute(stmt.sql, &stmt.params).await?;
+        Ok(())
+    }
+}
+
+/// 403 unless the caller holds `perm`.
+pub fn require_permission(who: &Principal, perm: Permission) -> ApiResult<()> {
+    if who.can(perm) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("requires the {} permission", perm.as_str())))
+    }
+}
+
+/// The request's Host, normalised to `host[:port]`, as portal tokens are bound to it.
+pub fn site_host(req: &Request) -> Option<String> {
+    let (host, port) = parse_host(req.header("host")?).ok()?;
+    Some(match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
 }
 
 fn req_method(req: &Request) -> &'static str {
@@ -373,6 +439,15 @@ fn parse_host(raw: &str) -> ApiResult<(String, Option<u16>)> {
         return Err(bad());
     }
     Ok((host, port))
+}
+
+fn suspended_page() -> Response {
+    Response::text(
+        403,
+        "text/html; charset=utf-8",
+        "<!doctype html><html><head><meta charset=utf-8><title>Unavailable</title></head>\
+         <body><h1>Unavailable</h1><p>This portal is currently unavailable.</p></body></html>",
+    )
 }
 
 fn not_found_page() -> Response {

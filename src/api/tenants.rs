@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{email_field, json_body, page_params, page_response, text_field, App};
+use super::{email_field, json_body, page_params, page_response, require_permission, text_field, App};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::ports::{decode_all, Param, Platform, Stmt};
-use crate::tenancy::{Permission, Principal, Scope};
+use crate::tenancy::{shows_network, Permission, Principal, Scope};
 use crate::tenants::{self, Agency};
 
 const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
@@ -89,10 +89,9 @@ fn agency_json(a: &Agency) -> Value {
 }
 
 pub async fn list_agencies<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    if !who.can(Permission::AgenciesRead) {
-        return Err(ApiError::forbidden("requires the agencies:read permission"));
-    }
+    require_permission(who, Permission::AgenciesRead)?;
     let (cursor, limit) = page_params(req)?;
+    app.staff_access(req, who, who.tenant_id(), "agencies").await?;
     let items: Vec<Agency> = match &who.scope {
         Scope::Platform => decode_all(app.p.query(tenants::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?,
         Scope::Agency { agency_id } => {
@@ -152,18 +151,14 @@ fn slug_conflict(e: crate::error::StoreError) -> ApiError {
     }
 }
 
-async fn agency_for<P: Platform>(app: &App<'_, P>, who: &Principal, id: &str) -> ApiResult<Agency> {
-    if !crate::ids::looks_like_id(id, "agy") || !who.reaches_agency(id) {
-        return Err(ApiError::NotFound);
-    }
-    tenants::agency(app.p, id).await?.ok_or(ApiError::NotFound)
-}
-
-pub async fn get_agency<P: Platform>(app: &App<'_, P>, who: &Principal, id: &str) -> ApiResult<Response> {
-    let a = agency_for(app, who, id).await?;
-    if !who.can(Permission::AgenciesRead) {
-        return Err(ApiError::forbidden("requires the agencies:read permission"));
-    }
+pub async fn get_agency<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let a = app.agency_for(req, who, id).await?;
+    require_permission(who, Permission::AgenciesRead)?;
     Ok(Response::json(200, &agency_json(&a)))
 }
 
@@ -173,10 +168,8 @@ pub async fn update_agency<P: Platform>(
     who: &Principal,
     id: &str,
 ) -> ApiResult<Response> {
-    let a = agency_for(app, who, id).await?;
-    if !who.can(Permission::AgenciesWrite) {
-        return Err(ApiError::forbidden("requires the agencies:write permission"));
-    }
+    let a = app.agency_for(req, who, id).await?;
+    require_permission(who, Permission::AgenciesWrite)?;
     let patch: AgencyPatch = json_body(req, FORBIDDEN)?;
     if (patch.status.is_some() || patch.plan.is_some()) && !who.is_platform_admin() {
         return Err(ApiError::Forbidden(
@@ -212,9 +205,9 @@ pub async fn update_agency<P: Platform>(
                 Param::Int(app.p.now_ms()),
             ],
         ),
-        app.audit(
+        app.audit_change(
             req,
-            Some(who),
+            who,
             Event {
                 tenant_id: id,
                 action: "agency.updated",
@@ -225,15 +218,16 @@ pub async fn update_agency<P: Platform>(
         )?,
     ];
     app.p.batch(&stmts).await?;
+    // Its clients' widgets and branding depend on the agency's status and branding.
+    app.state.gate.forget_tenant(id);
     let a = tenants::agency(app.p, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(200, &agency_json(&a)))
 }
 
 pub async fn list_clients<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    if !who.can(Permission::ClientsRead) {
-        return Err(ApiError::forbidden("requires the clients:read permission"));
-    }
+    require_permission(who, Permission::ClientsRead)?;
     let (cursor, limit) = page_params(req)?;
+    app.staff_access(req, who, who.tenant_id(), "clients").await?;
     let filter = req.query_param("agency_id");
     let rows = match &who.scope {
         Scope::Platform => tenants::clients_page(app.p, filter.as_deref(), &cursor, limit).await?,
@@ -265,7 +259,7 @@ pub async fn create_client<P: Platform>(app: &App<'_, P>, req: &Request, who: &P
             let a = req.query_param("agency_id").ok_or_else(|| {
                 ApiError::bad_request("agency_required", "platform admins create clients with ?agency_id=")
             })?;
-            agency_for(app, who, &a).await?.id
+            app.agency_for(req, who, &a).await?.id
         }
         Scope::Client { .. } => return Err(ApiError::forbidden("clients cannot create clients")),
     };
@@ -387,9 +381,9 @@ pub async fn update_client<P: Platform>(
                 Param::Int(app.p.now_ms()),
             ],
         ),
-        app.audit(
+        app.audit_change(
             req,
-            Some(who),
+            who,
             Event {
                 tenant_id: &c.id,
                 action: "client.updated",
@@ -420,6 +414,13 @@ pub async fn client_audit<P: Platform>(
             if let Some(Value::String(m)) = r.get("metadata") {
                 let parsed = serde_json::from_str(m).unwrap_or(Value::Null);
                 r.insert("metadata".into(), parsed);
+            }
+            // Staff above the viewer's level keep their network details to themselves.
+            let actor_role = crate::ports::col_str(&r, "actor_role");
+            if !shows_network(who, actor_role.as_deref()) {
+                r.insert("ip".into(), Value::Null);
+                r.insert("user_agent".into(), Value::Null);
+                r.insert("network_redacted".into(), Value::Bool(true));
             }
             Value::Object(r)
         })

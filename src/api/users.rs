@@ -4,22 +4,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{email_field, json_body, page_params, page_response, text_field, App};
+use super::{email_field, json_body, page_params, page_response, require_permission, text_field, App};
 use crate::audit::Event;
 use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Request, Response};
 use crate::ports::{Param, Platform, Stmt};
-use crate::tenancy::{may_grant, Level, Permission, Principal, Role, Scope};
+use crate::tenancy::{
+    effective_permissions, granted_permissions, GrantRefusal, Level, Permission, Principal, Role, Scope,
+};
 use crate::tenants;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    email: String,
-    name: String,
-    password: String,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,26 +55,15 @@ impl Target {
 /// Resolves and authorises the tenant named in a grant or revoke. Foreign tenants are 404.
 async fn target<P: Platform>(
     app: &App<'_, P>,
+    req: &Request,
     who: &Principal,
     agency: Option<String>,
     client: Option<String>,
 ) -> ApiResult<Target> {
     match (agency, client) {
-        (Some(a), None) => {
-            if !crate::ids::looks_like_id(&a, "agy") || !who.reaches_agency(&a) {
-                return Err(ApiError::NotFound);
-            }
-            tenants::agency(app.p, &a).await?.ok_or(ApiError::NotFound)?;
-            Ok(Target::Agency(a))
-        }
+        (Some(a), None) => Ok(Target::Agency(app.agency_for(req, who, &a).await?.id)),
         (None, Some(c)) => {
-            if !crate::ids::looks_like_id(&c, "cli") {
-                return Err(ApiError::NotFound);
-            }
-            let row = tenants::client(app.p, &c).await?.ok_or(ApiError::NotFound)?;
-            if !who.reaches_client(&row.id, &row.agency_id) {
-                return Err(ApiError::NotFound);
-            }
+            let row = app.reach_client(req, who, &c).await?;
             Ok(Target::Client { client_id: row.id, agency_id: row.agency_id })
         }
         _ => Err(ApiError::invalid("invalid_target", "name exactly one of agency_id or client_id")),
@@ -105,10 +88,9 @@ async fn user_visible<P: Platform>(app: &App<'_, P>, who: &Principal, user_id: &
 }
 
 pub async fn list<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    if !who.can(Permission::UsersRead) {
-        return Err(ApiError::forbidden("requires the users:read permission"));
-    }
+    require_permission(who, Permission::UsersRead)?;
     let (cursor, limit) = page_params(req)?;
+    app.staff_access(req, who, who.tenant_id(), "users").await?;
     let rows = match &who.scope {
         Scope::Platform => app.p.query(tenants::ALL_USERS, &[cursor.into(), Param::Int(limit)]).await?,
         Scope::Agency { agency_id } => {
@@ -122,58 +104,277 @@ pub async fn list<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal)
     Ok(page_response(items, limit, |v| v["id"].as_str().map(String::from)))
 }
 
-/// Creates a user with the lowest role in the caller's tenant; grant-access raises it.
+pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, tenant_id, email, role, permissions, token_hash, \
+    status, invited_by, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)";
+pub const INSERT_MAIL: &str =
+    "INSERT INTO outbox (id, tenant_id, to_email, subject, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// Global by design: the token's hash is the only key an invitee holds.
+pub const INVITATION_BY_TOKEN: &str = "SELECT id, tenant_id, email, role, permissions, status, expires_at \
+    FROM invitations WHERE token_hash = ?1";
+pub const ACCEPT_INVITATION: &str = "UPDATE invitations SET status = 'accepted', accepted_at = ?3, accepted_by = ?4, \
+    accept_nonce = ?5 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending' AND expires_at > ?3";
+/// The inserts an acceptance makes run only if that acceptance won (its nonce is on the row).
+pub const INSERT_INVITED_USER: &str = "INSERT INTO users (id, email, name, password_hash, platform_role, status, \
+    created_at, updated_at) SELECT ?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5 \
+    WHERE EXISTS (SELECT 1 FROM invitations WHERE tenant_id = ?6 AND id = ?7 AND accept_nonce = ?8)";
+pub const INSERT_INVITED_AGENCY_MEMBER: &str =
+    "INSERT INTO agency_memberships (user_id, agency_id, role, permissions, \
+    created_at) SELECT ?1, ?2, ?3, ?4, ?5 \
+    WHERE EXISTS (SELECT 1 FROM invitations WHERE tenant_id = ?2 AND id = ?6 AND accept_nonce = ?7) \
+    ON CONFLICT (user_id, agency_id) DO NOTHING";
+pub const INSERT_INVITED_CLIENT_MEMBER: &str = "INSERT INTO client_users (user_id, client_id, role, permissions, \
+    created_at) SELECT ?1, ?2, ?3, ?4, ?5 \
+    WHERE EXISTS (SELECT 1 FROM invitations WHERE tenant_id = ?2 AND id = ?6 AND accept_nonce = ?7) \
+    ON CONFLICT (user_id, client_id) DO NOTHING";
+
+/// Invitations live a week.
+pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invite {
+    email: String,
+    /// The role to hold; the lowest of the tenant's level when absent.
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+    /// The agency or client to join; the caller's own tenant when absent.
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Accept {
+    token: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /api/users`: invites a person into a tenant. The answer is the same whether or not the
+/// email already has an account, so it reveals nothing; the invitee proves the address by
+/// accepting the mailed token, and sets their own password if they are new.
 pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    if !who.can(Permission::UsersManage) {
-        return Err(ApiError::forbidden("requires the users:manage permission"));
-    }
-    let body: NewUser =
-        json_body(req, &["id", "role", "agency_id", "client_id", "platform_role", "permissions", "status"])?;
+    require_permission(who, Permission::UsersManage)?;
+    let body: Invite =
+        json_body(req, &["id", "agency_id", "client_id", "platform_role", "status", "password", "user_id"])?;
     let email = email_field(&body.email)?;
-    let name = text_field("name", &body.name, 120)?;
-    password::validate_new_password(&body.password)?;
-    let hash = password::hash_password(&body.password)?;
-    let id = crate::ids::new_id("usr")?;
-    let now = app.p.now_ms();
-    let mut stmts = vec![Stmt::new(
-        tenants::INSERT_USER,
-        vec![id.as_str().into(), email.as_str().into(), name.into(), hash.into(), Param::Int(now)],
-    )];
-    let initial = match &who.scope {
-        Scope::Platform => None,
-        Scope::Agency { agency_id } => {
-            stmts.push(Stmt::new(
-                tenants::UPSERT_AGENCY_MEMBERSHIP,
-                vec![id.as_str().into(), agency_id.into(), "agency_user".into(), Param::Null, Param::Int(now)],
-            ));
-            Some("agency_user")
-        }
-        Scope::Client { client_id, .. } => {
-            stmts.push(Stmt::new(
-                tenants::UPSERT_CLIENT_MEMBERSHIP,
-                vec![id.as_str().into(), client_id.into(), "client_viewer".into(), Param::Null, Param::Int(now)],
-            ));
-            Some("client_viewer")
-        }
+    let tenant = body.tenant.unwrap_or_else(|| who.tenant_id().to_string());
+    let t = if crate::ids::looks_like_id(&tenant, "agy") {
+        target(app, req, who, Some(tenant), None).await?
+    } else if crate::ids::looks_like_id(&tenant, "cli") {
+        target(app, req, who, None, Some(tenant)).await?
+    } else {
+        return Err(ApiError::invalid("invalid_target", "name the agency or client to invite into as `tenant`"));
     };
-    stmts.push(app.audit(
-        req,
-        Some(who),
-        Event {
-            tenant_id: who.tenant_id(),
-            action: "user.created",
-            target_type: "user",
-            target_id: Some(&id),
-            metadata: json!({"initial_role": initial}),
-        },
-    )?);
-    app.p.batch(&stmts).await.map_err(|e| match e {
-        crate::error::StoreError::Conflict(_) => {
-            ApiError::conflict("email_taken", "a user with this email already exists")
-        }
-        other => other.into(),
+    let level = match t {
+        Target::Agency(_) => Level::Agency,
+        Target::Client { .. } => Level::Client,
+    };
+    let role = match body.role.as_deref() {
+        Some(r) => Role::parse(r).ok_or_else(|| ApiError::invalid("invalid_role", "unknown role"))?,
+        None if level == Level::Agency => Role::AgencyUser,
+        None => Role::ClientViewer,
+    };
+    if role.level() != level {
+        return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
+    }
+    let granted = granted_permissions(role, body.permissions.as_deref()).map_err(|name| {
+        ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
     })?;
-    Ok(Response::json(201, &json!({"id": id, "email": email, "role": initial, "tenant": who.tenant_id()})))
+    let own = if email == who.email { who.user_id.as_str() } else { "" };
+    who.may_grant(own, role, &granted, None).map_err(refused)?;
+    let narrowing = match body.permissions {
+        None => None,
+        Some(_) => Some(
+            serde_json::to_string(&granted.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+    };
+    let id = crate::ids::new_id("inv")?;
+    let token = crate::ids::new_token("inv_")?;
+    let now = app.p.now_ms();
+    let expires = now + INVITATION_TTL_MS;
+    let mail = format!(
+        "You have been invited to join {} as {}.\n\nAccept within 7 days: POST /api/invitations/accept with \
+         {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n",
+        t.tenant_id(),
+        role.as_str()
+    );
+    let stmts = [
+        Stmt::new(
+            INSERT_INVITATION,
+            vec![
+                id.as_str().into(),
+                t.tenant_id().into(),
+                email.as_str().into(),
+                role.as_str().into(),
+                narrowing.into(),
+                token_hash(&token).into(),
+                who.user_id.as_str().into(),
+                Param::Int(expires),
+                Param::Int(now),
+            ],
+        ),
+        Stmt::new(
+            INSERT_MAIL,
+            vec![
+                crate::ids::new_id("msg")?.into(),
+                t.tenant_id().into(),
+                email.as_str().into(),
+                "You have been invited to Gatehouse".into(),
+                mail.into(),
+                Param::Int(now),
+            ],
+        ),
+        app.audit(
+            req,
+            Some(who),
+            Event {
+                tenant_id: t.tenant_id(),
+                action: "invitation.created",
+                target_type: "invitation",
+                target_id: Some(&id),
+                metadata: json!({"role": role, "email_domain": email.rsplit('@').next()}),
+            },
+        )?,
+    ];
+    app.p.batch(&stmts).await?;
+    Ok(Response::json(
+        202,
+        &json!({"invitation": {"id": id, "email": email, "tenant": t.tenant_id(), "role": role, "permissions": granted,
+            "status": "pending", "expires_at": expires}}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct InvitationRow {
+    id: String,
+    tenant_id: String,
+    email: String,
+    role: String,
+    permissions: Option<String>,
+    status: String,
+    expires_at: i64,
+}
+
+/// `POST /api/invitations/accept`: no token needed; the invitation token is the proof. An
+/// existing account just gains the membership; a new one is created with the given password.
+pub async fn accept<P: Platform>(app: &App<'_, P>, req: &Request) -> ApiResult<Response> {
+    let body: Accept = json_body(req, &["email", "role", "tenant", "permissions"])?;
+    let invalid =
+        || ApiError::Conflict("invitation_invalid", "this invitation is unknown, used, revoked or expired".into());
+    if body.token.len() > 128 {
+        return Err(invalid());
+    }
+    let rows = app.p.query(INVITATION_BY_TOKEN, &[token_hash(body.token.trim()).into()]).await?;
+    let inv: InvitationRow = rows.into_iter().next().map(crate::ports::decode).transpose()?.ok_or_else(invalid)?;
+    let now = app.p.now_ms();
+    if inv.status != "pending" || inv.expires_at <= now {
+        return Err(invalid());
+    }
+    let role = Role::parse(&inv.role).ok_or_else(invalid)?;
+    let existing = tenants::user_by_email(app.p, &inv.email).await?;
+    let nonce = crate::ids::new_token("")?;
+    let user_id = match &existing {
+        Some(u) => u.id.clone(),
+        None => crate::ids::new_id("usr")?,
+    };
+    let mut stmts = vec![Stmt::new(
+        ACCEPT_INVITATION,
+        vec![
+            inv.tenant_id.as_str().into(),
+            inv.id.as_str().into(),
+            Param::Int(now),
+            user_id.as_str().into(),
+            nonce.as_str().into(),
+        ],
+    )];
+    let actor = crate::audit::Actor {
+        user_id: Some(user_id.clone()),
+        role: Some(role.as_str().into()),
+        ip: req.client_ip().unwrap_or("unknown").into(),
+        user_agent: req.user_agent().into(),
+    };
+    // Right after the acceptance it records: written only if this acceptance won.
+    stmts.push(crate::audit::after_change(
+        &actor,
+        Event {
+            tenant_id: &inv.tenant_id,
+            action: "invitation.accepted",
+            target_type: "invitation",
+            target_id: Some(&inv.id),
+            metadata: json!({"role": role, "new_account": existing.is_none()}),
+        },
+        now,
+    )?);
+    if existing.is_none() {
+        let name = text_field("name", body.name.as_deref().unwrap_or(""), 120)?;
+        let pw = body.password.as_deref().unwrap_or("");
+        password::validate_new_password(pw)?;
+        stmts.push(Stmt::new(
+            INSERT_INVITED_USER,
+            vec![
+                user_id.as_str().into(),
+                inv.email.as_str().into(),
+                name.into(),
+                password::hash_password(pw)?.into(),
+                Param::Int(now),
+                inv.tenant_id.as_str().into(),
+                inv.id.as_str().into(),
+                nonce.as_str().into(),
+            ],
+        ));
+    }
+    let member_sql =
+        if role.level() == Level::Agency { INSERT_INVITED_AGENCY_MEMBER } else { INSERT_INVITED_CLIENT_MEMBER };
+    stmts.push(Stmt::new(
+        member_sql,
+        vec![
+            user_id.as_str().into(),
+            inv.tenant_id.as_str().into(),
+            role.as_str().into(),
+            inv.permissions.clone().into(),
+            Param::Int(now),
+            inv.id.as_str().into(),
+            nonce.as_str().into(),
+        ],
+    ));
+    let changed = app.p.batch(&stmts).await?;
+    if changed.first().copied().unwrap_or(0) == 0 {
+        return Err(invalid());
+    }
+    Ok(Response::json(200, &json!({"user_id": user_id, "email": inv.email, "tenant": inv.tenant_id, "role": role})))
+}
+
+/// The 403 for each reason a membership change is refused.
+fn refused(r: GrantRefusal) -> ApiError {
+    match r {
+        GrantRefusal::OwnMembership => {
+            ApiError::Forbidden("own_membership", "nobody changes their own membership".into())
+        }
+        GrantRefusal::RoleTooHigh => {
+            ApiError::Forbidden("role_too_high", "you cannot grant or revoke a role above your own".into())
+        }
+        GrantRefusal::ExceedsOwn(missing) => ApiError::Forbidden(
+            "permissions_exceed_own",
+            format!(
+                "you can grant only permissions you hold yourself; you lack {}",
+                missing.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        GrantRefusal::TargetOutranks => {
+            ApiError::Forbidden("role_too_high", "that user's membership holds more than yours".into())
+        }
+    }
 }
 
 pub async fn grant<P: Platform>(
@@ -185,35 +386,28 @@ pub async fn grant<P: Platform>(
     if !user_visible(app, who, user_id).await? {
         return Err(ApiError::NotFound);
     }
-    if !who.can(Permission::UsersManage) {
-        return Err(ApiError::forbidden("requires the users:manage permission"));
-    }
+    require_permission(who, Permission::UsersManage)?;
     let body: Grant = json_body(req, &["user_id", "platform_role"])?;
     let role = Role::parse(&body.role).ok_or_else(|| ApiError::invalid("invalid_role", "unknown role"))?;
-    let t = target(app, who, body.agency_id, body.client_id).await?;
+    let t = target(app, req, who, body.agency_id, body.client_id).await?;
     let fits =
         matches!((&t, role.level()), (Target::Agency(_), Level::Agency) | (Target::Client { .. }, Level::Client));
     if !fits {
         return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
     }
-    if !may_grant(who.role, role) {
-        return Err(ApiError::Forbidden("role_too_high", "you cannot grant a role above your own".into()));
-    }
+    // No list means the role's whole set, which must then fit inside the granter's own.
+    let granted = granted_permissions(role, body.permissions.as_deref()).map_err(|name| {
+        ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
+    })?;
+    let existing = existing_membership(app, &t, user_id).await?;
+    who.may_grant(user_id, role, &granted, existing.as_ref().map(|(r, p)| (*r, p.as_slice()))).map_err(refused)?;
     let narrowing = match body.permissions {
         None => None,
-        Some(list) => {
-            if list.iter().any(|p| Permission::parse(p).is_none_or(|p| !role.permissions().contains(&p))) {
-                return Err(ApiError::invalid("invalid_permissions", "permissions may only narrow the role's own set"));
-            }
-            Some(serde_json::to_string(&list).map_err(|e| ApiError::Internal(e.to_string()))?)
+        Some(_) => {
+            let names: Vec<&str> = granted.iter().map(|p| p.as_str()).collect();
+            Some(serde_json::to_string(&names).map_err(|e| ApiError::Internal(e.to_string()))?)
         }
     };
-    // Nobody changes the membership of someone who outranks them.
-    if let Some(existing) = existing_role(app, &t, user_id).await? {
-        if existing.rank() > who.role.rank() {
-            return Err(ApiError::Forbidden("role_too_high", "that user outranks you".into()));
-        }
-    }
     let now = app.p.now_ms();
     let upsert = match &t {
         Target::Agency(a) => Stmt::new(
@@ -225,15 +419,15 @@ pub async fn grant<P: Platform>(
             vec![user_id.into(), client_id.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
         ),
     };
-    let audit = app.audit(
+    let audit = app.audit_change(
         req,
-        Some(who),
+        who,
         Event {
             tenant_id: t.tenant_id(),
             action: "membership.granted",
             target_type: "user",
             target_id: Some(user_id),
-            metadata: json!({"role": role}),
+            metadata: json!({"role": role, "permissions": granted, "narrowed": body.permissions.is_some()}),
         },
     )?;
     app.p.batch(&[upsert, audit]).await?;
@@ -241,17 +435,31 @@ pub async fn grant<P: Platform>(
         Target::Client { agency_id, .. } => Some(agency_id.as_str()),
         Target::Agency(_) => None,
     };
-    Ok(Response::json(200, &json!({"user_id": user_id, "tenant": t.tenant_id(), "agency_id": agency, "role": role})))
+    Ok(Response::json(
+        200,
+        &json!({"user_id": user_id, "tenant": t.tenant_id(), "agency_id": agency, "role": role, "permissions": granted}),
+    ))
 }
 
-async fn existing_role<P: Platform>(app: &App<'_, P>, t: &Target, user_id: &str) -> ApiResult<Option<Role>> {
+/// The target user's current membership in the tenant: its role and effective permissions.
+/// An unreadable narrowing list counts as the role's whole set here, so it is never mistaken
+/// for "holds nothing" and overwritten by someone who holds less.
+async fn existing_membership<P: Platform>(
+    app: &App<'_, P>,
+    t: &Target,
+    user_id: &str,
+) -> ApiResult<Option<(Role, Vec<Permission>)>> {
     let rows = match t {
         Target::Agency(a) => app.p.query(tenants::SELECT_AGENCY_MEMBERSHIP, &[user_id.into(), a.into()]).await?,
         Target::Client { client_id, .. } => {
             app.p.query(tenants::SELECT_CLIENT_MEMBERSHIP, &[user_id.into(), client_id.into()]).await?
         }
     };
-    Ok(rows.first().and_then(|r| crate::ports::col_str(r, "role")).and_then(|r| Role::parse(&r)))
+    let Some(row) = rows.first() else { return Ok(None) };
+    let Some(role) = crate::ports::col_str(row, "role").and_then(|r| Role::parse(&r)) else { return Ok(None) };
+    let narrowing = crate::ports::col_str(row, "permissions");
+    let perms = effective_permissions(role, narrowing.as_deref()).unwrap_or_else(|_| role.permissions().to_vec());
+    Ok(Some((role, perms)))
 }
 
 pub async fn revoke<P: Platform>(
@@ -263,9 +471,7 @@ pub async fn revoke<P: Platform>(
     if !user_visible(app, who, user_id).await? {
         return Err(ApiError::NotFound);
     }
-    if !who.can(Permission::UsersManage) {
-        return Err(ApiError::forbidden("requires the users:manage permission"));
-    }
+    require_permission(who, Permission::UsersManage)?;
     // The tenant may come as a JSON body or, since DELETE bodies are awkward, as query params.
     let (agency, client) = if req.body.is_empty() {
         (req.query_param("agency_id"), req.query_param("client_id"))
@@ -273,20 +479,18 @@ pub async fn revoke<P: Platform>(
         let b: Revoke = json_body(req, &[])?;
         (b.agency_id, b.client_id)
     };
-    let t = target(app, who, agency, client).await?;
-    let existing = existing_role(app, &t, user_id).await?.ok_or(ApiError::NotFound)?;
-    if existing.rank() > who.role.rank() || !may_grant(who.role, existing) {
-        return Err(ApiError::Forbidden("role_too_high", "you cannot revoke a role above your own".into()));
-    }
+    let t = target(app, req, who, agency, client).await?;
+    let (existing, perms) = existing_membership(app, &t, user_id).await?.ok_or(ApiError::NotFound)?;
+    who.may_revoke(user_id, existing, &perms).map_err(refused)?;
     let delete = match &t {
         Target::Agency(a) => Stmt::new(tenants::DELETE_AGENCY_MEMBERSHIP, vec![user_id.into(), a.into()]),
         Target::Client { client_id, .. } => {
             Stmt::new(tenants::DELETE_CLIENT_MEMBERSHIP, vec![user_id.into(), client_id.into()])
         }
     };
-    let audit = app.audit(
+    let audit = app.audit_change(
         req,
-        Some(who),
+        who,
         Event {
             tenant_id: t.tenant_id(),
             action: "membership.revoked",
@@ -295,6 +499,9 @@ pub async fn revoke<P: Platform>(
             metadata: json!({"role": existing}),
         },
     )?;
-    app.p.batch(&[delete, audit]).await?;
+    let changed = app.p.batch(&[delete, audit]).await?;
+    if changed.first().copied().unwrap_or(0) == 0 {
+        return Err(ApiError::NotFound);
+    }
     Ok(Response::new(204))
 }

@@ -22,6 +22,10 @@ pub struct AccessClaims {
     pub role: String,
     pub permissions: Vec<String>,
     pub jti: String,
+    /// Set on tokens issued on a client portal: the portal's host (`host[:port]`). Such a token
+    /// is valid only on that host, and never on the API host or another portal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// Header fields beyond the registered ones. Only `crit` matters: we understand no extension,
@@ -30,6 +34,11 @@ pub struct AccessClaims {
 struct HeaderExtras {
     #[serde(default)]
     crit: Option<serde_json::Value>,
+    /// An embedded key. Keys come only from configuration, so its presence alone refuses the token.
+    #[serde(default)]
+    jwk: Option<serde_json::Value>,
+    #[serde(default)]
+    x5c: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -58,25 +67,38 @@ pub enum TokenError {
     Audience,
     #[error("signing failed")]
     Signing,
+    #[error("unknown or missing key id")]
+    KeyId,
+    #[error("keys named by URL or embedded in the token are not accepted")]
+    KeySource,
 }
 
+/// The signing keys: the current one, which signs and verifies, and retired ones, which only
+/// verify until the tokens they signed have expired. Each is found by its `kid`, from this
+/// allowlist only.
 pub struct TokenKeys {
-    key: Hs256Key,
+    current_kid: String,
+    keys: Vec<(String, Hs256Key)>,
     pub issuer: String,
     pub audience: String,
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
-        Self { key: Hs256Key::new(secret), issuer: issuer.into(), audience: audience.into() }
+    /// `retired` pairs each old key id with its secret.
+    pub fn new(kid: &str, secret: &[u8], retired: &[(String, Vec<u8>)], issuer: &str, audience: &str) -> Self {
+        let keys = std::iter::once((kid.to_string(), Hs256Key::new(secret)))
+            .chain(retired.iter().map(|(k, s)| (k.clone(), Hs256Key::new(s))))
+            .collect();
+        Self { current_kid: kid.into(), keys, issuer: issuer.into(), audience: audience.into() }
     }
 
     pub fn issue(&self, claims: AccessClaims, now: i64, ttl_secs: i64) -> Result<String, TokenError> {
         let mut c = Claims::new(claims);
         c.issued_at = ts(now);
         c.expiration = ts(now + ttl_secs);
-        let header = Header::empty().with_token_type(TOKEN_TYPE);
-        Hs256.token(&header, &c, &self.key).map_err(|_| TokenError::Signing)
+        let header = Header::empty().with_token_type(TOKEN_TYPE).with_key_id(self.current_kid.clone());
+        let (_, key) = self.keys.first().ok_or(TokenError::Signing)?;
+        Hs256.token(&header, &c, key).map_err(|_| TokenError::Signing)
     }
 
     /// Verifies a bearer token at time `now` (seconds). Each failure maps to one reason, all
@@ -97,7 +119,17 @@ impl TokenKeys {
         if header.other_fields.crit.is_some() {
             return Err(TokenError::Crit);
         }
-        let validated = Hs256.validator::<AccessClaims>(&self.key).validate(&untrusted).map_err(|e| match e {
+        let extras = &header.other_fields;
+        if header.key_set_url.is_some()
+            || header.certificate_url.is_some()
+            || extras.jwk.is_some()
+            || extras.x5c.is_some()
+        {
+            return Err(TokenError::KeySource);
+        }
+        let kid = header.key_id.as_deref().ok_or(TokenError::KeyId)?;
+        let (_, key) = self.keys.iter().find(|(k, _)| k == kid).ok_or(TokenError::KeyId)?;
+        let validated = Hs256.validator::<AccessClaims>(key).validate(&untrusted).map_err(|e| match e {
             jwt_compact::ValidationError::InvalidSignature
             | jwt_compact::ValidationError::InvalidSignatureLen { .. }
             | jwt_compact::ValidationError::MalformedSignature(_) => TokenError::Signature,
@@ -183,7 +215,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(SECRET, "gatehouse", "gatehouse-api")
+        TokenKeys::new("k1", SECRET, &[], "gatehouse", "gatehouse-api")
     }
 
     fn claims() -> AccessClaims {
@@ -195,6 +227,7 @@ mod tests {
             role: "client_user".into(),
             permissions: vec!["contacts:read".into()],
             jti: "j1".into(),
+            site: None,
         }
     }
 
@@ -215,7 +248,7 @@ mod tests {
     }
 
     fn hdr() -> serde_json::Value {
-        serde_json::json!({"alg": "HS256", "typ": "JWT"})
+        serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1"})
     }
 
     #[test]
@@ -366,12 +399,97 @@ mod tests {
             .decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
             .unwrap();
         let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let k = TokenKeys::new(&key, "joe", "gatehouse-api");
+        let k = TokenKeys::new("k1", &key, &[], "joe", "gatehouse-api");
         // The signature is genuine: prove it, so the refusal below is about the claims.
         let untrusted = UntrustedToken::<HeaderExtras>::try_from(token).unwrap();
         assert!(Hs256.validator::<serde_json::Value>(&Hs256Key::new(&key)).validate(&untrusted).is_ok());
         assert!(k.verify(token, NOW).is_err());
         assert!(keys().verify(token, NOW).is_err());
+    }
+
+    fn decoded_payload(token: &str) -> serde_json::Value {
+        let p = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        serde_json::from_slice(&p).unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_lives_exactly_its_ttl() {
+        let t = keys().issue(claims(), NOW, 900).unwrap();
+        let p = decoded_payload(&t);
+        assert_eq!(p["iat"], NOW);
+        assert_eq!(p["exp"], NOW + 900);
+        assert!(keys().verify(&t, NOW + 899).is_ok());
+        assert_eq!(keys().verify(&t, NOW + 900), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn keys_rotate_by_kid_from_the_configured_list_only() {
+        const OLD: &[u8] = b"the-old-secret-the-old-secret-0123456789";
+        let old = TokenKeys::new("k0", OLD, &[], "gatehouse", "gatehouse-api");
+        let rotated = TokenKeys::new("k1", SECRET, &[("k0".to_string(), OLD.to_vec())], "gatehouse", "gatehouse-api");
+        let before = old.issue(claims(), NOW, 900).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(before.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["kid"], "k0");
+        assert_eq!(rotated.verify(&before, NOW + 1).unwrap(), claims(), "a retired key still verifies");
+        assert_eq!(keys().verify(&before, NOW + 1), Err(TokenError::KeyId), "once dropped, its tokens die");
+        let after = rotated.issue(claims(), NOW, 900).unwrap();
+        assert!(keys().verify(&after, NOW + 1).is_ok(), "new tokens are signed with the current key");
+        assert_eq!(old.verify(&after, NOW + 1), Err(TokenError::KeyId));
+        // A kid naming one key with a signature by another fails on the signature.
+        let mut h = hdr();
+        h["kid"] = "k0".into();
+        assert_eq!(rotated.verify(&forge(SECRET, h, payload(NOW + 60, NOW)), NOW), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn keys_are_never_taken_from_the_token() {
+        let body = payload(NOW + 60, NOW);
+        let cases: Vec<(&str, serde_json::Value, TokenError)> = vec![
+            ("no kid", serde_json::json!({"alg": "HS256", "typ": "JWT"}), TokenError::KeyId),
+            ("unknown kid", serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k9"}), TokenError::KeyId),
+            ("kid path", serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "../../k1"}), TokenError::KeyId),
+            (
+                "jku",
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "jku": "https://evil.example/jwks"}),
+                TokenError::KeySource,
+            ),
+            (
+                "x5u",
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "x5u": "https://evil.example/c"}),
+                TokenError::KeySource,
+            ),
+            (
+                "jwk",
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "jwk": {"kty": "oct", "k": "AA"}}),
+                TokenError::KeySource,
+            ),
+            (
+                "x5c",
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "x5c": ["AA"]}),
+                TokenError::KeySource,
+            ),
+        ];
+        for (name, header, want) in cases {
+            assert_eq!(keys().verify(&forge(SECRET, header, body.clone()), NOW), Err(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_token_length_cap_is_exact() {
+        // Grow the jti until the token is exactly at the cap, then one past it.
+        let sized = |len: usize| {
+            (1..4000).find_map(|n| {
+                let mut c = claims();
+                c.jti = "j".repeat(n);
+                let t = keys().issue(c, NOW, 900).unwrap();
+                (t.len() == len).then_some(t)
+            })
+        };
+        let at_cap = sized(MAX_TOKEN_LEN).expect("a token of exactly the cap");
+        assert!(keys().verify(&at_cap, NOW).is_ok());
+        let over = sized(MAX_TOKEN_LEN + 1).or_else(|| sized(MAX_TOKEN_LEN + 2)).expect("a token just over the cap");
+        assert_eq!(keys().verify(&over, NOW), Err(TokenError::Malformed));
     }
 
     /// Wycheproof JWS vectors for HS256: a valid one must verify its signature with our

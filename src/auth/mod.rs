@@ -1,5 +1,6 @@
-//! Authentication: password hashing, access tokens, and the login rate limit.
+//! Authentication: password hashing, access tokens, login throttling and the Turnstile challenge.
 
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
+pub mod turnstile;

@@ -4,13 +4,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{apply, check_txt, list_for_client, one, DomainRow, Proof, Transition, INSERT, SAME_SITE_ELSEWHERE};
+use super::{
+    apply, check_txt, collide, is_consumer_domain, list_for_client, one, verify_claim, DomainRow, Proof, Transition,
+    INSERT, SAME_SITE_ELSEWHERE,
+};
 use crate::api::{json_body, require, App};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::hostname::DomainPattern;
 use crate::http::{Method, Request, Response};
-use crate::ports::{Param, Platform, Stmt};
+use crate::ports::{decode_all, Param, Platform, Stmt};
 use crate::tenancy::{Permission, Principal};
 
 #[derive(Deserialize)]
@@ -65,9 +68,9 @@ pub async fn route<P: Platform>(
         [id] => {
             require(req.method, Method::Delete)?;
             let d = one(app.p, &client.id, id).await?.ok_or(ApiError::NotFound)?;
-            let audit = app.audit(
+            let audit = app.audit_change(
                 req,
-                Some(who),
+                who,
                 Event {
                     tenant_id: &client.id,
                     action: "domain.deleted",
@@ -116,20 +119,28 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
     let site = pattern
         .site()
         .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
+    if is_consumer_domain(&site) {
+        return Err(ApiError::invalid(
+            "consumer_domain",
+            format!("{site} is a consumer mail provider's domain; register a domain your business owns"),
+        ));
+    }
     // Two tenants answering for one host would defeat the gate: refuse any overlap with what
-    // other clients hold in the same site, at any depth and in either direction. Patterns on
-    // the same base (`x.com` and `*.x.com`) share one TXT challenge, so one proof would serve
-    // both tenants: refuse those too.
-    let held = app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?;
+    // other clients have *verified* in the same site, at any depth and in either direction.
+    // Patterns on the same base (`x.com` and `*.x.com`) share one TXT challenge, so one proof
+    // would serve both tenants: refuse those too. Unproved claims block nobody; the first to
+    // verify wins, and verification itself re-checks this inside its statement.
+    let held: Vec<DomainRow> =
+        decode_all(app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?)?;
     let clash = held
         .iter()
-        .filter_map(|r| r.get("hostname").and_then(|v| v.as_str()))
-        .filter_map(DomainPattern::from_stored)
-        .any(|other| other.overlaps(&pattern) || other.base() == pattern.base());
+        .filter(|d| d.status == "verified")
+        .filter_map(DomainRow::pattern)
+        .any(|other| collide(&other, &pattern));
     if clash {
         return Err(ApiError::conflict(
             "domain_taken",
-            "this domain, or one covering it, is registered by another client",
+            "this domain, or one covering it, is verified by another client",
         ));
     }
     let id = crate::ids::new_id("dom")?;
@@ -164,7 +175,7 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
     ];
     app.p.batch(&stmts).await.map_err(|e| match e {
         crate::error::StoreError::Conflict(_) => {
-            ApiError::conflict("domain_taken", "this domain is already registered")
+            ApiError::conflict("domain_exists", "this client has already registered this domain")
         }
         other => other.into(),
     })?;
@@ -180,43 +191,53 @@ async fn verify<P: Platform>(
     force: bool,
 ) -> ApiResult<Response> {
     let actor = app.actor(req, Some(who));
-    if force {
+    let proved = if force {
         if !who.is_platform_admin() {
             return Err(ApiError::Forbidden("forbidden_field", "only platform admins may force-verify".into()));
         }
-        let t = Transition {
-            domain: &d,
-            status: "verified",
-            reason: Some("verified by a platform admin".into()),
-            failures: 0,
-            action: "domain.force_verified",
-        };
-        apply(app, &actor, t).await?;
+        Some(("domain.force_verified", "admin", Some("verified by a platform admin".to_string())))
     } else {
         let proof = check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await?;
-        let t = match proof {
-            Proof::Found => {
-                Transition { domain: &d, status: "verified", reason: None, failures: 0, action: "domain.verified" }
-            }
-            Proof::Missing => Transition {
-                domain: &d,
-                status: "failed",
-                reason: Some(format!("no TXT record found at {}", d.challenge_name())),
-                failures: d.consecutive_failures,
-                action: "domain.verification_failed",
-            },
-            Proof::Mismatch => Transition {
-                domain: &d,
-                status: "failed",
-                reason: Some(format!("the TXT record at {} does not hold the expected token", d.challenge_name())),
-                failures: d.consecutive_failures,
-                action: "domain.verification_failed",
-            },
+        let failed = |reason: String| Transition {
+            domain: &d,
+            status: "failed",
+            reason: Some(reason),
+            failures: d.consecutive_failures,
+            action: "domain.verification_failed",
         };
-        // A verified domain that fails a manual re-verify keeps serving until the scheduled
-        // job lapses it; only pending, failed and lapsed domains move to failed here.
-        if !(d.status == "verified" && t.status == "failed") {
+        let t = match proof {
+            Proof::Found => None,
+            Proof::Missing => Some(failed(format!("no TXT record found at {}", d.challenge_name()))),
+            Proof::Mismatch => {
+                Some(failed(format!("the TXT record at {} does not hold the expected token", d.challenge_name())))
+            }
+        };
+        match t {
+            // A verified domain that fails a manual re-verify keeps serving until the scheduled
+            // job lapses it; only pending, failed and lapsed domains move to failed here.
+            Some(t) => {
+                if d.status != "verified" {
+                    apply(app, &actor, t).await?;
+                }
+                None
+            }
+            None => Some(("domain.verified", "dns", None)),
+        }
+    };
+    if let Some((action, by, reason)) = proved {
+        if !verify_claim(app, &actor, &d, action, by, reason).await? {
+            let t = Transition {
+                domain: &d,
+                status: "failed",
+                reason: Some("another client verified an overlapping domain first".into()),
+                failures: d.consecutive_failures,
+                action: "domain.verification_failed",
+            };
             apply(app, &actor, t).await?;
+            return Err(ApiError::conflict(
+                "domain_taken",
+                "another client verified this domain, or one overlapping it, first",
+            ));
         }
     }
     let d = one(app.p, &d.client_id, &d.id).await?.ok_or(ApiError::NotFound)?;

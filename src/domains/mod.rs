@@ -29,12 +29,34 @@ pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, site, sc
 pub const SET_STATUS: &str = "UPDATE domains SET status = ?3, status_reason = ?4, consecutive_failures = ?5, \
     verified_at = ?6, last_checked_at = ?7, updated_at = ?7, verified_by = ?8 WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";
-/// Patterns other clients hold in the same site (eTLD+1): the only ones that can overlap.
-/// Global by design: uniqueness spans tenants.
-pub const SAME_SITE_ELSEWHERE: &str = "SELECT hostname FROM domains WHERE site = ?1 AND client_id <> ?2";
+/// Other clients' claims in the same site (eTLD+1): the only ones that can overlap. Global by
+/// design: uniqueness spans tenants. Only verified claims block; unproved ones lose the race.
+pub const SAME_SITE_ELSEWHERE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
+    verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at \
+    FROM domains WHERE site = ?1 AND client_id <> ?2";
+/// Verifies a claim only if no other client holds a verified claim overlapping it, decided inside
+/// the statement so two verifications racing for overlapping names cannot both win. ?6 is the
+/// claim's base name, ?7 whether it is a wildcard and ?8 its site; another claim's base `ob` overlaps when it
+/// is the same name, when it is a wildcard above ours, or when ours is a wildcard above it.
+pub const VERIFY_GUARDED: &str = "UPDATE domains SET status = 'verified', status_reason = ?3, \
+    consecutive_failures = 0, verified_at = coalesce(verified_at, ?4), last_checked_at = ?4, updated_at = ?4, \
+    verified_by = ?5 WHERE client_id = ?1 AND id = ?2 AND NOT EXISTS (SELECT 1 FROM (SELECT \
+      CASE WHEN substr(o.hostname, 1, 2) = '*.' THEN substr(o.hostname, 3) ELSE o.hostname END AS ob, \
+      substr(o.hostname, 1, 2) = '*.' AS ow FROM domains o \
+      WHERE o.site = ?8 AND o.client_id <> ?1 AND o.status = 'verified') \
+    WHERE ob = ?6 OR (ow AND substr(?6, -length(ob) - 1) = '.' || ob) \
+      OR (?7 AND substr(ob, -length(?6) - 1) = '.' || ?6))";
+/// A rival's unproved claim loses once ours is verified (checked in the same batch).
+pub const FAIL_RIVAL: &str = "UPDATE domains SET status = 'failed', status_reason = ?3, updated_at = ?4 \
+    WHERE client_id = ?1 AND id = ?2 AND status IN ('pending', 'failed', 'lapsed') \
+    AND EXISTS (SELECT 1 FROM domains w WHERE w.client_id = ?5 AND w.id = ?6 AND w.status = 'verified')";
+/// Unproved claims older than the cutoff, for the scheduled sweep. Platform-wide by design.
+pub const EXPIRED_PENDING: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
+    verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at \
+    FROM domains WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at LIMIT ?2";
 pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
-    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.created_at, c.updated_at \
-    FROM domains d JOIN clients c ON c.id = d.client_id \
+    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.created_at, c.updated_at, \
+    a.status AS agency_status FROM domains d JOIN clients c ON c.id = d.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
 /// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.
 pub const DUE_FOR_RECHECK: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
@@ -131,6 +153,21 @@ pub enum PortalOwner {
 pub async fn portal_owner(db: &impl Database, host: &str) -> ApiResult<Option<PortalOwner>> {
     let row = db.query(PORTAL_OWNER, &[host.into()]).await?.into_iter().next();
     Ok(row.map(decode).transpose()?.map(PortalOwner::Client))
+}
+
+const CONSUMER_MAIL_DOMAINS: &str = include_str!("../../data/consumer_mail_domains.txt");
+
+/// Whether a registrable domain (eTLD+1) is a consumer or free-mail provider's, from
+/// `data/consumer_mail_domains.txt`. A `name.*` entry matches `name` under any public suffix:
+/// the site's first label is `name` and the rest is the suffix.
+pub fn is_consumer_domain(site: &str) -> bool {
+    let first_label = site.split('.').next().unwrap_or("");
+    CONSUMER_MAIL_DOMAINS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).any(|entry| {
+        match entry.strip_suffix(".*") {
+            Some(name) => first_label == name,
+            None => site == entry,
+        }
+    })
 }
 
 /// What the resolver said about the challenge record.
@@ -240,7 +277,7 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
         ],
     )];
     if t.status != d.status || t.action == "domain.force_verified" {
-        stmts.push(crate::audit::stmt(
+        stmts.push(crate::audit::after_change(
             actor,
             Event {
                 tenant_id: &d.client_id,
@@ -257,18 +294,127 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
     Ok(())
 }
 
+/// Whether two stored claims collide: they overlap, or share a base (`x.com` and `*.x.com`
+/// prove themselves with one TXT record).
+pub fn collide(a: &DomainPattern, b: &DomainPattern) -> bool {
+    a.overlaps(b) || a.base() == b.base()
+}
+
+/// Marks a claim verified, unless another client already holds a verified claim colliding with
+/// it (decided inside the statement). In the same batch, other clients' unproved claims that
+/// collide with it turn `failed`, each with its own audit row in its own tenant. Returns false
+/// when another client won.
+pub async fn verify_claim<P: Platform>(
+    app: &App<'_, P>,
+    actor: &crate::audit::Actor,
+    d: &DomainRow,
+    action: &str,
+    verified_by: &str,
+    reason: Option<String>,
+) -> ApiResult<bool> {
+    let pattern = d.pattern().ok_or_else(|| ApiError::Internal(format!("stored domain {} is invalid", d.id)))?;
+    let site = pattern.site().ok_or_else(|| ApiError::Internal(format!("stored domain {} has no site", d.id)))?;
+    let now = app.p.now_ms();
+    let rivals: Vec<DomainRow> =
+        decode_all(app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), d.client_id.as_str().into()]).await?)?;
+    let mut stmts = vec![
+        Stmt::new(
+            VERIFY_GUARDED,
+            vec![
+                d.client_id.as_str().into(),
+                d.id.as_str().into(),
+                reason.clone().into(),
+                Param::Int(now),
+                verified_by.into(),
+                pattern.base().as_str().into(),
+                pattern.is_wildcard().into(),
+                site.as_str().into(),
+            ],
+        ),
+        crate::audit::after_change(
+            actor,
+            Event {
+                tenant_id: &d.client_id,
+                action,
+                target_type: "domain",
+                target_id: Some(&d.id),
+                metadata: json!({"domain": d.hostname, "from": d.status, "to": "verified", "reason": reason}),
+            },
+            now,
+        )?,
+    ];
+    let lost = format!("another client verified {} first, and it overlaps this domain", d.hostname);
+    for r in rivals.iter().filter(|r| r.status != "verified") {
+        if !r.pattern().is_some_and(|p| collide(&p, &pattern)) {
+            continue;
+        }
+        stmts.push(Stmt::new(
+            FAIL_RIVAL,
+            vec![
+                r.client_id.as_str().into(),
+                r.id.as_str().into(),
+                lost.as_str().into(),
+                Param::Int(now),
+                d.client_id.as_str().into(),
+                d.id.as_str().into(),
+            ],
+        ));
+        stmts.push(crate::audit::after_change(
+            actor,
+            Event {
+                tenant_id: &r.client_id,
+                action: "domain.claim_lost",
+                target_type: "domain",
+                target_id: Some(&r.id),
+                metadata: json!({"domain": r.hostname, "from": r.status, "to": "failed", "reason": lost}),
+            },
+            now,
+        )?);
+    }
+    let won = match app.p.batch(&stmts).await {
+        Ok(changed) => changed.first().copied().unwrap_or(0) > 0,
+        // The partial unique index on verified hostnames: an identical name won the race.
+        Err(crate::error::StoreError::Conflict(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    app.state.gate.forget_tenant(&d.client_id);
+    Ok(won)
+}
+
+/// The scheduled sweep: unproved claims older than the configured days turn `failed`.
+pub async fn expire_pending<P: Platform>(app: &App<'_, P>) -> ApiResult<Value> {
+    let ttl_ms = app.cfg.pending_domain_ttl_days.saturating_mul(86_400_000);
+    let cutoff = app.p.now_ms() - ttl_ms;
+    let due: Vec<DomainRow> =
+        decode_all(app.p.query(EXPIRED_PENDING, &[Param::Int(cutoff), Param::Int(RECHECK_BATCH)]).await?)?;
+    let actor = system_actor();
+    for d in &due {
+        let reason = format!(
+            "the claim expired: no TXT record proved it within {} days; register it again to retry",
+            app.cfg.pending_domain_ttl_days
+        );
+        let t = Transition { domain: d, status: "failed", reason: Some(reason), failures: 0, action: "domain.expired" };
+        apply(app, &actor, t).await?;
+    }
+    Ok(json!({"expired": due.len()}))
+}
+
+fn system_actor() -> crate::audit::Actor {
+    crate::audit::Actor {
+        user_id: None,
+        role: Some("system".into()),
+        ip: "scheduled".into(),
+        user_agent: "cron".into(),
+    }
+}
+
 /// The scheduled job: re-check verified domains not checked in the last `min_age_ms`; a record
 /// missing for `lapse_after_failures` checks in a row lapses the domain.
 pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResult<Value> {
     let now = app.p.now_ms();
     let due: Vec<DomainRow> =
         decode_all(app.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
-    let actor = crate::audit::Actor {
-        user_id: None,
-        role: Some("system".into()),
-        ip: "scheduled".into(),
-        user_agent: "cron".into(),
-    };
+    let actor = system_actor();
     let (mut ok, mut missing, mut lapsed, mut errors) = (0, 0, 0, 0);
     for d in &due {
         let proof = match check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await

@@ -9,11 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use gatehouse::error::StoreError;
 use gatehouse::http::{Method, Request, Response};
 use gatehouse::ports::{
-    Blobs, ByteRange, Clock, Database, HttpReply, Log, ObjectBody, ObjectMeta, Outbound, Param, Row, Stmt,
+    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
+    Stmt,
 };
 use gatehouse::{App, Config, State};
 use rusqlite::types::ValueRef;
 use serde_json::{json, Value};
+
+/// One outbound form POST: the URL and its fields.
+pub type FormPost = (String, Vec<(String, String)>);
 
 pub struct TestPlatform {
     pub conn: rusqlite::Connection,
@@ -28,6 +32,10 @@ pub struct TestPlatform {
     pub fail_sql_containing: RefCell<Option<String>>,
     pub queries: Cell<u32>,
     pub logs: RefCell<Vec<String>>,
+    /// Form POSTs sent out (Turnstile verifications): URL and fields.
+    pub posts: RefCell<Vec<FormPost>>,
+    pub limits: RefCell<HashMap<Limit, u32>>,
+    pub limit_counts: RefCell<HashMap<(Limit, String), u32>>,
 }
 
 fn store_err(e: rusqlite::Error) -> StoreError {
@@ -74,6 +82,9 @@ impl TestPlatform {
             fail_sql_containing: RefCell::new(None),
             queries: Cell::new(0),
             logs: RefCell::default(),
+            posts: RefCell::default(),
+            limits: RefCell::default(),
+            limit_counts: RefCell::default(),
         }
     }
 
@@ -232,6 +243,29 @@ impl Outbound for TestPlatform {
             .unwrap_or_default();
         let body = if answers.is_empty() { json!({"Status": 3}) } else { json!({"Status": 0, "Answer": answers}) };
         Ok(HttpReply { status: 200, body: body.to_string() })
+    }
+
+    /// A fake Turnstile siteverify: the token `pass` succeeds, anything else fails.
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError> {
+        self.posts
+            .borrow_mut()
+            .push((url.to_string(), form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
+        let token = form.iter().find(|(k, _)| *k == "response").map(|(_, v)| *v).unwrap_or("");
+        Ok(HttpReply { status: 200, body: json!({"success": token == "pass"}).to_string() })
+    }
+}
+
+impl RateLimits for TestPlatform {
+    /// A fixed-window double of the Rate Limiting binding: `limits` caps each (limit, key) pair;
+    /// limits not set there never refuse.
+    async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError> {
+        let Some(cap) = self.limits.borrow().get(&limit).copied() else {
+            return Ok(true);
+        };
+        let mut seen = self.limit_counts.borrow_mut();
+        let n = seen.entry((limit, key.to_string())).or_insert(0);
+        *n += 1;
+        Ok(*n <= cap)
     }
 }
 

@@ -1,0 +1,61 @@
+//! Cloudflare Turnstile: the challenge a login must pass once its email has drawn too many
+//! failures. Tokens are checked with Turnstile's siteverify endpoint (configurable, so tests
+//! point it at a fake verifier on loopback).
+
+use serde::Deserialize;
+
+use crate::api::App;
+use crate::error::{ApiError, ApiResult};
+use crate::http::Request;
+use crate::ports::Platform;
+
+/// Turnstile tokens are at most 2048 characters.
+pub const MAX_TOKEN_LEN: usize = 2048;
+
+#[derive(Deserialize)]
+struct Siteverify {
+    success: bool,
+}
+
+/// Passes only with a token the verifier accepts. Without Turnstile configured no token can pass,
+/// so the email waits out its window (429) instead.
+pub async fn require<P: Platform>(
+    app: &App<'_, P>,
+    req: &Request,
+    token: Option<&str>,
+    retry_after: u64,
+) -> ApiResult<()> {
+    let Some(secret) = app.cfg.turnstile_secret.as_deref() else {
+        return Err(ApiError::TooMany(
+            "too_many_attempts",
+            "too many failed logins for this account; try again later".into(),
+            Some(retry_after),
+        ));
+    };
+    let required = || {
+        ApiError::Forbidden(
+            "turnstile_required",
+            format!(
+                "this account drew too many failed logins: complete the challenge (site key {}) and send its \
+                 token as `turnstile_token`",
+                app.cfg.turnstile_site_key.as_deref().unwrap_or("not configured")
+            ),
+        )
+    };
+    let token = token.map(str::trim).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN).ok_or_else(required)?;
+    let mut form = vec![("secret", secret), ("response", token)];
+    if let Some(ip) = req.client_ip() {
+        form.push(("remoteip", ip));
+    }
+    let reply = app
+        .p
+        .post_form(&app.cfg.turnstile_verify_url, &form)
+        .await
+        .map_err(|e| ApiError::Upstream(format!("Turnstile unreachable: {e}")))?;
+    let verdict: Siteverify = serde_json::from_str(&reply.body)
+        .map_err(|_| ApiError::Upstream(format!("Turnstile answered HTTP {} without a verdict", reply.status)))?;
+    if reply.status != 200 || !verdict.success {
+        return Err(ApiError::Forbidden("turnstile_failed", "the challenge token was not accepted".into()));
+    }
+    Ok(())
+}
