@@ -163,7 +163,6 @@ fn token_hash(token: &str) -> String {
 /// email already has an account, so it reveals nothing; the invitee proves the address by
 /// accepting the mailed token, and sets their own password if they are new.
 pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    require_permission(who, Permission::UsersManage)?;
     let body: Invite =
         json_body(req, &["id", "agency_id", "client_id", "platform_role", "status", "password", "user_id"])?;
     let email = email_field(&body.email)?;
@@ -175,6 +174,8 @@ pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principa
     } else {
         return Err(ApiError::invalid("invalid_target", "name the agency or client to invite into as `tenant`"));
     };
+    // Reach first (a foreign tenant is 404), then permission (403).
+    require_permission(who, Permission::UsersManage)?;
     let level = match t {
         Target::Agency(_) => Level::Agency,
         Target::Client { .. } => Level::Client,

@@ -392,9 +392,19 @@ describe("registration rules", () => {
     assert.deepEqual(rows, [{ hostname: "xn--bcher-kva.example" }]);
   });
 
-  test("a name another client holds is refused with 409 domain_taken, in any spelling", async () => {
+  // Only a verified claim blocks other clients (an unproved one would let anyone squat a name).
+  const forceVerify = async (client, id) => {
+    const r = await w.request("POST", `/api/clients/${client}/domains/${id}/verify`, { token: tokens.platform, json: { force: true } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.status, "verified");
+  };
+
+  test("a name another client has verified is refused with 409 domain_taken, in any spelling", async () => {
     const held = await register(T.acme, tokens.acme, { domain: "taken.example", purpose: "widget" });
     assert.equal(held.status, 201, held.text);
+    await forceVerify(T.acme, held.json.id);
+    const bucher = (await listDomains(T.acme, tokens.acme)).find((d) => d.domain === "xn--bcher-kva.example");
+    await forceVerify(T.acme, bucher.id);
     for (const domain of ["taken.example", "TAKEN.example.", "xn--bcher-kva.example", "BÜCHER.example"]) {
       const r = await register(T.globex, tokens.globex, { domain, purpose: "widget" });
       assert.equal(r.status, 409, `${domain}: ${r.text}`);
@@ -403,6 +413,7 @@ describe("registration rules", () => {
     // A wildcard held by one client covers its subdomains for everyone else, and vice versa.
     const wild = await register(T.acme, tokens.acme, { domain: "*.held-wild.example", purpose: "widget" });
     assert.equal(wild.status, 201, wild.text);
+    await forceVerify(T.acme, wild.json.id);
     const sub = await register(T.globex, tokens.globex, { domain: "shop.held-wild.example", purpose: "widget" });
     assert.equal(sub.status, 409, sub.text);
     assert.equal(errorCode(sub), "domain_taken");
@@ -418,6 +429,7 @@ describe("registration rules", () => {
     for (const domain of ["*.overlap.example", "host.exact-under.example"]) {
       const r = await register(T.acme, tokens.acme, { domain, purpose: "widget" });
       assert.equal(r.status, 201, r.text);
+      await forceVerify(T.acme, r.json.id);
     }
     const attempts = [
       // deep.sub.overlap.example is already covered by acme's *.overlap.example

@@ -423,8 +423,10 @@ describe("signed URLs", () => {
     const s = await w.request("POST", `/api/clients/${acme}/files/${other.id}/sign`, { token: tok.acme, json: { expires_in: 600 } });
     assert.equal((await w.request("GET", s.json.url)).status, 200);
     assert.equal((await w.request("DELETE", `/api/clients/${acme}/files/${other.id}`, { token: tok.acme })).status, 204);
+    // A link to a file that is gone answers exactly like a forged one: it reveals nothing.
     const r = await w.request("GET", s.json.url);
-    assert.equal(r.status, 404);
+    assert.equal(r.status, 403);
+    assert.equal(errorCode(r), "invalid_signature");
   });
 });
 

@@ -52,6 +52,7 @@ const CLIENT_ENDPOINTS = [
   { name: "GET contacts", method: "GET", path: (id) => `/api/clients/${id}/contacts`, allowed: ALL, ok: 200 },
   { name: "POST contact", method: "POST", path: (id) => `/api/clients/${id}/contacts`, json: { name: "Matrix Lead", email: "lead@example.com" }, allowed: ALL.filter((r) => r !== "client_viewer"), ok: 201 },
   { name: "GET audit", method: "GET", path: (id) => `/api/clients/${id}/audit`, allowed: ADMINS, ok: 200 },
+  { name: "POST invitation", method: "POST", path: () => "/api/users", body: (id, role) => ({ email: `matrix-${role}-${id}@example.com`, tenant: id }), allowed: ADMINS, ok: 202 },
 ];
 const AGENCY_ENDPOINTS = [
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
@@ -64,7 +65,7 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
       for (const tenant of ["acme", "globex", "initech"]) {
         const want = !reachesClient(role, tenant) ? 404 : ep.allowed.includes(role) ? ep.ok : 403;
         test(`${ep.name} as ${role} on ${tenant} → ${want}`, async () => {
-          const json = ep.json && Object.fromEntries(Object.entries(ep.json).filter(([, v]) => v !== undefined));
+          const json = ep.body ? ep.body(T[tenant], role) : ep.json && Object.fromEntries(Object.entries(ep.json).filter(([, v]) => v !== undefined));
           const r = await w.request(ep.method, ep.path(T[tenant]), { token: tokens[role], json });
           assert.equal(r.status, want, r.text);
           if (want >= 400) errorCode(r);
@@ -115,14 +116,18 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
 
 describe("users, grants and mass assignment", () => {
   test("nobody grants a role above their own, and mass assignment is refused", async () => {
-    const created = await w.request("POST", "/api/users", { token: tokens.client_admin, json: { email: "new.hire@acme.test", name: "New Hire", password: "a-long-dev-password" } });
-    assert.equal(created.status, 201, created.text);
-    const id = created.json.id;
-    assert.equal(created.json.role, "client_viewer");
+    const invited = await w.request("POST", "/api/users", { token: tokens.client_admin, json: { email: "new.hire@acme.test" } });
+    assert.equal(invited.status, 202, invited.text);
+    assert.equal(invited.json.invitation.role, "client_viewer");
+    const mail = w.d1("SELECT body FROM outbox WHERE to_email = 'new.hire@acme.test'");
+    const token = mail[0].body.match(/inv_[0-9a-z]+/)[0];
+    const accepted = await w.request("POST", "/api/invitations/accept", { json: { token, name: "New Hire", password: "a-long-dev-password" } });
+    assert.equal(accepted.status, 200, accepted.text);
+    const id = accepted.json.user_id;
     for (const field of ["role", "agency_id", "client_id"]) {
-      const r = await w.request("POST", "/api/users", { token: tokens.client_admin, json: { email: `mass-${field}@acme.test`, name: "M", password: "a-long-dev-password", [field]: field === "role" ? "platform_admin" : T.initech } });
+      const r = await w.request("POST", "/api/users", { token: tokens.client_admin, json: { email: `mass-${field}@acme.test`, [field]: field === "role" ? "platform_admin" : T.initech } });
       assert.equal(r.status, 422, r.text);
-      assert.equal(errorCode(r), "forbidden_field");
+      assert.equal(errorCode(r), field === "role" ? "role_mismatch" : "forbidden_field");
     }
     const put = await w.request("PUT", `/api/clients/${T.acme}`, { token: tokens.client_admin, json: { agency_id: T.otherAgency } });
     assert.equal(put.status, 422);
@@ -165,7 +170,7 @@ describe("JWT attacks are answered 401", () => {
     sub: "usr_000000000000000000000001", iss: "gatehouse", aud: "gatehouse-api", tenant: "platform",
     role: "platform_admin", permissions: [], jti: "j", iat: now() - 10, exp: now() + 600, ...over,
   });
-  const H = { alg: "HS256", typ: "JWT" };
+  const H = { alg: "HS256", typ: "JWT", kid: "k1" };
   const without = (o, k) => { const c = { ...o }; delete c[k]; return c; };
   const cases = {
     "a correctly forged control token is accepted (proves the harness key)": [forgeJwt(secrets.JWT_SECRET, H, claims()), 200],
@@ -181,7 +186,11 @@ describe("JWT attacks are answered 401", () => {
     "wrong iss": [forgeJwt(secrets.JWT_SECRET, H, claims({ iss: "evil" })), 401],
     "wrong aud": [forgeJwt(secrets.JWT_SECRET, H, claims({ aud: "other" })), 401],
     "crit present": [forgeJwt(secrets.JWT_SECRET, { ...H, crit: ["exp"] }, claims()), 401],
-    "missing typ": [forgeJwt(secrets.JWT_SECRET, { alg: "HS256" }, claims()), 401],
+    "missing typ": [forgeJwt(secrets.JWT_SECRET, { alg: "HS256", kid: "k1" }, claims()), 401],
+    "missing kid": [forgeJwt(secrets.JWT_SECRET, { alg: "HS256", typ: "JWT" }, claims()), 401],
+    "unknown kid": [forgeJwt(secrets.JWT_SECRET, { ...H, kid: "k9" }, claims()), 401],
+    "jku pointing elsewhere": [forgeJwt(secrets.JWT_SECRET, { ...H, jku: "http://127.0.0.1:1/jwks.json" }, claims()), 401],
+    "embedded jwk": [forgeJwt(secrets.JWT_SECRET, { ...H, jwk: { kty: "oct", k: "AAAA" } }, claims()), 401],
     "empty secret": [forgeJwt("", H, claims()), 401],
     "weak secret 'secret'": [forgeJwt("secret", H, claims()), 401],
     "weak secret 'your-256-bit-secret'": [forgeJwt("your-256-bit-secret", H, claims()), 401],

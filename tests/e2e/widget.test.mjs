@@ -101,7 +101,13 @@ describe("the widget in headless Chromium", () => {
           mode: root && root.mode,
           formInShadow: !!(root && root.querySelector("form")),
           formInLightDom: !!document.querySelector("form"),
-          fields: root ? [...root.querySelectorAll("input,textarea")].map((e) => e.name) : [],
+          fields: root ? [...root.querySelectorAll("input,textarea")].filter((e) => e.getAttribute("aria-hidden") !== "true").map((e) => e.name) : [],
+          honeypot: (() => {
+            const trap = root && root.querySelector('input[name="website"]');
+            if (!trap) return null;
+            const box = trap.getBoundingClientRect();
+            return { hidden: trap.getAttribute("aria-hidden"), tabindex: trap.getAttribute("tabindex"), offscreen: box.right <= 0 };
+          })(),
           title: root && root.querySelector("h2") && root.querySelector("h2").textContent,
         };
       });
@@ -111,6 +117,7 @@ describe("the widget in headless Chromium", () => {
         formInShadow: true,
         formInLightDom: false,
         fields: ["name", "email", "phone", "message"],
+        honeypot: { hidden: "true", tabindex: "-1", offscreen: true },
         title: "Get in touch",
       });
 
@@ -119,6 +126,9 @@ describe("the widget in headless Chromium", () => {
       await widget.locator('input[name="name"]').fill("Wanda Widget");
       await widget.locator('input[name="email"]').fill(email);
       await widget.locator('textarea[name="message"]').fill("The kitchen sink drips. Can you come Tuesday?");
+      // A person takes longer than the minimum fill time (WIDGET_MIN_FILL_MS, 1.5 s); a script
+      // submitting at once is refused, as the next test shows.
+      await page.waitForTimeout(1600);
       await widget.locator('button[type="submit"]').click();
       const status = widget.locator(".status.ok");
       await status.waitFor({ state: "visible", timeout: 15_000 });
@@ -150,6 +160,30 @@ describe("the widget in headless Chromium", () => {
 
       assert.deepEqual(widgetMessages(consoleMessages), [], "no widget warning on a verified origin");
       assert.deepEqual(consoleMessages.filter((m) => m.type === "error"), [], "no console errors (CORS or otherwise)");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an instant submit is refused with a message, and a filled honeypot stores nothing", async () => {
+    const { context, page } = await openPage();
+    try {
+      await page.goto(`http://shop.localhost:${pagePort}/`);
+      const widget = page.locator("[data-gatehouse-widget]");
+      await widget.locator('input[name="name"]').waitFor({ state: "visible", timeout: 15_000 });
+      const email = `bot-${Date.now()}@shop.test`;
+      await widget.locator('input[name="name"]').fill("Speedy Bot");
+      await widget.locator('input[name="email"]').fill(email);
+      await widget.locator('button[type="submit"]').click();
+      const error = widget.locator(".status.error");
+      await error.waitFor({ state: "visible", timeout: 15_000 });
+      assert.match(await error.textContent(), /faster than a person/);
+      // A bot that fills every field, the hidden one included, is told "thanks" and stored nowhere.
+      await widget.locator('input[name="website"]').evaluate((el) => { el.value = "http://spam.example"; });
+      await page.waitForTimeout(1600);
+      await widget.locator('button[type="submit"]').click();
+      await widget.locator(".status.ok").waitFor({ state: "visible", timeout: 15_000 });
+      assert.equal(w.d1(`SELECT count(*) AS n FROM contacts WHERE email = '${email}'`)[0].n, 0);
     } finally {
       await context.close();
     }
