@@ -340,4 +340,64 @@ mod tests {
         assert_eq!(mask("short"), "••••");
         assert_eq!(format!("{:?}", Secret("hunter2hunter2".into())), "Secret(••••)");
     }
+
+    /// Computed independently (Python's hmac and `cryptography`), so a key derivation that stops
+    /// depending on ENCRYPTION_KEY, the salt or the client fails here.
+    #[test]
+    fn the_key_derivation_and_sealing_match_known_answers() {
+        let key = cfg().current_key;
+        assert_eq!(
+            data_key(&key, "cli_a").unwrap().to_vec(),
+            hex("5bbd6a5cc4487ad00de022f4406ca64c0e47a57d0511d894a3007f6642e68c88")
+        );
+        assert_eq!(
+            data_key(&key, "cli_b").unwrap().to_vec(),
+            hex("8a92d0ffcde0b2a7125a8cd6ea474774a769e490d4be1eeeda6af12804c8c10c")
+        );
+        let nonce: [u8; 12] = core::array::from_fn(|i| i as u8);
+        let sealed = seal_with_nonce(&key, &CTX, "sk-known-answer", nonce).unwrap();
+        assert_eq!(sealed, "v1.k1.AAECAwQFBgcICQoLTvYekFODDPcITvkrFBpY_VoonxU_SOkHJ67xXqGRYQ");
+        assert_eq!(open(&cfg(), &CTX, &sealed).unwrap().expose(), "sk-known-answer");
+    }
+
+    #[test]
+    fn a_value_does_not_open_under_the_same_key_id_with_other_bytes() {
+        let sealed = seal(&cfg(), &CTX, "sk-live-abcdef").unwrap();
+        let mut vars = test_vars();
+        vars.insert(
+            "ENCRYPTION_KEY",
+            base64::engine::general_purpose::STANDARD
+                .encode([3u8; 31].iter().chain([4u8].iter()).copied().collect::<Vec<u8>>()),
+        );
+        let other = Config::from_map(&vars).unwrap();
+        assert_eq!(other.current_key.id, cfg().current_key.id);
+        assert_eq!(open(&other, &CTX, &sealed).unwrap_err(), CryptoError::Authentication);
+    }
+
+    #[test]
+    fn blob_and_length_boundaries_are_exact() {
+        let c = cfg();
+        let nonce = [5u8; NONCE_LEN];
+        // Nonce plus tag with an empty plaintext is the shortest valid blob.
+        let empty = seal_with_nonce(&c.current_key, &CTX, "", nonce).unwrap();
+        assert_eq!(open(&c, &CTX, &empty).unwrap().expose(), "");
+        let body = URL_SAFE_NO_PAD.decode(empty.rsplit('.').next().unwrap()).unwrap();
+        assert_eq!(body.len(), NONCE_LEN + TAG_LEN);
+        let short = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(&body[..NONCE_LEN + TAG_LEN - 1]));
+        assert_eq!(open(&c, &CTX, &short).unwrap_err(), CryptoError::Malformed);
+        // A stored value exactly at the cap opens; one byte longer is refused unread.
+        let at_cap = seal_with_nonce(&c.current_key, &CTX, &"x".repeat(6111), nonce).unwrap();
+        assert_eq!(at_cap.len(), MAX_BLOB_LEN);
+        assert_eq!(open(&c, &CTX, &at_cap).unwrap().expose().len(), 6111);
+        let over = seal_with_nonce(&c.current_key, &CTX, &"x".repeat(6112), nonce).unwrap();
+        assert_eq!(over.len(), MAX_BLOB_LEN + 1);
+        assert_eq!(open(&c, &CTX, &over).unwrap_err(), CryptoError::Malformed);
+    }
+
+    #[test]
+    fn masking_shows_a_tail_from_twelve_characters() {
+        assert_eq!(mask("12345678901"), "••••");
+        assert_eq!(mask("123456789012"), "••••9012");
+        assert_eq!(mask(""), "••••");
+    }
 }

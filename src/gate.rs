@@ -436,4 +436,73 @@ mod tests {
         c.forget_tenant("agy_x");
         assert!(c.get("pk", 4002, 1000).is_none(), "its agency's change drops it");
     }
+
+    fn domain(hostname: &str, scheme: &str, port: Option<i64>, purpose: &str, status: &str) -> DomainRow {
+        DomainRow {
+            id: "dom_x".into(),
+            client_id: "cli_x".into(),
+            hostname: hostname.into(),
+            scheme: scheme.into(),
+            port,
+            purpose: purpose.into(),
+            status: status.into(),
+            status_reason: None,
+            verified_by: None,
+            verification_token: "t".into(),
+            consecutive_failures: 0,
+            verified_at: None,
+            last_checked_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// The explainer's decision table: for each origin, whether it is allowed, the rule that
+    /// matched, and why each registered domain did not.
+    #[test]
+    fn the_explainer_says_why_each_domain_did_or_did_not_match() {
+        let domains = vec![
+            domain("example.com", "https", None, "widget", "verified"),
+            domain("*.shop.example", "https", None, "widget", "verified"),
+            domain("portal.example", "https", None, "portal", "verified"),
+            domain("pending.example", "https", None, "widget", "pending"),
+            domain("ported.example", "https", Some(8443), "widget", "verified"),
+            domain("shop.localhost", "http", None, "widget", "verified"),
+        ];
+        let why = |v: &Value, d: &str| {
+            v["domains"].as_array().unwrap().iter().find(|x| x["domain"] == d).unwrap()["why_not"].clone()
+        };
+        let g = gate(false);
+        let ok = explain(&g, &domains, Some("https://example.com"));
+        assert_eq!(ok["allowed"], true);
+        assert_eq!(ok["matched_rule"], "https://example.com");
+        assert_eq!(ok["reason"], Value::Null);
+        assert_eq!(why(&ok, "example.com"), Value::Null);
+        assert_eq!(why(&ok, "pending.example"), "the hostname differs");
+        let apex = explain(&g, &domains, Some("https://shop.example"));
+        assert_eq!(apex["allowed"], false);
+        assert_eq!(why(&apex, "*.shop.example"), "a wildcard matches subdomains only, never the apex");
+        let portal = explain(&g, &domains, Some("https://portal.example"));
+        assert_eq!(why(&portal, "portal.example"), "this domain is registered for the portal only");
+        let pending = explain(&g, &domains, Some("https://pending.example"));
+        assert_eq!(why(&pending, "pending.example"), "the domain is pending, not verified");
+        let scheme = explain(&g, &domains, Some("http://example.com"));
+        assert_eq!(why(&scheme, "example.com"), "scheme differs: registered https, got http");
+        let port = explain(&g, &domains, Some("https://ported.example"));
+        assert_eq!(why(&port, "ported.example"), "port differs from the registered one");
+        let local = explain(&g, &domains, Some("http://shop.localhost:5173"));
+        assert_eq!(why(&local, "shop.localhost"), "localhost origins need the client in test mode");
+        assert_eq!(local["test_mode"], false);
+        let in_test = explain(&gate(true), &domains, Some("http://shop.localhost:5173"));
+        assert_eq!(in_test["allowed"], true);
+        assert_eq!(why(&in_test, "shop.localhost"), Value::Null);
+        let bad = explain(&g, &domains, Some("https://EXAMPLE.com"));
+        assert_eq!(bad["allowed"], false);
+        assert_eq!(bad["canonical"], Value::Null);
+        assert_eq!(bad["origin_error"]["code"], "origin_not_canonical");
+        assert_eq!(why(&bad, "example.com"), "the origin itself is invalid");
+        let none = explain(&g, &domains, None);
+        assert_eq!(none["allowed"], false);
+        assert!(none["reason"].as_str().is_some());
+    }
 }

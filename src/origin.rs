@@ -261,6 +261,23 @@ mod tests {
     }
 
     #[test]
+    fn host_and_label_lengths_are_capped_exactly() {
+        // 63-character labels pass, 64 do not.
+        let label63 = format!("https://{}.example", "a".repeat(63));
+        assert!(parse_origin_header(&label63).is_ok());
+        let label64 = format!("https://{}.example", "a".repeat(64));
+        assert_eq!(parse_origin_header(&label64).unwrap_err().code(), "origin_invalid_host");
+        // A 253-byte host passes, 254 does not: 4 labels of 61 and dots, plus a tail.
+        let host = |len: usize| {
+            let head = format!("{}.", "b".repeat(61)).repeat(4); // 248 bytes
+            format!("{head}{}", "c".repeat(len - head.len()))
+        };
+        assert_eq!(host(253).len(), 253);
+        assert!(parse_origin_header(&format!("https://{}", host(253))).is_ok());
+        assert_eq!(parse_origin_header(&format!("https://{}", host(254))).unwrap_err().code(), "origin_invalid_host");
+    }
+
+    #[test]
     fn only_exact_registered_origins_pass_among_hostile_headers() {
         let long_label = format!("https://{}.shop.example", "a".repeat(64));
         let long_host = format!("https://{}shop.example", format!("{}.", "a".repeat(63)).repeat(4));

@@ -154,3 +154,46 @@ fn origins_with_characters_no_site_can_have_never_match_a_wildcard() {
         assert!(r.header("access-control-allow-origin").is_none());
     }
 }
+
+/// The gate's method arms: preflight, config, leads, wrong methods and unknown paths, each with
+/// the allowed origin echoed (and only then), and every refusal the same 403.
+#[test]
+fn the_gate_answers_each_method_and_path_behind_the_origin_check() {
+    let t = TestApp::new();
+    let key = t.demo.acme_key.clone();
+    let origin = "http://shop.localhost:5173";
+    let call = |m: Method, path: &str, origin: Option<&str>, body: Option<&str>| {
+        let mut r = Request::new(m, &format!("/api/widget/v1/{path}?key={key}")).with_header("host", API);
+        if let Some(o) = origin {
+            r = r.with_header("origin", o);
+        }
+        if let Some(b) = body {
+            r = r.with_header("content-type", "application/json").with_body(b.to_string());
+        }
+        t.call(r)
+    };
+    let cases: &[(Method, &str, Option<&str>, Option<&str>, u16, bool)] = &[
+        (Method::Options, "leads", Some(origin), None, 204, true),
+        (Method::Options, "config", Some(origin), None, 204, true),
+        (Method::Get, "config", Some(origin), None, 200, true),
+        (Method::Post, "leads", Some(origin), Some(r#"{"name":"Al","email":"al@example.com"}"#), 201, true),
+        (Method::Put, "config", Some(origin), None, 405, true),
+        (Method::Get, "leads", Some(origin), None, 405, true),
+        (Method::Get, "other", Some(origin), None, 404, true),
+        (Method::Options, "leads", Some("http://evil.localhost:5173"), None, 403, false),
+        (Method::Get, "config", None, None, 403, false),
+        (Method::Post, "leads", Some("null"), Some(r#"{"name":"Al","email":"al@example.com"}"#), 403, false),
+    ];
+    for (m, path, o, body, want, echoed) in cases {
+        let r = call(*m, path, *o, *body);
+        assert_eq!(r.status, *want, "{m:?} {path} {o:?}: {}", body_str(&r));
+        assert_eq!(r.header("access-control-allow-origin"), if *echoed { Some(origin) } else { None }, "{m:?} {path}");
+        assert_eq!(r.header("vary"), Some("Origin"), "{m:?} {path}");
+        if *want == 204 {
+            assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST, OPTIONS"));
+        }
+        if *want == 403 {
+            assert_eq!(error_code(&r), "domain_not_authorized");
+        }
+    }
+}
