@@ -172,7 +172,9 @@ fn the_gate_answers_each_method_and_path_behind_the_origin_check() {
         }
         t.call(r)
     };
-    let cases: &[(Method, &str, Option<&str>, Option<&str>, u16, bool)] = &[
+    // method, path, Origin, body, status, whether the origin is echoed
+    type Case<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, u16, bool);
+    let cases: &[Case] = &[
         (Method::Options, "leads", Some(origin), None, 204, true),
         (Method::Options, "config", Some(origin), None, 204, true),
         (Method::Get, "config", Some(origin), None, 200, true),
