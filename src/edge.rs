@@ -1,12 +1,13 @@
 //! The edge: adapts workers-rs (D1, R2, fetch, Date, console) to the core's ports and hands
 //! each event to the core. No tenant or domain decision is made here.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, console_log, event, Context, D1Database, Env, Fetch, Headers, HttpMetadata, Range, RequestInit,
+    console_error, console_log, event, web_sys, Context, Env, Fetch, Headers, HttpMetadata, Range, RequestInit,
     ScheduleContext, ScheduledEvent,
 };
 
@@ -27,15 +28,82 @@ thread_local! {
 /// Bodies above this are refused before they are read. Uploads have their own, smaller limit.
 const MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
 
+// Each JS↔wasm crossing costs; these helpers make one crossing where workers-rs would make many:
+// the request line and the headers the core reads come in as one string, a response goes out in
+// one call, and D1 rows arrive as one JSON string that serde_json parses natively. Header values
+// cannot hold a newline (the Fetch standard forbids it), so newline-separated text is unambiguous.
+#[wasm_bindgen(inline_js = r#"
+const NAMES = ["host", "origin", "authorization", "content-type", "content-length", "cf-connecting-ip",
+  "user-agent", "if-none-match", "range", "idempotency-key", "x-file-name"];
+export function gh_request_head(req) {
+  let out = req.method + "\n" + req.url;
+  const h = req.headers;
+  for (const n of NAMES) {
+    const v = h.get(n);
+    if (v !== null) out += "\n" + n + "\n" + v;
+  }
+  return out;
+}
+export async function gh_request_body(req) {
+  return new Uint8Array(await req.arrayBuffer());
+}
+export function gh_response(status, body, headers) {
+  const list = [];
+  if (headers.length) {
+    const parts = headers.split("\n");
+    for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
+  }
+  return new Response(body.length ? body : null, { status, headers: list });
+}
+export async function gh_all(db, sql, params) {
+  const r = await db.prepare(sql).bind(...JSON.parse(params)).all();
+  return JSON.stringify(r.results || []);
+}
+export async function gh_run(db, sql, params) {
+  const r = await db.prepare(sql).bind(...JSON.parse(params)).run();
+  return (r.meta && r.meta.changes) || 0;
+}
+export async function gh_batch(db, stmts) {
+  const rs = await db.batch(JSON.parse(stmts).map(([sql, params]) => db.prepare(sql).bind(...params)));
+  return JSON.stringify(rs.map((r) => (r.meta && r.meta.changes) || 0));
+}
+"#)]
+extern "C" {
+    fn gh_request_head(req: &web_sys::Request) -> String;
+    #[wasm_bindgen(catch)]
+    async fn gh_request_body(req: &web_sys::Request) -> Result<JsValue, JsValue>;
+    fn gh_response(status: u16, body: Vec<u8>, headers: &str) -> web_sys::Response;
+    #[wasm_bindgen(catch)]
+    async fn gh_all(db: &JsValue, sql: &str, params: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn gh_run(db: &JsValue, sql: &str, params: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn gh_batch(db: &JsValue, stmts: &str) -> Result<JsValue, JsValue>;
+}
+
+/// The bindings a request may touch, looked up only when first used.
 struct Edge {
-    db: D1Database,
-    bucket: worker::Bucket,
     env: Env,
+    db: OnceCell<JsValue>,
+    bucket: OnceCell<worker::Bucket>,
     queries: Cell<u32>,
 }
 
+/// A rejected JS promise's message.
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_default()
+}
+
 fn store_err(e: worker::Error) -> StoreError {
-    let msg = e.to_string();
+    classify(e.to_string())
+}
+
+fn js_store_err(e: JsValue) -> StoreError {
+    classify(js_message(&e))
+}
+
+/// Unique-constraint failures become conflicts; the rest are outages.
+fn classify(msg: String) -> StoreError {
     if msg.contains("UNIQUE constraint failed") || msg.contains("PRIMARY KEY") && msg.contains("constraint") {
         // Keep only the constraint's column names, never a value.
         let detail = msg.split("UNIQUE constraint failed:").nth(1).unwrap_or("").trim().to_string();
@@ -45,56 +113,74 @@ fn store_err(e: worker::Error) -> StoreError {
     }
 }
 
-fn js_params(params: &[Param]) -> Vec<JsValue> {
+/// Parameters as a JSON array for `bind(...)`. Integers stay integers: D1 binds whole JS numbers
+/// as SQLite integers.
+fn json_params(params: &[Param]) -> serde_json::Value {
     params
         .iter()
         .map(|p| match p {
-            Param::Null => JsValue::NULL,
-            Param::Int(i) => JsValue::from_f64(*i as f64),
-            Param::Real(f) => JsValue::from_f64(*f),
-            Param::Text(s) => JsValue::from_str(s),
+            Param::Null => serde_json::Value::Null,
+            Param::Int(i) => serde_json::Value::from(*i),
+            Param::Real(f) => serde_json::Value::from(*f),
+            Param::Text(s) => serde_json::Value::from(s.as_str()),
         })
         .collect()
 }
 
-/// D1 hands numbers back as JS doubles; whole ones become JSON integers like SQLite's.
-fn normalise(row: serde_json::Value) -> Option<Row> {
-    let serde_json::Value::Object(mut map) = row else {
-        return None;
-    };
-    for v in map.values_mut() {
-        if let serde_json::Value::Number(n) = v {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
-                *v = serde_json::Value::from(f as i64);
-            }
-        }
+impl Edge {
+    fn new(env: &Env) -> Edge {
+        Edge { env: env.clone(), db: OnceCell::new(), bucket: OnceCell::new(), queries: Cell::new(0) }
     }
-    Some(map)
+
+    fn db(&self) -> Result<&JsValue, StoreError> {
+        if let Some(db) = self.db.get() {
+            return Ok(db);
+        }
+        let db = js_sys::Reflect::get(&self.env, &JsValue::from_str("DB"))
+            .ok()
+            .filter(|d| !d.is_undefined())
+            .ok_or_else(|| StoreError::Unavailable("the D1 binding DB is missing".into()))?;
+        Ok(self.db.get_or_init(|| db))
+    }
+
+    fn bucket(&self) -> Result<&worker::Bucket, StoreError> {
+        if let Some(b) = self.bucket.get() {
+            return Ok(b);
+        }
+        let b = self.env.bucket("FILES").map_err(store_err)?;
+        Ok(self.bucket.get_or_init(|| b))
+    }
+
+    fn count(&self) {
+        self.queries.set(self.queries.get() + 1);
+    }
 }
 
-impl Edge {
-    fn statement(&self, sql: &str, params: &[Param]) -> Result<worker::D1PreparedStatement, StoreError> {
-        self.queries.set(self.queries.get() + 1);
-        self.db.prepare(sql).bind(&js_params(params)).map_err(store_err)
-    }
+/// A JS value D1 returned as text: JSON that serde_json parses natively.
+fn text_of(v: JsValue) -> Result<String, StoreError> {
+    v.as_string().ok_or_else(|| StoreError::Decode("D1 did not answer with text".into()))
 }
 
 impl Database for Edge {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        let result = self.statement(sql, params)?.all().await.map_err(store_err)?;
-        let rows: Vec<serde_json::Value> = result.results().map_err(store_err)?;
-        Ok(rows.into_iter().filter_map(normalise).collect())
+        self.count();
+        let json = gh_all(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
-        let result = self.statement(sql, params)?.run().await.map_err(store_err)?;
-        Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)
+        self.count();
+        let changes = gh_run(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        Ok(changes.as_f64().unwrap_or(0.0).max(0.0) as u64)
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
-        let prepared = stmts.iter().map(|s| self.statement(s.sql, &s.params)).collect::<Result<Vec<_>, _>>()?;
-        let results = self.db.batch(prepared).await.map_err(store_err)?;
-        Ok(results.iter().map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64).collect())
+        for _ in stmts {
+            self.count();
+        }
+        let list: serde_json::Value = stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
+        let changes = gh_batch(self.db()?, &list.to_string()).await.map_err(js_store_err)?;
+        serde_json::from_str(&text_of(changes)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 }
 
@@ -102,7 +188,7 @@ impl Blobs for Edge {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<ObjectMeta, StoreError> {
         let size = bytes.len() as u64;
         let obj = self
-            .bucket
+            .bucket()?
             .put(key, bytes)
             .http_metadata(HttpMetadata { content_type: Some(content_type.to_string()), ..Default::default() })
             .execute()
@@ -113,7 +199,7 @@ impl Blobs for Edge {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<ObjectBody>, StoreError> {
-        let mut get = self.bucket.get(key);
+        let mut get = self.bucket()?.get(key);
         if let Some(r) = range {
             get = get.range(Range::OffsetWithLength { offset: r.offset, length: r.length });
         }
@@ -133,14 +219,14 @@ impl Blobs for Edge {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.bucket.delete(key).await.map_err(store_err)
+        self.bucket()?.delete(key).await.map_err(store_err)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut list = self.bucket.list().prefix(prefix);
+            let mut list = self.bucket()?.list().prefix(prefix);
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
@@ -216,49 +302,65 @@ fn config(env: &Env) -> Result<Rc<Config>, String> {
     Ok(cfg)
 }
 
-fn edge(env: &Env) -> worker::Result<Edge> {
-    Ok(Edge { db: env.d1("DB")?, bucket: env.bucket("FILES")?, env: env.clone(), queries: Cell::new(0) })
-}
 
-async fn to_core(mut req: worker::Request) -> Result<Request, Response> {
-    let url = req.url().map_err(|_| Response::new(400))?;
-    let mut core = Request::new(Method::parse(req.method().as_ref()), url.path());
-    core.query = url.query().unwrap_or("").to_string();
-    core.headers = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+/// The request as the core sees it: method, path and query from the URL string, the headers the
+/// core reads, and the body (not for GET, HEAD or OPTIONS), in two crossings at most.
+async fn to_core(req: &web_sys::Request) -> Result<Request, Response> {
+    let head = gh_request_head(req);
+    let mut lines = head.split('\n');
+    let method = Method::parse(lines.next().unwrap_or(""));
+    let url = lines.next().unwrap_or("");
+    // `scheme://authority/path?query#fragment`: keep path and query, as the URL parser would.
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    let mut core = Request::new(method, target);
+    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
+        core.headers.push((name.to_string(), value.to_string()));
+    }
     let declared = core.header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     if declared > MAX_BODY_BYTES {
         return Err(crate::error::ApiError::TooLarge("request body is too large".into()).into_response());
     }
     if !matches!(core.method, Method::Get | Method::Head | Method::Options) {
-        core.body = req.bytes().await.unwrap_or_default();
+        core.body = match gh_request_body(req).await {
+            Ok(v) => v.dyn_into::<js_sys::Uint8Array>().map(|a| a.to_vec()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
     }
     Ok(core)
 }
 
-fn to_worker(resp: Response, head: bool) -> worker::Result<worker::Response> {
+/// The core's response as a JS Response, in one call. HEAD answers carry no body.
+fn to_js(resp: Response, head: bool) -> web_sys::Response {
     let body = if head { Vec::new() } else { resp.body };
-    let mut out = worker::Response::from_bytes(body)?.with_status(resp.status);
-    let headers = out.headers_mut();
+    let mut headers = String::with_capacity(resp.headers.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in &resp.headers {
-        headers.set(k, v)?;
+        if !headers.is_empty() {
+            headers.push('\n');
+        }
+        headers.push_str(k);
+        headers.push('\n');
+        headers.push_str(v);
     }
-    Ok(out)
+    gh_response(resp.status, body, &headers)
 }
 
+// workers-rs installs its own panic hook, which marks the instance for re-initialisation after a
+// panic; it is kept (no console_error_panic_hook over it).
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
-    console_error_panic_hook::set_once();
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let cfg = match config(&env) {
         Ok(c) => c,
         Err(e) => {
             console_error!("configuration error: {e}");
-            return to_worker(crate::error::ApiError::Misconfigured(e).into_response(), false);
+            return Ok(to_js(crate::error::ApiError::Misconfigured(e).into_response(), false));
         }
     };
-    let platform = edge(&env)?;
-    let core = match to_core(req).await {
+    let platform = Edge::new(&env);
+    let core = match to_core(&req).await {
         Ok(r) => r,
-        Err(resp) => return to_worker(resp, false),
+        Err(resp) => return Ok(to_js(resp, false)),
     };
     let head = core.method == Method::Head;
     let state = STATE.with(|s| *s);
@@ -267,16 +369,16 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     if cfg.debug_headers {
         resp.set_header("x-gatehouse-db-queries", platform.queries.get().to_string());
     }
-    to_worker(resp, head)
+    Ok(to_js(resp, head))
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let (cfg, platform) = match (config(&env), edge(&env)) {
-        (Ok(c), Ok(p)) => (c, p),
-        (Err(e), _) => return console_error!("configuration error: {e}"),
-        (_, Err(e)) => return console_error!("bindings error: {e}"),
+    let cfg = match config(&env) {
+        Ok(c) => c,
+        Err(e) => return console_error!("configuration error: {e}"),
     };
+    let platform = Edge::new(&env);
     let state = STATE.with(|s| *s);
     let app = App::new(&platform, &cfg, state);
     if let Err(e) = crate::jobs::run_scheduled(&app, &event.cron()).await {

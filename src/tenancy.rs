@@ -239,6 +239,13 @@ impl Permission {
     pub fn parse(s: &str) -> Option<Permission> {
         Self::ALL.iter().copied().find(|p| p.as_str() == s)
     }
+
+    /// Whether the permission makes sense inside one client. Staff who sign in on a client
+    /// portal keep only these, whatever their role holds elsewhere.
+    pub fn is_client_scoped(self) -> bool {
+        use Permission::*;
+        !matches!(self, PlatformAdmin | AgenciesCreate | AgenciesRead | AgenciesWrite | ClientsCreate)
+    }
 }
 
 /// The tenant a session is acting in.
@@ -262,27 +269,6 @@ pub struct Principal {
     /// platform staff signed in on a client's portal. Every such access is audited.
     pub staff: bool,
 }
-
-/// The permissions that make sense inside one client. Staff who sign in on a client portal
-/// keep only these, whatever their role holds elsewhere.
-pub const CLIENT_SCOPED: &[Permission] = &[
-    Permission::ClientsRead,
-    Permission::ClientsWrite,
-    Permission::ClientsManage,
-    Permission::UsersRead,
-    Permission::UsersManage,
-    Permission::DomainsRead,
-    Permission::DomainsManage,
-    Permission::SettingsRead,
-    Permission::SettingsWrite,
-    Permission::FilesRead,
-    Permission::FilesWrite,
-    Permission::BrandingRead,
-    Permission::BrandingWrite,
-    Permission::ContactsRead,
-    Permission::ContactsWrite,
-    Permission::AuditRead,
-];
 
 /// Why a membership change is refused. Each is a 403 with its own code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,7 +352,7 @@ impl Principal {
             email: self.email.clone(),
             role: self.role,
             scope: Scope::Client { client_id: client_id.into(), agency_id: agency_id.into() },
-            permissions: self.permissions.iter().copied().filter(|p| CLIENT_SCOPED.contains(p)).collect(),
+            permissions: self.permissions.iter().copied().filter(|p| p.is_client_scoped()).collect(),
             staff: !member,
         }
     }
@@ -579,7 +565,10 @@ mod tests {
         assert!(!confined.is_platform_admin());
         assert!(confined.staff);
         assert!(!confined.can(Permission::PlatformAdmin) && !confined.can(Permission::AgenciesCreate));
-        assert!(confined.can(Permission::SettingsWrite));
+        assert!(confined.can(Permission::SettingsWrite) && confined.can(Permission::ClientsManage));
+        let scoped: Vec<Permission> = Permission::ALL.iter().copied().filter(|p| p.is_client_scoped()).collect();
+        assert_eq!(confined.permissions, scoped, "a platform admin keeps every client-level permission");
+        assert!(ClientAdmin.permissions().iter().all(|p| p.is_client_scoped()));
         assert!(!confined.reaches_client("cli_a2", "agy_a"));
         assert_eq!(confined.tenant_id(), "cli_a1");
         let member = of_role(ClientAdmin).confined_to("cli_a1", "agy_a");

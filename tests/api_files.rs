@@ -11,20 +11,6 @@ use serde_json::{json, Value};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
-fn upload(t: &TestApp, token: &str, client: &str, name: &str, ct: &str, bytes: &[u8]) -> Response {
-    let path = format!(
-        "/api/clients/{client}/files?name={}",
-        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    );
-    t.call(
-        Request::new(Method::Post, &path)
-            .with_header("host", API)
-            .with_header("authorization", &format!("Bearer {token}"))
-            .with_header("content-type", ct)
-            .with_body(bytes.to_vec()),
-    )
-}
-
 fn get(t: &TestApp, token: Option<&str>, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut r = Request::new(Method::Get, path).with_header("host", API);
     if let Some(tok) = token {

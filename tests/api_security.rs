@@ -146,6 +146,11 @@ fn a_portal_login_is_confined_to_that_portal() {
         assert_eq!(r.status, 403, "{host}{path}: {}", body_str(&r));
         assert_eq!(error_code(&r), "tenant_mismatch");
     }
+    // /api/me on the portal names only the portal's client, not the platform or other tenants.
+    let me = json_of(&on_host(&t, acme_host, Method::Get, "/api/me", Some(token), None));
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 1, "{me}");
+    assert_eq!(me["memberships"][0]["tenant"], ACME);
+    assert_eq!(me["memberships"][0]["staff"], true);
     // On its own portal it works, inside acme only, and the staff access is audited.
     let before = audit_actions(&t, ACME, "platform.access");
     let c = on_host(&t, acme_host, Method::Get, &format!("/api/clients/{ACME}"), Some(token), None);
@@ -430,13 +435,7 @@ fn files_write_cannot_delete_a_branding_asset() {
 fn staff_access_is_audited_whatever_the_method() {
     let t = TestApp::new();
     let admin = t.login("admin@acme.test");
-    let up = t.call(
-        Request::new(Method::Post, &format!("/api/clients/{ACME}/files?name=a.txt"))
-            .with_header("host", API)
-            .with_header("authorization", &format!("Bearer {admin}"))
-            .with_header("content-type", "text/plain")
-            .with_body(b"hello".to_vec()),
-    );
+    let up = upload(&t, &admin, ACME, "a.txt", "text/plain", b"hello");
     let file = json_of(&up)["id"].as_str().unwrap().to_string();
     let staff = t.login("admin@gatehouse.test");
     let count = |t: &TestApp| {
@@ -609,13 +608,7 @@ fn adding_a_person_answers_the_same_for_known_and_unknown_emails() {
 fn signed_links_live_an_hour_at_most_and_can_be_revoked() {
     let t = TestApp::new();
     let admin = t.login("admin@acme.test");
-    let up = t.call(
-        Request::new(Method::Post, &format!("/api/clients/{ACME}/files?name=a.txt"))
-            .with_header("host", API)
-            .with_header("authorization", &format!("Bearer {admin}"))
-            .with_header("content-type", "text/plain")
-            .with_body(b"hello".to_vec()),
-    );
+    let up = upload(&t, &admin, ACME, "a.txt", "text/plain", b"hello");
     let file = json_of(&up)["id"].as_str().unwrap().to_string();
     let sign = |ttl: Option<i64>| {
         t.req(
@@ -638,13 +631,7 @@ fn signed_links_live_an_hour_at_most_and_can_be_revoked() {
     assert_eq!(audit_actions(&t, ACME, "file.links_revoked"), 1);
     let longer = TestApp::with_config(test_config(&[("MAX_SIGNED_URL_TTL_SECS", "86400")]));
     let tok = longer.login("admin@acme.test");
-    let up = longer.call(
-        Request::new(Method::Post, &format!("/api/clients/{ACME}/files?name=a.txt"))
-            .with_header("host", API)
-            .with_header("authorization", &format!("Bearer {tok}"))
-            .with_header("content-type", "text/plain")
-            .with_body(b"hello".to_vec()),
-    );
+    let up = upload(&longer, &tok, ACME, "a.txt", "text/plain", b"hello");
     let f = json_of(&up)["id"].as_str().unwrap().to_string();
     let r = longer.req(
         Method::Post,

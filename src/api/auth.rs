@@ -190,7 +190,13 @@ pub async fn me<P: Platform>(app: &App<'_, P>, req: &Request, site: &Site) -> Ap
     let user = app.p.query(crate::tenants::SELECT_USER, &[who.user_id.as_str().into()]).await?;
     let user = user.into_iter().next().ok_or(ApiError::NotFound)?;
     let platform_admin = crate::ports::col_str(&user, "platform_role").as_deref() == Some("platform_admin");
-    let memberships = crate::tenants::contexts_of(app.p, &who.user_id, platform_admin).await?;
+    let mut memberships = crate::tenants::contexts_of(app.p, &who.user_id, platform_admin).await?;
+    // A portal session sees only the portal's own client: the portal's host is the tenant's, and
+    // what else this person can reach is none of its business.
+    if let Site::ClientPortal(c) = site {
+        memberships = vec![json!({"tenant": c.id, "kind": "client", "role": who.role, "agency_id": c.agency_id,
+            "name": c.name, "slug": c.slug, "status": c.effective_status(), "staff": who.staff})];
+    }
     Ok(Response::json(
         200,
         &json!({

@@ -355,6 +355,21 @@ fn demo() -> gatehouse::seed::Demo {
     DEMO.get_or_init(|| gatehouse::seed::demo().unwrap()).clone()
 }
 
+/// Uploads a file to a client's uploads area as `token`.
+pub fn upload(t: &TestApp, token: &str, client: &str, name: &str, ct: &str, bytes: &[u8]) -> Response {
+    let path = format!(
+        "/api/clients/{client}/files?name={}",
+        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+    );
+    t.call(
+        Request::new(Method::Post, &path)
+            .with_header("host", API)
+            .with_header("authorization", &format!("Bearer {token}"))
+            .with_header("content-type", ct)
+            .with_body(bytes.to_vec()),
+    )
+}
+
 pub fn json_of(r: &Response) -> Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_str(r)))
 }
