@@ -6,10 +6,11 @@ import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { startWorker, freePort, request, ROOT, ENV } from "../tests/e2e/harness.mjs";
+import { startWorker, freePort, request, forgeJwt, ROOT, ENV } from "../tests/e2e/harness.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 4);
 const CONNS = Number(process.env.BENCH_CONNECTIONS || 8);
 const SCALE_CLIENTS = Number(process.env.BENCH_SCALE_CLIENTS || 100_000);
 const SCALE_DOMAINS = SCALE_CLIENTS * 3;
@@ -65,6 +66,40 @@ async function startEmpty(config = "bench/empty/wrangler.toml") {
     rmSync(state, { recursive: true, force: true });
   };
   return { port, pid: child.pid, coldMs, stop };
+}
+
+/** The TypeScript peer from ../shared/yardstick (copied by scripts/bench.sh to YARDSTICK_DIR), as written. */
+async function startPeer() {
+  const dir = process.env.YARDSTICK_DIR;
+  if (!dir) throw new Error("YARDSTICK_DIR is not set (scripts/bench.sh sets it)");
+  const config = join(dir, "peer-ts", "wrangler.toml");
+  const state = mkdtempSync(join(tmpdir(), "gatehouse-bench-peer-"));
+  execFileSync(WRANGLER, ["d1", "migrations", "apply", "peer-db", "--local", "--config", config, "--persist-to", state], { cwd: join(dir, "peer-ts"), env: ENV, stdio: "ignore" });
+  const port = await freePort();
+  const inspector = await freePort();
+  const child = spawn(WRANGLER, ["dev", "--config", config, "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--persist-to", state, "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: join(dir, "peer-ts"), env: ENV, stdio: "ignore" });
+  for (;;) {
+    try { if ((await request("GET", "/healthz", { port })).status === 200) break; } catch {}
+    if (child.exitCode !== null) throw new Error("peer worker exited");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const stop = async () => {
+    await new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); });
+    rmSync(state, { recursive: true, force: true });
+  };
+  return { port, pid: child.pid, stop };
+}
+
+/** The peer's version of each scenario (it has no write endpoint, so api-write is not compared). */
+function peerScenarios() {
+  const now = Math.floor(Date.now() / 1000);
+  const token = forgeJwt("bench-peer-secret-0123456789abcdef0123456789", { alg: "HS256", typ: "JWT" },
+    { sub: "usr_1", tenant: "cli_1", iss: "peer", aud: "peer-api", iat: now, exp: now + 24 * 3600 });
+  return {
+    allowed: { name: "peer-widget-allowed", path: "/api/widget/v1/config?key=pk_test_1", headers: { origin: "https://example.com" }, expect: 200 },
+    denied: { name: "peer-widget-denied", path: "/api/widget/v1/config?key=pk_test_1", headers: { origin: "https://evil.example" }, expect: 403 },
+    read: { name: "peer-api-read", path: "/api/clients/cli_1/contacts?limit=50", headers: { authorization: `Bearer ${token}` }, expect: 200 },
+  };
 }
 
 async function startGatehouse(opts) {
@@ -133,21 +168,35 @@ function round(target, scenario, seconds, conns) {
   return r;
 }
 
-/** Alternating rounds, gatehouse then each baseline, medians of each. */
-function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null } = {}) {
-  const g = [], e = [], r = [];
+/**
+ * Alternating rounds, gatehouse then each baseline, medians of each. A discarded warm-up round
+ * on every target comes first: V8 tiers wasm and JS up lazily.
+ */
+function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null } = {}) {
+  const g = [], e = [], r = [], p = [];
+  round(gh, scenario, WARMUP, conns);
+  round(empty, { ...scenario, expect: 200 }, WARMUP, conns);
+  if (rust) round(rust, { ...scenario, expect: 200 }, WARMUP, conns);
+  if (peer) round(peer.target, peer.scenario, WARMUP, conns);
   for (let i = 0; i < ROUNDS; i++) {
     g.push(round(gh, scenario, seconds, conns));
     e.push(round(empty, { ...scenario, expect: 200 }, seconds, conns));
     if (rust) r.push(round(rust, { ...scenario, expect: 200 }, seconds, conns));
+    if (peer) p.push(round(peer.target, peer.scenario, seconds, conns));
   }
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, rounds: ROUNDS, gatehouse: {}, empty: {} };
   if (rust) res.rust_empty = {};
+  if (peer) res.peer = {};
   for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "requests"]) {
     res.gatehouse[k] = med(g, k);
     res.empty[k] = med(e, k);
     if (rust) res.rust_empty[k] = med(r, k);
+    if (peer) res.peer[k] = med(p, k);
+  }
+  if (peer) {
+    res.rps_ratio_vs_peer = res.gatehouse.rps / res.peer.rps;
+    res.peer_extra_cpu_us = res.peer.cpu_us_per_req - res.empty.cpu_us_per_req;
   }
   res.rps_ratio = res.gatehouse.rps / res.empty.rps;
   res.extra_cpu_us = res.gatehouse.cpu_us_per_req - res.empty.cpu_us_per_req;
@@ -217,7 +266,7 @@ function seedScale(dir, n) {
 // ---- run ---------------------------------------------------------------------------------
 const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
 const started = Date.now();
-let gh, empty, rustEmpty;
+let gh, empty, rustEmpty, peer;
 try {
   // Sizes.
   const size = (p) => { const b = readFileSync(join(ROOT, p)); return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
@@ -237,6 +286,8 @@ try {
 
   empty = await startEmpty();
   rustEmpty = await startEmpty("bench/rust-empty/wrangler.toml");
+  peer = await startPeer();
+  const psc = peerScenarios();
   gh = await startGatehouse({ vars: { DEBUG_HEADERS: "true" } });
   const ctx = await prepare(gh);
   const sc = scenarios(gh, ctx);
@@ -246,8 +297,9 @@ try {
   await gh.stop({ keep: true });
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
   results.small = {};
-  for (const k of ["static", "allowed", "denied"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: rustEmpty });
-  for (const k of ["read", "write"]) results.small[sc[k].name] = compare(gh, empty, sc[k]);
+  results.small.static = compare(gh, empty, sc.static, { rust: rustEmpty });
+  for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] } });
+  results.small[sc.write.name] = compare(gh, empty, sc.write);
   results.small.login = compare(gh, empty, sc.login, { conns: 2 });
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   await gh.stop({ keep: true });
@@ -270,6 +322,7 @@ try {
   await gh?.stop();
   await empty?.stop();
   await rustEmpty?.stop();
+  await peer?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }
 results.duration_s = (Date.now() - started) / 1000;
@@ -277,14 +330,14 @@ results.duration_s = (Date.now() - started) / 1000;
 // ---- report ------------------------------------------------------------------------------
 const f = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "—" : Number(x).toFixed(d));
 const rows = [];
-const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rps, 0)} | ${f(r.empty.rps, 0)} | ${f(r.rps_ratio)}× | ${f(r.gatehouse.p50_ms)} / ${f(r.gatehouse.p99_ms)} | ${f(r.empty.p50_ms)} / ${f(r.empty.p99_ms)} | ${f(r.gatehouse.cpu_us_per_req, 0)} | ${f(r.empty.cpu_us_per_req, 0)} | ${f(r.extra_cpu_us, 0)} |`);
+const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rps, 0)} | ${f(r.empty.rps, 0)} | ${f(r.rps_ratio)}× | ${r.peer ? f(r.peer.rps, 0) : "—"} | ${r.peer ? f(r.rps_ratio_vs_peer) + "×" : "—"} | ${f(r.gatehouse.p50_ms)} / ${f(r.gatehouse.p99_ms)} | ${f(r.gatehouse.cpu_us_per_req, 0)} | ${f(r.empty.cpu_us_per_req, 0)} | ${f(r.extra_cpu_us, 0)} | ${r.peer ? f(r.peer_extra_cpu_us, 0) : "—"} |`);
 for (const [k, r] of Object.entries(results.small)) add("small", k, r);
 for (const [k, r] of Object.entries(results.scale)) add(`${SCALE_CLIENTS / 1000}k tenants`, k, r);
 const s = results.size;
-const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds, medians. Both Workers under \`wrangler dev\` on the same workerd.
+const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
 
-| dataset | scenario | req/s | empty req/s | ratio | p50 / p99 ms | empty p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req |
-|---|---|---|---|---|---|---|---|---|---|
+| dataset | scenario | req/s | empty req/s | vs empty | TS peer req/s | vs peer | p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req | peer extra µs/req |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 - Against the smallest workers-rs Worker (\`bench/rust-empty\`, same worker version and profile) on the same workerd: ${["static", "widget-allowed", "widget-denied"].map((k) => `${k} ${f(results.small[k].rps_ratio_vs_rust_empty)}× its req/s, ${f(results.small[k].extra_cpu_us_vs_rust_empty, 0)} µs extra CPU (it pays ${f(results.small[k].rust_empty.cpu_us_per_req - results.small[k].empty.cpu_us_per_req, 0)} µs over the empty JS Worker itself)`).join("; ")}.

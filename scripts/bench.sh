@@ -14,4 +14,14 @@ cp build/index_bg.wasm build/index_bg.pre-opt.wasm
 wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   --enable-exception-handling --enable-reference-types --enable-multivalue \
   build/index_bg.pre-opt.wasm -o build/index_bg.wasm
+# The TypeScript peer, as ../shared/yardstick ships it (read-only there): copied once into the
+# cache and given its node_modules (hono), then run with the project's own wrangler.
+YARDSTICK_SRC="$ROOT/../shared/yardstick"
+export YARDSTICK_DIR="$GATEHOUSE_CACHE/yardstick"
+if [ ! -d "$YARDSTICK_DIR/node_modules/hono" ] || ! diff -rq -x node_modules -x .wrangler "$YARDSTICK_SRC" "$YARDSTICK_DIR" >/dev/null 2>&1; then
+  log "copying the yardstick (empty Worker and TS peer) to $YARDSTICK_DIR"
+  rm -rf "$YARDSTICK_DIR" && mkdir -p "$YARDSTICK_DIR" && cp -r "$YARDSTICK_SRC/." "$YARDSTICK_DIR"
+  # npm install, not npm ci: ci trips on the lock's optional platform packages (as in setup.sh).
+  (cd "$YARDSTICK_DIR" && npm install --no-audit --no-fund --loglevel=error)
+fi
 node --no-warnings bench/run.mjs

@@ -437,6 +437,19 @@ mod tests {
         assert!(c.get("pk", 4002, 1000).is_none(), "its agency's change drops it");
     }
 
+    #[test]
+    fn the_cache_holds_many_keys_and_starts_over_only_when_full() {
+        let c = GateCache::default();
+        for i in 0..MAX_CACHE_ENTRIES {
+            c.put(&format!("pk{i}"), 1000, None);
+        }
+        assert!(c.get("pk0", 1001, 1000).is_some(), "every key up to the cap stays");
+        assert!(c.get(&format!("pk{}", MAX_CACHE_ENTRIES - 1), 1001, 1000).is_some());
+        c.put("one-more", 1000, None);
+        assert!(c.get("pk0", 1001, 1000).is_none(), "a full cache starts over");
+        assert!(c.get("one-more", 1001, 1000).is_some());
+    }
+
     fn domain(hostname: &str, scheme: &str, port: Option<i64>, purpose: &str, status: &str) -> DomainRow {
         DomainRow {
             id: "dom_x".into(),
