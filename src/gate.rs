@@ -249,7 +249,8 @@ pub async fn handle<P: Platform>(app: &App<'_, P>, req: &Request, rest: &[&str])
             .with_header("access-control-max-age", "600"),
         (Method::Get, ["config"]) => Response::json(200, &gate.config),
         (Method::Post, ["leads"]) => {
-            create_lead(app, req, &key, &gate, &origin).await.unwrap_or_else(ApiError::into_response)
+            // Boxed: a lead write is rare next to config reads and preflights.
+            Box::pin(create_lead(app, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
         }
         (_, ["config"] | ["leads"]) => ApiError::MethodNotAllowed.into_response(),
         _ => ApiError::NotFound.into_response(),

@@ -70,6 +70,8 @@ impl<'a, P: Platform> App<'a, P> {
         resp
     }
 
+    /// Every route but the widget gate is boxed: an async fn's future is as large as its largest
+    /// arm, and the gate, the hot path, should not carry the API's state machine around.
     async fn route(&self, req: &Request) -> ApiResult<Response> {
         let site = self.resolve_site(req).await?;
         let segs = segments(&req.path)?;
@@ -77,15 +79,17 @@ impl<'a, P: Platform> App<'a, P> {
         let m = req.method;
 
         match (m, s.as_slice()) {
-            (Method::Get | Method::Head, ["assets", id]) => return crate::files::public_asset(self, req, id).await,
+            (Method::Get | Method::Head, ["assets", id]) => {
+                return Box::pin(crate::files::public_asset(self, req, id)).await
+            }
             (Method::Get | Method::Head, ["api", "files", "signed", id]) => {
-                return crate::files::signed_download(self, req, id).await
+                return Box::pin(crate::files::signed_download(self, req, id)).await
             }
             _ => {}
         }
         if let Site::Api = site {
             match (m, s.as_slice()) {
-                (Method::Get | Method::Head, ["healthz"]) => return self.healthz().await,
+                (Method::Get | Method::Head, ["healthz"]) => return Box::pin(self.healthz()).await,
                 (Method::Get | Method::Head, ["widget.js"]) => return Ok(crate::widget::script()),
                 (_, ["api", "widget", "v1", rest @ ..]) => return crate::gate::handle(self, req, rest).await,
                 _ => {}
@@ -94,40 +98,42 @@ impl<'a, P: Platform> App<'a, P> {
         match s.as_slice() {
             ["api", "auth", "login"] => {
                 require(m, Method::Post)?;
-                auth::login(self, req, &site).await
+                Box::pin(auth::login(self, req, &site)).await
             }
             ["api", "auth", "switch"] => {
                 require(m, Method::Post)?;
-                auth::switch(self, req, &site).await
+                Box::pin(auth::switch(self, req, &site)).await
             }
             ["api", "invitations", "accept"] => {
                 require(m, Method::Post)?;
-                users::accept(self, req).await
+                Box::pin(users::accept(self, req)).await
             }
             ["api", "me"] => {
                 require(m, Method::Get)?;
-                auth::me(self, req, &site).await
+                Box::pin(auth::me(self, req, &site)).await
             }
-            ["api", rest @ ..] => {
-                let who = self.authenticate(req, &site).await?;
-                if let Site::ClientPortal(c) = &site {
-                    // A portal serves only its own client's resources.
-                    match rest {
-                        ["clients", id, ..] if *id == c.id => {}
-                        _ => return Err(ApiError::NotFound),
-                    }
-                }
-                if let Site::AgencyPortal(_) = &site {
-                    return Err(ApiError::NotFound);
-                }
-                self.route_api(req, &who, rest).await
-            }
+            ["api", rest @ ..] => Box::pin(self.authenticated(req, &site, rest)).await,
             _ => match &site {
                 Site::Api => Err(ApiError::NotFound),
-                Site::ClientPortal(c) => crate::portal::page(self, req, c, &s).await,
+                Site::ClientPortal(c) => Box::pin(crate::portal::page(self, req, c, &s)).await,
                 Site::AgencyPortal(_) => Err(ApiError::NotFound),
             },
         }
+    }
+
+    /// `/api/...` behind a bearer token. A portal serves only its own client's resources.
+    async fn authenticated(&self, req: &Request, site: &Site, rest: &[&str]) -> ApiResult<Response> {
+        let who = self.authenticate(req, site).await?;
+        if let Site::ClientPortal(c) = site {
+            match rest {
+                ["clients", id, ..] if *id == c.id => {}
+                _ => return Err(ApiError::NotFound),
+            }
+        }
+        if let Site::AgencyPortal(_) = site {
+            return Err(ApiError::NotFound);
+        }
+        self.route_api(req, &who, rest).await
     }
 
     async fn route_api(&self, req: &Request, who: &Principal, rest: &[&str]) -> ApiResult<Response> {
