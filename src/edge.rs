@@ -178,7 +178,8 @@ impl Database for Edge {
         for _ in stmts {
             self.count();
         }
-        let list: serde_json::Value = stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
+        let list: serde_json::Value =
+            stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
         let changes = gh_batch(self.db()?, &list.to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(changes)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
@@ -301,7 +302,6 @@ fn config(env: &Env) -> Result<Rc<Config>, String> {
     CONFIG.with(|c| *c.borrow_mut() = Some(cfg.clone()));
     Ok(cfg)
 }
-
 
 /// The request as the core sees it: method, path and query from the URL string, the headers the
 /// core reads, and the body (not for GET, HEAD or OPTIONS), in two crossings at most.

@@ -493,6 +493,7 @@ mod tests {
         assert_eq!(ok["reason"], Value::Null);
         assert_eq!(why(&ok, "example.com"), Value::Null);
         assert_eq!(why(&ok, "pending.example"), "the hostname differs");
+        assert_eq!(why(&ok, "*.shop.example"), "the hostname differs", "not the apex message for a stranger");
         let apex = explain(&g, &domains, Some("https://shop.example"));
         assert_eq!(apex["allowed"], false);
         assert_eq!(why(&apex, "*.shop.example"), "a wildcard matches subdomains only, never the apex");
@@ -518,5 +519,25 @@ mod tests {
         let none = explain(&g, &domains, None);
         assert_eq!(none["allowed"], false);
         assert!(none["reason"].as_str().is_some());
+    }
+
+    #[test]
+    fn submission_ids_are_eight_to_128_safe_characters() {
+        let req = Request::new(Method::Post, "/api/widget/v1/leads");
+        let ok = ["sub_0123", "a-b_c-d_", &"x".repeat(128), "ABCdef0123456789"];
+        for id in ok {
+            assert_eq!(submission_id(&req, Some(id.to_string())).unwrap().as_deref(), Some(id), "{id}");
+        }
+        for bad in ["short", "1234567", "has space 123", "dots.are.out", "slash/0123", &"x".repeat(129), "ünïcode-1234"]
+        {
+            assert!(submission_id(&req, Some(bad.to_string())).is_err(), "{bad}");
+        }
+        assert_eq!(submission_id(&req, None).unwrap(), None);
+        let with_header = req.clone().with_header("idempotency-key", "header-key-01");
+        assert_eq!(submission_id(&with_header, None).unwrap().as_deref(), Some("header-key-01"));
+        assert_eq!(
+            submission_id(&with_header, Some("body-key-0001".into())).unwrap().as_deref(),
+            Some("body-key-0001")
+        );
     }
 }

@@ -432,8 +432,13 @@ mod tests {
         ];
         let codes: std::collections::HashSet<_> = all.iter().map(DomainError::code).collect();
         assert_eq!(codes.len(), all.len());
+        let messages: std::collections::HashSet<_> = all.iter().map(DomainError::message).collect();
+        assert_eq!(messages.len(), all.len(), "each error explains itself differently");
         for error in all {
             assert_eq!(error.to_string(), error.message());
+            assert!(error.message().len() > 30, "{:?} needs a message a person can act on", error);
         }
+        assert!(DomainError::IpLiteralNotAllowed.message().contains("IP addresses"));
+        assert!(DomainError::InvalidWildcard.message().contains("*.example.com"));
     }
 }

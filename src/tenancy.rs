@@ -617,6 +617,10 @@ mod tests {
         assert_eq!(narrowed.may_revoke("usr_x", AgencyUser, &[]), Err(GrantRefusal::RoleTooHigh));
         assert_eq!(ca.may_grant("usr_x", ClientViewer, &[], Some((ClientUser, ClientUser.permissions()))), Ok(()));
         assert_eq!(ca.may_revoke("usr_x", ClientUser, ClientUser.permissions()), Ok(()));
+        // An equal who holds no more than the caller may be changed.
+        let peer = Some((ClientAdmin, ClientAdmin.permissions()));
+        assert_eq!(ca.may_grant("usr_x", ClientUser, ClientUser.permissions(), peer), Ok(()));
+        assert_eq!(ca.may_revoke("usr_x", ClientAdmin, ClientAdmin.permissions()), Ok(()));
     }
 
     #[test]

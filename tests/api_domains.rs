@@ -186,6 +186,22 @@ fn the_gate_answers_each_method_and_path_behind_the_origin_check() {
         (Method::Get, "config", None, None, 403, false),
         (Method::Post, "leads", Some("null"), Some(r#"{"name":"Al","email":"al@example.com"}"#), 403, false),
     ];
+    // A malformed key is refused before any lookup, and two Origin headers are refused outright.
+    let before = t.p.queries.get();
+    let bad = t.call(
+        Request::new(Method::Get, "/api/widget/v1/config?key=pk_short")
+            .with_header("host", API)
+            .with_header("origin", origin),
+    );
+    assert_eq!(bad.status, 403);
+    assert_eq!(t.p.queries.get(), before, "a malformed key costs no D1 query");
+    let two = t.call(
+        Request::new(Method::Get, &format!("/api/widget/v1/config?key={key}"))
+            .with_header("host", API)
+            .with_header("origin", origin)
+            .with_header("origin", origin),
+    );
+    assert_eq!(two.status, 403, "two Origin headers");
     for (m, path, o, body, want, echoed) in cases {
         let r = call(*m, path, *o, *body);
         assert_eq!(r.status, *want, "{m:?} {path} {o:?}: {}", body_str(&r));

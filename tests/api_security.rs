@@ -237,6 +237,12 @@ fn honeypots_fast_fills_and_retries_create_no_extra_leads() {
     let fast = lead(&t, "198.51.100.1", json!({"name": "Bot", "email": "b@example.com", "elapsed_ms": 200}), None);
     assert_eq!(fast.status, 422);
     assert_eq!(error_code(&fast), "submitted_too_fast");
+    let just_under =
+        lead(&t, "198.51.100.1", json!({"name": "Bot", "email": "b@example.com", "elapsed_ms": 1499}), None);
+    assert_eq!(just_under.status, 422, "the minimum is 1500 ms");
+    let at_minimum =
+        lead(&t, "198.51.100.1", json!({"name": "Ed", "email": "ed@example.com", "elapsed_ms": 1500}), None);
+    assert_eq!(at_minimum.status, 201, "exactly the minimum is a person");
     let human =
         json!({"name": "Ann", "email": "ann@example.com", "elapsed_ms": 9000, "submission_id": "sub-0123456789"});
     let first = lead(&t, "198.51.100.1", human.clone(), None);
@@ -248,9 +254,9 @@ fn honeypots_fast_fills_and_retries_create_no_extra_leads() {
     let h1 = lead(&t, "198.51.100.1", by_header.clone(), Some("idem-key-000001"));
     let h2 = lead(&t, "198.51.100.1", by_header, Some("idem-key-000001"));
     assert_eq!((h1.status, h2.status), (201, 200));
-    assert_eq!(widget_leads(&t), 2);
+    assert_eq!(widget_leads(&t), 3);
     let used = t.p.sql(&format!("SELECT count FROM usage_counters WHERE tenant_id = '{ACME}'"));
-    assert_eq!(used[0]["count"], 2, "replays do not count against the cap");
+    assert_eq!(used[0]["count"], 3, "replays do not count against the cap");
     assert_eq!(
         lead(&t, "198.51.100.1", json!({"name": "X", "email": "x@example.com", "submission_id": "bad id"}), None)
             .status,
@@ -397,7 +403,11 @@ fn callers_without_an_address_share_no_bucket() {
     }
     let r = login_body(&t, email, &t.password(email), None, json!({}));
     assert_eq!(r.status, 429, "{}", body_str(&r));
-    t.p.now_ms.set(t.p.now_ms.get() + 16 * 60 * 1000);
+    let wait: i64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((840..=900).contains(&wait), "a 15-minute window: {wait}");
+    t.p.now_ms.set(t.p.now_ms.get() + 14 * 60 * 1000);
+    assert_eq!(login_body(&t, email, &t.password(email), None, json!({})).status, 429, "still inside the window");
+    t.p.now_ms.set(t.p.now_ms.get() + 2 * 60 * 1000);
     assert_eq!(login_body(&t, email, &t.password(email), None, json!({})).status, 200);
 }
 

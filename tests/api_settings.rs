@@ -80,6 +80,7 @@ fn bad_settings_input_is_refused_and_writes_nothing() {
         (json!({"openai": {"api_key": 42}}), "invalid_value"),
         (json!({"openai": {"api_key": ""}}), "invalid_value"),
         (json!({"openai": {"api_key": "x".repeat(5000)}}), "invalid_value"),
+        (json!({"openai": {"api_key": "x".repeat(4097)}}), "invalid_value"),
         (json!({"openai": "sk-flat"}), "invalid_field"),
         // A valid field before an invalid one must not be half-written.
         (json!({"openai": {"api_key": "sk-should-not-land-0000"}, "zz_unknown": {"a": "b"}}), "unknown_provider"),
@@ -89,6 +90,9 @@ fn bad_settings_input_is_refused_and_writes_nothing() {
         assert_eq!(error_code(&r), code, "{body}");
     }
     assert!(t.p.sql("SELECT * FROM client_settings").is_empty(), "nothing was written");
+    // Exactly the limit is accepted.
+    let at_limit = put(&t, &admin, ACME, json!({"openai": {"api_key": "x".repeat(4096)}}));
+    assert_eq!(at_limit.status, 200, "{}", body_str(&at_limit));
 }
 
 #[test]

@@ -377,6 +377,36 @@ mod tests {
         mac.update(format!("{h}.{p}").as_bytes());
         let t = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
         assert!(keys().verify(&t, NOW).is_err());
+        // serde refuses duplicates of the claims it knows; a duplicated unknown claim is caught
+        // only by our own scan.
+        let dup_unknown = format!("{{\"x\":1,\"x\":2,{}", &body[1..]);
+        let p = URL_SAFE_NO_PAD.encode(dup_unknown);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        let t = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(keys().verify(&t, NOW), Err(TokenError::Claims));
+        let single_unknown = format!("{{\"x\":1,{}", &body[1..]);
+        let p = URL_SAFE_NO_PAD.encode(single_unknown);
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        let t = format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert!(keys().verify(&t, NOW).is_ok(), "one unknown claim alone is harmless");
+    }
+
+    #[test]
+    fn clock_skew_is_tolerated_up_to_the_leeway_exactly() {
+        let at = |iat: i64, nbf: Option<i64>| {
+            let mut p = payload(NOW + 600, iat);
+            if let Some(n) = nbf {
+                p["nbf"] = n.into();
+            }
+            keys().verify(&forge(SECRET, hdr(), p), NOW)
+        };
+        assert!(at(NOW + LEEWAY_SECS, None).is_ok());
+        assert_eq!(at(NOW + LEEWAY_SECS + 1, None), Err(TokenError::IssuedInFuture));
+        assert!(at(NOW, Some(NOW + 10)).is_ok());
+        assert!(at(NOW, Some(NOW + LEEWAY_SECS)).is_ok());
+        assert_eq!(at(NOW, Some(NOW + LEEWAY_SECS + 1)), Err(TokenError::NotYetValid));
     }
 
     #[test]
