@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { startWorker, freePort, request, forgeJwt, ROOT, ENV } from "../tests/e2e/harness.mjs";
+import { startWorker, freePort, request, forgeJwt, testSecrets, ROOT, ENV } from "../tests/e2e/harness.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
@@ -102,9 +102,12 @@ function peerScenarios() {
   };
 }
 
-async function startGatehouse(opts) {
+// One set of secrets for every Gatehouse process in the run (restarts keep the same state), so the
+// benchmark needs no .dev.vars.
+const SECRETS = testSecrets();
+async function startGatehouse(opts = {}) {
   const t0 = performance.now();
-  const w = await startWorker(opts);
+  const w = await startWorker({ ...opts, vars: { ...SECRETS, ...(opts.vars || {}) } });
   w.coldMs = performance.now() - t0;
   return w;
 }

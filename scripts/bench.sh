@@ -18,10 +18,12 @@ wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sig
 # cache and given its node_modules (hono), then run with the project's own wrangler.
 YARDSTICK_SRC="$ROOT/../shared/yardstick"
 export YARDSTICK_DIR="$GATEHOUSE_CACHE/yardstick"
-if [ ! -d "$YARDSTICK_DIR/node_modules/hono" ] || ! diff -rq -x node_modules -x .wrangler "$YARDSTICK_SRC" "$YARDSTICK_DIR" >/dev/null 2>&1; then
+STAMP="$(cd "$YARDSTICK_SRC" && find . -type f -not -path './node_modules/*' | sort | xargs sha256sum | sha256sum | cut -c1-16)"
+if [ ! -d "$YARDSTICK_DIR/node_modules/hono" ] || [ "$(cat "$YARDSTICK_DIR/.source-stamp" 2>/dev/null)" != "$STAMP" ]; then
   log "copying the yardstick (empty Worker and TS peer) to $YARDSTICK_DIR"
   rm -rf "$YARDSTICK_DIR" && mkdir -p "$YARDSTICK_DIR" && cp -r "$YARDSTICK_SRC/." "$YARDSTICK_DIR"
   # npm install, not npm ci: ci trips on the lock's optional platform packages (as in setup.sh).
   (cd "$YARDSTICK_DIR" && npm install --no-audit --no-fund --loglevel=error)
+  echo "$STAMP" >"$YARDSTICK_DIR/.source-stamp"
 fi
 node --no-warnings bench/run.mjs
