@@ -62,26 +62,19 @@ fn clean(c: NewContact) -> ApiResult<Clean> {
     Ok(Clean { name, email, phone, message })
 }
 
+impl Clean {
+    /// The leading parameters both inserts share: id, client, name, email, phone, message.
+    fn params(self, id: &str, client_id: &str) -> Vec<Param> {
+        vec![id.into(), client_id.into(), self.name.into(), self.email.into(), self.phone.into(), self.message.into()]
+    }
+}
+
 /// Validates and stores a contact; the caller has already established the tenant.
 pub async fn insert<P: Platform>(app: &App<'_, P>, client_id: &str, c: NewContact) -> ApiResult<String> {
-    let c = clean(c)?;
     let id = crate::ids::new_id("con")?;
-    app.p
-        .execute(
-            INSERT,
-            &[
-                id.as_str().into(),
-                client_id.into(),
-                c.name.into(),
-                c.email.into(),
-                c.phone.into(),
-                c.message.into(),
-                "api".into(),
-                Param::Null,
-                Param::Int(app.p.now_ms()),
-            ],
-        )
-        .await?;
+    let mut params = clean(c)?.params(&id, client_id);
+    params.extend(["api".into(), Param::Null, Param::Int(app.p.now_ms())]);
+    app.p.execute(INSERT, &params).await?;
     Ok(id)
 }
 
@@ -101,26 +94,15 @@ pub async fn insert_widget<P: Platform>(
     origin: &str,
     submission_id: Option<&str>,
 ) -> ApiResult<Submitted> {
-    let c = clean(c)?;
     let id = crate::ids::new_id("con")?;
-    let inserted = app
-        .p
-        .execute(
-            INSERT_WIDGET,
-            &[
-                id.as_str().into(),
-                client_id.into(),
-                c.name.into(),
-                c.email.into(),
-                c.phone.into(),
-                c.message.into(),
-                origin.into(),
-                Param::Int(app.p.now_ms()),
-                submission_id.into(),
-                Param::Int(app.cfg.widget_daily_cap),
-            ],
-        )
-        .await?;
+    let mut params = clean(c)?.params(&id, client_id);
+    params.extend([
+        origin.into(),
+        Param::Int(app.p.now_ms()),
+        submission_id.into(),
+        Param::Int(app.cfg.widget_daily_cap),
+    ]);
+    let inserted = app.p.execute(INSERT_WIDGET, &params).await?;
     if inserted > 0 {
         return Ok(Submitted::Created(id));
     }

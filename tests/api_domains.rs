@@ -9,15 +9,6 @@ use gatehouse::http::{Method, Request, Response};
 use gatehouse::seed::{ACME, GLOBEX};
 use serde_json::json;
 
-fn register(t: &TestApp, token: &str, client: &str, domain: &str) -> Response {
-    t.req(
-        Method::Post,
-        &format!("/api/clients/{client}/domains"),
-        Some(token),
-        Some(json!({"domain": domain, "purpose": "widget"})),
-    )
-}
-
 fn gate(t: &TestApp, key: &str, origin: &str) -> Response {
     t.call(
         Request::new(Method::Get, &format!("/api/widget/v1/config?key={key}"))

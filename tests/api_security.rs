@@ -291,15 +291,6 @@ fn a_flood_of_made_up_keys_stops_before_d1() {
 
 // ---- 4. Domain squatting ------------------------------------------------------------------------
 
-fn register(t: &TestApp, token: &str, client: &str, domain: &str) -> Response {
-    t.req(
-        Method::Post,
-        &format!("/api/clients/{client}/domains"),
-        Some(token),
-        Some(json!({"domain": domain, "purpose": "widget"})),
-    )
-}
-
 #[test]
 fn an_unproved_claim_blocks_nobody_and_loses_to_the_first_verification() {
     let t = TestApp::new();

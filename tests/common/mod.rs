@@ -355,6 +355,16 @@ fn demo() -> gatehouse::seed::Demo {
     DEMO.get_or_init(|| gatehouse::seed::demo().unwrap()).clone()
 }
 
+/// Registers a widget domain for a client as `token`.
+pub fn register(t: &TestApp, token: &str, client: &str, domain: &str) -> Response {
+    t.req(
+        Method::Post,
+        &format!("/api/clients/{client}/domains"),
+        Some(token),
+        Some(json!({"domain": domain, "purpose": "widget"})),
+    )
+}
+
 /// Uploads a file to a client's uploads area as `token`.
 pub fn upload(t: &TestApp, token: &str, client: &str, name: &str, ct: &str, bytes: &[u8]) -> Response {
     let path = format!(
