@@ -211,6 +211,30 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
   return res;
 }
 
+/**
+ * A before/after pair in one run: the same scenario on an earlier build (BENCH_BEFORE_REV) and on
+ * this one, alternating, after a warm-up round each. Ratios are after ÷ before.
+ */
+function pair(after, before, scenario, beforeScenario, { seconds = SECONDS, conns = CONNS } = {}) {
+  const a = [], b = [];
+  round(after, scenario, WARMUP, conns);
+  round(before, beforeScenario, WARMUP, conns);
+  for (let i = 0; i < ROUNDS; i++) {
+    a.push(round(after, scenario, seconds, conns));
+    b.push(round(before, beforeScenario, seconds, conns));
+  }
+  const med = (rs, k) => median(rs.map((x) => x[k]));
+  const res = { scenario: scenario.name, after: {}, before: {} };
+  for (const k of ["rps", "p50_ms", "cpu_us_per_req"]) {
+    res.after[k] = med(a, k);
+    res.before[k] = med(b, k);
+  }
+  res.rps_ratio = res.after.rps / res.before.rps;
+  res.cpu_saved_us = res.before.cpu_us_per_req - res.after.cpu_us_per_req;
+  log("before/after", scenario.name, JSON.stringify(res));
+  return res;
+}
+
 // ---- dataset -----------------------------------------------------------------------------
 async function prepare(w) {
   const platform = await w.login("admin@gatehouse.test");
@@ -305,6 +329,17 @@ try {
   results.small[sc.write.name] = compare(gh, empty, sc.write);
   results.small.login = compare(gh, empty, sc.login, { conns: 2 });
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
+  // Before/after: the same scenarios on an earlier build, on its own copy of the dataset.
+  if (process.env.BENCH_BEFORE_CONFIG) {
+    const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, vars: { DEBUG_HEADERS: "false" } });
+    try {
+      const bsc = scenarios(before, await prepare(before));
+      results.before_after = { rev: process.env.BENCH_BEFORE_REV };
+      for (const k of ["allowed", "denied", "read", "write"]) results.before_after[sc[k].name] = pair(gh, before, sc[k], bsc[k]);
+    } finally {
+      await before.stop();
+    }
+  }
   await gh.stop({ keep: true });
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false", GATE_CACHE_TTL_MS: "0" } });
   results.small["widget-cold"] = compare(gh, empty, { ...sc.allowed, name: "widget-cold", rotateIp: true });
@@ -349,7 +384,7 @@ ${rows.join("\n")}
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
 - Size: wasm ${f(s.wasm.raw / 1024, 0)} KB raw, ${f(s.wasm.gzip / 1024, 0)} KB gzipped${s.wasm_before_wasm_opt ? ` (before wasm-opt: ${f(s.wasm_before_wasm_opt.raw / 1024, 0)} KB raw, ${f(s.wasm_before_wasm_opt.gzip / 1024, 0)} KB gzipped)` : ""}; JS glue ${f(s.glue.raw / 1024, 1)} KB raw, ${f(s.glue.gzip / 1024, 1)} KB gzipped; widget ${f(s.widget.raw / 1024, 1)} KB raw, ${f(s.widget.gzip / 1024, 2)} KB gzipped.
-- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
+${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
 `;
 writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify(results, null, 2) + "\n");
 writeFileSync(join(ROOT, "bench/results/latest.md"), md);

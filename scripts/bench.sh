@@ -5,6 +5,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+# BENCH_BEFORE_REV=<commit>: also measure that commit's build, on the same dataset, in this run.
+if [ -n "${BENCH_BEFORE_REV:-}" ]; then
+  BEFORE_DIR="$GATEHOUSE_CACHE/bench-before"
+  log "building $BENCH_BEFORE_REV for the before/after pair (in $BEFORE_DIR)"
+  git worktree remove --force "$BEFORE_DIR" >/dev/null 2>&1 || rm -rf "$BEFORE_DIR"
+  git worktree add --detach "$BEFORE_DIR" "$BENCH_BEFORE_REV" >/dev/null
+  ln -s "$ROOT/node_modules" "$BEFORE_DIR/node_modules"
+  (cd "$BEFORE_DIR" && bash scripts/build.sh >"$GATEHOUSE_CACHE/bench-before-build.log" 2>&1) \
+    || { tail -30 "$GATEHOUSE_CACHE/bench-before-build.log"; exit 1; }
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-exception-handling --enable-reference-types --enable-multivalue \
+    "$BEFORE_DIR/build/index_bg.wasm" -o "$BEFORE_DIR/build/index_bg.wasm"
+  export BENCH_BEFORE_CONFIG="$BEFORE_DIR/wrangler.toml"
+fi
 bash scripts/build.sh
 cargo build --quiet --release --bin gatehouse-seed
 log "building the empty workers-rs baseline (bench/rust-empty)"
@@ -27,3 +41,4 @@ if [ ! -d "$YARDSTICK_DIR/node_modules/hono" ] || [ "$(cat "$YARDSTICK_DIR/.sour
   echo "$STAMP" >"$YARDSTICK_DIR/.source-stamp"
 fi
 node --no-warnings bench/run.mjs
+if [ -n "${BENCH_BEFORE_REV:-}" ]; then git worktree remove --force "$BEFORE_DIR" >/dev/null 2>&1 || true; fi

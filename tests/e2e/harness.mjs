@@ -59,9 +59,10 @@ function parseCredentials(text) {
 
 /**
  * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
- * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded.
+ * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded; `config`
+ * names another wrangler.toml (another build of the Worker) to run on that state.
  */
-export async function startWorker({ vars = {}, persist = null } = {}) {
+export async function startWorker({ vars = {}, persist = null, config = null } = {}) {
   const fresh = !persist;
   const dir = persist || mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
   let creds = { users: {}, keys: {} };
@@ -81,6 +82,8 @@ export async function startWorker({ vars = {}, persist = null } = {}) {
     "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", "log",
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
+  if (config) args.push("--config", config);
   const child = spawn(WRANGLER, args, {
     cwd: ROOT,
     env: ENV,
