@@ -312,7 +312,8 @@ async fn upload_asset<P: Platform>(
     save(app, req, who, owner, &row, json!({"fields": [field], "file_id": file.id})).await?;
     // The replaced asset is no longer referenced; remove it (object and row together).
     if let Some(old) = previous {
-        if let Err(e) = files::remove(app, req, who, owner.id(), &old).await {
+        let removed = async { files::remove(app, req, who, &files::ready_file(app, owner.id(), &old).await?).await };
+        if let Err(e) = removed.await {
             app.p.log("warn", &format!("could not remove replaced branding asset {old}: {e}"));
         }
     }

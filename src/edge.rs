@@ -151,8 +151,8 @@ impl Edge {
         Ok(self.bucket.get_or_init(|| b))
     }
 
-    fn count(&self) {
-        self.queries.set(self.queries.get() + 1);
+    fn count(&self, statements: usize) {
+        self.queries.set(self.queries.get() + statements as u32);
     }
 }
 
@@ -163,21 +163,19 @@ fn text_of(v: JsValue) -> Result<String, StoreError> {
 
 impl Database for Edge {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        self.count();
+        self.count(1);
         let json = gh_all(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
-        self.count();
+        self.count(1);
         let changes = gh_run(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         Ok(changes.as_f64().unwrap_or(0.0).max(0.0) as u64)
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
-        for _ in stmts {
-            self.count();
-        }
+        self.count(stmts.len());
         let list: serde_json::Value =
             stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
         let changes = gh_batch(self.db()?, &list.to_string()).await.map_err(js_store_err)?;

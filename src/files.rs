@@ -200,10 +200,6 @@ pub fn clean_name(raw: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub struct Upload<'a> {
     pub tenant_id: &'a str,
     pub area: Area,
@@ -231,7 +227,7 @@ pub async fn store<P: Platform>(
     let quota = app.cfg.default_storage_quota_bytes;
     let id = crate::ids::new_id("fil")?;
     let key = ObjectKey::new(up.tenant_id, up.area, &id).ok_or(ApiError::NotFound)?;
-    let sha = hex(&Sha256::digest(&up.bytes));
+    let sha = crate::ids::hex(&Sha256::digest(&up.bytes));
     let name = clean_name(up.name);
     let now = app.p.now_ms();
     let inserted = app
@@ -307,16 +303,11 @@ pub async fn ready_file<P: Platform>(app: &App<'_, P>, tenant_id: &str, id: &str
     Ok(decode(row.ok_or(ApiError::NotFound)?)?)
 }
 
-/// Deletes a file: the row turns `deleting` (invisible), the object goes, then the row with its
-/// audit entry. If R2 refuses, the row returns to `ready`, so both still exist.
-pub async fn remove<P: Platform>(
-    app: &App<'_, P>,
-    req: &Request,
-    who: &Principal,
-    tenant_id: &str,
-    id: &str,
-) -> ApiResult<()> {
-    let f = ready_file(app, tenant_id, id).await?;
+/// Deletes a file the caller has loaded with `ready_file`: the row turns `deleting`
+/// (invisible), the object goes, then the row with its audit entry. If R2 refuses, the row
+/// returns to `ready`, so both still exist.
+pub async fn remove<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, f: &FileRow) -> ApiResult<()> {
+    let (tenant_id, id) = (f.tenant_id.as_str(), f.id.as_str());
     let marked = app.p.execute(MARK_DELETING, &[tenant_id.into(), id.into()]).await?;
     if marked == 0 {
         return Err(ApiError::NotFound);
@@ -546,7 +537,7 @@ pub async fn route<P: Platform>(
         }
         (Method::Delete, [id]) => {
             let f = file(id).await?;
-            remove(app, req, who, &c.id, &f.id).await?;
+            remove(app, req, who, &f).await?;
             Ok(Response::new(204))
         }
         (Method::Post, [id, "sign"]) => {

@@ -24,6 +24,11 @@ pub fn new_id(prefix: &str) -> Result<String, ApiError> {
 pub const TOKEN_CHARS: usize = 52;
 
 /// A random secret token of 256 bits, base32.
+/// Lowercase hex, for digests stored or compared as text.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn new_token(prefix: &str) -> Result<String, ApiError> {
     let bytes = random_bytes::<32>()?;
     Ok(format!("{prefix}{}", base32(&bytes)))

@@ -44,6 +44,13 @@ enum Target {
 }
 
 impl Target {
+    fn level(&self) -> Level {
+        match self {
+            Target::Agency(_) => Level::Agency,
+            Target::Client { .. } => Level::Client,
+        }
+    }
+
     fn tenant_id(&self) -> &str {
         match self {
             Target::Agency(a) => a,
@@ -156,7 +163,7 @@ struct Accept {
 
 fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// `POST /api/users`: invites a person into a tenant. The answer is the same whether or not the
@@ -176,30 +183,14 @@ pub async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principa
     };
     // Reach first (a foreign tenant is 404), then permission (403).
     require_permission(who, Permission::UsersManage)?;
-    let level = match t {
-        Target::Agency(_) => Level::Agency,
-        Target::Client { .. } => Level::Client,
-    };
     let role = match body.role.as_deref() {
         Some(r) => Role::parse(r).ok_or_else(|| ApiError::invalid("invalid_role", "unknown role"))?,
-        None if level == Level::Agency => Role::AgencyUser,
+        None if t.level() == Level::Agency => Role::AgencyUser,
         None => Role::ClientViewer,
     };
-    if role.level() != level {
-        return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
-    }
-    let granted = granted_permissions(role, body.permissions.as_deref()).map_err(|name| {
-        ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
-    })?;
+    let (granted, narrowing) = membership_terms(&t, role, body.permissions.as_deref())?;
     let own = if email == who.email { who.user_id.as_str() } else { "" };
     who.may_grant(own, role, &granted, None).map_err(refused)?;
-    let narrowing = match body.permissions {
-        None => None,
-        Some(_) => Some(
-            serde_json::to_string(&granted.iter().map(|p| p.as_str()).collect::<Vec<_>>())
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        ),
-    };
     let id = crate::ids::new_id("inv")?;
     let token = crate::ids::new_token("inv_")?;
     let now = app.p.now_ms();
@@ -302,8 +293,7 @@ pub async fn accept<P: Platform>(app: &App<'_, P>, req: &Request) -> ApiResult<R
     let actor = crate::audit::Actor {
         user_id: Some(user_id.clone()),
         role: Some(role.as_str().into()),
-        ip: req.client_ip().unwrap_or("unknown").into(),
-        user_agent: req.user_agent().into(),
+        ..app.actor(req, None)
     };
     // Right after the acceptance it records: written only if this acceptance won.
     stmts.push(crate::audit::after_change(
@@ -356,6 +346,26 @@ pub async fn accept<P: Platform>(app: &App<'_, P>, req: &Request) -> ApiResult<R
     Ok(Response::json(200, &json!({"user_id": user_id, "email": inv.email, "tenant": inv.tenant_id, "role": role})))
 }
 
+/// What a grant or an invitation hands out: the role must belong on the target's level, and the
+/// permissions are the named subset of the role's set (or its whole set when no list is given),
+/// with the narrowing list to store (None when no list was given).
+fn membership_terms(t: &Target, role: Role, list: Option<&[String]>) -> ApiResult<(Vec<Permission>, Option<String>)> {
+    if role.level() != t.level() {
+        return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
+    }
+    let granted = granted_permissions(role, list).map_err(|name| {
+        ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
+    })?;
+    let narrowing = match list {
+        None => None,
+        Some(_) => Some(
+            serde_json::to_string(&granted.iter().map(|p| p.as_str()).collect::<Vec<_>>())
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+    };
+    Ok((granted, narrowing))
+}
+
 /// The 403 for each reason a membership change is refused.
 fn refused(r: GrantRefusal) -> ApiError {
     match r {
@@ -391,24 +401,10 @@ pub async fn grant<P: Platform>(
     let body: Grant = json_body(req, &["user_id", "platform_role"])?;
     let role = Role::parse(&body.role).ok_or_else(|| ApiError::invalid("invalid_role", "unknown role"))?;
     let t = target(app, req, who, body.agency_id, body.client_id).await?;
-    let fits =
-        matches!((&t, role.level()), (Target::Agency(_), Level::Agency) | (Target::Client { .. }, Level::Client));
-    if !fits {
-        return Err(ApiError::invalid("role_mismatch", "agency roles go on agencies, client roles on clients"));
-    }
     // No list means the role's whole set, which must then fit inside the granter's own.
-    let granted = granted_permissions(role, body.permissions.as_deref()).map_err(|name| {
-        ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
-    })?;
+    let (granted, narrowing) = membership_terms(&t, role, body.permissions.as_deref())?;
     let existing = existing_membership(app, &t, user_id).await?;
     who.may_grant(user_id, role, &granted, existing.as_ref().map(|(r, p)| (*r, p.as_slice()))).map_err(refused)?;
-    let narrowing = match body.permissions {
-        None => None,
-        Some(_) => {
-            let names: Vec<&str> = granted.iter().map(|p| p.as_str()).collect();
-            Some(serde_json::to_string(&names).map_err(|e| ApiError::Internal(e.to_string()))?)
-        }
-    };
     let now = app.p.now_ms();
     let upsert = match &t {
         Target::Agency(a) => Stmt::new(

@@ -12,7 +12,7 @@
 //! folded into one shared `unknown` bucket that anyone could fill.
 
 use crate::error::ApiResult;
-use crate::ports::{col_i64, col_str, Database, Param};
+use crate::ports::{col_i64, col_str, Database, Param, Stmt};
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_FAILURES_PER_EMAIL_IP: i64 = 5;
@@ -97,13 +97,15 @@ impl Attempt {
         Ok(Attempt { email_key, ip_key, email_ip_key, verdict })
     }
 
-    /// The password was right: this attempt was not a guess.
+    /// The password was right: this attempt was not a guess. One round trip.
     pub async fn succeeded(&self, db: &impl Database) -> ApiResult<()> {
-        if let Some(k) = &self.email_ip_key {
-            db.execute(CLEAR, &[k.as_str().into()]).await?;
-        }
         let back: Vec<&String> = std::iter::once(&self.email_key).chain(self.ip_key.iter()).collect();
-        db.execute(GIVE_BACK, &[serde_json::to_string(&back).unwrap_or_else(|_| "[]".into()).into()]).await?;
+        let mut stmts =
+            vec![Stmt::new(GIVE_BACK, vec![serde_json::to_string(&back).unwrap_or_else(|_| "[]".into()).into()])];
+        if let Some(k) = &self.email_ip_key {
+            stmts.push(Stmt::new(CLEAR, vec![k.as_str().into()]));
+        }
+        db.batch(&stmts).await?;
         Ok(())
     }
 }
