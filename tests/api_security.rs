@@ -16,17 +16,6 @@ const ACME_ADMIN: &str = "usr_000000000000000000000004";
 const ACME_VIEWER: &str = "usr_000000000000000000000006";
 const SHOP: &str = "http://shop.localhost:5173";
 
-fn on_host(t: &TestApp, host: &str, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-    let mut r = Request::new(method, path).with_header("host", host);
-    if let Some(tok) = token {
-        r = r.with_header("authorization", &format!("Bearer {tok}"));
-    }
-    if let Some(b) = body {
-        r = r.with_header("content-type", "application/json").with_body(b.to_string());
-    }
-    t.call(r)
-}
-
 fn login_body(t: &TestApp, email: &str, password: &str, ip: Option<&str>, extra: Value) -> Response {
     let mut body = json!({"email": email, "password": password});
     body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
@@ -119,8 +108,7 @@ fn an_unreadable_narrowing_list_grants_nothing_and_is_logged() {
 fn a_portal_login_is_confined_to_that_portal() {
     let t = TestApp::new();
     let acme_host = "acme.portal.test";
-    let r = on_host(
-        &t,
+    let r = t.req_on(
         acme_host,
         Method::Post,
         "/api/auth/login",
@@ -142,22 +130,21 @@ fn a_portal_login_is_confined_to_that_portal() {
         ("globex.portal.test", "/api/me"),
         ("acme.portal.test:8443", "/api/me"),
     ] {
-        let r = on_host(&t, host, Method::Get, path, Some(token), None);
+        let r = t.req_on(host, Method::Get, path, Some(token), None);
         assert_eq!(r.status, 403, "{host}{path}: {}", body_str(&r));
         assert_eq!(error_code(&r), "tenant_mismatch");
     }
     // /api/me on the portal names only the portal's client, not the platform or other tenants.
-    let me = json_of(&on_host(&t, acme_host, Method::Get, "/api/me", Some(token), None));
+    let me = json_of(&t.req_on(acme_host, Method::Get, "/api/me", Some(token), None));
     assert_eq!(me["memberships"].as_array().unwrap().len(), 1, "{me}");
     assert_eq!(me["memberships"][0]["tenant"], ACME);
     assert_eq!(me["memberships"][0]["staff"], true);
     // On its own portal it works, inside acme only, and the staff access is audited.
     let before = audit_actions(&t, ACME, "platform.access");
-    let c = on_host(&t, acme_host, Method::Get, &format!("/api/clients/{ACME}"), Some(token), None);
+    let c = t.req_on(acme_host, Method::Get, &format!("/api/clients/{ACME}"), Some(token), None);
     assert_eq!(c.status, 200, "{}", body_str(&c));
     assert_eq!(audit_actions(&t, ACME, "platform.access"), before + 1);
-    let force =
-        on_host(&t, acme_host, Method::Post, "/api/auth/switch", Some(token), Some(json!({"tenant": "platform"})));
+    let force = t.req_on(acme_host, Method::Post, "/api/auth/switch", Some(token), Some(json!({"tenant": "platform"})));
     assert_eq!(force.status, 403);
     // A forged portal token for another host fails the same way.
     let login = t.req(
@@ -167,7 +154,7 @@ fn a_portal_login_is_confined_to_that_portal() {
         Some(json!({"email": "admin@acme.test", "password": t.password("admin@acme.test")})),
     );
     let api_token = json_of(&login)["access_token"].as_str().unwrap().to_string();
-    assert_eq!(on_host(&t, acme_host, Method::Get, "/api/me", Some(&api_token), None).status, 200);
+    assert_eq!(t.req_on(acme_host, Method::Get, "/api/me", Some(&api_token), None).status, 200);
 }
 
 // ---- 3. Widget spam ---------------------------------------------------------------------------
@@ -492,7 +479,7 @@ fn suspending_an_agency_reaches_its_clients_and_reactivating_restores_them() {
         Some(json!({"email": "admin@acme.test", "password": t.password("admin@acme.test")})),
     );
     assert_eq!(login.status, 403, "logins: {}", body_str(&login));
-    let portal = on_host(&t, "acme.portal.test", Method::Get, "/", None, None);
+    let portal = t.req_on("acme.portal.test", Method::Get, "/", None, None);
     assert_eq!(portal.status, 403, "portals");
     assert_eq!(config(&t).status, 403, "widgets");
     assert_eq!(t.p.sql(&format!("SELECT status FROM clients WHERE id = '{ACME}'"))[0]["status"], "active");
@@ -500,7 +487,7 @@ fn suspending_an_agency_reaches_its_clients_and_reactivating_restores_them() {
     assert_eq!(c["effective_status"], "suspended");
     set(&t, "active");
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}"), Some(&acme), None).status, 200);
-    assert_eq!(on_host(&t, "acme.portal.test", Method::Get, "/", None, None).status, 200);
+    assert_eq!(t.req_on("acme.portal.test", Method::Get, "/", None, None).status, 200);
     assert_eq!(config(&t).status, 200);
 }
 

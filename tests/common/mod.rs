@@ -321,7 +321,12 @@ impl TestApp {
     }
 
     pub fn req(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut r = Request::new(method, path).with_header("host", API);
+        self.req_on(API, method, path, token, body)
+    }
+
+    /// `req` on another Host (a portal).
+    pub fn req_on(&self, host: &str, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut r = Request::new(method, path).with_header("host", host);
         if let Some(t) = token {
             r = r.with_header("authorization", &format!("Bearer {t}"));
         }
