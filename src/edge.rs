@@ -12,10 +12,10 @@ use worker::{
 };
 
 use crate::api::{App, State};
-use crate::config::Config;
-use crate::error::StoreError;
-use crate::http::{Method, Request, Response};
-use crate::ports::{
+use crate::platform::config::Config;
+use crate::platform::error::StoreError;
+use crate::platform::http::{Method, Request, Response};
+use crate::platform::ports::{
     Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
     Stmt,
 };
@@ -318,7 +318,7 @@ async fn to_core(req: &web_sys::Request) -> Result<Request, Response> {
     }
     let declared = core.header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     if declared > MAX_BODY_BYTES {
-        return Err(crate::error::ApiError::TooLarge("request body is too large".into()).into_response());
+        return Err(crate::platform::error::ApiError::TooLarge("request body is too large".into()).into_response());
     }
     if !matches!(core.method, Method::Get | Method::Head | Method::Options) {
         core.body = match gh_request_body(req).await {
@@ -352,7 +352,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
         Ok(c) => c,
         Err(e) => {
             console_error!("configuration error: {e}");
-            return Ok(to_js(crate::error::ApiError::Misconfigured(e).into_response(), false));
+            return Ok(to_js(crate::platform::error::ApiError::Misconfigured(e).into_response(), false));
         }
     };
     let platform = Edge::new(&env);
@@ -379,7 +379,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let platform = Edge::new(&env);
     let state = STATE.with(|s| *s);
     let app = App::new(&platform, &cfg, state);
-    if let Err(e) = crate::jobs::run_scheduled(&app, &event.cron()).await {
+    if let Err(e) = app.scheduled(&event.cron()).await {
         console_error!("scheduled job failed: {e}");
     }
 }

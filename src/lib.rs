@@ -4,39 +4,29 @@
 //! thin `edge` module, compiled only for wasm32, that adapts D1, R2, secrets and the clock to
 //! the core's ports. See ARCHITECTURE.md.
 
-pub mod api;
-pub mod audit;
+// Layers, bottom up; each depends only on the ones above it in this list (ARCHITECTURE.md,
+// guarded by tests/layout.rs).
+pub mod platform;
+pub mod access;
+// Features: one folder each, reaching each other only along the edges ARCHITECTURE.md lists.
 pub mod auth;
 pub mod branding;
-pub mod config;
-pub mod contacts;
-pub mod crypto;
-pub mod css;
+pub mod crm;
 pub mod domains;
-pub mod error;
 pub mod files;
-pub mod gate;
-pub mod hostname;
-pub mod http;
-pub mod ids;
-pub mod jobs;
-pub mod origin;
-pub mod portal;
-pub mod ports;
-pub mod psl;
-pub mod schema;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod seed;
 pub mod settings;
-pub mod tenancy;
 pub mod tenants;
 pub mod widget;
+// The top: routing and scheduled jobs, imported by nobody but the edge.
+pub mod api;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod seed;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
 
 pub use api::{App, State};
-pub use config::Config;
+pub use platform::config::Config;
 
 /// The applied schema version, as the migrations record it.
 pub const SCHEMA_VERSION_SQL: &str = "SELECT max(version) AS version FROM schema_version";

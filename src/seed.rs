@@ -2,7 +2,7 @@
 //! clients, and a user at every role, with dev passwords. Native only.
 
 use crate::auth::password::hash_password;
-use crate::ids::new_token;
+use crate::platform::ids::new_token;
 
 pub const AGENCY: &str = "agy_000000000000000000000001";
 pub const ACME: &str = "cli_000000000000000000000001";
@@ -36,7 +36,7 @@ pub struct Demo {
     pub globex_key: String,
 }
 
-pub fn demo() -> Result<Demo, crate::error::ApiError> {
+pub fn demo() -> Result<Demo, crate::platform::error::ApiError> {
     let now = 1_767_225_600_000i64; // 2026-01-01, fixed so reseeding is reproducible
     let mut sql = Vec::new();
     sql.push(format!(

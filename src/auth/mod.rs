@@ -1,6 +1,57 @@
-//! Authentication: password hashing, access tokens, login throttling and the Turnstile challenge.
+//! Authentication and identity: password hashing, access tokens, login throttling, the Turnstile
+//! challenge, the bearer-token check every `/api` route stands behind, sessions (login, switch,
+//! `/api/me`) and user management (users, grants, invitations).
 
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
+pub mod session;
 pub mod turnstile;
+pub mod users;
+
+use crate::access::roles::Principal;
+use crate::access::{store, Site};
+use crate::platform::config::Config;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::Request;
+use crate::platform::ports::Platform;
+use crate::platform::Ctx;
+use jwt::TokenKeys;
+
+pub fn token_keys(c: &Config) -> TokenKeys {
+    TokenKeys::new(&c.jwt_key_id, &c.jwt_secret, &c.retired_jwt_secrets, &c.jwt_issuer, &c.jwt_audience)
+}
+
+/// Verifies the bearer token and loads the caller's current authority. When the Host names a
+/// tenant, the token's tenant must agree with it. A token issued on a portal carries that
+/// portal's host and is accepted there only, confined to the portal's client.
+pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> ApiResult<Principal> {
+    if req.header_count("authorization") > 1 {
+        return Err(ApiError::unauthorized("exactly one Authorization header is allowed"));
+    }
+    let token = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::Unauthorized("missing_token", "a bearer token is required".into()))?;
+    let claims = token_keys(ctx.cfg)
+        .verify(token.trim(), ctx.p.now_secs())
+        .map_err(|e| ApiError::Unauthorized("invalid_token", e.to_string()))?;
+    let mismatch = || ApiError::Forbidden("tenant_mismatch", "this token belongs to another tenant".into());
+    let gone = || ApiError::Unauthorized("invalid_token", "this session no longer has access".into());
+    let who = match (&claims.site, site) {
+        (Some(bound), Site::ClientPortal { client: c, host }) => {
+            if host != bound || claims.tenant != c.id {
+                return Err(mismatch());
+            }
+            store::load_portal_principal(ctx.p, &claims.sub, c).await?.ok_or_else(gone)?
+        }
+        (Some(_), _) => return Err(mismatch()),
+        (None, _) => store::load_principal(ctx.p, &claims.sub, &claims.tenant).await?.ok_or_else(gone)?,
+    };
+    if let Site::ClientPortal { client: c, .. } = site {
+        if !who.reaches_client(&c.id, &c.agency_id) {
+            return Err(mismatch());
+        }
+    }
+    Ok(who)
+}

@@ -3,7 +3,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::ApiError;
+use crate::platform::error::ApiError;
 
 /// OWASP Password Storage Cheat Sheet, argon2id option 2: m=19456 KiB, t=2, p=1.
 pub const M_COST_KIB: u32 = 19_456;
@@ -21,7 +21,7 @@ fn hasher() -> Result<Argon2<'static>, ApiError> {
 }
 
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt_bytes = crate::ids::random_bytes::<16>()?;
+    let salt_bytes = crate::platform::ids::random_bytes::<16>()?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
     let hash = hasher()?.hash_password(password.as_bytes(), &salt).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(hash.to_string())

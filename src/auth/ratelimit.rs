@@ -11,8 +11,8 @@
 //! A request without a client IP (only outside Cloudflare) has no address buckets: it is never
 //! folded into one shared `unknown` bucket that anyone could fill.
 
-use crate::error::ApiResult;
-use crate::ports::{col_i64, col_str, Database, Param, Stmt};
+use crate::platform::error::ApiResult;
+use crate::platform::ports::{col_i64, col_str, Database, Param, Stmt};
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_FAILURES_PER_EMAIL_IP: i64 = 5;

@@ -4,10 +4,10 @@
 
 use serde::Deserialize;
 
-use crate::api::App;
-use crate::error::{ApiError, ApiResult};
-use crate::http::Request;
-use crate::ports::Platform;
+use crate::platform::Ctx;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::Request;
+use crate::platform::ports::Platform;
 
 /// Turnstile tokens are at most 2048 characters.
 pub const MAX_TOKEN_LEN: usize = 2048;
@@ -20,12 +20,12 @@ struct Siteverify {
 /// Passes only with a token the verifier accepts. Without Turnstile configured no token can pass,
 /// so the email waits out its window (429) instead.
 pub async fn require<P: Platform>(
-    app: &App<'_, P>,
+    ctx: &Ctx<'_, P>,
     req: &Request,
     token: Option<&str>,
     retry_after: u64,
 ) -> ApiResult<()> {
-    let Some(secret) = app.cfg.turnstile_secret.as_deref() else {
+    let Some(secret) = ctx.cfg.turnstile_secret.as_deref() else {
         return Err(ApiError::TooMany(
             "too_many_attempts",
             "too many failed logins for this account; try again later".into(),
@@ -38,7 +38,7 @@ pub async fn require<P: Platform>(
             format!(
                 "this account drew too many failed logins: complete the challenge (site key {}) and send its \
                  token as `turnstile_token`",
-                app.cfg.turnstile_site_key.as_deref().unwrap_or("not configured")
+                ctx.cfg.turnstile_site_key.as_deref().unwrap_or("not configured")
             ),
         )
     };
@@ -47,9 +47,9 @@ pub async fn require<P: Platform>(
     if let Some(ip) = req.client_ip() {
         form.push(("remoteip", ip));
     }
-    let reply = app
+    let reply = ctx
         .p
-        .post_form(&app.cfg.turnstile_verify_url, &form)
+        .post_form(&ctx.cfg.turnstile_verify_url, &form)
         .await
         .map_err(|e| ApiError::Upstream(format!("Turnstile unreachable: {e}")))?;
     let verdict: Siteverify = serde_json::from_str(&reply.body)

@@ -1,20 +1,21 @@
-//! `/api/clients/{id}/domains`: register, list, verify, delete, and the "why doesn't my widget
-//! show?" explainer.
+//! `/api/clients/{id}/domains`: register, list, verify and delete. The "why doesn't my widget
+//! show?" explainer belongs to the widget's gate (`widget::gate::check`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    apply, check_txt, collide, is_consumer_domain, list_for_client, one, verify_claim, DomainRow, Proof, Transition,
+    apply, check_txt, collide, is_consumer_domain, list_for_client, one, reload, verify_claim, DomainRow, Proof, Transition,
     INSERT, SAME_SITE_ELSEWHERE,
 };
-use crate::api::{json_body, require, App};
-use crate::audit::Event;
-use crate::error::{ApiError, ApiResult};
-use crate::hostname::DomainPattern;
-use crate::http::{Method, Request, Response};
-use crate::ports::{decode_all, Param, Platform, Stmt};
-use crate::tenancy::{Permission, Principal};
+use crate::access::audit::{self, Event};
+use crate::access::{self, roles::{Permission, Principal}};
+use crate::platform::extract::json_body;
+use crate::platform::Ctx;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::domains::hostname::DomainPattern;
+use crate::platform::http::{Request, Response};
+use crate::platform::ports::{decode_all, Param, Platform, Stmt};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,68 +35,54 @@ struct VerifyBody {
     force: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckBody {
-    origin: Option<String>,
+pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let items: Vec<Value> = list_for_client(ctx.p, &client).await?.iter().map(DomainRow::to_json).collect();
+    Ok(Response::json(200, &json!({"items": items, "next_cursor": null})))
 }
 
-pub async fn route<P: Platform>(
-    app: &App<'_, P>,
+pub async fn delete<P: Platform>(
+    ctx: &Ctx<'_, P>,
     req: &Request,
     who: &Principal,
     client_id: &str,
-    tail: &[&str],
+    id: &str,
 ) -> ApiResult<Response> {
-    let client = app.client_for(req, who, client_id, Permission::DomainsManage).await?;
-    match tail {
-        [] => match req.method {
-            Method::Get => {
-                let items: Vec<Value> =
-                    list_for_client(app.p, &client.id).await?.iter().map(DomainRow::to_json).collect();
-                Ok(Response::json(200, &json!({"items": items, "next_cursor": null})))
-            }
-            Method::Post => create(app, req, who, &client.id).await,
-            _ => Err(ApiError::MethodNotAllowed),
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let d = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    let audit = audit::entry_if_changed(
+        ctx,
+        req,
+        who,
+        Event {
+            tenant_id: client.id(),
+            action: "domain.deleted",
+            target_type: "domain",
+            target_id: Some(&d.id),
+            metadata: json!({"domain": d.hostname, "status": d.status}),
         },
-        ["check"] => {
-            require(req.method, Method::Post)?;
-            let body: CheckBody = json_body(req, &[])?;
-            let gate = crate::gate::load(app.p, &client.publishable_key).await?.ok_or(ApiError::NotFound)?;
-            let domains = list_for_client(app.p, &client.id).await?;
-            Ok(Response::json(200, &crate::gate::explain(&gate, &domains, body.origin.as_deref())))
-        }
-        [id] => {
-            require(req.method, Method::Delete)?;
-            let d = one(app.p, &client.id, id).await?.ok_or(ApiError::NotFound)?;
-            let audit = app.audit_change(
-                req,
-                who,
-                Event {
-                    tenant_id: &client.id,
-                    action: "domain.deleted",
-                    target_type: "domain",
-                    target_id: Some(&d.id),
-                    metadata: json!({"domain": d.hostname, "status": d.status}),
-                },
-            )?;
-            app.p
-                .batch(&[Stmt::new(super::DELETE, vec![client.id.as_str().into(), d.id.as_str().into()]), audit])
-                .await?;
-            app.state.gate.forget_tenant(&client.id);
-            Ok(Response::new(204))
-        }
-        [id, "verify"] => {
-            require(req.method, Method::Post)?;
-            let d = one(app.p, &client.id, id).await?.ok_or(ApiError::NotFound)?;
-            let body: VerifyBody = if req.body.is_empty() { VerifyBody::default() } else { json_body(req, &[])? };
-            verify(app, req, who, d, body.force).await
-        }
-        _ => Err(ApiError::NotFound),
-    }
+    )?;
+    ctx.p.batch(&[Stmt::new(super::DELETE, vec![client.id().into(), d.id.as_str().into()]), audit]).await?;
+    ctx.tenant_changed(client.id());
+    Ok(Response::new(204))
 }
 
-async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn verify<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    id: &str,
+) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let d = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    let body: VerifyBody = if req.body.is_empty() { VerifyBody::default() } else { json_body(req, &[])? };
+    prove(ctx, req, who, d, body.force).await
+}
+
+pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let client_id = client.id();
     let body: NewDomain = json_body(req, &["client_id", "status", "id", "verification_token"])?;
     let pattern =
         DomainPattern::parse(&body.domain).map_err(|e| ApiError::Invalid(e.code(), e.message().to_string()))?;
@@ -131,7 +118,7 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
     // would serve both tenants: refuse those too. Unproved claims block nobody; the first to
     // verify wins, and verification itself re-checks this inside its statement.
     let held: Vec<DomainRow> =
-        decode_all(app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?)?;
+        decode_all(ctx.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?)?;
     let clash = held
         .iter()
         .filter(|d| d.status == "verified")
@@ -143,9 +130,9 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
             "this domain, or one covering it, is verified by another client",
         ));
     }
-    let id = crate::ids::new_id("dom")?;
-    let token = crate::ids::new_token("gatehouse-verify=")?;
-    let now = app.p.now_ms();
+    let id = crate::platform::ids::new_id("dom")?;
+    let token = crate::platform::ids::new_token("gatehouse-verify=")?;
+    let now = ctx.p.now_ms();
     let stmts = [
         Stmt::new(
             INSERT,
@@ -161,7 +148,7 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
                 Param::Int(now),
             ],
         ),
-        app.audit(
+        audit::entry(ctx, 
             req,
             Some(who),
             Event {
@@ -173,31 +160,31 @@ async fn create<P: Platform>(app: &App<'_, P>, req: &Request, who: &Principal, c
             },
         )?,
     ];
-    app.p.batch(&stmts).await.map_err(|e| match e {
-        crate::error::StoreError::Conflict(_) => {
+    ctx.p.batch(&stmts).await.map_err(|e| match e {
+        crate::platform::error::StoreError::Conflict(_) => {
             ApiError::conflict("domain_exists", "this client has already registered this domain")
         }
         other => other.into(),
     })?;
-    let d = one(app.p, client_id, &id).await?.ok_or(ApiError::NotFound)?;
+    let d = one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &d.to_json()))
 }
 
-async fn verify<P: Platform>(
-    app: &App<'_, P>,
+async fn prove<P: Platform>(
+    ctx: &Ctx<'_, P>,
     req: &Request,
     who: &Principal,
     d: DomainRow,
     force: bool,
 ) -> ApiResult<Response> {
-    let actor = app.actor(req, Some(who));
+    let actor = audit::actor(req, Some(who));
     let proved = if force {
         if !who.is_platform_admin() {
             return Err(ApiError::Forbidden("forbidden_field", "only platform admins may force-verify".into()));
         }
         Some(("domain.force_verified", "admin", Some("verified by a platform admin".to_string())))
     } else {
-        let proof = check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await?;
+        let proof = check_txt(ctx.p, &ctx.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await?;
         let failed = |reason: String| Transition {
             domain: &d,
             status: "failed",
@@ -217,7 +204,7 @@ async fn verify<P: Platform>(
             // job lapses it; only pending, failed and lapsed domains move to failed here.
             Some(t) => {
                 if d.status != "verified" {
-                    apply(app, &actor, t).await?;
+                    apply(ctx, &actor, t).await?;
                 }
                 None
             }
@@ -225,7 +212,7 @@ async fn verify<P: Platform>(
         }
     };
     if let Some((action, by, reason)) = proved {
-        if !verify_claim(app, &actor, &d, action, by, reason).await? {
+        if !verify_claim(ctx, &actor, &d, action, by, reason).await? {
             let t = Transition {
                 domain: &d,
                 status: "failed",
@@ -233,13 +220,13 @@ async fn verify<P: Platform>(
                 failures: d.consecutive_failures,
                 action: "domain.verification_failed",
             };
-            apply(app, &actor, t).await?;
+            apply(ctx, &actor, t).await?;
             return Err(ApiError::conflict(
                 "domain_taken",
                 "another client verified this domain, or one overlapping it, first",
             ));
         }
     }
-    let d = one(app.p, &d.client_id, &d.id).await?.ok_or(ApiError::NotFound)?;
+    let d = reload(ctx.p, &d).await?;
     Ok(Response::json(200, &d.to_json()))
 }

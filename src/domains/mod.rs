@@ -2,17 +2,21 @@
 //! lifecycle (pending → verified | failed, verified → lapsed) and the scheduled re-check.
 
 pub mod api;
+pub mod hostname;
+pub mod origin;
+pub mod psl;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::App;
-use crate::audit::Event;
-use crate::error::{ApiError, ApiResult};
-use crate::hostname::DomainPattern;
-use crate::origin::{OriginRule, Scheme};
-use crate::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
-use crate::tenants::ClientRow;
+use crate::access::ClientScope;
+use crate::platform::Ctx;
+use crate::access::audit::Event;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::domains::hostname::DomainPattern;
+use crate::domains::origin::{OriginRule, Scheme};
+use crate::platform::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
+use crate::access::store::ClientRow;
 
 pub const CHALLENGE_LABEL: &str = "_gatehouse-challenge";
 /// Verified domains re-checked per scheduled run: bounded, so one run stays well inside limits.
@@ -133,16 +137,22 @@ pub fn rule_from(hostname: &str, scheme: &str, port: Option<i64>) -> Option<Orig
     Some(OriginRule::new(DomainPattern::from_stored(hostname)?, scheme, port))
 }
 
-pub async fn list_for_client(db: &impl Database, client_id: &str) -> ApiResult<Vec<DomainRow>> {
-    Ok(decode_all(db.query(LIST_FOR_CLIENT, &[client_id.into()]).await?)?)
+pub async fn list_for_client(db: &impl Database, client: &ClientScope) -> ApiResult<Vec<DomainRow>> {
+    Ok(decode_all(db.query(LIST_FOR_CLIENT, &[client.id().into()]).await?)?)
 }
 
-pub async fn one(db: &impl Database, client_id: &str, id: &str) -> ApiResult<Option<DomainRow>> {
-    if !crate::ids::looks_like_id(id, "dom") {
+pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<DomainRow>> {
+    if !crate::platform::ids::looks_like_id(id, "dom") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client_id.into(), id.into()]).await?.into_iter().next();
+    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
     Ok(row.map(decode).transpose()?)
+}
+
+/// A domain row read again after a change, by the ids it was loaded with.
+async fn reload(db: &impl Database, d: &DomainRow) -> ApiResult<DomainRow> {
+    let row = db.query(SELECT_ONE, &[d.client_id.as_str().into(), d.id.as_str().into()]).await?.into_iter().next();
+    row.map(decode).transpose()?.ok_or(ApiError::NotFound)
 }
 
 pub enum PortalOwner {
@@ -259,8 +269,8 @@ impl Transition<'_> {
     }
 }
 
-pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t: Transition<'_>) -> ApiResult<()> {
-    let now = app.p.now_ms();
+pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, actor: &crate::access::audit::Actor, t: Transition<'_>) -> ApiResult<()> {
+    let now = ctx.p.now_ms();
     let d = t.domain;
     let verified_at = if t.status == "verified" && d.status != "verified" { Some(now) } else { d.verified_at };
     let mut stmts = vec![Stmt::new(
@@ -277,7 +287,7 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
         ],
     )];
     if t.status != d.status || t.action == "domain.force_verified" {
-        stmts.push(crate::audit::after_change(
+        stmts.push(crate::access::audit::after_change(
             actor,
             Event {
                 tenant_id: &d.client_id,
@@ -289,8 +299,8 @@ pub async fn apply<P: Platform>(app: &App<'_, P>, actor: &crate::audit::Actor, t
             now,
         )?);
     }
-    app.p.batch(&stmts).await?;
-    app.state.gate.forget_tenant(&d.client_id);
+    ctx.p.batch(&stmts).await?;
+    ctx.tenant_changed(&d.client_id);
     Ok(())
 }
 
@@ -305,8 +315,8 @@ pub fn collide(a: &DomainPattern, b: &DomainPattern) -> bool {
 /// collide with it turn `failed`, each with its own audit row in its own tenant. Returns false
 /// when another client won.
 pub async fn verify_claim<P: Platform>(
-    app: &App<'_, P>,
-    actor: &crate::audit::Actor,
+    ctx: &Ctx<'_, P>,
+    actor: &crate::access::audit::Actor,
     d: &DomainRow,
     action: &str,
     verified_by: &str,
@@ -314,9 +324,9 @@ pub async fn verify_claim<P: Platform>(
 ) -> ApiResult<bool> {
     let pattern = d.pattern().ok_or_else(|| ApiError::Internal(format!("stored domain {} is invalid", d.id)))?;
     let site = pattern.site().ok_or_else(|| ApiError::Internal(format!("stored domain {} has no site", d.id)))?;
-    let now = app.p.now_ms();
+    let now = ctx.p.now_ms();
     let rivals: Vec<DomainRow> =
-        decode_all(app.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), d.client_id.as_str().into()]).await?)?;
+        decode_all(ctx.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), d.client_id.as_str().into()]).await?)?;
     let mut stmts = vec![
         Stmt::new(
             VERIFY_GUARDED,
@@ -331,7 +341,7 @@ pub async fn verify_claim<P: Platform>(
                 site.as_str().into(),
             ],
         ),
-        crate::audit::after_change(
+        crate::access::audit::after_change(
             actor,
             Event {
                 tenant_id: &d.client_id,
@@ -359,7 +369,7 @@ pub async fn verify_claim<P: Platform>(
                 d.id.as_str().into(),
             ],
         ));
-        stmts.push(crate::audit::after_change(
+        stmts.push(crate::access::audit::after_change(
             actor,
             Event {
                 tenant_id: &r.client_id,
@@ -371,36 +381,36 @@ pub async fn verify_claim<P: Platform>(
             now,
         )?);
     }
-    let won = match app.p.batch(&stmts).await {
+    let won = match ctx.p.batch(&stmts).await {
         Ok(changed) => changed.first().copied().unwrap_or(0) > 0,
         // The partial unique index on verified hostnames: an identical name won the race.
-        Err(crate::error::StoreError::Conflict(_)) => false,
+        Err(crate::platform::error::StoreError::Conflict(_)) => false,
         Err(e) => return Err(e.into()),
     };
-    app.state.gate.forget_tenant(&d.client_id);
+    ctx.tenant_changed(&d.client_id);
     Ok(won)
 }
 
 /// The scheduled sweep: unproved claims older than the configured days turn `failed`.
-pub async fn expire_pending<P: Platform>(app: &App<'_, P>) -> ApiResult<Value> {
-    let ttl_ms = app.cfg.pending_domain_ttl_days.saturating_mul(86_400_000);
-    let cutoff = app.p.now_ms() - ttl_ms;
+pub async fn expire_pending<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
+    let ttl_ms = ctx.cfg.pending_domain_ttl_days.saturating_mul(86_400_000);
+    let cutoff = ctx.p.now_ms() - ttl_ms;
     let due: Vec<DomainRow> =
-        decode_all(app.p.query(EXPIRED_PENDING, &[Param::Int(cutoff), Param::Int(RECHECK_BATCH)]).await?)?;
+        decode_all(ctx.p.query(EXPIRED_PENDING, &[Param::Int(cutoff), Param::Int(RECHECK_BATCH)]).await?)?;
     let actor = system_actor();
     for d in &due {
         let reason = format!(
             "the claim expired: no TXT record proved it within {} days; register it again to retry",
-            app.cfg.pending_domain_ttl_days
+            ctx.cfg.pending_domain_ttl_days
         );
         let t = Transition { domain: d, status: "failed", reason: Some(reason), failures: 0, action: "domain.expired" };
-        apply(app, &actor, t).await?;
+        apply(ctx, &actor, t).await?;
     }
     Ok(json!({"expired": due.len()}))
 }
 
-fn system_actor() -> crate::audit::Actor {
-    crate::audit::Actor {
+fn system_actor() -> crate::access::audit::Actor {
+    crate::access::audit::Actor {
         user_id: None,
         role: Some("system".into()),
         ip: "scheduled".into(),
@@ -410,19 +420,19 @@ fn system_actor() -> crate::audit::Actor {
 
 /// The scheduled job: re-check verified domains not checked in the last `min_age_ms`; a record
 /// missing for `lapse_after_failures` checks in a row lapses the domain.
-pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResult<Value> {
-    let now = app.p.now_ms();
+pub async fn recheck<P: Platform>(ctx: &Ctx<'_, P>, min_age_ms: i64) -> ApiResult<Value> {
+    let now = ctx.p.now_ms();
     let due: Vec<DomainRow> =
-        decode_all(app.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
+        decode_all(ctx.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
     let actor = system_actor();
     let (mut ok, mut missing, mut lapsed, mut errors) = (0, 0, 0, 0);
     for d in &due {
-        let proof = match check_txt(app.p, &app.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await
+        let proof = match check_txt(ctx.p, &ctx.cfg.doh_resolver_url, &d.challenge_name(), &d.verification_token).await
         {
             Ok(p) => p,
             Err(e) => {
                 // A resolver outage is not the customer's fault: no strike.
-                app.p.log("warn", &format!("recheck {}: {e}", d.id));
+                ctx.p.log("warn", &format!("recheck {}: {e}", d.id));
                 errors += 1;
                 continue;
             }
@@ -432,7 +442,7 @@ pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResul
             Transition { domain: d, status: "verified", reason: None, failures: 0, action: "domain.rechecked" }
         } else {
             let failures = d.consecutive_failures + 1;
-            if failures >= app.cfg.lapse_after_failures {
+            if failures >= ctx.cfg.lapse_after_failures {
                 lapsed += 1;
                 let reason = format!("TXT record at {} missing for {failures} consecutive checks", d.challenge_name());
                 Transition { domain: d, status: "lapsed", reason: Some(reason), failures, action: "domain.lapsed" }
@@ -447,7 +457,7 @@ pub async fn recheck<P: Platform>(app: &App<'_, P>, min_age_ms: i64) -> ApiResul
                 }
             }
         };
-        apply(app, &actor, t).await?;
+        apply(ctx, &actor, t).await?;
     }
     Ok(
         json!({"checked": due.len(), "still_verified": ok, "missing": missing, "lapsed": lapsed, "resolver_errors": errors}),

@@ -1,0 +1,326 @@
+//! Agencies, clients, users and memberships: rows, SQL and the queries that load a caller's
+//! authority. Every statement on a tenant-owned table filters by its tenant column.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::ports::{decode, decode_all, Database, Log, Param};
+use crate::access::roles::{effective_permissions, Permission, Principal, Role, Scope};
+
+pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
+    FROM agencies WHERE id = ?1";
+pub const LIST_AGENCIES: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
+    FROM agencies WHERE id > ?1 ORDER BY id LIMIT ?2";
+pub const INSERT_AGENCY: &str =
+    "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)";
+pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phone = ?4, status = ?5, plan = ?6, \
+    updated_at = ?7 WHERE id = ?1";
+
+pub const SELECT_CLIENT: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
+    plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
+pub const SELECT_CLIENT_BY_SLUG: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
+pub const LIST_CLIENTS_OF_AGENCY: &str =
+    "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
+    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    WHERE id > ?1 ORDER BY id LIMIT ?2";
+pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
+    website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12)";
+pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
+    website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13 \
+    WHERE id = ?1 AND agency_id = ?2";
+
+pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
+    WHERE email = ?1";
+pub const SELECT_USER: &str = "SELECT id, email, name, platform_role, status, created_at FROM users WHERE id = ?1";
+pub const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash, platform_role, status, created_at, \
+    updated_at) VALUES (?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5)";
+
+pub const PRINCIPAL_AGENCY: &str =
+    "SELECT u.email, u.status AS user_status, m.role, m.permissions, a.status AS tenant_status \
+    FROM agency_memberships m JOIN users u ON u.id = m.user_id JOIN agencies a ON a.id = m.agency_id \
+    WHERE m.agency_id = ?2 AND m.user_id = ?1";
+/// A client is usable only while it and its agency are both active: suspending an agency
+/// suspends its clients without rewriting their rows.
+pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, c.agency_id, \
+    CASE WHEN a.status = 'active' THEN c.status ELSE a.status END AS tenant_status FROM client_users m \
+    JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
+    WHERE m.client_id = ?2 AND m.user_id = ?1";
+pub const PRINCIPAL_PLATFORM: &str = "SELECT email, status AS user_status, platform_role FROM users WHERE id = ?1";
+
+/// All memberships of one user: their own, so filtered by user rather than tenant.
+pub const AGENCY_MEMBERSHIPS_OF_USER: &str = "SELECT m.agency_id, m.role, m.permissions, a.name, a.slug, a.status \
+    FROM agency_memberships m JOIN agencies a ON a.id = m.agency_id WHERE m.user_id = ?1 ORDER BY m.created_at, m.agency_id";
+pub const CLIENT_MEMBERSHIPS_OF_USER: &str = "SELECT m.client_id, m.role, m.permissions, c.agency_id, c.name, c.slug, \
+    c.status FROM client_users m JOIN clients c ON c.id = m.client_id WHERE m.user_id = ?1 \
+    ORDER BY m.created_at, m.client_id";
+
+pub const UPSERT_AGENCY_MEMBERSHIP: &str = "INSERT INTO agency_memberships (user_id, agency_id, role, permissions, \
+    created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, agency_id) DO UPDATE SET role = ?3, permissions = ?4";
+pub const UPSERT_CLIENT_MEMBERSHIP: &str =
+    "INSERT INTO client_users (user_id, client_id, role, permissions, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, client_id) DO UPDATE SET role = ?3, permissions = ?4";
+pub const DELETE_AGENCY_MEMBERSHIP: &str = "DELETE FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
+pub const DELETE_CLIENT_MEMBERSHIP: &str = "DELETE FROM client_users WHERE client_id = ?2 AND user_id = ?1";
+pub const SELECT_AGENCY_MEMBERSHIP: &str =
+    "SELECT role, permissions FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
+pub const SELECT_CLIENT_MEMBERSHIP: &str =
+    "SELECT role, permissions FROM client_users WHERE client_id = ?2 AND user_id = ?1";
+
+/// Users visible in an agency: its own members and members of its clients.
+pub const USERS_OF_AGENCY: &str = "SELECT DISTINCT u.id, u.email, u.name, u.status, u.created_at FROM users u \
+    WHERE u.id > ?2 AND (u.id IN (SELECT user_id FROM agency_memberships WHERE agency_id = ?1) \
+    OR u.id IN (SELECT cu.user_id FROM client_users cu JOIN clients c ON c.id = cu.client_id WHERE c.agency_id = ?1)) \
+    ORDER BY u.id LIMIT ?3";
+pub const USERS_OF_CLIENT: &str = "SELECT u.id, u.email, u.name, u.status, u.created_at FROM users u \
+    JOIN client_users cu ON cu.user_id = u.id WHERE cu.client_id = ?1 AND u.id > ?2 ORDER BY u.id LIMIT ?3";
+pub const ALL_USERS: &str = "SELECT id, email, name, status, created_at FROM users WHERE id > ?1 ORDER BY id LIMIT ?2";
+/// Whether a user is visible to an agency (member of it or of one of its clients).
+pub const USER_IN_AGENCY: &str = "SELECT 1 AS ok FROM users u WHERE u.id = ?2 AND \
+    (EXISTS (SELECT 1 FROM agency_memberships WHERE agency_id = ?1 AND user_id = ?2) OR \
+     EXISTS (SELECT 1 FROM client_users cu JOIN clients c ON c.id = cu.client_id WHERE c.agency_id = ?1 AND cu.user_id = ?2))";
+pub const USER_IN_CLIENT: &str = "SELECT 1 AS ok FROM client_users WHERE client_id = ?1 AND user_id = ?2";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Agency {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub status: String,
+    pub plan: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClientRow {
+    pub id: String,
+    pub agency_id: String,
+    pub name: String,
+    pub slug: String,
+    pub business_type: Option<String>,
+    pub kind: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub status: String,
+    pub plan: String,
+    pub feature_flags: String,
+    pub test_mode: i64,
+    pub publishable_key: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The owning agency's status: a suspended agency suspends its clients.
+    pub agency_status: String,
+}
+
+impl ClientRow {
+    /// Usable: the client and its agency are both active.
+    pub fn is_active(&self) -> bool {
+        self.status == "active" && self.agency_status == "active"
+    }
+
+    /// The status callers act on: the agency's suspension shows through.
+    pub fn effective_status(&self) -> &str {
+        if self.agency_status == "active" {
+            &self.status
+        } else {
+            &self.agency_status
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "agency_id": self.agency_id,
+            "name": self.name,
+            "slug": self.slug,
+            "business_type": self.business_type,
+            "kind": self.kind,
+            "email": self.email,
+            "phone": self.phone,
+            "website": self.website,
+            "status": self.status,
+            "agency_status": self.agency_status,
+            "effective_status": self.effective_status(),
+            "plan": self.plan,
+            "feature_flags": serde_json::from_str::<Value>(&self.feature_flags).unwrap_or(Value::Object(Default::default())),
+            "test_mode": self.test_mode != 0,
+            "publishable_key": self.publishable_key,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+pub async fn agency(db: &impl Database, id: &str) -> ApiResult<Option<Agency>> {
+    let row = db.query(SELECT_AGENCY, &[id.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?)
+}
+
+pub async fn client(db: &impl Database, id: &str) -> ApiResult<Option<ClientRow>> {
+    let row = db.query(SELECT_CLIENT, &[id.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?)
+}
+
+pub async fn client_by_slug(db: &impl Database, slug: &str) -> ApiResult<Option<ClientRow>> {
+    let row = db.query(SELECT_CLIENT_BY_SLUG, &[slug.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?)
+}
+
+pub async fn clients_page(
+    db: &impl Database,
+    agency: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> ApiResult<Vec<ClientRow>> {
+    let rows = match agency {
+        Some(a) => db.query(LIST_CLIENTS_OF_AGENCY, &[a.into(), after.into(), Param::Int(limit)]).await?,
+        None => db.query(LIST_ALL_CLIENTS, &[after.into(), Param::Int(limit)]).await?,
+    };
+    Ok(decode_all(rows)?)
+}
+
+#[derive(Debug, Deserialize)]
+struct MembershipRow {
+    email: String,
+    user_status: String,
+    role: String,
+    permissions: Option<String>,
+    agency_id: Option<String>,
+    tenant_status: Option<String>,
+}
+
+/// Loads the caller's authority for the tenant a token names, fresh from the database, so a
+/// revoked membership or disabled user stops working at once. None means no access.
+pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &str) -> ApiResult<Option<Principal>> {
+    if tenant == "platform" {
+        let Some(row) = db.query(PRINCIPAL_PLATFORM, &[user_id.into()]).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let active = crate::platform::ports::col_str(&row, "user_status").as_deref() == Some("active");
+        let admin = crate::platform::ports::col_str(&row, "platform_role").as_deref() == Some("platform_admin");
+        if !(active && admin) {
+            return Ok(None);
+        }
+        return Ok(Some(Principal {
+            user_id: user_id.into(),
+            email: crate::platform::ports::col_str(&row, "email").unwrap_or_default(),
+            role: Role::PlatformAdmin,
+            scope: Scope::Platform,
+            permissions: Permission::ALL.to_vec(),
+            staff: true,
+        }));
+    }
+    let (sql, is_client) = if crate::platform::ids::looks_like_id(tenant, "cli") {
+        (PRINCIPAL_CLIENT, true)
+    } else if crate::platform::ids::looks_like_id(tenant, "agy") {
+        (PRINCIPAL_AGENCY, false)
+    } else {
+        return Ok(None);
+    };
+    let Some(row) = db.query(sql, &[user_id.into(), tenant.into()]).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let m: MembershipRow = decode(row)?;
+    if m.user_status != "active" || m.tenant_status.as_deref() != Some("active") {
+        return Ok(None);
+    }
+    let Some(role) = Role::parse(&m.role) else {
+        return Ok(None);
+    };
+    let scope = if is_client {
+        Scope::Client { client_id: tenant.into(), agency_id: m.agency_id.unwrap_or_default() }
+    } else {
+        Scope::Agency { agency_id: tenant.into() }
+    };
+    let permissions = effective_permissions(role, m.permissions.as_deref()).unwrap_or_else(|e| {
+        db.log("error", &format!("membership of {user_id} in {tenant}: {e}; it grants nothing until repaired"));
+        Vec::new()
+    });
+    Ok(Some(Principal { user_id: user_id.into(), email: m.email, role, scope, permissions, staff: false }))
+}
+
+/// The authority of someone signed in on a client's portal: their own membership in that client,
+/// or else their agency's or the platform's, confined to this one client. None: no access.
+pub async fn load_portal_principal(
+    db: &(impl Database + Log),
+    user_id: &str,
+    client: &ClientRow,
+) -> ApiResult<Option<Principal>> {
+    for tenant in [client.id.as_str(), client.agency_id.as_str(), "platform"] {
+        if let Some(p) = load_principal(db, user_id, tenant).await? {
+            return Ok(Some(p.confined_to(&client.id, &client.agency_id)));
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub platform_role: Option<String>,
+    pub status: String,
+}
+
+pub async fn user_by_email(db: &impl Database, email: &str) -> ApiResult<Option<UserRecord>> {
+    let row = db.query(SELECT_USER_BY_EMAIL, &[email.into()]).await?.into_iter().next();
+    Ok(row.map(decode).transpose()?)
+}
+
+/// Every tenant a user may act in, in the order the default is chosen: platform, agencies, clients.
+pub async fn contexts_of(db: &impl Database, user_id: &str, platform_admin: bool) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::new();
+    if platform_admin {
+        out.push(serde_json::json!({"tenant": "platform", "kind": "platform", "role": "platform_admin"}));
+    }
+    for row in db.query(AGENCY_MEMBERSHIPS_OF_USER, &[user_id.into()]).await? {
+        out.push(serde_json::json!({
+            "tenant": row.get("agency_id"), "kind": "agency", "role": row.get("role"),
+            "name": row.get("name"), "slug": row.get("slug"), "status": row.get("status"),
+        }));
+    }
+    for row in db.query(CLIENT_MEMBERSHIPS_OF_USER, &[user_id.into()]).await? {
+        out.push(serde_json::json!({
+            "tenant": row.get("client_id"), "kind": "client", "role": row.get("role"),
+            "agency_id": row.get("agency_id"), "name": row.get("name"), "slug": row.get("slug"),
+            "status": row.get("status"),
+        }));
+    }
+    Ok(out)
+}
+
+/// A slug: 2-48 of [a-z0-9-], not starting or ending with `-`. Slugs become hostnames.
+pub fn parse_slug(s: &str) -> ApiResult<String> {
+    let ok = (2..=48).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--");
+    if !ok {
+        return Err(ApiError::invalid("invalid_slug", "slug must be 2-48 characters of a-z, 0-9 and single hyphens"));
+    }
+    if RESERVED_SLUGS.contains(&s) {
+        return Err(ApiError::invalid("reserved_slug", "this slug is reserved"));
+    }
+    Ok(s.to_string())
+}
+
+const RESERVED_SLUGS: &[&str] = &["www", "api", "admin", "app", "portal", "widget", "static", "assets", "mail"];

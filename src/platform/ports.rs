@@ -1,0 +1,184 @@
+//! The narrow interfaces through which the core reaches the outside world: SQL storage, object
+//! storage, the clock, outbound HTTP and logging. The edge implements them over D1, R2 and
+//! `fetch`; native tests implement them over SQLite and memory.
+
+use crate::platform::error::StoreError;
+use serde_json::{Map, Value};
+
+/// One SQL parameter. D1 and SQLite agree on these four.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<&str> for Param {
+    fn from(s: &str) -> Self {
+        Param::Text(s.to_string())
+    }
+}
+impl From<String> for Param {
+    fn from(s: String) -> Self {
+        Param::Text(s)
+    }
+}
+impl From<&String> for Param {
+    fn from(s: &String) -> Self {
+        Param::Text(s.clone())
+    }
+}
+impl From<i64> for Param {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+impl From<bool> for Param {
+    fn from(v: bool) -> Self {
+        Param::Int(v as i64)
+    }
+}
+impl<T: Into<Param>> From<Option<T>> for Param {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Param::Null)
+    }
+}
+
+/// A row as a JSON object: column name to value. Integers are JSON integers.
+pub type Row = Map<String, Value>;
+
+/// A statement and its parameters, for batches.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub sql: &'static str,
+    pub params: Vec<Param>,
+}
+
+impl Stmt {
+    pub fn new(sql: &'static str, params: Vec<Param>) -> Self {
+        Self { sql, params }
+    }
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Database {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a write and returns the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
+    /// Runs statements atomically: all apply or none do. Returns rows changed per statement.
+    async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError>;
+}
+
+/// Metadata kept beside an object in the bucket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectMeta {
+    pub content_type: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectBody {
+    pub meta: ObjectMeta,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub length: u64,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Blobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<ObjectMeta, StoreError>;
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<ObjectBody>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Keys under a prefix that ends in `/`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+}
+
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+    fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+}
+
+/// A reply from an outbound GET.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: String,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Outbound {
+    async fn fetch_text(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError>;
+    /// POSTs an `application/x-www-form-urlencoded` body and returns the reply's text.
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError>;
+}
+
+/// The Cloudflare Rate Limiting bindings the core consults, each named for what it protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Widget writes per publishable key.
+    WidgetKey,
+    /// Widget writes per client IP.
+    WidgetIp,
+    /// Gate cache misses per client IP: an unknown key costs a D1 query, so floods of made-up
+    /// keys are capped before they reach D1. The warm, allowed path never consults it.
+    GateMiss,
+}
+
+impl Limit {
+    /// The `[[ratelimits]]` binding name in wrangler.toml.
+    pub fn binding(self) -> &'static str {
+        match self {
+            Limit::WidgetKey => "WIDGET_KEY_LIMITER",
+            Limit::WidgetIp => "WIDGET_IP_LIMITER",
+            Limit::GateMiss => "GATE_MISS_LIMITER",
+        }
+    }
+}
+
+#[allow(async_fn_in_trait)]
+pub trait RateLimits {
+    /// Counts one event under `key` and says whether it fits the limit's window.
+    async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError>;
+}
+
+pub trait Log {
+    /// Structured log line. Callers never pass secrets.
+    fn log(&self, level: &str, message: &str);
+}
+
+/// Everything a request handler may touch.
+pub trait Platform: Database + Blobs + Clock + Outbound + RateLimits + Log {}
+impl<T: Database + Blobs + Clock + Outbound + RateLimits + Log> Platform for T {}
+
+/// Reads one column as a string.
+pub fn col_str(row: &Row, name: &str) -> Option<String> {
+    match row.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn col_i64(row: &Row, name: &str) -> Option<i64> {
+    match row.get(name)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        _ => None,
+    }
+}
+
+/// Decodes a row into a typed struct.
+pub fn decode<T: serde::de::DeserializeOwned>(row: Row) -> Result<T, StoreError> {
+    serde_json::from_value(Value::Object(row)).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+pub fn decode_all<T: serde::de::DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(decode).collect()
+}

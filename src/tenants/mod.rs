@@ -1,0 +1,494 @@
+//! Agencies, clients, the platform admin's tenant view and the per-tenant audit log.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::access::audit;
+use crate::access::{self, require_permission};
+use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
+use crate::platform::Ctx;
+use crate::access::audit::Event;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::{Request, Response};
+use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::access::roles::{shows_network, Permission, Principal, Scope};
+use crate::access::store::{self, Agency};
+
+const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAgency {
+    name: String,
+    slug: String,
+    email: Option<String>,
+    phone: Option<String>,
+    plan: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AgencyPatch {
+    name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    status: Option<String>,
+    plan: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    name: String,
+    slug: String,
+    business_type: Option<String>,
+    kind: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    plan: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ClientPatch {
+    name: Option<String>,
+    business_type: Option<String>,
+    kind: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    status: Option<String>,
+    plan: Option<String>,
+    feature_flags: Option<serde_json::Map<String, Value>>,
+    test_mode: Option<bool>,
+}
+
+fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    v.map(|s| text_field(name, &s, max)).transpose()
+}
+
+fn plan_field(v: &str) -> ApiResult<String> {
+    match v {
+        "starter" | "growth" | "scale" | "enterprise" => Ok(v.into()),
+        _ => Err(ApiError::invalid("invalid_plan", "plan must be starter, growth, scale or enterprise")),
+    }
+}
+
+fn status_field(v: &str) -> ApiResult<String> {
+    match v {
+        "active" | "suspended" => Ok(v.into()),
+        _ => Err(ApiError::invalid("invalid_status", "status must be active or suspended")),
+    }
+}
+
+/// The names of the patch fields that were sent, for the audit row.
+fn present_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect()
+}
+
+fn agency_json(a: &Agency) -> Value {
+    serde_json::to_value(a).unwrap_or(Value::Null)
+}
+
+pub async fn list_agencies<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    require_permission(who, Permission::AgenciesRead)?;
+    let (cursor, limit) = page_params(req)?;
+    audit::staff_access(ctx, req, who, who.tenant_id(), "agencies").await?;
+    let items: Vec<Agency> = match &who.scope {
+        Scope::Platform => decode_all(ctx.p.query(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?,
+        Scope::Agency { agency_id } => {
+            store::agency(ctx.p, agency_id).await?.into_iter().filter(|a| a.id.as_str() > cursor.as_str()).collect()
+        }
+        Scope::Client { .. } => Vec::new(),
+    };
+    Ok(page_response(&items.iter().map(agency_json).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
+}
+
+pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    if !who.can(Permission::AgenciesCreate) {
+        return Err(ApiError::forbidden("only platform admins create agencies"));
+    }
+    let body: NewAgency = json_body(req, FORBIDDEN)?;
+    let id = crate::platform::ids::new_id("agy")?;
+    let name = text_field("name", &body.name, 120)?;
+    let slug = store::parse_slug(&body.slug)?;
+    let email = body.email.as_deref().map(email_field).transpose()?;
+    let phone = opt_text("phone", body.phone, 40)?;
+    let plan = plan_field(body.plan.as_deref().unwrap_or("starter"))?;
+    let now = ctx.p.now_ms();
+    let stmts = [
+        Stmt::new(
+            store::INSERT_AGENCY,
+            vec![
+                id.as_str().into(),
+                name.into(),
+                slug.into(),
+                email.into(),
+                phone.into(),
+                plan.into(),
+                Param::Int(now),
+            ],
+        ),
+        audit::entry(ctx, 
+            req,
+            Some(who),
+            Event {
+                tenant_id: &id,
+                action: "agency.created",
+                target_type: "agency",
+                target_id: Some(&id),
+                metadata: json!({}),
+            },
+        )?,
+    ];
+    ctx.p.batch(&stmts).await.map_err(slug_conflict)?;
+    let agency = store::agency(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(201, &agency_json(&agency)))
+}
+
+fn slug_conflict(e: crate::platform::error::StoreError) -> ApiError {
+    match e {
+        crate::platform::error::StoreError::Conflict(_) => ApiError::conflict("slug_taken", "this slug is already in use"),
+        other => other.into(),
+    }
+}
+
+pub async fn get_agency<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (_, a) = access::agency(ctx, req, who, id, Permission::AgenciesRead).await?;
+    Ok(Response::json(200, &agency_json(&a)))
+}
+
+pub async fn update_agency<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (_, a) = access::agency(ctx, req, who, id, Permission::AgenciesWrite).await?;
+    let patch: AgencyPatch = json_body(req, FORBIDDEN)?;
+    if (patch.status.is_some() || patch.plan.is_some()) && !who.is_platform_admin() {
+        return Err(ApiError::Forbidden(
+            "forbidden_field",
+            "only platform admins change an agency's status or plan".into(),
+        ));
+    }
+    let changed = present_fields(&[
+        ("name", patch.name.is_some()),
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("status", patch.status.is_some()),
+        ("plan", patch.plan.is_some()),
+    ]);
+    let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
+    let email = match patch.email {
+        Some(e) => Some(email_field(&e)?),
+        None => a.email,
+    };
+    let phone = opt_text("phone", patch.phone, 40)?.or(a.phone);
+    let status = patch.status.as_deref().map(status_field).transpose()?.unwrap_or(a.status);
+    let plan = patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(a.plan);
+    let stmts = [
+        Stmt::new(
+            store::UPDATE_AGENCY,
+            vec![
+                id.into(),
+                name.into(),
+                email.into(),
+                phone.into(),
+                status.into(),
+                plan.into(),
+                Param::Int(ctx.p.now_ms()),
+            ],
+        ),
+        audit::entry_if_changed(ctx, 
+            req,
+            who,
+            Event {
+                tenant_id: id,
+                action: "agency.updated",
+                target_type: "agency",
+                target_id: Some(id),
+                metadata: json!({"fields": changed}),
+            },
+        )?,
+    ];
+    ctx.p.batch(&stmts).await?;
+    // Its clients' widgets and branding depend on the agency's status and branding.
+    ctx.tenant_changed(id);
+    let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, &agency_json(&a)))
+}
+
+pub async fn list_clients<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    require_permission(who, Permission::ClientsRead)?;
+    let (cursor, limit) = page_params(req)?;
+    audit::staff_access(ctx, req, who, who.tenant_id(), "clients").await?;
+    let filter = req.query_param("agency_id");
+    let rows = match &who.scope {
+        Scope::Platform => store::clients_page(ctx.p, filter.as_deref(), &cursor, limit).await?,
+        Scope::Agency { agency_id } => {
+            // An agency may only filter by itself; any other agency's list is empty, not an error.
+            if filter.as_deref().is_some_and(|f| f != agency_id) {
+                Vec::new()
+            } else {
+                store::clients_page(ctx.p, Some(agency_id), &cursor, limit).await?
+            }
+        }
+        Scope::Client { client_id, .. } => store::client(ctx.p, client_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.id.as_str() > cursor.as_str() && filter.as_deref().is_none_or(|f| f == c.agency_id))
+            .collect(),
+    };
+    Ok(page_response(&rows.iter().map(|c| c.to_json()).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
+}
+
+pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    if !who.can(Permission::ClientsCreate) {
+        return Err(ApiError::forbidden("requires the clients:create permission"));
+    }
+    // The owning agency comes from the caller's scope; platform admins name it in the query.
+    let agency_id = match &who.scope {
+        Scope::Agency { agency_id } => agency_id.clone(),
+        Scope::Platform => {
+            let a = req.query_param("agency_id").ok_or_else(|| {
+                ApiError::bad_request("agency_required", "platform admins create clients with ?agency_id=")
+            })?;
+            access::reach_agency(ctx, req, who, &a).await?.1.id
+        }
+        Scope::Client { .. } => return Err(ApiError::forbidden("clients cannot create clients")),
+    };
+    let body: NewClient = json_body(req, FORBIDDEN)?;
+    let id = crate::platform::ids::new_id("cli")?;
+    let key = crate::platform::ids::new_token("pk_")?;
+    let kind = body.kind.unwrap_or_else(|| "organization".into());
+    if kind != "individual" && kind != "organization" {
+        return Err(ApiError::invalid("invalid_kind", "kind must be individual or organization"));
+    }
+    let website = opt_text("website", body.website, 200)?;
+    let now = ctx.p.now_ms();
+    let stmts = [
+        Stmt::new(
+            store::INSERT_CLIENT,
+            vec![
+                id.as_str().into(),
+                agency_id.as_str().into(),
+                text_field("name", &body.name, 120)?.into(),
+                store::parse_slug(&body.slug)?.into(),
+                opt_text("business_type", body.business_type, 80)?.into(),
+                kind.into(),
+                body.email.as_deref().map(email_field).transpose()?.into(),
+                opt_text("phone", body.phone, 40)?.into(),
+                website.into(),
+                plan_field(body.plan.as_deref().unwrap_or("starter"))?.into(),
+                key.into(),
+                Param::Int(now),
+            ],
+        ),
+        audit::entry(ctx, 
+            req,
+            Some(who),
+            Event {
+                tenant_id: &id,
+                action: "client.created",
+                target_type: "client",
+                target_id: Some(&id),
+                metadata: json!({"agency_id": agency_id}),
+            },
+        )?,
+    ];
+    ctx.p.batch(&stmts).await.map_err(slug_conflict)?;
+    let c = store::client(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(201, &c.to_json()))
+}
+
+pub async fn get_client<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (_, c) = access::client(ctx, req, who, id, Permission::ClientsRead).await?;
+    Ok(Response::json(200, &c.to_json()))
+}
+
+pub async fn update_client<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (_, c) = access::client(ctx, req, who, id, Permission::ClientsWrite).await?;
+    let patch: ClientPatch = json_body(req, FORBIDDEN)?;
+    let managed = patch.status.is_some() || patch.plan.is_some() || patch.test_mode.is_some();
+    if managed && !who.can(Permission::ClientsManage) {
+        return Err(ApiError::Forbidden("forbidden_field", "status, plan and test_mode are set by the agency".into()));
+    }
+    let changed = present_fields(&[
+        ("name", patch.name.is_some()),
+        ("business_type", patch.business_type.is_some()),
+        ("kind", patch.kind.is_some()),
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("website", patch.website.is_some()),
+        ("status", patch.status.is_some()),
+        ("plan", patch.plan.is_some()),
+        ("feature_flags", patch.feature_flags.is_some()),
+        ("test_mode", patch.test_mode.is_some()),
+    ]);
+    let kind = patch.kind.unwrap_or(c.kind);
+    if kind != "individual" && kind != "organization" {
+        return Err(ApiError::invalid("invalid_kind", "kind must be individual or organization"));
+    }
+    let flags = match patch.feature_flags {
+        Some(f) => {
+            if f.len() > 64 || f.iter().any(|(k, v)| k.len() > 64 || !v.is_boolean()) {
+                return Err(ApiError::invalid(
+                    "invalid_feature_flags",
+                    "feature_flags maps up to 64 names to booleans",
+                ));
+            }
+            Value::Object(f).to_string()
+        }
+        None => c.feature_flags,
+    };
+    let test_mode = patch.test_mode.map(i64::from).unwrap_or(c.test_mode);
+    let stmts = [
+        Stmt::new(
+            store::UPDATE_CLIENT,
+            vec![
+                c.id.as_str().into(),
+                c.agency_id.as_str().into(),
+                opt_text("name", patch.name, 120)?.unwrap_or(c.name).into(),
+                opt_text("business_type", patch.business_type, 80)?.or(c.business_type).into(),
+                kind.into(),
+                match patch.email {
+                    Some(e) => Some(email_field(&e)?),
+                    None => c.email,
+                }
+                .into(),
+                opt_text("phone", patch.phone, 40)?.or(c.phone).into(),
+                opt_text("website", patch.website, 200)?.or(c.website).into(),
+                patch.status.as_deref().map(status_field).transpose()?.unwrap_or(c.status).into(),
+                patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(c.plan).into(),
+                flags.into(),
+                Param::Int(test_mode),
+                Param::Int(ctx.p.now_ms()),
+            ],
+        ),
+        audit::entry_if_changed(ctx, 
+            req,
+            who,
+            Event {
+                tenant_id: &c.id,
+                action: "client.updated",
+                target_type: "client",
+                target_id: Some(&c.id),
+                metadata: json!({"fields": changed}),
+            },
+        )?,
+    ];
+    ctx.p.batch(&stmts).await?;
+    ctx.tenant_changed(&c.id);
+    let c = store::client(ctx.p, &c.id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, &c.to_json()))
+}
+
+pub async fn client_audit<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (_, c) = access::client(ctx, req, who, id, Permission::AuditRead).await?;
+    let (cursor, limit) = page_params(req)?;
+    let rows = ctx.p.query(crate::access::audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|mut r| {
+            if let Some(Value::String(m)) = r.get("metadata") {
+                let parsed = serde_json::from_str(m).unwrap_or(Value::Null);
+                r.insert("metadata".into(), parsed);
+            }
+            // Staff above the viewer's level keep their network details to themselves.
+            let actor_role = crate::platform::ports::col_str(&r, "actor_role");
+            if !shows_network(who, actor_role.as_deref()) {
+                r.insert("ip".into(), Value::Null);
+                r.insert("user_agent".into(), Value::Null);
+                r.insert("network_redacted".into(), Value::Bool(true));
+            }
+            Value::Object(r)
+        })
+        .collect();
+    Ok(page_response(&items, limit, |v| v["id"].as_str().map(String::from)))
+}
+
+pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    if !who.can(Permission::PlatformAdmin) {
+        return Err(ApiError::forbidden("platform admins only"));
+    }
+    let (cursor, limit) = page_params(req)?;
+    let agencies: Vec<Agency> =
+        decode_all(ctx.p.query(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?;
+    let mut items = Vec::with_capacity(agencies.len());
+    for a in &agencies {
+        let clients = store::clients_page(ctx.p, Some(&a.id), "", 100).await?;
+        let mut v = agency_json(a);
+        v["clients"] =
+            clients.iter().map(|c| json!({"id": c.id, "name": c.name, "slug": c.slug, "status": c.status})).collect();
+        items.push(v);
+    }
+    let audit = audit::entry(ctx, 
+        req,
+        Some(who),
+        Event {
+            tenant_id: "platform",
+            action: "platform.tenants_listed",
+            target_type: "platform",
+            target_id: None,
+            metadata: json!({}),
+        },
+    )?;
+    ctx.p.execute(audit.sql, &audit.params).await?;
+    Ok(page_response(&items, limit, |v| v["id"].as_str().map(String::from)))
+}
+
+pub async fn admin_tenant<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    if !who.can(Permission::PlatformAdmin) {
+        return Err(ApiError::forbidden("platform admins only"));
+    }
+    let body = if crate::platform::ids::looks_like_id(id, "agy") {
+        let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
+        json!({"kind": "agency", "agency": agency_json(&a)})
+    } else {
+        if !crate::platform::ids::looks_like_id(id, "cli") {
+            return Err(ApiError::NotFound);
+        }
+        let c = store::client(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
+        json!({"kind": "client", "client": c.to_json()})
+    };
+    let audit = audit::entry(ctx, 
+        req,
+        Some(who),
+        Event {
+            tenant_id: id,
+            action: "platform.tenant_viewed",
+            target_type: "tenant",
+            target_id: Some(id),
+            metadata: json!({}),
+        },
+    )?;
+    ctx.p.execute(audit.sql, &audit.params).await?;
+    Ok(Response::json(200, &body))
+}

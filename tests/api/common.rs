@@ -1,0 +1,402 @@
+//! Native test harness: the real router over an in-memory SQLite with the real migrations, an
+//! in-memory bucket, a settable clock and a fake DNS-over-HTTPS resolver. Each test gets a
+//! fresh database. Faults can be injected to cover error paths.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+
+use gatehouse::platform::error::StoreError;
+use gatehouse::platform::http::{Method, Request, Response};
+use gatehouse::platform::ports::{
+    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
+    Stmt,
+};
+use gatehouse::{App, Config, State};
+use rusqlite::types::ValueRef;
+use serde_json::{json, Value};
+
+/// One outbound form POST: the URL and its fields.
+pub type FormPost = (String, Vec<(String, String)>);
+
+pub struct TestPlatform {
+    pub conn: rusqlite::Connection,
+    pub blobs: RefCell<BTreeMap<String, (Vec<u8>, String)>>,
+    pub now_ms: Cell<i64>,
+    /// TXT records by name, as the fake resolver serves them.
+    pub dns: RefCell<HashMap<String, Vec<String>>>,
+    pub dns_down: Cell<bool>,
+    pub fail_blob_put: Cell<bool>,
+    pub fail_blob_delete: Cell<bool>,
+    /// Fails any write whose SQL contains this text.
+    pub fail_sql_containing: RefCell<Option<String>>,
+    pub queries: Cell<u32>,
+    pub logs: RefCell<Vec<String>>,
+    /// Form POSTs sent out (Turnstile verifications): URL and fields.
+    pub posts: RefCell<Vec<FormPost>>,
+    pub limits: RefCell<HashMap<Limit, u32>>,
+    pub limit_counts: RefCell<HashMap<(Limit, String), u32>>,
+}
+
+fn store_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            let m = msg.clone().unwrap_or_default();
+            if m.contains("UNIQUE") || m.contains("PRIMARY") {
+                StoreError::Conflict(m.rsplit(':').next().unwrap_or("").trim().to_string())
+            } else {
+                StoreError::Unavailable(m)
+            }
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Null => rusqlite::types::Value::Null,
+            Param::Int(i) => rusqlite::types::Value::Integer(*i),
+            Param::Real(f) => rusqlite::types::Value::Real(*f),
+            Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+impl TestPlatform {
+    pub fn new() -> Self {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        for sql in migrations() {
+            conn.execute_batch(&sql).unwrap();
+        }
+        Self {
+            conn,
+            blobs: RefCell::default(),
+            now_ms: Cell::new(1_800_000_000_000),
+            dns: RefCell::default(),
+            dns_down: Cell::new(false),
+            fail_blob_put: Cell::new(false),
+            fail_blob_delete: Cell::new(false),
+            fail_sql_containing: RefCell::new(None),
+            queries: Cell::new(0),
+            logs: RefCell::default(),
+            posts: RefCell::default(),
+            limits: RefCell::default(),
+            limit_counts: RefCell::default(),
+        }
+    }
+
+    fn check_fault(&self, sql: &str) -> Result<(), StoreError> {
+        if let Some(f) = self.fail_sql_containing.borrow().as_deref() {
+            if sql.contains(f) {
+                return Err(StoreError::Unavailable("injected D1 failure".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(store_err)?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(store_err)? {
+            let mut map = Row::new();
+            for (i, n) in names.iter().enumerate() {
+                let v = match r.get_ref(i).map_err(store_err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => json!(i),
+                    ValueRef::Real(f) => json!(f),
+                    ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                    ValueRef::Blob(b) => json!(b),
+                };
+                map.insert(n.clone(), v);
+            }
+            out.push(map);
+        }
+        Ok(out)
+    }
+
+    pub fn sql(&self, sql: &str) -> Vec<Row> {
+        self.run_query(sql, &[]).unwrap()
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.conn.execute_batch(sql).unwrap();
+    }
+}
+
+/// The project's migrations, in order.
+pub fn migrations() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+impl Database for TestPlatform {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        self.queries.set(self.queries.get() + 1);
+        self.run_query(sql, params)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        self.queries.set(self.queries.get() + 1);
+        self.check_fault(sql)?;
+        let n = self.conn.execute(sql, rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
+        Ok(n as u64)
+    }
+
+    async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
+        self.queries.set(self.queries.get() + 1);
+        self.conn.execute_batch("BEGIN").map_err(store_err)?;
+        let mut out = Vec::new();
+        for s in stmts {
+            let r = self
+                .check_fault(s.sql)
+                .and_then(|_| self.conn.execute(s.sql, rusqlite::params_from_iter(bind(&s.params))).map_err(store_err));
+            match r {
+                Ok(n) => out.push(n as u64),
+                Err(e) => {
+                    self.conn.execute_batch("ROLLBACK").map_err(store_err)?;
+                    return Err(e);
+                }
+            }
+        }
+        self.conn.execute_batch("COMMIT").map_err(store_err)?;
+        Ok(out)
+    }
+}
+
+impl Blobs for TestPlatform {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<ObjectMeta, StoreError> {
+        if self.fail_blob_put.get() {
+            return Err(StoreError::Unavailable("injected R2 put failure".into()));
+        }
+        let size = bytes.len() as u64;
+        self.blobs.borrow_mut().insert(key.to_string(), (bytes, content_type.to_string()));
+        Ok(ObjectMeta { content_type: content_type.into(), size, etag: format!("\"etag-{size}\"") })
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<ObjectBody>, StoreError> {
+        let blobs = self.blobs.borrow();
+        let Some((bytes, ct)) = blobs.get(key) else {
+            return Ok(None);
+        };
+        let slice = match range {
+            Some(r) => {
+                let start = (r.offset as usize).min(bytes.len());
+                let end = (start + r.length as usize).min(bytes.len());
+                bytes[start..end].to_vec()
+            }
+            None => bytes.clone(),
+        };
+        Ok(Some(ObjectBody {
+            meta: ObjectMeta {
+                content_type: ct.clone(),
+                size: bytes.len() as u64,
+                etag: format!("\"etag-{}\"", bytes.len()),
+            },
+            bytes: slice,
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if self.fail_blob_delete.get() {
+            return Err(StoreError::Unavailable("injected R2 delete failure".into()));
+        }
+        self.blobs.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.blobs.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+}
+
+impl Clock for TestPlatform {
+    fn now_ms(&self) -> i64 {
+        self.now_ms.get()
+    }
+}
+
+impl Outbound for TestPlatform {
+    async fn fetch_text(&self, url: &str, _accept: &str) -> Result<HttpReply, StoreError> {
+        if self.dns_down.get() {
+            return Err(StoreError::Unavailable("resolver down".into()));
+        }
+        let u = url::Url::parse(url).unwrap();
+        let name = u.query_pairs().find(|(k, _)| k == "name").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let answers: Vec<Value> = self
+            .dns
+            .borrow()
+            .get(&name)
+            .map(|vals| {
+                vals.iter().map(|v| json!({"name": name, "type": 16, "TTL": 60, "data": format!("\"{v}\"")})).collect()
+            })
+            .unwrap_or_default();
+        let body = if answers.is_empty() { json!({"Status": 3}) } else { json!({"Status": 0, "Answer": answers}) };
+        Ok(HttpReply { status: 200, body: body.to_string() })
+    }
+
+    /// A fake Turnstile siteverify: the token `pass` succeeds, anything else fails.
+    async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError> {
+        self.posts
+            .borrow_mut()
+            .push((url.to_string(), form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
+        let token = form.iter().find(|(k, _)| *k == "response").map(|(_, v)| *v).unwrap_or("");
+        Ok(HttpReply { status: 200, body: json!({"success": token == "pass"}).to_string() })
+    }
+}
+
+impl RateLimits for TestPlatform {
+    /// A fixed-window double of the Rate Limiting binding: `limits` caps each (limit, key) pair;
+    /// limits not set there never refuse.
+    async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError> {
+        let Some(cap) = self.limits.borrow().get(&limit).copied() else {
+            return Ok(true);
+        };
+        let mut seen = self.limit_counts.borrow_mut();
+        let n = seen.entry((limit, key.to_string())).or_insert(0);
+        *n += 1;
+        Ok(*n <= cap)
+    }
+}
+
+impl Log for TestPlatform {
+    fn log(&self, level: &str, message: &str) {
+        self.logs.borrow_mut().push(format!("{level}: {message}"));
+    }
+}
+
+pub fn test_config(extra: &[(&'static str, &str)]) -> Config {
+    use base64::Engine;
+    let mut vars = BTreeMap::from([
+        ("JWT_SECRET", "native-test-jwt-secret-0123456789abcdef0123".to_string()),
+        ("ENCRYPTION_KEY", base64::engine::general_purpose::STANDARD.encode((0u8..32).collect::<Vec<_>>())),
+        ("FILE_SIGNING_SECRET", "native-test-file-signing-secret-0123456789".to_string()),
+        ("API_HOSTS", "api.test,localhost".to_string()),
+        ("PORTAL_BASE_DOMAIN", "portal.test".to_string()),
+        ("DOH_RESOLVER_URL", "http://doh.test/dns-query".to_string()),
+    ]);
+    for (k, v) in extra {
+        vars.insert(k, v.to_string());
+    }
+    Config::from_map(&vars).unwrap()
+}
+
+pub struct TestApp {
+    pub p: TestPlatform,
+    pub cfg: Config,
+    pub state: State,
+    pub demo: gatehouse::seed::Demo,
+}
+
+pub const API: &str = "api.test";
+
+impl TestApp {
+    /// A fresh database with the demo dataset.
+    pub fn new() -> Self {
+        Self::with_config(test_config(&[]))
+    }
+
+    pub fn with_config(cfg: Config) -> Self {
+        let p = TestPlatform::new();
+        let demo = demo();
+        for s in &demo.sql {
+            p.exec(s);
+        }
+        Self { p, cfg, state: State::default(), demo }
+    }
+
+    pub fn call(&self, req: Request) -> Response {
+        let app = App::new(&self.p, &self.cfg, &self.state);
+        pollster::block_on(app.handle(req))
+    }
+
+    pub fn req(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        self.req_on(API, method, path, token, body)
+    }
+
+    /// `req` on another Host (a portal).
+    pub fn req_on(&self, host: &str, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut r = Request::new(method, path).with_header("host", host);
+        if let Some(t) = token {
+            r = r.with_header("authorization", &format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            r = r.with_header("content-type", "application/json").with_body(b.to_string());
+        }
+        self.call(r)
+    }
+
+    pub fn login(&self, email: &str) -> String {
+        let password = self.password(email);
+        let r = self.req(Method::Post, "/api/auth/login", None, Some(json!({"email": email, "password": password})));
+        assert_eq!(r.status, 200, "login {email}: {}", body_str(&r));
+        json_of(&r)["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub fn password(&self, email: &str) -> String {
+        self.demo
+            .users
+            .iter()
+            .find(|u| u.0 == email)
+            .map(|u| u.1.clone())
+            .unwrap_or_else(|| panic!("no demo user {email}"))
+    }
+}
+
+/// Hashing eight argon2id passwords per test would dominate the suite; hash once per process.
+fn demo() -> gatehouse::seed::Demo {
+    use std::sync::OnceLock;
+    static DEMO: OnceLock<gatehouse::seed::Demo> = OnceLock::new();
+    DEMO.get_or_init(|| gatehouse::seed::demo().unwrap()).clone()
+}
+
+/// Registers a widget domain for a client as `token`.
+pub fn register(t: &TestApp, token: &str, client: &str, domain: &str) -> Response {
+    t.req(
+        Method::Post,
+        &format!("/api/clients/{client}/domains"),
+        Some(token),
+        Some(json!({"domain": domain, "purpose": "widget"})),
+    )
+}
+
+/// Uploads a file to a client's uploads area as `token`.
+pub fn upload(t: &TestApp, token: &str, client: &str, name: &str, ct: &str, bytes: &[u8]) -> Response {
+    let path = format!(
+        "/api/clients/{client}/files?name={}",
+        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+    );
+    t.call(
+        Request::new(Method::Post, &path)
+            .with_header("host", API)
+            .with_header("authorization", &format!("Bearer {token}"))
+            .with_header("content-type", ct)
+            .with_body(bytes.to_vec()),
+    )
+}
+
+pub fn json_of(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_str(r)))
+}
+
+pub fn body_str(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// Asserts the JSON error shape and returns its code.
+pub fn error_code(r: &Response) -> String {
+    let v = json_of(r);
+    let code = v["error"]["code"].as_str().unwrap_or_else(|| panic!("no error shape: {v}")).to_string();
+    assert!(v["error"]["message"].is_string(), "error without message: {v}");
+    code
+}

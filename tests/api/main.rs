@@ -1,0 +1,14 @@
+//! The native test binary: the real router over an in-memory SQLite, one module per feature, so
+//! the crate is built and linked once. `layout` guards the crate's dependency direction and
+//! `schema` its tenant columns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod auth;
+mod domains;
+mod files;
+mod layout;
+mod schema;
+mod security;
+mod settings;

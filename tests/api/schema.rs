@@ -1,0 +1,115 @@
+//! Structural isolation checks: every table is classified, every tenant-owned table carries a
+//! NOT NULL, indexed tenant column, and every SQL statement in the source that touches a
+//! tenant-owned table constrains a tenant column — or is on a short, justified list.
+
+use gatehouse::platform::schema::{GLOBAL, TENANT_OWNED};
+
+#[test]
+fn every_table_is_classified_and_tenant_columns_are_not_null_and_indexed() {
+    let p = crate::common::TestPlatform::new();
+    let tables: Vec<String> = p
+        .sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .into_iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(tables.len() >= 8, "schema looks empty: {tables:?}");
+    for t in &tables {
+        let owned = TENANT_OWNED.iter().any(|(n, _)| n == t);
+        let global = GLOBAL.iter().any(|(n, _)| n == t);
+        assert!(owned ^ global, "table {t} must be listed exactly once in schema::TENANT_OWNED or schema::GLOBAL");
+    }
+    for (table, col) in TENANT_OWNED {
+        let cols = p.sql(&format!("PRAGMA table_info({table})"));
+        let c = cols.iter().find(|c| c["name"] == *col).unwrap_or_else(|| panic!("{table} has no {col}"));
+        assert_eq!(c["notnull"], 1, "{table}.{col} must be NOT NULL");
+        let indexed = p.sql(&format!("PRAGMA index_list({table})")).iter().any(|idx| {
+            let name = idx["name"].as_str().unwrap();
+            let first = p.sql(&format!("PRAGMA index_info('{name}')"));
+            first.iter().find(|c| c["seqno"] == 0).is_some_and(|c| c["name"] == *col)
+        });
+        assert!(indexed, "{table}.{col} must lead an index");
+    }
+}
+
+/// Statements allowed to touch a tenant-owned table without a tenant predicate, and why.
+const UNSCOPED: &[(&str, &str)] = &[
+    ("SELECT_CLIENT", "lookup by id; App::client_for checks the caller reaches it before use"),
+    ("SELECT_CLIENT_BY_SLUG", "Host resolution, before any caller is known"),
+    ("LIST_ALL_CLIENTS", "platform admins only (Scope::Platform)"),
+    ("PORTAL_OWNER", "Host resolution by verified portal domain"),
+    ("DUE_FOR_RECHECK", "the platform-wide scheduled DNS re-check"),
+    ("SAME_SITE_ELSEWHERE", "cross-tenant uniqueness of domains; reads only hostnames of one site"),
+    ("LOAD", "the widget gate, keyed by the client's unique publishable key"),
+    ("AGENCY_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
+    ("CLIENT_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
+    ("UNDER_OLD_KEYS", "the platform-wide key rotation job"),
+    ("SELECT_PUBLIC_ASSET", "public branding assets (logos) by unguessable id, branding area only"),
+    ("STALE", "the platform-wide reconciler of files left mid-protocol"),
+    ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
+    ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
+    ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
+];
+
+fn sql_constants() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let mut rest = src.as_str();
+            while let Some(i) = rest.find("const ") {
+                rest = &rest[i + 6..];
+                let Some((name, after)) = rest.split_once(": &str =") else { continue };
+                let Some(after) = after.trim_start().strip_prefix('"') else { continue };
+                if name.contains(char::is_whitespace) {
+                    continue;
+                }
+                let Some(end) = after.find("\";") else { continue };
+                let sql = after[..end].replace("\\\n", " ").split_whitespace().collect::<Vec<_>>().join(" ");
+                let head = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                if ["SELECT", "INSERT", "UPDATE", "DELETE"].contains(&head.as_str()) {
+                    out.push((path.display().to_string(), name.to_string(), sql));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_statement_on_a_tenant_owned_table_filters_by_tenant() {
+    let statements = sql_constants();
+    assert!(statements.len() >= 30, "found only {} SQL constants", statements.len());
+    let mut violations = Vec::new();
+    for (file, name, sql) in &statements {
+        let lower = sql.to_ascii_lowercase();
+        let touched: Vec<&(&str, &str)> = TENANT_OWNED
+            .iter()
+            .filter(|(t, _)| {
+                [" from ", " join ", "update ", " into ", "delete from "]
+                    .iter()
+                    .any(|kw| lower.contains(&format!("{kw}{t} ")) || lower.ends_with(&format!("{kw}{t}")))
+            })
+            .collect();
+        if touched.is_empty() {
+            continue;
+        }
+        let scoped = touched.iter().any(|(table, col)| {
+            let insert_cols =
+                lower.starts_with("insert") && lower.contains(&format!("into {table} ")) && lower.contains(col);
+            insert_cols || [format!("{col} = ?"), format!("{col} in (")].iter().any(|p| lower.contains(p.as_str()))
+        });
+        if !scoped && !UNSCOPED.iter().any(|(n, _)| n == name) {
+            violations.push(format!("{file}: {name}: {sql}"));
+        }
+    }
+    assert!(violations.is_empty(), "statements without a tenant predicate:\n{}", violations.join("\n"));
+    for (name, _) in UNSCOPED {
+        assert!(statements.iter().any(|(_, n, _)| n == name), "UNSCOPED lists {name}, which no longer exists");
+    }
+}
