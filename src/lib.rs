@@ -6,8 +6,8 @@
 
 // Layers, bottom up; each depends only on the ones above it in this list (ARCHITECTURE.md,
 // guarded by tests/layout.rs).
-pub mod platform;
 pub mod access;
+pub mod platform;
 // Features: one folder each, reaching each other only along the edges ARCHITECTURE.md lists.
 pub mod auth;
 pub mod branding;

@@ -65,7 +65,12 @@ pub fn actor(req: &Request, who: Option<&Principal>) -> Actor {
 }
 
 /// `stmt` for a request's caller, now.
-pub fn entry<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: Option<&Principal>, event: Event<'_>) -> ApiResult<Stmt> {
+pub fn entry<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: Option<&Principal>,
+    event: Event<'_>,
+) -> ApiResult<Stmt> {
     stmt(&actor(req, who), event, ctx.p.now_ms())
 }
 

@@ -26,7 +26,10 @@ pub enum Site {
     Api,
     /// A client's portal, and the Host it was reached on (`host[:port]`, normalised), to which
     /// the portal's tokens are bound.
-    ClientPortal { client: Box<ClientRow>, host: String },
+    ClientPortal {
+        client: Box<ClientRow>,
+        host: String,
+    },
 }
 
 /// Proof that this request may act on one client. Only `access` makes one: after a caller's

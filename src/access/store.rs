@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::access::roles::{effective_permissions, Permission, Principal, Role, Scope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ports::{decode, decode_all, Database, Log, Param};
-use crate::access::roles::{effective_permissions, Permission, Principal, Role, Scope};
 
 pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
     FROM agencies WHERE id = ?1";

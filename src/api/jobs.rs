@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::platform::Ctx;
 use crate::platform::error::ApiResult;
 use crate::platform::ports::Platform;
+use crate::platform::Ctx;
 
 /// Verified domains are re-checked at most this often.
 pub const RECHECK_MIN_AGE_MS: i64 = 60 * 60 * 1000;

@@ -197,9 +197,7 @@ impl<'a, P: Platform> App<'a, P> {
             (Get, ["clients", id, "contacts"]) => crm::contacts::list(ctx, req, who, id).await,
             (Post, ["clients", id, "contacts"]) => crm::contacts::create(ctx, req, who, id).await,
             (Get, ["clients", id, "contacts", contact]) => crm::contacts::get(ctx, req, who, id, contact).await,
-            (Delete, ["clients", id, "contacts", contact]) => {
-                crm::contacts::delete(ctx, req, who, id, contact).await
-            }
+            (Delete, ["clients", id, "contacts", contact]) => crm::contacts::delete(ctx, req, who, id, contact).await,
 
             (_, path) if routed_path(path) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
@@ -243,10 +241,7 @@ async fn only(
 async fn healthz<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Response> {
     let rows = ctx.p.query(crate::SCHEMA_VERSION_SQL, &[]).await?;
     let schema = rows.first().and_then(|r| crate::platform::ports::col_i64(r, "version"));
-    Ok(Response::json(
-        200,
-        &serde_json::json!({"status": "ok", "version": ctx.cfg.version, "schema_version": schema}),
-    ))
+    Ok(Response::json(200, &serde_json::json!({"status": "ok", "version": ctx.cfg.version, "schema_version": schema})))
 }
 
 /// Maps the Host header to a site. X-Forwarded-Host and friends are never consulted.
@@ -298,4 +293,3 @@ fn not_found_page() -> Response {
          <body><h1>Not found</h1><p>There is nothing at this address.</p></body></html>",
     )
 }
-

@@ -3,16 +3,16 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::access::audit;
+use crate::access::roles::Principal;
+use crate::access::Site;
 use crate::auth::jwt::AccessClaims;
 use crate::auth::ratelimit::{Attempt, Verdict};
 use crate::auth::{password, turnstile};
 use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::Platform;
-use crate::access::audit;
-use crate::access::roles::Principal;
-use crate::access::Site;
-use crate::platform::extract::json_body;
 use crate::platform::Ctx;
 
 #[derive(Deserialize)]
@@ -61,7 +61,8 @@ pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) ->
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => {
-            let audit = audit::entry(ctx, 
+            let audit = audit::entry(
+                ctx,
                 req,
                 None,
                 crate::access::audit::Event {
@@ -145,7 +146,8 @@ async fn issue<P: Platform>(
     let token = super::token_keys(ctx.cfg)
         .issue(claims, now, ctx.cfg.access_token_ttl_secs)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         crate::access::audit::Event {

@@ -4,10 +4,10 @@
 
 use serde::Deserialize;
 
-use crate::platform::Ctx;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::Request;
 use crate::platform::ports::Platform;
+use crate::platform::Ctx;
 
 /// Turnstile tokens are at most 2048 characters.
 pub const MAX_TOKEN_LEN: usize = 2048;

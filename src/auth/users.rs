@@ -1,22 +1,22 @@
 //! Users and memberships: create, list, grant and revoke. Roles and tenants are set only by
 //! grant-access, and never above the granter's own role.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::access::audit;
-use crate::access::{self, require_permission};
-use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
-use crate::platform::Ctx;
 use crate::access::audit::Event;
-use crate::auth::password;
-use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{Request, Response};
-use crate::platform::ports::{Param, Platform, Stmt};
 use crate::access::roles::{
     effective_permissions, granted_permissions, GrantRefusal, Level, Permission, Principal, Role, Scope,
 };
 use crate::access::store;
+use crate::access::{self, require_permission};
+use crate::auth::password;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
+use crate::platform::http::{Request, Response};
+use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::Ctx;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,14 +87,22 @@ async fn user_visible<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, user_id: &
     }
     let rows = match &who.scope {
         Scope::Platform => ctx.p.query(store::SELECT_USER, &[user_id.into()]).await?,
-        Scope::Agency { agency_id } => {
-            ctx.p.query(store::USER_IN_AGENCY, &[agency_id.into(), user_id.into()]).await?
-        }
+        Scope::Agency { agency_id } => ctx.p.query(store::USER_IN_AGENCY, &[agency_id.into(), user_id.into()]).await?,
         Scope::Client { client_id, .. } => {
             ctx.p.query(store::USER_IN_CLIENT, &[client_id.into(), user_id.into()]).await?
         }
     };
     Ok(!rows.is_empty())
+}
+
+/// A user as a listing shows them.
+#[derive(Serialize, Deserialize)]
+struct UserView {
+    id: String,
+    email: String,
+    name: Option<String>,
+    status: String,
+    created_at: i64,
 }
 
 pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -110,8 +118,8 @@ pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal)
             ctx.p.query(store::USERS_OF_CLIENT, &[client_id.into(), cursor.into(), Param::Int(limit)]).await?
         }
     };
-    let items: Vec<Value> = rows.into_iter().map(Value::Object).collect();
-    Ok(page_response(&items, limit, |v| v["id"].as_str().map(String::from)))
+    let items: Vec<UserView> = decode_all(rows)?;
+    Ok(page_response(&items, limit, |u| Some(u.id.clone())))
 }
 
 pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, tenant_id, email, role, permissions, token_hash, \
@@ -230,7 +238,8 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
                 Param::Int(now),
             ],
         ),
-        audit::entry(ctx, 
+        audit::entry(
+            ctx,
             req,
             Some(who),
             Event {
@@ -271,7 +280,8 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
         return Err(invalid());
     }
     let rows = ctx.p.query(INVITATION_BY_TOKEN, &[token_hash(body.token.trim()).into()]).await?;
-    let inv: InvitationRow = rows.into_iter().next().map(crate::platform::ports::decode).transpose()?.ok_or_else(invalid)?;
+    let inv: InvitationRow =
+        rows.into_iter().next().map(crate::platform::ports::decode).transpose()?.ok_or_else(invalid)?;
     let now = ctx.p.now_ms();
     if inv.status != "pending" || inv.expires_at <= now {
         return Err(invalid());
@@ -419,7 +429,8 @@ pub async fn grant<P: Platform>(
             vec![user_id.into(), client_id.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
         ),
     };
-    let audit = audit::entry_if_changed(ctx, 
+    let audit = audit::entry_if_changed(
+        ctx,
         req,
         who,
         Event {
@@ -456,7 +467,9 @@ async fn existing_membership<P: Platform>(
         }
     };
     let Some(row) = rows.first() else { return Ok(None) };
-    let Some(role) = crate::platform::ports::col_str(row, "role").and_then(|r| Role::parse(&r)) else { return Ok(None) };
+    let Some(role) = crate::platform::ports::col_str(row, "role").and_then(|r| Role::parse(&r)) else {
+        return Ok(None);
+    };
     let narrowing = crate::platform::ports::col_str(row, "permissions");
     let perms = effective_permissions(role, narrowing.as_deref()).unwrap_or_else(|_| role.permissions().to_vec());
     Ok(Some((role, perms)))
@@ -488,7 +501,8 @@ pub async fn revoke<P: Platform>(
             Stmt::new(store::DELETE_CLIENT_MEMBERSHIP, vec![user_id.into(), client_id.into()])
         }
     };
-    let audit = audit::entry_if_changed(ctx, 
+    let audit = audit::entry_if_changed(
+        ctx,
         req,
         who,
         Event {

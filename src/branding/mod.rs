@@ -8,14 +8,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
+use crate::access::roles::{Permission, Principal};
 use crate::access::{self, AgencyScope, ClientScope};
-use crate::platform::extract::{email_field, json_body, text_field};
-use crate::platform::Ctx;
-use crate::platform::error::{ApiError, ApiResult};
 use crate::files::{self, Area, Upload};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::{email_field, json_body, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::{Param, Platform, Row, Stmt};
-use crate::access::roles::{Permission, Principal};
+use crate::platform::Ctx;
 
 pub const SELECT_FOR: &str = "SELECT owner_id, owner_kind, primary_color, secondary_color, tagline, support_email, \
     support_phone, logo_file_id, favicon_file_id, custom_css, updated_by, updated_at FROM branding \
@@ -191,13 +191,23 @@ async fn agency_owner<P: Platform>(
 }
 
 /// `GET /api/clients/{id}/branding`: its own values and the effective ones.
-pub async fn get_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn get_client<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let c = client_owner(ctx, req, who, id, Permission::BrandingRead).await?;
     Ok(Response::json(200, &response(ctx, &Owner::Client(&c)).await?))
 }
 
 /// `PUT /api/clients/{id}/branding`.
-pub async fn put_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn put_client<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let c = client_owner(ctx, req, who, id, Permission::BrandingWrite).await?;
     update(ctx, req, who, &Owner::Client(&c)).await?;
     Ok(Response::json(200, &response(ctx, &Owner::Client(&c)).await?))
@@ -217,13 +227,23 @@ pub async fn upload_client<P: Platform>(
 }
 
 /// `GET /api/agencies/{id}/branding`.
-pub async fn get_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn get_agency<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let a = agency_owner(ctx, req, who, id, Permission::AgenciesRead).await?;
     Ok(Response::json(200, &response(ctx, &Owner::Agency(&a)).await?))
 }
 
 /// `PUT /api/agencies/{id}/branding`.
-pub async fn put_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+pub async fn put_agency<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    id: &str,
+) -> ApiResult<Response> {
     let a = agency_owner(ctx, req, who, id, Permission::AgenciesWrite).await?;
     update(ctx, req, who, &Owner::Agency(&a)).await?;
     Ok(Response::json(200, &response(ctx, &Owner::Agency(&a)).await?))
@@ -289,7 +309,8 @@ async fn save<P: Platform>(
     row: &Row,
     metadata: Value,
 ) -> ApiResult<()> {
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         Event {

@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
-use crate::platform::Ctx;
+use crate::access::store::ClientRow;
 use crate::branding::{self, PORTAL_ROOT};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
-use crate::access::store::ClientRow;
+use crate::platform::Ctx;
 
 pub const SCRIPT: &str = include_str!("../../portal/portal.js");
 pub const STYLE: &str = include_str!("../../portal/portal.css");

@@ -147,7 +147,12 @@ async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Op
     Ok(row.map(decode).transpose()?)
 }
 
-pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn list<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsRead).await?;
     let (cursor, limit) = page_params(req)?;
     let rows: Vec<Contact> =
@@ -155,7 +160,12 @@ pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal,
     Ok(page_response(&rows, limit, |c| Some(c.id.clone())))
 }
 
-pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn create<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
     let body: NewContact = json_body(req, &["client_id", "source", "id", "origin"])?;
     let id = insert(ctx, &client, body).await?;

@@ -5,17 +5,20 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    apply, check_txt, collide, is_consumer_domain, list_for_client, one, reload, verify_claim, DomainRow, Proof, Transition,
-    INSERT, SAME_SITE_ELSEWHERE,
+    apply, check_txt, collide, is_consumer_domain, list_for_client, one, reload, verify_claim, DomainRow, Proof,
+    Transition, INSERT, SAME_SITE_ELSEWHERE,
 };
 use crate::access::audit::{self, Event};
-use crate::access::{self, roles::{Permission, Principal}};
-use crate::platform::extract::json_body;
-use crate::platform::Ctx;
-use crate::platform::error::{ApiError, ApiResult};
+use crate::access::{
+    self,
+    roles::{Permission, Principal},
+};
 use crate::domains::hostname::DomainPattern;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::Ctx;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +38,12 @@ struct VerifyBody {
     force: bool,
 }
 
-pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn list<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
     let items: Vec<Value> = list_for_client(ctx.p, &client).await?.iter().map(DomainRow::to_json).collect();
     Ok(Response::json(200, &json!({"items": items, "next_cursor": null})))
@@ -80,7 +88,12 @@ pub async fn verify<P: Platform>(
     prove(ctx, req, who, d, body.force).await
 }
 
-pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn create<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
     let client_id = client.id();
     let body: NewDomain = json_body(req, &["client_id", "status", "id", "verification_token"])?;
@@ -148,7 +161,8 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
                 Param::Int(now),
             ],
         ),
-        audit::entry(ctx, 
+        audit::entry(
+            ctx,
             req,
             Some(who),
             Event {

@@ -9,14 +9,14 @@ pub mod psl;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::access::ClientScope;
-use crate::platform::Ctx;
 use crate::access::audit::Event;
-use crate::platform::error::{ApiError, ApiResult};
+use crate::access::store::ClientRow;
+use crate::access::ClientScope;
 use crate::domains::hostname::DomainPattern;
 use crate::domains::origin::{OriginRule, Scheme};
+use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
-use crate::access::store::ClientRow;
+use crate::platform::Ctx;
 
 pub const CHALLENGE_LABEL: &str = "_gatehouse-challenge";
 /// Verified domains re-checked per scheduled run: bounded, so one run stays well inside limits.
@@ -269,7 +269,11 @@ impl Transition<'_> {
     }
 }
 
-pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, actor: &crate::access::audit::Actor, t: Transition<'_>) -> ApiResult<()> {
+pub async fn apply<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    actor: &crate::access::audit::Actor,
+    t: Transition<'_>,
+) -> ApiResult<()> {
     let now = ctx.p.now_ms();
     let d = t.domain;
     let verified_at = if t.status == "verified" && d.status != "verified" { Some(now) } else { d.verified_at };

@@ -8,15 +8,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::access::{self, require_permission, ClientScope};
-use crate::platform::extract::{json_body, page_params, page_response};
-use crate::platform::Ctx;
 use crate::access::audit::{self, Event};
+use crate::access::roles::{Permission, Principal};
+use crate::access::{self, require_permission, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::{json_body, page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::looks_like_id;
 use crate::platform::ports::{decode, decode_all, ByteRange, Param, Platform, Stmt};
-use crate::access::roles::{Permission, Principal};
+use crate::platform::Ctx;
 
 /// Inserts the pending row only if it fits the quota. One statement, so concurrent uploads
 /// cannot each see the same usage and together overshoot; zero rows changed means "over quota".
@@ -268,7 +268,8 @@ pub async fn store<P: Platform>(
             return Err(ApiError::Internal(format!("R2 put failed: {e}")));
         }
     };
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         Event {
@@ -318,7 +319,8 @@ pub async fn remove<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         ctx.p.execute(UNMARK_DELETING, &[tenant_id.into(), id.into()]).await?;
         return Err(ApiError::Internal(format!("R2 delete failed: {e}")));
     }
-    let audit = audit::entry_if_changed(ctx, 
+    let audit = audit::entry_if_changed(
+        ctx,
         req,
         who,
         Event {
@@ -508,7 +510,12 @@ async fn client_file<P: Platform>(
 }
 
 /// `GET /api/clients/{id}/files?area=`.
-pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn list<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let client = client_files(ctx, req, who, client_id, false).await?;
     let (cursor, limit) = page_params(req)?;
     let area = req
@@ -525,7 +532,12 @@ pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal,
 }
 
 /// `POST /api/clients/{id}/files`: the body is the file.
-pub async fn upload<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn upload<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let client = client_files(ctx, req, who, client_id, true).await?;
     require_permission(who, Area::Uploads.write_permission())?;
     let name = req.query_param("name").or_else(|| req.header("x-file-name").map(String::from)).unwrap_or_default();

@@ -9,14 +9,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
+use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
-use crate::platform::extract::json_body;
-use crate::platform::Ctx;
 use crate::platform::crypto::{self, Secret, SecretContext};
 use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::{decode_all, Param, Platform, Stmt};
-use crate::access::roles::{Permission, Principal};
+use crate::platform::Ctx;
 
 pub const LIST: &str = "SELECT client_id, provider, field, ciphertext, key_id, updated_by, updated_at \
     FROM client_settings WHERE client_id = ?1 ORDER BY provider, field";
@@ -72,12 +72,22 @@ impl SettingRow {
     }
 }
 
-pub async fn get<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn get<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::SettingsRead).await?;
     Ok(Response::json(200, &read_all(ctx, &client).await?))
 }
 
-pub async fn put<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn put<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::SettingsWrite).await?;
     write(ctx, req, who, &client).await
 }
@@ -116,7 +126,12 @@ async fn read_all<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope) -> ApiRes
 }
 
 /// Sets (string) or clears (null) fields; partial updates leave other fields alone.
-async fn write<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client: &ClientScope) -> ApiResult<Response> {
+async fn write<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client: &ClientScope,
+) -> ApiResult<Response> {
     let client_id = client.id();
     let body: Map<String, Value> = json_body(req, &["client_id"])?;
     if body.is_empty() {
@@ -177,7 +192,8 @@ async fn write<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, cl
         }
     }
     // The audit row names what changed, never a value.
-    stmts.push(audit::entry(ctx, 
+    stmts.push(audit::entry(
+        ctx,
         req,
         Some(who),
         Event {
@@ -248,7 +264,8 @@ pub async fn rotate_endpoint<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: 
         return Err(ApiError::forbidden("platform admins only"));
     }
     let report = rotate_batch(ctx).await?;
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         Event {

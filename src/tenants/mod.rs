@@ -1,18 +1,18 @@
 //! Agencies, clients, the platform admin's tenant view and the per-tenant audit log.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::access::audit;
-use crate::access::{self, require_permission};
-use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
-use crate::platform::Ctx;
 use crate::access::audit::Event;
-use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::http::{Request, Response};
-use crate::platform::ports::{decode_all, Param, Platform, Stmt};
 use crate::access::roles::{shows_network, Permission, Principal, Scope};
 use crate::access::store::{self, Agency};
+use crate::access::{self, require_permission};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
+use crate::platform::http::{Request, Response};
+use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::Ctx;
 
 const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
 
@@ -130,7 +130,8 @@ pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 Param::Int(now),
             ],
         ),
-        audit::entry(ctx, 
+        audit::entry(
+            ctx,
             req,
             Some(who),
             Event {
@@ -149,7 +150,9 @@ pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
 
 fn slug_conflict(e: crate::platform::error::StoreError) -> ApiError {
     match e {
-        crate::platform::error::StoreError::Conflict(_) => ApiError::conflict("slug_taken", "this slug is already in use"),
+        crate::platform::error::StoreError::Conflict(_) => {
+            ApiError::conflict("slug_taken", "this slug is already in use")
+        }
         other => other.into(),
     }
 }
@@ -206,7 +209,8 @@ pub async fn update_agency<P: Platform>(
                 Param::Int(ctx.p.now_ms()),
             ],
         ),
-        audit::entry_if_changed(ctx, 
+        audit::entry_if_changed(
+            ctx,
             req,
             who,
             Event {
@@ -246,7 +250,9 @@ pub async fn list_clients<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Pr
             .filter(|c| c.id.as_str() > cursor.as_str() && filter.as_deref().is_none_or(|f| f == c.agency_id))
             .collect(),
     };
-    Ok(page_response(&rows.iter().map(|c| c.to_json()).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
+    Ok(page_response(&rows.iter().map(|c| c.to_json()).collect::<Vec<_>>(), limit, |v| {
+        v["id"].as_str().map(String::from)
+    }))
 }
 
 pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -291,7 +297,8 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 Param::Int(now),
             ],
         ),
-        audit::entry(ctx, 
+        audit::entry(
+            ctx,
             req,
             Some(who),
             Event {
@@ -382,7 +389,8 @@ pub async fn update_client<P: Platform>(
                 Param::Int(ctx.p.now_ms()),
             ],
         ),
-        audit::entry_if_changed(ctx, 
+        audit::entry_if_changed(
+            ctx,
             req,
             who,
             Event {
@@ -408,25 +416,64 @@ pub async fn client_audit<P: Platform>(
 ) -> ApiResult<Response> {
     let (_, c) = access::client(ctx, req, who, id, Permission::AuditRead).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows = ctx.p.query(crate::access::audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?;
-    let items: Vec<Value> = rows
-        .into_iter()
-        .map(|mut r| {
-            if let Some(Value::String(m)) = r.get("metadata") {
-                let parsed = serde_json::from_str(m).unwrap_or(Value::Null);
-                r.insert("metadata".into(), parsed);
-            }
-            // Staff above the viewer's level keep their network details to themselves.
-            let actor_role = crate::platform::ports::col_str(&r, "actor_role");
-            if !shows_network(who, actor_role.as_deref()) {
-                r.insert("ip".into(), Value::Null);
-                r.insert("user_agent".into(), Value::Null);
-                r.insert("network_redacted".into(), Value::Bool(true));
-            }
-            Value::Object(r)
-        })
-        .collect();
-    Ok(page_response(&items, limit, |v| v["id"].as_str().map(String::from)))
+    let rows: Vec<AuditRow> =
+        decode_all(ctx.p.query(audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let items: Vec<AuditEntry> = rows.into_iter().map(|r| AuditEntry::shown_to(who, r)).collect();
+    Ok(page_response(&items, limit, |e| Some(e.id.clone())))
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    id: String,
+    tenant_id: String,
+    at: i64,
+    actor_user_id: Option<String>,
+    actor_role: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    metadata: Option<String>,
+}
+
+/// An audit row as the API shows it: metadata parsed, and the network details of staff above
+/// the viewer's level withheld.
+#[derive(Serialize)]
+struct AuditEntry {
+    id: String,
+    tenant_id: String,
+    at: i64,
+    actor_user_id: Option<String>,
+    actor_role: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    metadata: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_redacted: Option<bool>,
+}
+
+impl AuditEntry {
+    fn shown_to(who: &Principal, r: AuditRow) -> Self {
+        let redact = !shows_network(who, r.actor_role.as_deref());
+        Self {
+            metadata: r.metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or(Value::Null),
+            ip: if redact { None } else { r.ip },
+            user_agent: if redact { None } else { r.user_agent },
+            network_redacted: redact.then_some(true),
+            id: r.id,
+            tenant_id: r.tenant_id,
+            at: r.at,
+            actor_user_id: r.actor_user_id,
+            actor_role: r.actor_role,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+        }
+    }
 }
 
 pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -444,7 +491,8 @@ pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
             clients.iter().map(|c| json!({"id": c.id, "name": c.name, "slug": c.slug, "status": c.status})).collect();
         items.push(v);
     }
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         Event {
@@ -478,7 +526,8 @@ pub async fn admin_tenant<P: Platform>(
         let c = store::client(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
         json!({"kind": "client", "client": c.to_json()})
     };
-    let audit = audit::entry(ctx, 
+    let audit = audit::entry(
+        ctx,
         req,
         Some(who),
         Event {

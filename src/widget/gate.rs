@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
-use crate::platform::extract::json_body;
-use crate::platform::Ctx;
 use crate::crm::contacts::Submitted;
+use crate::domains::origin::{parse_origin_header, Origin, OriginRule};
 use crate::domains::DomainRow;
 use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::json_body;
 use crate::platform::http::{Method, Request, Response};
-use crate::domains::origin::{parse_origin_header, Origin, OriginRule};
 use crate::platform::ports::{decode_all, Database, Limit, Platform, Row};
+use crate::platform::Ctx;
 
 /// One indexed query loads a cold gate: the client by its unique key, its agency's status (a
 /// suspended agency suspends its clients' widgets), its verified widget domains through
@@ -173,7 +173,12 @@ struct CheckBody {
 
 /// `POST /api/clients/{id}/domains/check {origin}`: "why doesn't my widget show?" Runs the gate's
 /// own decision for an Origin against the client's domains, with a reason for each one.
-pub async fn check<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, client_id: &str) -> ApiResult<Response> {
+pub async fn check<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
     let (client, row) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
     let body: CheckBody = json_body(req, &[])?;
     let gate = load(ctx.p, &row.publishable_key).await?.ok_or(ApiError::NotFound)?;

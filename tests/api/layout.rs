@@ -155,7 +155,7 @@ fn mentions_crate(code: &str, name: &str) -> bool {
         let after = &rest[at + name.len()..];
         let starts_word = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
         let used = after.starts_with("::")
-            || (after.starts_with(|c: char| c == ';' || c == ' ' || c == ']' || c == '(')
+            || (after.starts_with([';', ' ', ']', '('])
                 && (rest[..at].ends_with("use ") || rest[..at].ends_with("#[") || rest[..at].ends_with("crate ")));
         if starts_word && used {
             return true;
@@ -208,9 +208,9 @@ fn every_listed_edge_is_used() {
     // An edge nobody takes any more is a stale promise in ARCHITECTURE.md: drop it.
     let src = src_dir();
     for (from, to, why) in FEATURE_EDGES {
-        let used = rust_files(&src.join(from)).iter().any(|p| {
-            imports(&std::fs::read_to_string(p).unwrap()).iter().any(|imp| imp.module == *to)
-        });
+        let used = rust_files(&src.join(from))
+            .iter()
+            .any(|p| imports(&std::fs::read_to_string(p).unwrap()).iter().any(|imp| imp.module == *to));
         assert!(used, "{from} → {to} ({why}) is listed but no longer used");
     }
 }

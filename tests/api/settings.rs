@@ -1,8 +1,8 @@
 //! Encrypted settings through the real router: write-only secrets, masking, audit without
 //! values, row swaps that must fail, and key rotation.
 
-use base64::Engine;
 use crate::common::*;
+use base64::Engine;
 use gatehouse::access::roles::Permission;
 use gatehouse::platform::http::{Method, Request};
 use gatehouse::seed::{ACME, GLOBEX};
@@ -195,7 +195,7 @@ fn reveal_is_the_only_path_to_plaintext_and_it_is_tenant_scoped() {
     assert_eq!(secret.expose(), OPENAI_KEY);
     assert_eq!(format!("{secret:?}"), "Secret(••••)");
     let globex = load("admin@globex.test", GLOBEX);
-    let err = pollster::block_on(gatehouse::access::client(&ctx, &req, &globex, ACME, Permission::SettingsRead))
-        .unwrap_err();
+    let err =
+        pollster::block_on(gatehouse::access::client(&ctx, &req, &globex, ACME, Permission::SettingsRead)).unwrap_err();
     assert_eq!(err.status(), 404);
 }
