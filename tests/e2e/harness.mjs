@@ -107,7 +107,7 @@ export async function startWorker({ vars = {}, persist = null, config = null } =
     await new Promise((r) => setTimeout(r, 300));
   }
   const worker = {
-    base, port, dir, logs, vars: allVars, users: creds.users, keys: creds.keys, pid: child.pid,
+    base, port, inspector, dir, logs, vars: allVars, users: creds.users, keys: creds.keys, pid: child.pid,
     host: `localhost:${port}`,
     request: (method, path, opts = {}) => request(method, path, { port, ...opts }),
     d1: (sql) => {
