@@ -8,6 +8,7 @@
 // Function names need a wasm with its name section: scripts/bench.sh's build strips it, so run
 // `GATEHOUSE_PROFILE_BUILD=1 bash scripts/build.sh` first (see README, Benchmarks).
 import http from "node:http";
+import WebSocket from "ws";
 import { startWorker } from "../tests/e2e/harness.mjs";
 
 const scenario = process.argv[2] || "widget-allowed";
@@ -19,17 +20,17 @@ function cdp(url) {
   const ws = new WebSocket(url);
   let next = 1;
   const pending = new Map();
-  ws.onmessage = (ev) => {
-    const msg = JSON.parse(ev.data);
+  ws.on("message", (data) => {
+    const msg = JSON.parse(data.toString());
     if (msg.id && pending.has(msg.id)) {
       const { resolve, reject } = pending.get(msg.id);
       pending.delete(msg.id);
       msg.error ? reject(new Error(JSON.stringify(msg.error))) : resolve(msg.result);
     }
-  };
+  });
   const open = new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
+    ws.on("open", resolve);
+    ws.on("error", reject);
   });
   return {
     open,

@@ -60,9 +60,10 @@ function parseCredentials(text) {
 /**
  * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
  * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded; `config`
- * names another wrangler.toml (another build of the Worker) to run on that state.
+ * names another wrangler.toml (another build of the Worker) to run on that state; `logLevel` is
+ * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging).
  */
-export async function startWorker({ vars = {}, persist = null, config = null } = {}) {
+export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log" } = {}) {
   const fresh = !persist;
   const dir = persist || mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
   let creds = { users: {}, keys: {} };
@@ -79,7 +80,7 @@ export async function startWorker({ vars = {}, persist = null, config = null } =
   const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", ...vars };
   const args = [
     "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
-    "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", "log",
+    "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", logLevel,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
