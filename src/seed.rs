@@ -125,5 +125,106 @@ pub fn demo() -> Result<Demo, crate::platform::error::ApiError> {
          'seeded for local development', 'admin', {}, 0, {now}, {now}, {now}, {now});",
         q(ACME), q(&new_token("gatehouse-verify=")?)
     ));
+    crm(&mut sql, now);
     Ok(Demo { sql, users: creds, acme_key, globex_key })
+}
+
+/// A deterministic id: `prefix_` and `n` in 24 digits.
+fn seq(prefix: &str, n: usize) -> String {
+    format!("{prefix}_{n:024}")
+}
+
+/// Acme's CRM: contacts with tags and a note, and a sales pipeline of five stages with eight deals
+/// and their stage history.
+fn crm(sql: &mut Vec<String>, now: i64) {
+    let day = 86_400_000i64;
+    let contacts = [
+        ("Morgan Reyes", "morgan.reyes@example.com", "+1 555 0142"),
+        ("Priya Nair", "priya@nair-consulting.example", "+1 555 0177"),
+        ("Tomasz Kowalski", "tomasz@kowalski-builders.example", "+1 555 0133"),
+        ("Jordan Blake", "jordan.blake@example.org", "+1 555 0190"),
+        ("Sofia Marino", "sofia@marino-cafe.example", "+1 555 0118"),
+    ];
+    for (i, (name, email, phone)) in contacts.iter().enumerate() {
+        sql.push(format!(
+            "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, created_at, updated_at) \
+             VALUES ({}, {}, {}, {}, {}, NULL, 'api', NULL, {t}, {t});",
+            q(&seq("con", i + 1)), q(ACME), q(name), q(email), q(phone), t = now + i as i64 * day
+        ));
+    }
+    let tags = [("VIP", "#f97316"), ("Commercial", "#0ea5e9"), ("Referral", "#22c55e")];
+    for (i, (name, color)) in tags.iter().enumerate() {
+        sql.push(format!(
+            "INSERT INTO tags (id, client_id, name, color, created_at, updated_at) VALUES ({}, {}, {}, {}, {now}, {now});",
+            q(&seq("tag", i + 1)), q(ACME), q(name), q(color)
+        ));
+    }
+    for (contact, tag) in [(1, 1), (2, 2), (3, 2), (3, 3), (5, 1)] {
+        sql.push(format!(
+            "INSERT INTO contact_tags (client_id, contact_id, tag_id, created_at) VALUES ({}, {}, {}, {now});",
+            q(ACME),
+            q(&seq("con", contact)),
+            q(&seq("tag", tag))
+        ));
+    }
+    sql.push(format!(
+        "INSERT INTO notes (id, client_id, subject_type, subject_id, body, author_user_id, created_at, updated_at) \
+         VALUES ({}, {}, 'contact', {}, 'Asked for a quote on a full bathroom refit; call back Tuesday.', {}, {now}, {now});",
+        q(&seq("note", 1)), q(ACME), q(&seq("con", 1)), q(&uid(4))
+    ));
+    let pipeline = seq("pipe", 1);
+    sql.push(format!(
+        "INSERT INTO pipelines (id, client_id, name, created_at, updated_at) VALUES ({}, {}, 'Sales', {now}, {now});",
+        q(&pipeline),
+        q(ACME)
+    ));
+    for (i, name) in ["New lead", "Qualified", "Quote sent", "Negotiation", "Closed"].iter().enumerate() {
+        sql.push(format!(
+            "INSERT INTO pipeline_stages (id, client_id, pipeline_id, name, position, created_at, updated_at) \
+             VALUES ({}, {}, {}, {}, {i}, {now}, {now});",
+            q(&seq("stage", i + 1)),
+            q(ACME),
+            q(&pipeline),
+            q(name)
+        ));
+    }
+    // (title, stage, value in cents, contact, status)
+    let deals = [
+        ("Bathroom refit", 1, 1_250_000, Some(1), "open"),
+        ("Office kitchen plumbing", 2, 890_000, Some(2), "open"),
+        ("Boiler replacement", 2, 420_000, Some(4), "open"),
+        ("New build: 12 units", 3, 9_600_000, Some(3), "open"),
+        ("Leak repair", 3, 35_000, None, "open"),
+        ("Cafe grease trap", 4, 275_000, Some(5), "open"),
+        ("Annual maintenance", 5, 600_000, Some(2), "won"),
+        ("Water heater", 5, 180_000, Some(4), "lost"),
+    ];
+    for (i, (title, stage, value, contact, status)) in deals.iter().enumerate() {
+        let id = seq("deal", i + 1);
+        let created = now + i as i64 * day;
+        let closed = if *status == "open" { "NULL".to_string() } else { (created + 5 * day).to_string() };
+        let reason = if *status == "lost" { q("Chose a cheaper quote") } else { "NULL".into() };
+        sql.push(format!(
+            "INSERT INTO deals (id, client_id, pipeline_id, stage_id, title, value_minor, currency, contact_id, \
+             owner_user_id, status, lost_reason, expected_close_date, created_at, updated_at, closed_at) VALUES \
+             ({}, {}, {}, {}, {}, {value}, 'USD', {}, {}, {}, {reason}, '2027-03-31', {created}, {created}, {closed});",
+            q(&id),
+            q(ACME),
+            q(&pipeline),
+            q(&seq("stage", *stage)),
+            q(title),
+            contact.map(|c| q(&seq("con", c))).unwrap_or_else(|| "NULL".into()),
+            q(&uid(5)),
+            q(status)
+        ));
+        for to in 1..=*stage {
+            let from = if to == 1 { "NULL".to_string() } else { q(&seq("stage", to - 1)) };
+            sql.push(format!(
+                "INSERT INTO deal_stage_history (id, client_id, deal_id, from_stage_id, to_stage_id, moved_by, moved_at) \
+                 VALUES ({}, {}, {}, {from}, {}, {}, {});",
+                q(&format!("hist_{:012}{:012}", i + 1, to)), q(ACME), q(&id), q(&seq("stage", to)), q(&uid(5)),
+                created + (to as i64 - 1) * day
+            ));
+        }
+    }
 }

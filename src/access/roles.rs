@@ -101,6 +101,8 @@ impl Role {
                 BrandingWrite,
                 ContactsRead,
                 ContactsWrite,
+                DealsRead,
+                DealsWrite,
                 AuditRead,
             ],
             Role::AgencyUser => &[
@@ -113,6 +115,8 @@ impl Role {
                 BrandingRead,
                 ContactsRead,
                 ContactsWrite,
+                DealsRead,
+                DealsWrite,
             ],
             Role::ClientAdmin => &[
                 ClientsRead,
@@ -129,10 +133,14 @@ impl Role {
                 BrandingWrite,
                 ContactsRead,
                 ContactsWrite,
+                DealsRead,
+                DealsWrite,
                 AuditRead,
             ],
-            Role::ClientUser => &[ClientsRead, FilesRead, FilesWrite, BrandingRead, ContactsRead, ContactsWrite],
-            Role::ClientViewer => &[ClientsRead, FilesRead, BrandingRead, ContactsRead],
+            Role::ClientUser => {
+                &[ClientsRead, FilesRead, FilesWrite, BrandingRead, ContactsRead, ContactsWrite, DealsRead, DealsWrite]
+            }
+            Role::ClientViewer => &[ClientsRead, FilesRead, BrandingRead, ContactsRead, DealsRead],
         }
     }
 }
@@ -180,6 +188,11 @@ pub enum Permission {
     ContactsRead,
     #[serde(rename = "contacts:write")]
     ContactsWrite,
+    /// Pipelines, their stages, deals and deal notes.
+    #[serde(rename = "deals:read")]
+    DealsRead,
+    #[serde(rename = "deals:write")]
+    DealsWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
@@ -206,6 +219,8 @@ impl Permission {
         Permission::BrandingWrite,
         Permission::ContactsRead,
         Permission::ContactsWrite,
+        Permission::DealsRead,
+        Permission::DealsWrite,
         Permission::AuditRead,
     ];
 
@@ -232,6 +247,8 @@ impl Permission {
             Permission::BrandingWrite => "branding:write",
             Permission::ContactsRead => "contacts:read",
             Permission::ContactsWrite => "contacts:write",
+            Permission::DealsRead => "deals:read",
+            Permission::DealsWrite => "deals:write",
             Permission::AuditRead => "audit:read",
         }
     }

@@ -7,6 +7,7 @@ pub mod jobs;
 
 use crate::access::store::client_by_slug;
 use crate::access::Site;
+use crate::crm::notes::Subject;
 use crate::platform::config::Config;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{parse_host, req_method, segments};
@@ -193,11 +194,62 @@ impl<'a, P: Platform> App<'a, P> {
             (Put, ["clients", id, "settings"]) => settings::put(ctx, req, who, id).await,
             (Post, ["admin", "settings", "rotate"]) => settings::rotate_endpoint(ctx, req, who).await,
 
-            // The CRM.
+            // The CRM: contacts, tags and notes.
             (Get, ["clients", id, "contacts"]) => crm::contacts::list(ctx, req, who, id).await,
             (Post, ["clients", id, "contacts"]) => crm::contacts::create(ctx, req, who, id).await,
             (Get, ["clients", id, "contacts", contact]) => crm::contacts::get(ctx, req, who, id, contact).await,
+            (Patch, ["clients", id, "contacts", contact]) => crm::contacts::update(ctx, req, who, id, contact).await,
             (Delete, ["clients", id, "contacts", contact]) => crm::contacts::delete(ctx, req, who, id, contact).await,
+            (Put, ["clients", id, "contacts", contact, "tags", tag]) => {
+                crm::contacts::tag(ctx, req, who, id, contact, tag).await
+            }
+            (Delete, ["clients", id, "contacts", contact, "tags", tag]) => {
+                crm::contacts::untag(ctx, req, who, id, contact, tag).await
+            }
+            (Get, ["clients", id, "contacts", contact, "notes"]) => {
+                crm::notes::list(ctx, req, who, id, Subject::Contact, contact).await
+            }
+            (Post, ["clients", id, "contacts", contact, "notes"]) => {
+                crm::notes::create(ctx, req, who, id, Subject::Contact, contact).await
+            }
+            (Delete, ["clients", id, "contacts", contact, "notes", note]) => {
+                crm::notes::delete(ctx, req, who, id, Subject::Contact, contact, note).await
+            }
+            (Get, ["clients", id, "tags"]) => crm::tags::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "tags"]) => crm::tags::create(ctx, req, who, id).await,
+            (Patch, ["clients", id, "tags", tag]) => crm::tags::update(ctx, req, who, id, tag).await,
+            (Delete, ["clients", id, "tags", tag]) => crm::tags::delete(ctx, req, who, id, tag).await,
+
+            // The CRM: pipelines, stages, the board, deals.
+            (Get, ["clients", id, "pipelines"]) => crm::pipelines::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "pipelines"]) => crm::pipelines::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "pipelines", p]) => crm::pipelines::get(ctx, req, who, id, p).await,
+            (Patch, ["clients", id, "pipelines", p]) => crm::pipelines::rename(ctx, req, who, id, p).await,
+            (Delete, ["clients", id, "pipelines", p]) => crm::pipelines::delete(ctx, req, who, id, p).await,
+            (Get, ["clients", id, "pipelines", p, "board"]) => crm::pipelines::board(ctx, req, who, id, p).await,
+            (Post, ["clients", id, "pipelines", p, "stages"]) => crm::pipelines::add_stage(ctx, req, who, id, p).await,
+            (Put, ["clients", id, "pipelines", p, "stages"]) => crm::pipelines::reorder(ctx, req, who, id, p).await,
+            (Patch, ["clients", id, "pipelines", p, "stages", stage]) => {
+                crm::pipelines::rename_stage(ctx, req, who, id, p, stage).await
+            }
+            (Delete, ["clients", id, "pipelines", p, "stages", stage]) => {
+                crm::pipelines::delete_stage(ctx, req, who, id, p, stage).await
+            }
+            (Get, ["clients", id, "deals"]) => crm::deals::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "deals"]) => crm::deals::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "deals", deal]) => crm::deals::get(ctx, req, who, id, deal).await,
+            (Patch, ["clients", id, "deals", deal]) => crm::deals::update(ctx, req, who, id, deal).await,
+            (Delete, ["clients", id, "deals", deal]) => crm::deals::delete(ctx, req, who, id, deal).await,
+            (Get, ["clients", id, "deals", deal, "history"]) => crm::deals::history(ctx, req, who, id, deal).await,
+            (Get, ["clients", id, "deals", deal, "notes"]) => {
+                crm::notes::list(ctx, req, who, id, Subject::Deal, deal).await
+            }
+            (Post, ["clients", id, "deals", deal, "notes"]) => {
+                crm::notes::create(ctx, req, who, id, Subject::Deal, deal).await
+            }
+            (Delete, ["clients", id, "deals", deal, "notes", note]) => {
+                crm::notes::delete(ctx, req, who, id, Subject::Deal, deal, note).await
+            }
 
             (_, path) if routed_path(path) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
@@ -212,6 +264,14 @@ fn routed_path(path: &[&str]) -> bool {
         ["agencies" | "clients" | "users"]
             | ["agencies" | "clients", _]
             | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts"]
+            | ["clients", _, "tags" | "pipelines" | "deals"]
+            | ["clients", _, "tags" | "pipelines" | "deals", _]
+            | ["clients", _, "contacts" | "deals", _, "notes"]
+            | ["clients", _, "contacts" | "deals", _, "notes", _]
+            | ["clients", _, "contacts", _, "tags", _]
+            | ["clients", _, "pipelines", _, "board" | "stages"]
+            | ["clients", _, "pipelines", _, "stages", _]
+            | ["clients", _, "deals", _, "history"]
             | ["admin", "tenants"]
             | ["admin", "tenants", _]
             | ["admin", "settings", "rotate"]

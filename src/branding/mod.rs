@@ -44,26 +44,18 @@ pub const PORTAL_ROOT: &str = ".gh-portal";
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Patch {
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     primary_color: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     secondary_color: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     tagline: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     support_email: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     support_phone: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::platform::extract::double_option")]
     custom_css: Option<Option<String>>,
-}
-
-/// Absent means "leave it", `null` means "clear it (inherit)".
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
-    }
 }
 
 /// `#rgb` or `#rrggbb`, lowercased.

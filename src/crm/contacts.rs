@@ -9,6 +9,7 @@ use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
+use crate::platform::ids::looks_like_id;
 use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
@@ -25,10 +26,34 @@ pub const INSERT_WIDGET: &str = "INSERT INTO contacts (id, client_id, name, emai
 pub const BY_SUBMISSION: &str = "SELECT id FROM contacts WHERE client_id = ?1 AND submission_id = ?2";
 pub const LIST: &str = "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
     FROM contacts WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+/// The list narrowed by a name-or-email prefix (?4, a LIKE pattern, or NULL) and a tag (?5, or NULL).
+pub const SEARCH: &str = "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
+    FROM contacts c WHERE client_id = ?1 AND id > ?2 \
+    AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\' OR email LIKE ?4 ESCAPE '\\') \
+    AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.client_id = ?1 AND ct.tag_id = ?5 \
+    AND ct.contact_id = c.id)) ORDER BY id LIMIT ?3";
+/// The tags of a page of contacts (?2: a JSON array of contact ids).
+pub const TAGS_OF: &str = "SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct \
+    JOIN tags t ON t.id = ct.tag_id AND t.client_id = ct.client_id \
+    WHERE ct.client_id = ?1 AND ct.contact_id IN (SELECT value FROM json_each(?2)) ORDER BY t.name COLLATE NOCASE";
+pub const UPDATE: &str = "UPDATE contacts SET name = ?3, email = ?4, phone = ?5, message = ?6, updated_at = ?7 \
+    WHERE client_id = ?1 AND id = ?2";
+/// Attaches a tag, only when both the contact and the tag are this client's; a repeat is a no-op.
+pub const ATTACH_TAG: &str = "INSERT INTO contact_tags (client_id, contact_id, tag_id, created_at) \
+    SELECT c.client_id, c.id, t.id, ?4 FROM contacts c JOIN tags t ON t.client_id = c.client_id \
+    WHERE c.client_id = ?1 AND c.id = ?2 AND t.id = ?3 ON CONFLICT DO NOTHING";
+pub const DETACH_TAG: &str = "DELETE FROM contact_tags WHERE client_id = ?1 AND contact_id = ?2 AND tag_id = ?3";
+/// Whether a contact and a tag both exist in this client (for a 404 that names which is missing).
+pub const CONTACT_AND_TAG: &str =
+    "SELECT (SELECT count(*) FROM contacts WHERE client_id = ?1 AND id = ?2) AS contact, \
+    (SELECT count(*) FROM tags WHERE client_id = ?1 AND id = ?3) AS tag";
 pub const SELECT_ONE: &str =
     "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
     FROM contacts WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM contacts WHERE client_id = ?1 AND id = ?2";
+/// A contact's notes go with it; its tags and deals' links follow by foreign key.
+pub const DELETE_NOTES: &str =
+    "DELETE FROM notes WHERE client_id = ?1 AND subject_type = 'contact' AND subject_id = ?2";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,13 +165,67 @@ pub struct Contact {
     pub origin: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    #[serde(default)]
+    pub tags: Vec<TagRef>,
+}
+
+/// A tag on a contact.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TagRef {
+    pub id: String,
+    pub name: String,
+    pub color: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TagRow {
+    contact_id: String,
+    id: String,
+    name: String,
+    color: Option<String>,
+}
+
+/// Fills in the tags of a page of contacts, in one query.
+async fn with_tags(db: &impl Database, client: &ClientScope, mut contacts: Vec<Contact>) -> ApiResult<Vec<Contact>> {
+    if contacts.is_empty() {
+        return Ok(contacts);
+    }
+    let ids = serde_json::to_string(&contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let rows: Vec<TagRow> = decode_all(db.query(TAGS_OF, &[client.id().into(), ids.into()]).await?)?;
+    for r in rows {
+        if let Some(c) = contacts.iter_mut().find(|c| c.id == r.contact_id) {
+            c.tags.push(TagRef { id: r.id, name: r.name, color: r.color });
+        }
+    }
+    Ok(contacts)
 }
 
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Contact>> {
     let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    let Some(contact) = row.map(decode).transpose()? else { return Ok(None) };
+    Ok(with_tags(db, client, vec![contact]).await?.pop())
 }
 
+/// A LIKE pattern matching values that start with `q`, with LIKE's wildcards escaped.
+fn prefix_pattern(q: &str) -> ApiResult<String> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 100 || q.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_query", "q must be 1-100 printable characters"));
+    }
+    let mut p = String::with_capacity(q.len() + 1);
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    Ok(p)
+}
+
+/// `GET /api/clients/{id}/contacts?q=&tag=&cursor=&limit=`: `q` matches the start of the name or
+/// the email, case-insensitively; `tag` keeps contacts carrying that tag.
 pub async fn list<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -155,9 +234,155 @@ pub async fn list<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsRead).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<Contact> =
-        decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let q = req.query_param("q").map(|q| prefix_pattern(&q)).transpose()?;
+    let tag = req.query_param("tag");
+    if tag.as_deref().is_some_and(|t| !looks_like_id(t, "tag")) {
+        return Err(ApiError::bad_request("invalid_tag", "tag must be a tag id"));
+    }
+    let params = [client.id().into(), cursor.into(), Param::Int(limit), q.into(), tag.into()];
+    let rows: Vec<Contact> = decode_all(ctx.p.query(SEARCH, &params).await?)?;
+    let rows = with_tags(ctx.p, &client, rows).await?;
     Ok(page_response(&rows, limit, |c| Some(c.id.clone())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, with = "crate::platform::extract::double_option")]
+    email: Option<Option<String>>,
+    #[serde(default, with = "crate::platform::extract::double_option")]
+    phone: Option<Option<String>>,
+    #[serde(default, with = "crate::platform::extract::double_option")]
+    message: Option<Option<String>>,
+}
+
+/// `PATCH /api/clients/{id}/contacts/{contact_id}`: absent fields stay, `null` clears.
+pub async fn update<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    id: &str,
+) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
+    let patch: ContactPatch = json_body(req, &["client_id", "source", "id", "origin", "tags"])?;
+    let current = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    let changed: Vec<&str> = [
+        ("name", patch.name.is_some()),
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("message", patch.message.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(f, _)| *f)
+    .collect();
+    let merged = NewContact {
+        name: patch.name.unwrap_or(current.name),
+        email: patch.email.unwrap_or(current.email),
+        phone: patch.phone.unwrap_or(current.phone),
+        message: patch.message.unwrap_or(current.message),
+    };
+    let c = clean(merged)?;
+    let stmts = [
+        Stmt::new(
+            UPDATE,
+            vec![
+                client.id().into(),
+                id.into(),
+                c.name.into(),
+                c.email.into(),
+                c.phone.into(),
+                c.message.into(),
+                Param::Int(ctx.p.now_ms()),
+            ],
+        ),
+        audit::entry_if_changed(
+            ctx,
+            req,
+            who,
+            Event {
+                tenant_id: client.id(),
+                action: "contact.updated",
+                target_type: "contact",
+                target_id: Some(id),
+                metadata: json!({"fields": changed}),
+            },
+        )?,
+    ];
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let updated = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, &updated))
+}
+
+/// `PUT /api/clients/{id}/contacts/{contact_id}/tags/{tag_id}`: idempotent.
+pub async fn tag<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    id: &str,
+    tag_id: &str,
+) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
+    let now = Param::Int(ctx.p.now_ms());
+    let attach = Stmt::new(ATTACH_TAG, vec![client.id().into(), id.into(), tag_id.into(), now]);
+    let audit = tag_event(ctx, req, who, &client, id, tag_id, "contact.tagged")?;
+    if ctx.p.batch(&[attach, audit]).await?.first().copied().unwrap_or(0) == 0 {
+        require_contact_and_tag(ctx.p, &client, id, tag_id).await?;
+    }
+    Ok(Response::new(204))
+}
+
+/// `DELETE /api/clients/{id}/contacts/{contact_id}/tags/{tag_id}`: idempotent.
+pub async fn untag<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+    id: &str,
+    tag_id: &str,
+) -> ApiResult<Response> {
+    let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
+    let detach = Stmt::new(DETACH_TAG, vec![client.id().into(), id.into(), tag_id.into()]);
+    let audit = tag_event(ctx, req, who, &client, id, tag_id, "contact.untagged")?;
+    if ctx.p.batch(&[detach, audit]).await?.first().copied().unwrap_or(0) == 0 {
+        require_contact_and_tag(ctx.p, &client, id, tag_id).await?;
+    }
+    Ok(Response::new(204))
+}
+
+fn tag_event<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client: &ClientScope,
+    id: &str,
+    tag_id: &str,
+    action: &str,
+) -> ApiResult<Stmt> {
+    let event = Event {
+        tenant_id: client.id(),
+        action,
+        target_type: "contact",
+        target_id: Some(id),
+        metadata: json!({"tag_id": tag_id}),
+    };
+    audit::entry_if_changed(ctx, req, who, event)
+}
+
+/// A no-op tag change is fine when both exist in this client; otherwise it is a 404.
+async fn require_contact_and_tag(db: &impl Database, client: &ClientScope, id: &str, tag_id: &str) -> ApiResult<()> {
+    let rows = db.query(CONTACT_AND_TAG, &[client.id().into(), id.into(), tag_id.into()]).await?;
+    let n = |k: &str| rows.first().and_then(|r| crate::platform::ports::col_i64(r, k)).unwrap_or(0);
+    if n("contact") == 0 || n("tag") == 0 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
 }
 
 pub async fn create<P: Platform>(
@@ -205,7 +430,14 @@ pub async fn delete<P: Platform>(
             metadata: json!({}),
         },
     )?;
-    let changed = ctx.p.batch(&[Stmt::new(DELETE, vec![client.id().into(), id.into()]), audit]).await?;
+    let changed = ctx
+        .p
+        .batch(&[
+            Stmt::new(DELETE, vec![client.id().into(), id.into()]),
+            audit,
+            Stmt::new(DELETE_NOTES, vec![client.id().into(), id.into()]),
+        ])
+        .await?;
     if changed.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::NotFound);
     }

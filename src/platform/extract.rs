@@ -116,6 +116,15 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, forbidden: &[&str]) -> ApiR
     serde_json::from_value(value).map_err(|e| ApiError::invalid("invalid_field", e.to_string()))
 }
 
+/// For PATCH bodies: an absent field is `None` ("leave it"), `null` is `Some(None)` ("clear it").
+/// Use with `#[serde(default, with = "crate::platform::extract::double_option")]`.
+pub mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
 /// `?cursor=` and `?limit=` for lists ordered by id.
 pub fn page_params(req: &Request) -> ApiResult<(String, i64)> {
     let cursor = req.query_param("cursor").unwrap_or_default();

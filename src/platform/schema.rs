@@ -15,6 +15,13 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("usage_counters", "tenant_id"),
     ("invitations", "tenant_id"),
     ("outbox", "tenant_id"),
+    ("tags", "client_id"),
+    ("contact_tags", "client_id"),
+    ("notes", "client_id"),
+    ("pipelines", "client_id"),
+    ("pipeline_stages", "client_id"),
+    ("deals", "client_id"),
+    ("deal_stage_history", "client_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

@@ -33,7 +33,7 @@ fn every_table_is_classified_and_tenant_columns_are_not_null_and_indexed() {
 
 /// Statements allowed to touch a tenant-owned table without a tenant predicate, and why.
 const UNSCOPED: &[(&str, &str)] = &[
-    ("SELECT_CLIENT", "lookup by id; App::client_for checks the caller reaches it before use"),
+    ("SELECT_CLIENT", "lookup by id; access::client checks the caller reaches it before use"),
     ("SELECT_CLIENT_BY_SLUG", "Host resolution, before any caller is known"),
     ("LIST_ALL_CLIENTS", "platform admins only (Scope::Platform)"),
     ("PORTAL_OWNER", "Host resolution by verified portal domain"),
