@@ -7,6 +7,7 @@ const secrets = testSecrets();
 let w;
 const tokens = {};
 const T = {}; // tenant ids
+const F = {}; // CRM fixtures by client id
 
 const ROLE_USERS = {
   platform_admin: "admin@gatehouse.test",
@@ -32,6 +33,20 @@ before(async () => {
   const initech = await w.request("POST", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.platform_admin, json: { name: "Initech", slug: "initech" } });
   assert.equal(initech.status, 201, initech.text);
   T.initech = initech.json.id;
+  // CRM fixtures in every client, made by the platform admin: the matrix's item paths.
+  for (const id of [T.acme, T.globex, T.initech]) {
+    const as = (method, path, json) => w.request(method, `/api/clients/${id}${path}`, { token: tokens.platform_admin, json });
+    const contact = await as("POST", "/contacts", { name: "Matrix Contact", email: "matrix@example.com" });
+    const tag = await as("POST", "/tags", { name: "Matrix" });
+    const pipeline = await as("POST", "/pipelines", { name: "Matrix", stages: ["One", "Two"] });
+    const ordered = await as("POST", "/pipelines", { name: "Matrix order", stages: ["A", "B"] });
+    const deal = await as("POST", "/deals", { title: "Matrix deal", pipeline_id: pipeline.json.id, contact_id: contact.json.id });
+    for (const r of [contact, tag, pipeline, ordered, deal]) assert.equal(r.status, 201, r.text);
+    F[id] = {
+      contact: contact.json.id, tag: tag.json.id, pipeline: pipeline.json.id, deal: deal.json.id,
+      stage: pipeline.json.stages[0].id, ordered: ordered.json.id, order: ordered.json.stages.map((s) => s.id).reverse(),
+    };
+  }
 });
 
 after(async () => { await w?.stop(); });
@@ -44,6 +59,7 @@ const reachesAgency = (role, a) => role === "platform_admin" || (role.startsWith
 
 const ALL = Object.keys(ROLE_USERS);
 const ADMINS = ["platform_admin", "agency_admin", "client_admin"];
+const WRITERS = ALL.filter((r) => r !== "client_viewer");
 const CLIENT_ENDPOINTS = [
   { name: "GET client", method: "GET", path: (id) => `/api/clients/${id}`, allowed: ALL, ok: 200 },
   { name: "PUT client", method: "PUT", path: (id) => `/api/clients/${id}`, json: { tagline_ignored: undefined, name: "Renamed Co" }, allowed: ADMINS, ok: 200 },
@@ -53,6 +69,34 @@ const CLIENT_ENDPOINTS = [
   { name: "POST contact", method: "POST", path: (id) => `/api/clients/${id}/contacts`, json: { name: "Matrix Lead", email: "lead@example.com" }, allowed: ALL.filter((r) => r !== "client_viewer"), ok: 201 },
   { name: "GET audit", method: "GET", path: (id) => `/api/clients/${id}/audit`, allowed: ADMINS, ok: 200 },
   { name: "POST invitation", method: "POST", path: () => "/api/users", body: (id, role) => ({ email: `matrix-${role}-${id}@example.com`, tenant: id }), allowed: ADMINS, ok: 202 },
+  // The CRM. Writers are every role but the viewer; deletes that would change the fixture are
+  // covered natively, and here only where the answer is a refusal that changes nothing.
+  { name: "PATCH contact", method: "PATCH", path: (id) => `/api/clients/${id}/contacts/${F[id].contact}`, json: { phone: "+1 555 0142" }, allowed: WRITERS, ok: 200 },
+  { name: "GET contacts by q and tag", method: "GET", path: (id) => `/api/clients/${id}/contacts?q=matrix&tag=${F[id].tag}`, allowed: ALL, ok: 200 },
+  { name: "PUT contact tag", method: "PUT", path: (id) => `/api/clients/${id}/contacts/${F[id].contact}/tags/${F[id].tag}`, allowed: WRITERS, ok: 204 },
+  { name: "DELETE contact tag", method: "DELETE", path: (id) => `/api/clients/${id}/contacts/${F[id].contact}/tags/${F[id].tag}`, allowed: WRITERS, ok: 204 },
+  { name: "GET contact notes", method: "GET", path: (id) => `/api/clients/${id}/contacts/${F[id].contact}/notes`, allowed: ALL, ok: 200 },
+  { name: "POST contact note", method: "POST", path: (id) => `/api/clients/${id}/contacts/${F[id].contact}/notes`, json: { body: "matrix note" }, allowed: WRITERS, ok: 201 },
+  { name: "GET tags", method: "GET", path: (id) => `/api/clients/${id}/tags`, allowed: ALL, ok: 200 },
+  { name: "POST tag", method: "POST", path: (id) => `/api/clients/${id}/tags`, body: (id, role) => ({ name: `matrix ${role}` }), allowed: WRITERS, ok: 201 },
+  { name: "PATCH tag", method: "PATCH", path: (id) => `/api/clients/${id}/tags/${F[id].tag}`, json: { color: "#123456" }, allowed: WRITERS, ok: 200 },
+  { name: "GET pipelines", method: "GET", path: (id) => `/api/clients/${id}/pipelines`, allowed: ALL, ok: 200 },
+  { name: "POST pipeline", method: "POST", path: (id) => `/api/clients/${id}/pipelines`, json: { name: "Matrix extra", stages: ["Only"] }, allowed: WRITERS, ok: 201 },
+  { name: "GET pipeline", method: "GET", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}`, allowed: ALL, ok: 200 },
+  { name: "PATCH pipeline", method: "PATCH", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}`, json: { name: "Matrix renamed" }, allowed: WRITERS, ok: 200 },
+  { name: "DELETE pipeline with a deal", method: "DELETE", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}`, allowed: WRITERS, ok: 409 },
+  { name: "GET board", method: "GET", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}/board`, allowed: ALL, ok: 200 },
+  { name: "POST stage", method: "POST", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}/stages`, json: { name: "Added" }, allowed: WRITERS, ok: 201 },
+  { name: "PATCH stage", method: "PATCH", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}/stages/${F[id].stage}`, json: { name: "First" }, allowed: WRITERS, ok: 200 },
+  { name: "PUT stage order", method: "PUT", path: (id) => `/api/clients/${id}/pipelines/${F[id].ordered}/stages`, body: (id) => ({ stage_ids: F[id].order }), allowed: WRITERS, ok: 200 },
+  { name: "DELETE stage with a deal", method: "DELETE", path: (id) => `/api/clients/${id}/pipelines/${F[id].pipeline}/stages/${F[id].stage}`, allowed: WRITERS, ok: 409 },
+  { name: "GET deals", method: "GET", path: (id) => `/api/clients/${id}/deals?status=open`, allowed: ALL, ok: 200 },
+  { name: "POST deal", method: "POST", path: (id) => `/api/clients/${id}/deals`, body: (id) => ({ title: "Matrix extra", pipeline_id: F[id].pipeline, value_minor: 100 }), allowed: WRITERS, ok: 201 },
+  { name: "GET deal", method: "GET", path: (id) => `/api/clients/${id}/deals/${F[id].deal}`, allowed: ALL, ok: 200 },
+  { name: "PATCH deal", method: "PATCH", path: (id) => `/api/clients/${id}/deals/${F[id].deal}`, json: { value_minor: 4200, currency: "EUR" }, allowed: WRITERS, ok: 200 },
+  { name: "GET deal history", method: "GET", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/history`, allowed: ALL, ok: 200 },
+  { name: "GET deal notes", method: "GET", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/notes`, allowed: ALL, ok: 200 },
+  { name: "POST deal note", method: "POST", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/notes`, json: { body: "matrix note" }, allowed: WRITERS, ok: 201 },
 ];
 const AGENCY_ENDPOINTS = [
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
@@ -153,8 +197,16 @@ describe("users, grants and mass assignment", () => {
   test("every change writes an audit row with actor, ip and user agent", async () => {
     const r = await w.request("PUT", `/api/clients/${T.acme}`, { token: tokens.client_admin, json: { phone: "+1 555 0142" }, headers: { "user-agent": "audit-probe/1.0" } });
     assert.equal(r.status, 200, r.text);
-    const audit = await w.request("GET", `/api/clients/${T.acme}/audit?limit=100`, { token: tokens.client_admin });
-    const row = audit.json.items.reverse().find((a) => a.action === "client.updated" && a.user_agent === "audit-probe/1.0");
+    // Oldest first, a page at a time: the matrix above has written many rows before this one.
+    const items = [];
+    for (let cursor = ""; ;) {
+      const page = await w.request("GET", `/api/clients/${T.acme}/audit?limit=100&cursor=${cursor}`, { token: tokens.client_admin });
+      assert.equal(page.status, 200, page.text);
+      items.push(...page.json.items);
+      if (!page.json.next_cursor) break;
+      cursor = encodeURIComponent(page.json.next_cursor);
+    }
+    const row = items.reverse().find((a) => a.action === "client.updated" && a.user_agent === "audit-probe/1.0");
     assert.ok(row, "audit row present");
     assert.equal(row.tenant_id, T.acme);
     assert.ok(row.actor_user_id.startsWith("usr_"));
