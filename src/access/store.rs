@@ -20,26 +20,26 @@ pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phon
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
-    plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
     website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
-    website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13 \
+    website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14 \
     WHERE id = ?1 AND agency_id = ?2";
 
 pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
@@ -122,6 +122,8 @@ pub struct ClientRow {
     pub feature_flags: String,
     pub test_mode: i64,
     pub publishable_key: String,
+    /// The IANA time zone working hours and availability are in.
+    pub time_zone: String,
     pub created_at: i64,
     pub updated_at: i64,
     /// The owning agency's status: a suspended agency suspends its clients.
@@ -161,6 +163,7 @@ impl ClientRow {
             "feature_flags": serde_json::from_str::<Value>(&self.feature_flags).unwrap_or(Value::Object(Default::default())),
             "test_mode": self.test_mode != 0,
             "publishable_key": self.publishable_key,
+            "time_zone": self.time_zone,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })

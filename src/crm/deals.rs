@@ -56,7 +56,7 @@ pub const UPDATE: &str = "UPDATE deals SET pipeline_id = ?3, stage_id = ?4, titl
 pub const DELETE: &str = "DELETE FROM deals WHERE client_id = ?1 AND id = ?2";
 pub const DELETE_NOTES: &str = "DELETE FROM notes WHERE client_id = ?1 AND subject_type = 'deal' AND subject_id = ?2";
 pub const HISTORY: &str = "SELECT id, deal_id, from_stage_id, to_stage_id, moved_by, moved_at FROM deal_stage_history \
-    WHERE client_id = ?1 AND deal_id = ?2 ORDER BY moved_at, id";
+    WHERE client_id = ?1 AND deal_id = ?2 ORDER BY moved_at, rowid";
 pub const STAGE_IN_PIPELINE: &str =
     "SELECT 1 AS ok FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?3";
 pub const CONTACT_EXISTS: &str = "SELECT 1 AS ok FROM contacts WHERE client_id = ?1 AND id = ?2";

@@ -59,7 +59,7 @@ pub const EXPIRED_PENDING: &str = "SELECT id, client_id, hostname, scheme, port,
     verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at \
     FROM domains WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at LIMIT ?2";
 pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
-    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.created_at, c.updated_at, \
+    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.time_zone, c.created_at, c.updated_at, \
     a.status AS agency_status FROM domains d JOIN clients c ON c.id = d.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
 /// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.

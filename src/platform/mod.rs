@@ -10,6 +10,7 @@ pub mod http;
 pub mod ids;
 pub mod ports;
 pub mod schema;
+pub mod tz;
 
 use std::cell::RefCell;
 

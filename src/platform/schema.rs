@@ -22,6 +22,12 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("pipeline_stages", "client_id"),
     ("deals", "client_id"),
     ("deal_stage_history", "client_id"),
+    ("services", "client_id"),
+    ("staff", "client_id"),
+    ("staff_services", "client_id"),
+    ("staff_hours", "client_id"),
+    ("time_off", "client_id"),
+    ("appointments", "client_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

@@ -62,6 +62,7 @@ struct ClientPatch {
     plan: Option<String>,
     feature_flags: Option<serde_json::Map<String, Value>>,
     test_mode: Option<bool>,
+    time_zone: Option<String>,
 }
 
 fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
@@ -348,7 +349,13 @@ pub async fn update_client<P: Platform>(
         ("plan", patch.plan.is_some()),
         ("feature_flags", patch.feature_flags.is_some()),
         ("test_mode", patch.test_mode.is_some()),
+        ("time_zone", patch.time_zone.is_some()),
     ]);
+    let time_zone = match patch.time_zone {
+        Some(tz) if crate::platform::tz::zone(&tz).is_some() => tz,
+        Some(_) => return Err(ApiError::invalid("invalid_time_zone", "time_zone must be an IANA name like Europe/Berlin")),
+        None => c.time_zone.clone(),
+    };
     let kind = patch.kind.unwrap_or(c.kind);
     if kind != "individual" && kind != "organization" {
         return Err(ApiError::invalid("invalid_kind", "kind must be individual or organization"));
@@ -387,6 +394,7 @@ pub async fn update_client<P: Platform>(
                 flags.into(),
                 Param::Int(test_mode),
                 Param::Int(ctx.p.now_ms()),
+                time_zone.into(),
             ],
         ),
         audit::entry_if_changed(
