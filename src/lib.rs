@@ -10,6 +10,7 @@ pub mod access;
 pub mod platform;
 // Features: one folder each, reaching each other only along the edges ARCHITECTURE.md lists.
 pub mod auth;
+pub mod booking;
 pub mod branding;
 pub mod crm;
 pub mod domains;

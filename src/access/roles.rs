@@ -103,6 +103,8 @@ impl Role {
                 ContactsWrite,
                 DealsRead,
                 DealsWrite,
+                BookingRead,
+                BookingWrite,
                 AuditRead,
             ],
             Role::AgencyUser => &[
@@ -117,6 +119,8 @@ impl Role {
                 ContactsWrite,
                 DealsRead,
                 DealsWrite,
+                BookingRead,
+                BookingWrite,
             ],
             Role::ClientAdmin => &[
                 ClientsRead,
@@ -135,12 +139,23 @@ impl Role {
                 ContactsWrite,
                 DealsRead,
                 DealsWrite,
+                BookingRead,
+                BookingWrite,
                 AuditRead,
             ],
-            Role::ClientUser => {
-                &[ClientsRead, FilesRead, FilesWrite, BrandingRead, ContactsRead, ContactsWrite, DealsRead, DealsWrite]
-            }
-            Role::ClientViewer => &[ClientsRead, FilesRead, BrandingRead, ContactsRead, DealsRead],
+            Role::ClientUser => &[
+                ClientsRead,
+                FilesRead,
+                FilesWrite,
+                BrandingRead,
+                ContactsRead,
+                ContactsWrite,
+                DealsRead,
+                DealsWrite,
+                BookingRead,
+                BookingWrite,
+            ],
+            Role::ClientViewer => &[ClientsRead, FilesRead, BrandingRead, ContactsRead, DealsRead, BookingRead],
         }
     }
 }
@@ -193,6 +208,11 @@ pub enum Permission {
     DealsRead,
     #[serde(rename = "deals:write")]
     DealsWrite,
+    /// Services, staff, hours, time off, appointments and availability.
+    #[serde(rename = "booking:read")]
+    BookingRead,
+    #[serde(rename = "booking:write")]
+    BookingWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
@@ -221,6 +241,8 @@ impl Permission {
         Permission::ContactsWrite,
         Permission::DealsRead,
         Permission::DealsWrite,
+        Permission::BookingRead,
+        Permission::BookingWrite,
         Permission::AuditRead,
     ];
 
@@ -249,6 +271,8 @@ impl Permission {
             Permission::ContactsWrite => "contacts:write",
             Permission::DealsRead => "deals:read",
             Permission::DealsWrite => "deals:write",
+            Permission::BookingRead => "booking:read",
+            Permission::BookingWrite => "booking:write",
             Permission::AuditRead => "audit:read",
         }
     }

@@ -14,7 +14,7 @@ use crate::platform::extract::{parse_host, req_method, segments};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
-use crate::{auth, branding, crm, domains, files, settings, tenants, widget};
+use crate::{auth, booking, branding, crm, domains, files, settings, tenants, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
 #[derive(Default)]
@@ -251,6 +251,29 @@ impl<'a, P: Platform> App<'a, P> {
                 crm::notes::delete(ctx, req, who, id, Subject::Deal, deal, note).await
             }
 
+            // Booking.
+            (Get, ["clients", id, "services"]) => booking::services::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "services"]) => booking::services::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "services", s]) => booking::services::get(ctx, req, who, id, s).await,
+            (Patch, ["clients", id, "services", s]) => booking::services::update(ctx, req, who, id, s).await,
+            (Delete, ["clients", id, "services", s]) => booking::services::delete(ctx, req, who, id, s).await,
+            (Get, ["clients", id, "staff"]) => booking::staff::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "staff"]) => booking::staff::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "staff", s]) => booking::staff::get(ctx, req, who, id, s).await,
+            (Patch, ["clients", id, "staff", s]) => booking::staff::update(ctx, req, who, id, s).await,
+            (Delete, ["clients", id, "staff", s]) => booking::staff::delete(ctx, req, who, id, s).await,
+            (Put, ["clients", id, "staff", s, "hours"]) => booking::staff::set_hours(ctx, req, who, id, s).await,
+            (Get, ["clients", id, "staff", s, "time-off"]) => booking::staff::list_time_off(ctx, req, who, id, s).await,
+            (Post, ["clients", id, "staff", s, "time-off"]) => booking::staff::add_time_off(ctx, req, who, id, s).await,
+            (Delete, ["clients", id, "staff", s, "time-off", off]) => {
+                booking::staff::delete_time_off(ctx, req, who, id, s, off).await
+            }
+            (Get, ["clients", id, "appointments"]) => booking::appointments::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "appointments"]) => booking::appointments::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "appointments", a]) => booking::appointments::get(ctx, req, who, id, a).await,
+            (Patch, ["clients", id, "appointments", a]) => booking::appointments::update(ctx, req, who, id, a).await,
+            (Get, ["clients", id, "availability"]) => booking::appointments::availability(ctx, req, who, id).await,
+
             (_, path) if routed_path(path) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
         }
@@ -264,8 +287,10 @@ fn routed_path(path: &[&str]) -> bool {
         ["agencies" | "clients" | "users"]
             | ["agencies" | "clients", _]
             | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts"]
-            | ["clients", _, "tags" | "pipelines" | "deals"]
-            | ["clients", _, "tags" | "pipelines" | "deals", _]
+            | ["clients", _, "tags" | "pipelines" | "deals" | "services" | "staff" | "appointments" | "availability"]
+            | ["clients", _, "tags" | "pipelines" | "deals" | "services" | "staff" | "appointments", _]
+            | ["clients", _, "staff", _, "hours" | "time-off"]
+            | ["clients", _, "staff", _, "time-off", _]
             | ["clients", _, "contacts" | "deals", _, "notes"]
             | ["clients", _, "contacts" | "deals", _, "notes", _]
             | ["clients", _, "contacts", _, "tags", _]

@@ -10,7 +10,7 @@ use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::extract::{json_body, page_params, page_response, text_field};
+use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
 use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
@@ -63,13 +63,6 @@ pub const CONTACT_EXISTS: &str = "SELECT 1 AS ok FROM contacts WHERE client_id =
 pub const FIRST_STAGE: &str = "SELECT id FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 \
     ORDER BY position, id LIMIT 1";
 
-/// Active ISO 4217 codes.
-const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP \
-    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF \
-    GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD \
-    LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR \
-    PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY \
-    TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
 /// Values up to 10^15 minor units (ten trillion in a two-decimal currency).
 const MAX_VALUE_MINOR: i64 = 1_000_000_000_000_000;
 
@@ -146,15 +139,6 @@ struct DealPatch {
     lost_reason: Option<Option<String>>,
     #[serde(default, with = "crate::platform::extract::double_option")]
     expected_close_date: Option<Option<String>>,
-}
-
-fn currency_field(c: &str) -> ApiResult<String> {
-    let up = c.trim().to_ascii_uppercase();
-    if up.len() == 3 && CURRENCIES.split_whitespace().any(|k| k == up) {
-        Ok(up)
-    } else {
-        Err(ApiError::invalid("invalid_currency", "`currency` must be an ISO 4217 code such as USD or EUR"))
-    }
 }
 
 fn value_field(v: i64) -> ApiResult<i64> {

@@ -157,6 +157,24 @@ pub fn text_field(name: &'static str, value: &str, max: usize) -> ApiResult<Stri
     Ok(v.to_string())
 }
 
+/// Active ISO 4217 currency codes.
+const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP \
+    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF \
+    GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD \
+    LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR \
+    PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY \
+    TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+
+/// An ISO 4217 code, uppercased.
+pub fn currency_field(c: &str) -> ApiResult<String> {
+    let up = c.trim().to_ascii_uppercase();
+    if up.len() == 3 && CURRENCIES.split_whitespace().any(|k| k == up) {
+        Ok(up)
+    } else {
+        Err(ApiError::invalid("invalid_currency", "`currency` must be an ISO 4217 code such as USD or EUR"))
+    }
+}
+
 pub fn email_field(value: &str) -> ApiResult<String> {
     let v = value.trim().to_lowercase();
     let ok = v.len() <= 254

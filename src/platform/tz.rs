@@ -45,9 +45,7 @@ pub fn utc_ms_to_local(tz: &TimeZone, ms: i64) -> Option<(Date, i32)> {
 
 /// `YYYY-MM-DDTHH:MM` in the zone, for showing a slot as the client's clock reads it.
 pub fn local_label(tz: &TimeZone, ms: i64) -> String {
-    utc_ms_to_local(tz, ms)
-        .map(|(d, m)| format!("{d}T{:02}:{:02}", m / 60, m % 60))
-        .unwrap_or_default()
+    utc_ms_to_local(tz, ms).map(|(d, m)| format!("{d}T{:02}:{:02}", m / 60, m % 60)).unwrap_or_default()
 }
 
 /// An RFC 3339 instant (`2027-03-14T07:00:00Z`, any offset) as UTC milliseconds.
@@ -89,7 +87,10 @@ mod tests {
         let berlin = zone("Europe/Berlin").unwrap();
         assert_eq!(local_to_utc_ms(&berlin, d("2027-03-28"), 150), None);
         assert_eq!(instant_string(local_to_utc_ms(&berlin, d("2027-10-31"), 150).unwrap()), "2027-10-31T00:30:00Z");
-        assert_eq!(utc_ms_to_local(&berlin, parse_instant("2027-10-31T01:30:00Z").unwrap()), Some((d("2027-10-31"), 150)));
+        assert_eq!(
+            utc_ms_to_local(&berlin, parse_instant("2027-10-31T01:30:00Z").unwrap()),
+            Some((d("2027-10-31"), 150))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ enum Layer {
     Edge,
 }
 
-const FEATURES: &[&str] = &["auth", "branding", "crm", "domains", "files", "settings", "tenants", "widget"];
+const FEATURES: &[&str] = &["auth", "booking", "branding", "crm", "domains", "files", "settings", "tenants", "widget"];
 
 /// The only ways one feature may reach another, each with its reason.
 const FEATURE_EDGES: &[(&str, &str, &str)] = &[

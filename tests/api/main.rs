@@ -6,6 +6,7 @@
 mod common;
 
 mod auth;
+mod booking;
 mod crm;
 mod domains;
 mod files;

@@ -41,7 +41,7 @@ fn a_narrowed_admin_cannot_grant_back_what_was_taken() {
     let agency = t.login("agency.admin@northwind.test");
     let narrow = json!({"client_id": ACME, "role": "client_admin",
         "permissions": ["users:manage", "users:read", "clients:read", "files:read", "branding:read", "contacts:read",
-            "deals:read"]});
+            "deals:read", "booking:read"]});
     let r = t.req(Method::Post, &format!("/api/users/{ACME_ADMIN}/grant-access"), Some(&agency), Some(narrow));
     assert_eq!(r.status, 200, "{}", body_str(&r));
     let acme = t.login("admin@acme.test");

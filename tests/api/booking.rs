@@ -1,0 +1,262 @@
+//! Booking through the real router over SQLite: services, staff, hours and time off, the
+//! client's time zone, availability across DST changes, bookings and their refusals, status
+//! transitions, and isolation. (The 20-way race for one slot runs under wrangler dev.)
+
+use crate::common::*;
+use gatehouse::platform::http::{Method, Response};
+use gatehouse::seed::{ACME, GLOBEX};
+use serde_json::{json, Value};
+
+fn call(t: &TestApp, token: &str, m: Method, path: &str, body: Option<Value>) -> Response {
+    t.req(m, &format!("/api/clients/{ACME}{path}"), Some(token), body)
+}
+
+struct Setup {
+    t: TestApp,
+    admin: String,
+    service: String,
+    staff: String,
+}
+
+/// Acme in `zone`, a 60-minute service with a 15-minute buffer after, and one staff member who
+/// offers it on weekdays 09:00-17:00 and Sundays 00:00-06:00 (the hours a DST change falls in).
+fn setup(zone: &str) -> Setup {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let r = t.req(Method::Put, &format!("/api/clients/{ACME}"), Some(&admin), Some(json!({"time_zone": zone})));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let s = call(
+        &t,
+        &admin,
+        Method::Post,
+        "/services",
+        Some(
+            json!({"name": "Consultation", "duration_min": 60, "buffer_after_min": 15, "price_minor": 9000, "currency": "usd"}),
+        ),
+    );
+    assert_eq!(s.status, 201, "{}", body_str(&s));
+    let service = json_of(&s)["id"].as_str().unwrap().to_string();
+    let mut hours: Vec<Value> = (1..=5).map(|d| json!({"weekday": d, "start": "09:00", "end": "17:00"})).collect();
+    hours.push(json!({"weekday": 7, "start": "00:00", "end": "06:00"}));
+    let st = call(
+        &t,
+        &admin,
+        Method::Post,
+        "/staff",
+        Some(json!({"name": "Riley", "service_ids": [service], "hours": hours})),
+    );
+    assert_eq!(st.status, 201, "{}", body_str(&st));
+    let staff = json_of(&st)["id"].as_str().unwrap().to_string();
+    Setup { t, admin, service, staff }
+}
+
+fn slots(s: &Setup, day: &str) -> Vec<String> {
+    let r =
+        call(&s.t, &s.admin, Method::Get, &format!("/availability?service={}&from={day}&to={day}", s.service), None);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    json_of(&r)["staff"][0]["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["starts_at"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn book(s: &Setup, starts_at: &str, extra: Value) -> Response {
+    let mut body = json!({"service_id": s.service, "staff_id": s.staff, "starts_at": starts_at});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    call(&s.t, &s.admin, Method::Post, "/appointments", Some(body))
+}
+
+#[test]
+fn availability_is_dst_correct_in_new_york_and_berlin() {
+    let s = setup("America/New_York");
+    assert_eq!(
+        slots(&s, "2027-03-14"),
+        [
+            "2027-03-14T05:00:00Z",
+            "2027-03-14T06:00:00Z",
+            "2027-03-14T07:00:00Z",
+            "2027-03-14T08:00:00Z",
+            "2027-03-14T09:00:00Z"
+        ],
+        "spring forward: no 02:00"
+    );
+    assert_eq!(slots(&s, "2027-11-07").len(), 6, "fall back: 01:00 once, then 02:00-05:00 EST");
+    assert_eq!(slots(&s, "2027-11-07")[2], "2027-11-07T07:00:00Z");
+    // A booking on the spring-forward day lands at the right UTC instant, and its local label.
+    let r = book(&s, "2027-03-14T07:00:00Z", json!({}));
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["local_start"], "2027-03-14T03:00");
+    assert_eq!(json_of(&r)["time_zone"], "America/New_York");
+    let gap = book(&s, "2027-03-14T07:30:00Z", json!({}));
+    assert_eq!((gap.status, error_code(&gap)), (422, "off_grid".to_string()));
+
+    let b = setup("Europe/Berlin");
+    assert_eq!(slots(&b, "2027-03-28").len(), 5);
+    assert_eq!(slots(&b, "2027-10-31").len(), 6);
+    assert_eq!(slots(&b, "2027-10-31")[3], "2027-10-31T02:00:00Z", "03:00 CET after the repeated hour");
+}
+
+#[test]
+fn the_database_refuses_a_double_booking_counting_buffers() {
+    let s = setup("America/New_York");
+    // Wednesday 2027-06-09, EDT: 10:00 local = 14:00Z.
+    let first = book(&s, "2027-06-09T14:00:00Z", json!({"contact": {"name": "Ada", "email": "ada@example.com"}}));
+    assert_eq!(first.status, 201, "{}", body_str(&first));
+    let again = book(&s, "2027-06-09T14:00:00Z", json!({"contact": {"name": "Bob", "email": "bob@example.com"}}));
+    assert_eq!((again.status, error_code(&again)), (409, "slot_taken".to_string()));
+    assert_eq!(
+        s.t.p.sql("SELECT count(*) AS n FROM contacts WHERE email = 'bob@example.com'")[0]["n"],
+        0,
+        "a refused booking leaves no contact behind"
+    );
+    // 11:00 starts inside the first one's 15-minute buffer (10:00-11:15).
+    let buffered = book(&s, "2027-06-09T15:00:00Z", json!({}));
+    assert_eq!(buffered.status, 409);
+    assert!(!slots(&s, "2027-06-09").contains(&"2027-06-09T15:00:00Z".to_string()));
+    // Cancelling frees the slot.
+    let id = json_of(&first)["id"].as_str().unwrap().to_string();
+    let c = call(&s.t, &s.admin, Method::Patch, &format!("/appointments/{id}"), Some(json!({"status": "cancelled"})));
+    assert_eq!(c.status, 200, "{}", body_str(&c));
+    assert_eq!(
+        book(&s, "2027-06-09T14:00:00Z", json!({"contact": {"name": "Ada", "email": "ADA@example.com"}})).status,
+        201
+    );
+    assert_eq!(
+        s.t.p.sql("SELECT count(*) AS n FROM contacts WHERE email = 'ada@example.com'")[0]["n"],
+        1,
+        "the same email reuses its contact"
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_with_a_stable_code_and_write_nothing() {
+    let s = setup("America/New_York");
+    let other = call(&s.t, &s.admin, Method::Post, "/services", Some(json!({"name": "Other", "duration_min": 30})));
+    let other = json_of(&other)["id"].as_str().unwrap().to_string();
+    let globex = s.t.login("admin@globex.test");
+    let gsvc =
+        s.t.req(Method::Post, &format!("/api/clients/{GLOBEX}/services"), Some(&globex), Some(json!({"name": "G"})));
+    let gsvc = json_of(&gsvc)["id"].as_str().unwrap().to_string();
+    let before = s.t.p.sql("SELECT count(*) AS n FROM appointments")[0]["n"].clone();
+    for (starts_at, extra, code) in [
+        ("2026-12-01T14:00:00Z", json!({}), "slot_in_past"),
+        ("2027-06-09T12:00:00Z", json!({}), "outside_working_hours"),
+        ("2027-06-12T14:00:00Z", json!({}), "outside_working_hours"),
+        ("2027-06-09T14:15:00Z", json!({}), "off_grid"),
+        ("2027-06-09 14:00", json!({}), "invalid_time"),
+        ("2027-06-09T14:00:00Z", json!({"service_id": other}), "service_not_offered"),
+        ("2027-06-09T14:00:00Z", json!({"service_id": gsvc}), "unknown_service"),
+        ("2027-06-09T14:00:00Z", json!({"staff_id": "stf_000000000000000000000000"}), "unknown_staff"),
+        ("2027-06-09T14:00:00Z", json!({"contact_id": "con_000000000000000000000000"}), "unknown_contact"),
+        ("2027-06-09T14:00:00Z", json!({"contact": {"name": "X", "email": "nope"}}), "invalid_email"),
+    ] {
+        let r = book(&s, starts_at, extra.clone());
+        assert_eq!((r.status, error_code(&r)), (422, code.to_string()), "{starts_at} {extra}");
+    }
+    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM appointments")[0]["n"], before);
+    // Time off on that day closes it.
+    let off = call(
+        &s.t,
+        &s.admin,
+        Method::Post,
+        &format!("/staff/{}/time-off", s.staff),
+        Some(json!({"start_date": "2027-06-09", "end_date": "2027-06-10", "reason": "Conference"})),
+    );
+    assert_eq!(off.status, 201, "{}", body_str(&off));
+    assert!(slots(&s, "2027-06-09").is_empty());
+    assert_eq!(error_code(&book(&s, "2027-06-09T14:00:00Z", json!({}))), "outside_working_hours");
+    // A bad zone is refused; the client keeps its own.
+    let r = s.t.req(
+        Method::Put,
+        &format!("/api/clients/{ACME}"),
+        Some(&s.admin),
+        Some(json!({"time_zone": "Mars/Olympus"})),
+    );
+    assert_eq!((r.status, error_code(&r)), (422, "invalid_time_zone".to_string()));
+    let bad_range = call(
+        &s.t,
+        &s.admin,
+        Method::Get,
+        &format!("/availability?service={}&from=2027-06-01&to=2027-08-01", s.service),
+        None,
+    );
+    assert_eq!(bad_range.status, 400);
+}
+
+#[test]
+fn appointments_move_only_along_allowed_transitions() {
+    let s = setup("UTC");
+    let r = book(&s, "2027-06-09T09:00:00Z", json!({}));
+    let path = format!("/appointments/{}", json_of(&r)["id"].as_str().unwrap());
+    let to = |status: &str| call(&s.t, &s.admin, Method::Patch, &path, Some(json!({"status": status})));
+    assert_eq!(to("scheduled").status, 422, "not a target");
+    assert_eq!(to("confirmed").status, 200);
+    assert_eq!(to("confirmed").status, 422, "confirmed → confirmed");
+    assert_eq!(to("completed").status, 200);
+    for next in ["cancelled", "confirmed", "completed"] {
+        let r = to(next);
+        assert_eq!((r.status, error_code(&r)), (422, "invalid_transition".to_string()), "{next}");
+    }
+    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'appointment.status_changed'")[0]["n"], 2);
+    let list = call(&s.t, &s.admin, Method::Get, "/appointments?status=completed&from=2027-06-01T00:00:00Z", None);
+    assert_eq!(json_of(&list)["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn staff_services_and_hours_are_validated_and_client_scoped() {
+    let s = setup("UTC");
+    let globex = s.t.login("admin@globex.test");
+    let gsvc =
+        s.t.req(Method::Post, &format!("/api/clients/{GLOBEX}/services"), Some(&globex), Some(json!({"name": "G"})));
+    let gsvc = json_of(&gsvc)["id"].as_str().unwrap().to_string();
+    let globex_user =
+        s.t.p.sql("SELECT id FROM users WHERE email = 'admin@globex.test'")[0]["id"].as_str().unwrap().to_string();
+    for (body, code) in [
+        (json!({"name": "X", "service_ids": [gsvc]}), "unknown_service"),
+        (json!({"name": "X", "user_id": globex_user}), "unknown_user"),
+        (json!({"name": "X", "hours": [{"weekday": 1, "start": "12:00", "end": "09:00"}]}), "invalid_hours"),
+        (
+            json!({"name": "X", "hours": [{"weekday": 1, "start": "09:00", "end": "12:00"}, {"weekday": 1, "start": "11:00", "end": "13:00"}]}),
+            "invalid_hours",
+        ),
+    ] {
+        let r = call(&s.t, &s.admin, Method::Post, "/staff", Some(body.clone()));
+        assert_eq!((r.status, error_code(&r)), (422, code.to_string()), "{body}");
+    }
+    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM staff")[0]["n"], 1, "nothing half-written");
+    let hours = call(
+        &s.t,
+        &s.admin,
+        Method::Put,
+        &format!("/staff/{}/hours", s.staff),
+        Some(json!({"hours": [{"weekday": 2, "start": "10:00", "end": "12:00"}]})),
+    );
+    assert_eq!(json_of(&hours)["hours"], json!([{"weekday": 2, "start": "10:00", "end": "12:00"}]));
+    // Globex sees none of Acme's booking data, by its own path or Acme's.
+    for path in [
+        format!("/api/clients/{GLOBEX}/staff/{}", s.staff),
+        format!("/api/clients/{GLOBEX}/services/{}", s.service),
+        format!("/api/clients/{ACME}/staff/{}", s.staff),
+        format!("/api/clients/{ACME}/availability?service={}&from=2027-06-08&to=2027-06-08", s.service),
+    ] {
+        assert_eq!(s.t.req(Method::Get, &path, Some(&globex), None).status, 404, "{path}");
+    }
+    let booked = s.t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/appointments"),
+        Some(&globex),
+        Some(json!({"service_id": s.service, "staff_id": s.staff, "starts_at": "2027-06-08T10:00:00Z"})),
+    );
+    assert_eq!((booked.status, error_code(&booked)), (422, "unknown_service".to_string()));
+    // A booked service or staff member is deactivated, not deleted.
+    assert_eq!(book(&s, "2027-06-08T10:00:00Z", json!({})).status, 201);
+    let del = call(&s.t, &s.admin, Method::Delete, &format!("/services/{}", s.service), None);
+    assert_eq!((del.status, error_code(&del)), (409, "service_booked".to_string()));
+    let del = call(&s.t, &s.admin, Method::Delete, &format!("/staff/{}", s.staff), None);
+    assert_eq!((del.status, error_code(&del)), (409, "staff_booked".to_string()));
+    let viewer = s.t.login("viewer@acme.test");
+    assert_eq!(call(&s.t, &viewer, Method::Get, "/appointments", None).status, 200);
+    assert_eq!(call(&s.t, &viewer, Method::Post, "/services", Some(json!({"name": "V"}))).status, 403);
+}
