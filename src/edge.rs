@@ -17,7 +17,7 @@ use crate::platform::error::StoreError;
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::{
     Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
-    Stmt,
+    Stmt, Zones,
 };
 
 thread_local! {
@@ -55,6 +55,32 @@ export function gh_response(status, body, headers) {
   }
   return new Response(body.length ? body : null, { status, headers: list });
 }
+// Time zones come from the runtime's ICU: a formatter per zone, kept for the isolate's life.
+const ZONES = new Map();
+function zoneFormat(zone) {
+  let f = ZONES.get(zone);
+  if (f === undefined) {
+    try {
+      f = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "longOffset" });
+    } catch {
+      f = null;
+    }
+    if (ZONES.size < 1000) ZONES.set(zone, f);
+  }
+  return f;
+}
+export function gh_tz_canonical(zone) {
+  const f = zoneFormat(zone);
+  return f ? f.resolvedOptions().timeZone : "";
+}
+export function gh_tz_offset(zone, ms) {
+  const f = zoneFormat(zone);
+  if (!f) return NaN;
+  const part = f.formatToParts(new Date(ms)).find((p) => p.type === "timeZoneName");
+  const m = part && /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(part.value);
+  if (!m) return NaN;
+  return m[1] ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+}
 export async function gh_all(db, sql, params) {
   const r = await db.prepare(sql).bind(...JSON.parse(params)).all();
   return JSON.stringify(r.results || []);
@@ -73,6 +99,8 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn gh_request_body(req: &web_sys::Request) -> Result<JsValue, JsValue>;
     fn gh_response(status: u16, body: Vec<u8>, headers: &str) -> web_sys::Response;
+    fn gh_tz_canonical(zone: &str) -> String;
+    fn gh_tz_offset(zone: &str, ms: f64) -> f64;
     #[wasm_bindgen(catch)]
     async fn gh_all(db: &JsValue, sql: &str, params: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
@@ -180,6 +208,17 @@ impl Database for Edge {
             stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
         let changes = gh_batch(self.db()?, &list.to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(changes)?).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+}
+
+impl Zones for Edge {
+    fn canonical_zone(&self, name: &str) -> Option<String> {
+        Some(gh_tz_canonical(name)).filter(|n| !n.is_empty())
+    }
+
+    fn utc_offset_min(&self, name: &str, utc_ms: i64) -> Option<i32> {
+        let m = gh_tz_offset(name, utc_ms as f64);
+        (m.is_finite() && m.abs() <= 24.0 * 60.0).then_some(m as i32)
     }
 }
 

@@ -16,7 +16,8 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_str, decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_str, decode, decode_all, Database, Param, Platform, Stmt, Zones};
+use crate::platform::tz::{Offsets, Zone};
 use crate::platform::{tz, Ctx};
 
 pub const SELECT_ONE: &str = "SELECT id, client_id, service_id, staff_id, contact_id, starts_at, ends_at, status, \
@@ -94,7 +95,7 @@ struct Row {
 }
 
 impl Row {
-    fn view(self, zone: &jiff::tz::TimeZone, zone_name: &str) -> Appointment {
+    fn view(self, zone: &dyn Offsets, zone_name: &str) -> Appointment {
         Appointment {
             starts_at: tz::instant_string(self.starts_at),
             ends_at: tz::instant_string(self.ends_at),
@@ -146,8 +147,9 @@ struct StatusChange {
 }
 
 /// The client's zone; a stored name is validated when set, so an unknown one is a server fault.
-pub fn zone_of(c: &ClientRow) -> ApiResult<jiff::tz::TimeZone> {
-    tz::zone(&c.time_zone).ok_or_else(|| ApiError::Internal(format!("client {} has time zone {:?}", c.id, c.time_zone)))
+pub fn zone_of<'a, Z: Zones>(zones: &'a Z, c: &ClientRow) -> ApiResult<Zone<'a, Z>> {
+    Zone::get(zones, &c.time_zone)
+        .ok_or_else(|| ApiError::Internal(format!("client {} has time zone {:?}", c.id, c.time_zone)))
 }
 
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Row>> {
@@ -190,8 +192,8 @@ impl Booker {
 
 /// A requested booking, checked: the service, the staff member and the slot. Returns the
 /// service's shape and the slot, or the reason it cannot be booked.
-pub async fn checked_slot(
-    db: &impl Database,
+pub async fn checked_slot<D: Database + Zones>(
+    db: &D,
     client: &ClientScope,
     row: &ClientRow,
     service_id: &str,
@@ -213,7 +215,7 @@ pub async fn checked_slot(
     let start = tz::parse_instant(starts_at).ok_or_else(|| {
         ApiError::invalid("invalid_time", "`starts_at` is an RFC 3339 instant like 2027-03-14T09:00:00Z")
     })?;
-    let zone = zone_of(row)?;
+    let zone = zone_of(db, row)?;
     let shape = Shape {
         duration_min: service.duration_min,
         buffer_before_min: service.buffer_before_min,
@@ -341,7 +343,7 @@ pub async fn create<P: Platform>(
     )?;
     book(ctx, &id, audit_row, &client, &body.service_id, &body.staff_id, booker, shape, &slot, "api", note).await?;
     let created = one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(201, &created.view(&zone_of(&row)?, &row.time_zone)))
+    Ok(Response::json(201, &created.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
 }
 
 /// `GET /api/clients/{id}/appointments[?from=&to=&staff=&status=&contact=]` (`from`/`to`: RFC 3339).
@@ -384,7 +386,7 @@ pub async fn list<P: Platform>(
         id_filter("contact", "con")?,
     ];
     let rows: Vec<Row> = decode_all(ctx.p.query(LIST, &params).await?)?;
-    let zone = zone_of(&row)?;
+    let zone = zone_of(ctx.p, &row)?;
     let items: Vec<Appointment> = rows.into_iter().map(|r| r.view(&zone, &row.time_zone)).collect();
     Ok(page_response(&items, limit, |a| Some(a.id.clone())))
 }
@@ -399,7 +401,7 @@ pub async fn get<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let a = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, &a.view(&zone_of(&row)?, &row.time_zone)))
+    Ok(Response::json(200, &a.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
 }
 
 /// The statuses an appointment may move to `to` from: nothing leaves cancelled or completed.
@@ -464,7 +466,7 @@ pub async fn update<P: Platform>(
         return Err(refused());
     }
     let a = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, &a.view(&zone_of(&row)?, &row.time_zone)))
+    Ok(Response::json(200, &a.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
 }
 
 #[derive(Serialize)]
@@ -484,8 +486,8 @@ struct StaffSlots {
 /// Free slots for a service on the local days `from..=to` (at most 31), per staff member who
 /// offers it (or just `staff`).
 #[allow(clippy::too_many_arguments)]
-pub async fn free_slots(
-    db: &impl Database,
+pub async fn free_slots<D: Database + Zones>(
+    db: &D,
     client: &ClientScope,
     row: &ClientRow,
     service_id: &str,
@@ -494,12 +496,12 @@ pub async fn free_slots(
     only_staff: Option<&str>,
     now_ms: i64,
 ) -> ApiResult<serde_json::Value> {
-    let zone = zone_of(row)?;
+    let zone = zone_of(db, row)?;
     let (Some(from_d), Some(to_d)) = (tz::parse_date(from), tz::parse_date(to)) else {
         return Err(ApiError::bad_request("invalid_date", "from and to are local dates, YYYY-MM-DD"));
     };
-    let span = (to_d - from_d).get_days();
-    if span < 0 || i64::from(span) >= MAX_RANGE_DAYS {
+    let span = to_d.days() - from_d.days();
+    if !(0..MAX_RANGE_DAYS).contains(&span) {
         return Err(ApiError::bad_request("invalid_range", "to is on or after from, at most 31 days on"));
     }
     let service = services::one(db, client, service_id)

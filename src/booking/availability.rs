@@ -5,10 +5,7 @@
 //! gap has none), and its blocked range (the slot widened by the service's buffers) overlaps no
 //! active appointment. A repeated fall-back hour is offered once, at its first occurrence.
 
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
-
-use crate::platform::tz;
+use crate::platform::tz::{self, Date, Offsets};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -52,7 +49,7 @@ impl Shape {
 
 /// One staff member's calendar for the computation.
 pub struct Calendar<'a> {
-    pub tz: &'a TimeZone,
+    pub tz: &'a dyn Offsets,
     pub windows: &'a [Window],
     pub days_off: &'a [DaysOff],
     /// Blocked ranges of active appointments, UTC milliseconds.
@@ -111,7 +108,7 @@ pub fn slots(cal: &Calendar<'_>, shape: Shape, from: Date, to: Date, now_ms: i64
     let mut day = from;
     while day <= to {
         if !on_day_off(cal.days_off, day) {
-            let weekday = tz::iso_weekday(day);
+            let weekday = day.iso_weekday();
             let mut windows: Vec<&Window> = cal.windows.iter().filter(|w| w.weekday == weekday).collect();
             windows.sort_by_key(|w| w.start_min);
             for w in windows {
@@ -130,8 +127,8 @@ pub fn slots(cal: &Calendar<'_>, shape: Shape, from: Date, to: Date, now_ms: i64
             }
         }
         match day.tomorrow() {
-            Ok(next) => day = next,
-            Err(_) => break,
+            Some(next) => day = next,
+            None => break,
         }
     }
     out
@@ -147,7 +144,7 @@ pub fn check(cal: &Calendar<'_>, shape: Shape, start_ms: i64, now_ms: i64) -> Re
     if on_day_off(cal.days_off, day) {
         return Err(Refusal::OutsideHours);
     }
-    let weekday = tz::iso_weekday(day);
+    let weekday = day.iso_weekday();
     let window = cal
         .windows
         .iter()
@@ -166,6 +163,7 @@ pub fn check(cal: &Calendar<'_>, shape: Shape, start_ms: i64, now_ms: i64) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::tz::FixedRules;
 
     fn d(s: &str) -> Date {
         tz::parse_date(s).unwrap()
@@ -175,6 +173,22 @@ mod tests {
         tz::parse_instant(s).unwrap()
     }
 
+    /// 2027's rules: New York EDT 03-14 07:00Z to 11-07 06:00Z; Berlin CEST 03-28 01:00Z to 10-31 01:00Z.
+    fn zone(name: &str) -> FixedRules {
+        match name {
+            "America/New_York" => FixedRules {
+                standard: -300,
+                summer: -240,
+                summers: vec![(at("2027-03-14T07:00:00Z"), at("2027-11-07T06:00:00Z"))],
+            },
+            _ => FixedRules {
+                standard: 60,
+                summer: 120,
+                summers: vec![(at("2027-03-28T01:00:00Z"), at("2027-10-31T01:00:00Z"))],
+            },
+        }
+    }
+
     const HOUR: Shape = Shape { duration_min: 60, buffer_before_min: 0, buffer_after_min: 0 };
 
     /// Every day of the week, 00:00-06:00 local: wide enough to straddle every DST change.
@@ -182,8 +196,8 @@ mod tests {
         (1..=7).map(|weekday| Window { weekday, start_min: 0, end_min: 6 * 60 }).collect()
     }
 
-    fn starts(zone: &str, day: &str) -> Vec<String> {
-        let tz = tz::zone(zone).unwrap();
+    fn starts(name: &str, day: &str) -> Vec<String> {
+        let tz = zone(name);
         let windows = small_hours();
         let cal = Calendar { tz: &tz, windows: &windows, days_off: &[], busy: &[] };
         slots(&cal, HOUR, d(day), d(day), 0).iter().map(|s| tz::instant_string(s.start_ms)).collect()
@@ -251,7 +265,7 @@ mod tests {
 
     #[test]
     fn busy_ranges_buffers_time_off_and_the_past_remove_slots() {
-        let tz = tz::zone("Europe/Berlin").unwrap();
+        let tz = zone("Europe/Berlin");
         let windows = [Window { weekday: 1, start_min: 9 * 60, end_min: 12 * 60 }];
         // Monday 2027-06-07, CEST (UTC+2): 09:00 local = 07:00Z. One appointment 10:00-11:00 local.
         let busy = [(at("2027-06-07T08:00:00Z"), at("2027-06-07T09:00:00Z"))];
@@ -272,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_requested_start_is_checked_with_a_reason() {
-        let tz = tz::zone("America/New_York").unwrap();
+        let tz = zone("America/New_York");
         let windows = [Window { weekday: 3, start_min: 9 * 60, end_min: 17 * 60 }];
         let cal = Calendar { tz: &tz, windows: &windows, days_off: &[], busy: &[] };
         // Wednesday 2027-06-09, EDT (UTC-4).

@@ -156,8 +156,16 @@ pub trait Log {
 }
 
 /// Everything a request handler may touch.
-pub trait Platform: Database + Blobs + Clock + Outbound + RateLimits + Log {}
-impl<T: Database + Blobs + Clock + Outbound + RateLimits + Log> Platform for T {}
+/// The IANA time zone database, as the platform has it (the Workers runtime's ICU at the edge).
+pub trait Zones {
+    /// The zone's canonical name, or None if there is no such zone.
+    fn canonical_zone(&self, name: &str) -> Option<String>;
+    /// Minutes east of UTC in zone `name` at the instant.
+    fn utc_offset_min(&self, name: &str, utc_ms: i64) -> Option<i32>;
+}
+
+pub trait Platform: Database + Blobs + Clock + Outbound + RateLimits + Log + Zones {}
+impl<T: Database + Blobs + Clock + Outbound + RateLimits + Log + Zones> Platform for T {}
 
 /// Reads one column as a string.
 pub fn col_str(row: &Row, name: &str) -> Option<String> {

@@ -352,10 +352,9 @@ pub async fn update_client<P: Platform>(
         ("time_zone", patch.time_zone.is_some()),
     ]);
     let time_zone = match patch.time_zone {
-        Some(tz) if crate::platform::tz::zone(&tz).is_some() => tz,
-        Some(_) => {
-            return Err(ApiError::invalid("invalid_time_zone", "time_zone must be an IANA name like Europe/Berlin"))
-        }
+        Some(tz) => crate::platform::tz::Zone::get(ctx.p, &tz).map(|z| z.name().to_string()).ok_or_else(|| {
+            ApiError::invalid("invalid_time_zone", "time_zone must be an IANA name like Europe/Berlin")
+        })?,
         None => c.time_zone.clone(),
     };
     let kind = patch.kind.unwrap_or(c.kind);

@@ -10,7 +10,7 @@ use gatehouse::platform::error::StoreError;
 use gatehouse::platform::http::{Method, Request, Response};
 use gatehouse::platform::ports::{
     Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
-    Stmt,
+    Stmt, Zones,
 };
 use gatehouse::{App, Config, State};
 use rusqlite::types::ValueRef;
@@ -223,6 +223,20 @@ impl Blobs for TestPlatform {
 impl Clock for TestPlatform {
     fn now_ms(&self) -> i64 {
         self.now_ms.get()
+    }
+}
+
+/// The tz database natively: jiff's bundled copy (the Worker asks the runtime's ICU instead).
+impl Zones for TestPlatform {
+    fn canonical_zone(&self, name: &str) -> Option<String> {
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        Some(tz.iana_name().unwrap_or(name).to_string())
+    }
+
+    fn utc_offset_min(&self, name: &str, utc_ms: i64) -> Option<i32> {
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        let at = jiff::Timestamp::from_millisecond(utc_ms).ok()?;
+        Some(tz.to_offset(at).seconds() / 60)
     }
 }
 
