@@ -126,7 +126,67 @@ pub fn demo() -> Result<Demo, crate::platform::error::ApiError> {
         q(ACME), q(&new_token("gatehouse-verify=")?)
     ));
     crm(&mut sql, now);
+    booking(&mut sql, now);
     Ok(Demo { sql, users: creds, acme_key, globex_key })
+}
+
+/// Acme's booking: New York time, two services, two staff with weekday hours, a few appointments.
+fn booking(sql: &mut Vec<String>, now: i64) {
+    sql.push(format!("UPDATE clients SET time_zone = 'America/New_York' WHERE id = {};", q(ACME)));
+    // (name, minutes, price in cents, buffer after)
+    let services = [("Plumbing inspection", 60, 12_000, 15), ("Emergency call-out", 90, 25_000, 30)];
+    for (i, (name, minutes, price, after)) in services.iter().enumerate() {
+        sql.push(format!(
+            "INSERT INTO services (id, client_id, name, duration_min, price_minor, currency, buffer_before_min, \
+             buffer_after_min, active, created_at, updated_at) VALUES ({}, {}, {}, {minutes}, {price}, 'USD', 0, {after}, 1, \
+             {now}, {now});",
+            q(&seq("svc", i + 1)), q(ACME), q(name)
+        ));
+    }
+    // (name, linked user, services, weekday hours)
+    let staff =
+        [("Dana Ortiz", Some(5), vec![1, 2], (8 * 60, 16 * 60)), ("Lee Chen", None, vec![1], (10 * 60, 18 * 60))];
+    for (i, (name, user, offers, (start, end))) in staff.iter().enumerate() {
+        let id = seq("stf", i + 1);
+        let user = user.map(|n| q(&uid(n))).unwrap_or_else(|| "NULL".into());
+        sql.push(format!(
+            "INSERT INTO staff (id, client_id, name, user_id, active, created_at, updated_at) VALUES ({}, {}, {}, {user}, 1, \
+             {now}, {now});",
+            q(&id), q(ACME), q(name)
+        ));
+        for s in offers {
+            sql.push(format!(
+                "INSERT INTO staff_services (client_id, staff_id, service_id) VALUES ({}, {}, {});",
+                q(ACME),
+                q(&id),
+                q(&seq("svc", *s))
+            ));
+        }
+        for weekday in 1..=5 {
+            sql.push(format!(
+                "INSERT INTO staff_hours (client_id, staff_id, weekday, start_min, end_min) VALUES ({}, {}, {weekday}, {start}, {end});",
+                q(ACME), q(&id)
+            ));
+        }
+    }
+    // (staff, service, contact, start as UTC, status): weekday mornings in New York.
+    let appointments = [
+        (1, 1, 1, "2027-03-01T14:00:00Z", 60, 15, "confirmed"),
+        (1, 2, 3, "2027-03-02T15:00:00Z", 90, 30, "scheduled"),
+        (2, 1, 5, "2027-03-03T16:00:00Z", 60, 15, "scheduled"),
+        (2, 1, 2, "2027-02-22T15:00:00Z", 60, 15, "completed"),
+    ];
+    for (i, (staff, service, contact, start, minutes, after, status)) in appointments.iter().enumerate() {
+        let start = crate::platform::tz::parse_instant(start).unwrap_or(now);
+        let end = start + minutes * 60_000;
+        sql.push(format!(
+            "INSERT INTO appointments (id, client_id, service_id, staff_id, contact_id, starts_at, ends_at, blocked_from, \
+             blocked_until, status, source, note, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {start}, {end}, {start}, \
+             {}, {}, 'api', NULL, {now}, {now});",
+            q(&seq("apt", i + 1)), q(ACME), q(&seq("svc", *service)), q(&seq("stf", *staff)), q(&seq("con", *contact)),
+            end + after * 60_000, q(status)
+        ));
+    }
 }
 
 /// A deterministic id: `prefix_` and `n` in 24 digits.

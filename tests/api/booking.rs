@@ -225,7 +225,7 @@ fn staff_services_and_hours_are_validated_and_client_scoped() {
         let r = call(&s.t, &s.admin, Method::Post, "/staff", Some(body.clone()));
         assert_eq!((r.status, error_code(&r)), (422, code.to_string()), "{body}");
     }
-    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM staff")[0]["n"], 1, "nothing half-written");
+    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM staff")[0]["n"], staff_before, "nothing half-written");
     let hours = call(
         &s.t,
         &s.admin,

@@ -41,10 +41,15 @@ before(async () => {
     const pipeline = await as("POST", "/pipelines", { name: "Matrix", stages: ["One", "Two"] });
     const ordered = await as("POST", "/pipelines", { name: "Matrix order", stages: ["A", "B"] });
     const deal = await as("POST", "/deals", { title: "Matrix deal", pipeline_id: pipeline.json.id, contact_id: contact.json.id });
-    for (const r of [contact, tag, pipeline, ordered, deal]) assert.equal(r.status, 201, r.text);
+    const service = await as("POST", "/services", { name: "Matrix service", duration_min: 60 });
+    const hours = [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: "09:00", end: "17:00" }));
+    const staff = await as("POST", "/staff", { name: "Matrix staff", service_ids: [service.json.id], hours });
+    const appointment = await as("POST", "/appointments", { service_id: service.json.id, staff_id: staff.json.id, starts_at: "2027-08-02T14:00:00Z" });
+    for (const r of [contact, tag, pipeline, ordered, deal, service, staff, appointment]) assert.equal(r.status, 201, r.text);
     F[id] = {
       contact: contact.json.id, tag: tag.json.id, pipeline: pipeline.json.id, deal: deal.json.id,
       stage: pipeline.json.stages[0].id, ordered: ordered.json.id, order: ordered.json.stages.map((s) => s.id).reverse(),
+      service: service.json.id, staff: staff.json.id, appointment: appointment.json.id,
     };
   }
 });
@@ -97,6 +102,25 @@ const CLIENT_ENDPOINTS = [
   { name: "GET deal history", method: "GET", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/history`, allowed: ALL, ok: 200 },
   { name: "GET deal notes", method: "GET", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/notes`, allowed: ALL, ok: 200 },
   { name: "POST deal note", method: "POST", path: (id) => `/api/clients/${id}/deals/${F[id].deal}/notes`, json: { body: "matrix note" }, allowed: WRITERS, ok: 201 },
+  // Booking. Each role books its own weekday, so every allowed cell finds its slot free.
+  { name: "GET services", method: "GET", path: (id) => `/api/clients/${id}/services`, allowed: ALL, ok: 200 },
+  { name: "POST service", method: "POST", path: (id) => `/api/clients/${id}/services`, json: { name: "Matrix extra", duration_min: 30 }, allowed: WRITERS, ok: 201 },
+  { name: "GET service", method: "GET", path: (id) => `/api/clients/${id}/services/${F[id].service}`, allowed: ALL, ok: 200 },
+  { name: "PATCH service", method: "PATCH", path: (id) => `/api/clients/${id}/services/${F[id].service}`, json: { price_minor: 4500 }, allowed: WRITERS, ok: 200 },
+  { name: "DELETE booked service", method: "DELETE", path: (id) => `/api/clients/${id}/services/${F[id].service}`, allowed: WRITERS, ok: 409 },
+  { name: "GET staff", method: "GET", path: (id) => `/api/clients/${id}/staff`, allowed: ALL, ok: 200 },
+  { name: "POST staff", method: "POST", path: (id) => `/api/clients/${id}/staff`, json: { name: "Matrix extra" }, allowed: WRITERS, ok: 201 },
+  { name: "GET staff member", method: "GET", path: (id) => `/api/clients/${id}/staff/${F[id].staff}`, allowed: ALL, ok: 200 },
+  { name: "PATCH staff member", method: "PATCH", path: (id) => `/api/clients/${id}/staff/${F[id].staff}`, json: { name: "Matrix renamed" }, allowed: WRITERS, ok: 200 },
+  { name: "PUT staff hours", method: "PUT", path: (id) => `/api/clients/${id}/staff/${F[id].staff}/hours`, json: { hours: [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: "09:00", end: "17:00" })) }, allowed: WRITERS, ok: 200 },
+  { name: "GET time off", method: "GET", path: (id) => `/api/clients/${id}/staff/${F[id].staff}/time-off`, allowed: ALL, ok: 200 },
+  { name: "POST time off", method: "POST", path: (id) => `/api/clients/${id}/staff/${F[id].staff}/time-off`, json: { start_date: "2027-12-24", end_date: "2027-12-26" }, allowed: WRITERS, ok: 201 },
+  { name: "DELETE booked staff member", method: "DELETE", path: (id) => `/api/clients/${id}/staff/${F[id].staff}`, allowed: WRITERS, ok: 409 },
+  { name: "GET availability", method: "GET", path: (id) => `/api/clients/${id}/availability?service=${F[id].service}&from=2027-08-02&to=2027-08-06`, allowed: ALL, ok: 200 },
+  { name: "GET appointments", method: "GET", path: (id) => `/api/clients/${id}/appointments`, allowed: ALL, ok: 200 },
+  { name: "POST appointment", method: "POST", path: (id) => `/api/clients/${id}/appointments`, body: (id, role) => ({ service_id: F[id].service, staff_id: F[id].staff, starts_at: `2027-07-${["05", "06", "07", "08", "09", "12"][ALL.indexOf(role)]}T14:00:00Z` }), allowed: WRITERS, ok: 201 },
+  { name: "GET appointment", method: "GET", path: (id) => `/api/clients/${id}/appointments/${F[id].appointment}`, allowed: ALL, ok: 200 },
+  { name: "PATCH appointment to an invalid status", method: "PATCH", path: (id) => `/api/clients/${id}/appointments/${F[id].appointment}`, json: { status: "scheduled" }, allowed: WRITERS, ok: 422 },
 ];
 const AGENCY_ENDPOINTS = [
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
