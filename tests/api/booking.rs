@@ -213,8 +213,8 @@ fn staff_services_and_hours_are_validated_and_client_scoped() {
     let gsvc = json_of(&gsvc)["id"].as_str().unwrap().to_string();
     let globex_user =
         s.t.p.sql("SELECT id FROM users WHERE email = 'admin@globex.test'")[0]["id"].as_str().unwrap().to_string();
-    for (body, code) in [
     let staff_before = s.t.p.sql("SELECT count(*) AS n FROM staff")[0]["n"].clone();
+    for (body, code) in [
         (json!({"name": "X", "service_ids": [gsvc]}), "unknown_service"),
         (json!({"name": "X", "user_id": globex_user}), "unknown_user"),
         (json!({"name": "X", "hours": [{"weekday": 1, "start": "12:00", "end": "09:00"}]}), "invalid_hours"),
