@@ -125,6 +125,13 @@ pub fn demo() -> Result<Demo, crate::platform::error::ApiError> {
          'seeded for local development', 'admin', {}, 0, {now}, {now}, {now}, {now});",
         q(ACME), q(&new_token("gatehouse-verify=")?)
     ));
+    // Acme wears orange: its widget and portal show it (the other fields inherit).
+    sql.push(format!(
+        "INSERT INTO branding (owner_id, owner_kind, primary_color, updated_by, updated_at) VALUES ({}, 'client', \
+         '#ea580c', {}, {now});",
+        q(ACME),
+        q(&uid(4))
+    ));
     crm(&mut sql, now);
     booking(&mut sql, now);
     Ok(Demo { sql, users: creds, acme_key, globex_key })

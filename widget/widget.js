@@ -48,8 +48,21 @@
       "border-radius:8px;font:inherit}textarea{min-height:80px}" +
       "button{margin-top:14px;width:100%;padding:10px;border:0;border-radius:8px;color:#fff;font:inherit;" +
       "font-weight:600;cursor:pointer;background:" + primary + "}button[disabled]{opacity:.6}" +
-      ".status{margin-top:10px;font-size:14px}.error{color:#b91c1c}.ok{color:#15803d}";
+      ".status{margin-top:10px;font-size:14px}.error{color:#b91c1c}.ok{color:#15803d}" +
+      ".tabs{display:flex;gap:6px;max-width:420px;margin-bottom:8px}.tabs button{margin:0;background:#e2e8f0;" +
+      "color:" + secondary + "}.tabs button[aria-selected=true]{background:" + primary + ";color:#fff}" +
+      "select{box-sizing:border-box;width:100%;padding:9px 10px;border:1px solid #cbd5e1;border-radius:8px;font:inherit}" +
+      ".slots{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}.slots button{width:auto;margin:0;padding:6px 10px;" +
+      "background:#fff;color:" + secondary + ";border:1px solid " + primary + "}.slots button[aria-pressed=true]{background:" +
+      primary + ";color:#fff}.brand{display:flex;align-items:center;gap:8px;margin-bottom:8px;font-weight:600}" +
+      ".brand img{max-height:32px}";
     root.appendChild(style);
+    if (brand.logo_url || (config.client && config.client.name)) {
+      var head = el("div", { class: "brand", part: "brand" });
+      if (/^https?:\/\//.test(brand.logo_url || "")) head.appendChild(el("img", { src: brand.logo_url, alt: "" }));
+      head.appendChild(el("span", {}, (config.client && config.client.name) || ""));
+      root.appendChild(head);
+    }
 
     var form = el("form", { part: "form", novalidate: "" });
     var formSpec = config.form || {};
@@ -75,6 +88,32 @@
     var status = el("div", { class: "status", role: "status" });
     form.appendChild(button);
     form.appendChild(status);
+    var booking = config.booking || {};
+    if (booking.enabled) {
+      var tabs = el("div", { class: "tabs", role: "tablist" });
+      var contactTab = el("button", { type: "button", role: "tab", "aria-selected": "true" }, "Contact");
+      var bookTab = el("button", { type: "button", role: "tab", "aria-selected": "false" }, "Book");
+      tabs.appendChild(contactTab);
+      tabs.appendChild(bookTab);
+      root.appendChild(tabs);
+      var pane = null;
+      contactTab.addEventListener("click", function () {
+        contactTab.setAttribute("aria-selected", "true");
+        bookTab.setAttribute("aria-selected", "false");
+        form.hidden = false;
+        if (pane) pane.hidden = true;
+      });
+      bookTab.addEventListener("click", function () {
+        bookTab.setAttribute("aria-selected", "true");
+        contactTab.setAttribute("aria-selected", "false");
+        form.hidden = true;
+        if (!pane) {
+          pane = bookingPane(booking);
+          root.appendChild(pane);
+        }
+        pane.hidden = false;
+      });
+    }
     root.appendChild(form);
 
     form.addEventListener("submit", function (event) {
@@ -116,6 +155,105 @@
         })
         .then(function () { button.disabled = false; });
     });
+  }
+
+  function call(path, init) {
+    return fetch(api + path, init).then(function (res) {
+      return res.json().then(function (body) {
+        if (!res.ok) throw new Error((body.error && body.error.message) || "Request failed");
+        return body;
+      });
+    });
+  }
+
+  // The Book tab: a service, a day, one of that day's free slots, then who is coming.
+  function bookingPane(spec) {
+    var pane = el("form", { part: "booking", novalidate: "" });
+    pane.appendChild(el("h2", {}, spec.title || "Book"));
+    var service = el("select", { name: "service", "aria-label": "Service" });
+    var day = el("input", { name: "date", type: "date", "aria-label": "Day" });
+    var today = new Date();
+    day.value = new Date(today.getTime() - today.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+    var slots = el("div", { class: "slots", role: "group", "aria-label": "Times" });
+    var details = el("div");
+    var status = el("div", { class: "status", role: "status" });
+    var chosen = null;
+    var shownAt = Date.now();
+    pane.appendChild(el("label", {}, "Service"));
+    pane.appendChild(service);
+    pane.appendChild(el("label", {}, "Day"));
+    pane.appendChild(day);
+    pane.appendChild(slots);
+    [["name", "Name", "text"], ["email", "Email", "email"], ["phone", "Phone", "tel"]].forEach(function (f) {
+      details.appendChild(el("label", {}, f[1] + (f[0] === "phone" ? "" : " *")));
+      var input = el("input", { name: "b-" + f[0], type: f[2] });
+      if (f[0] !== "phone") input.required = true;
+      details.appendChild(input);
+    });
+    var trap = el("input", { name: "b-website", type: "text", tabindex: "-1", autocomplete: "off", "aria-hidden": "true" });
+    trap.style.cssText = "position:absolute;left:-10000px;width:1px;height:1px;opacity:0";
+    details.appendChild(trap);
+    var confirm = el("button", { type: "submit" }, spec.submit_label || "Book");
+    details.appendChild(confirm);
+    details.hidden = true;
+    pane.appendChild(details);
+    pane.appendChild(status);
+
+    function say(cls, text) {
+      status.className = "status " + cls;
+      status.textContent = text;
+    }
+    // After a booking the confirmation stays on screen while the day's times refresh.
+    function loadSlots(keepStatus) {
+      slots.textContent = "";
+      chosen = null;
+      details.hidden = true;
+      if (!service.value || !day.value) return;
+      call("availability" + query + "&service=" + encodeURIComponent(service.value) + "&date=" + day.value)
+        .then(function (body) {
+          if (keepStatus !== true) say("", body.slots.length ? "" : "No free times that day.");
+          body.slots.forEach(function (s) {
+            var b = el("button", { type: "button", "aria-pressed": "false" }, s.local_start.slice(11) + " · " + s.staff_name);
+            b.addEventListener("click", function () {
+              Array.prototype.forEach.call(slots.children, function (x) { x.setAttribute("aria-pressed", "false"); });
+              b.setAttribute("aria-pressed", "true");
+              chosen = s;
+              details.hidden = false;
+            });
+            slots.appendChild(b);
+          });
+        })
+        .catch(function (e) { say("error", e.message); });
+    }
+    call("services" + query).then(function (body) {
+      body.items.forEach(function (s) {
+        service.appendChild(el("option", { value: s.id }, s.name + " (" + s.duration_min + " min)"));
+      });
+      loadSlots();
+    }).catch(function (e) { say("error", e.message); });
+    service.addEventListener("change", function () { loadSlots(); });
+    day.addEventListener("change", function () { loadSlots(); });
+    pane.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!chosen || !pane.checkValidity()) return say("error", "Pick a time and fill in the required fields.");
+      var body = {
+        service_id: service.value, staff_id: chosen.staff_id, starts_at: chosen.starts_at,
+        name: pane.elements["b-name"].value.trim(), email: pane.elements["b-email"].value.trim(),
+        elapsed_ms: Date.now() - shownAt,
+      };
+      var phone = pane.elements["b-phone"].value.trim();
+      if (phone) body.phone = phone;
+      if (trap.value) body.website = trap.value;
+      confirm.disabled = true;
+      call("bookings" + query, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+        .then(function (res) {
+          say("ok", "Booked for " + res.local_start.replace("T", " ") + ". See you then!");
+          loadSlots(true);
+        })
+        .catch(function (e) { say("error", e.message); })
+        .then(function () { confirm.disabled = false; });
+    });
+    return pane;
   }
 
   function newSubmissionId() {

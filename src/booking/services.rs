@@ -155,6 +155,8 @@ pub async fn create<P: Platform>(
         audit::entry(ctx, req, Some(who), event(&client, "service.created", &id))?,
     ];
     ctx.p.batch(&stmts).await?;
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -204,6 +206,8 @@ pub async fn update<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::NotFound);
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -225,5 +229,7 @@ pub async fn delete<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::conflict("service_booked", "this service has appointments; deactivate it instead"));
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::new(204))
 }

@@ -370,6 +370,8 @@ pub async fn create<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -427,6 +429,8 @@ pub async fn update<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -450,6 +454,8 @@ pub async fn set_hours<P: Platform>(
         event(&client, "staff.hours_set", id, json!({"windows": week.len()})),
     )?);
     ctx.p.batch(&stmts).await?;
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -470,6 +476,8 @@ pub async fn delete<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::conflict("staff_booked", "this staff member has appointments; deactivate them instead"));
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::new(204))
 }
 
@@ -565,6 +573,8 @@ pub async fn delete_time_off<P: Platform>(
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::NotFound);
     }
+    // Whether the widget offers booking depends on this; its cached config must follow.
+    ctx.tenant_changed(client.id());
     Ok(Response::new(204))
 }
 

@@ -25,7 +25,9 @@ use crate::platform::Ctx;
 /// suspended agency suspends its clients' widgets), its verified widget domains through
 /// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
 /// config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, \
+    EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
+      WHERE ss.client_id = c.id AND st.active = 1 AND sv.active = 1) AS bookable, \
     CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
     bc.primary_color AS c_primary_color, bc.secondary_color AS c_secondary_color, bc.tagline AS c_tagline, \
     bc.logo_file_id AS c_logo_file_id, ba.primary_color AS a_primary_color, ba.secondary_color AS a_secondary_color, \
@@ -55,6 +57,7 @@ struct LoadRow {
     id: String,
     agency_id: String,
     name: String,
+    bookable: i64,
     status: String,
     test_mode: i64,
     hostname: Option<String>,
@@ -84,7 +87,7 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
         active: first.status == "active",
         test_mode: first.test_mode != 0,
         rules: Vec::new(),
-        config: widget_config(&first.name, crate::branding::for_widget(&own, &agency)),
+        config: widget_config(&first.name, crate::branding::for_widget(&own, &agency), first.bookable != 0),
     };
     for r in &rows {
         let Some(hostname) = &r.hostname else {
@@ -281,7 +284,18 @@ pub async fn handle<P: Platform>(
             // Boxed: a lead write is rare next to config reads and preflights.
             Box::pin(create_lead(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
         }
-        (_, ["config"] | ["leads"]) => ApiError::MethodNotAllowed.into_response(),
+        (Method::Get, ["services"]) => {
+            Box::pin(book::services(ctx, &gate)).await.unwrap_or_else(ApiError::into_response)
+        }
+        (Method::Get, ["availability"]) => {
+            Box::pin(book::availability(ctx, req, &gate)).await.unwrap_or_else(ApiError::into_response)
+        }
+        (Method::Post, ["bookings"]) => {
+            Box::pin(book::create(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
+        }
+        (_, ["config"] | ["leads"] | ["services"] | ["availability"] | ["bookings"]) => {
+            ApiError::MethodNotAllowed.into_response()
+        }
         _ => ApiError::NotFound.into_response(),
     };
     resp.set_header("access-control-allow-origin", origin.serialize());
@@ -289,10 +303,11 @@ pub async fn handle<P: Platform>(
     Ok(resp)
 }
 
-fn widget_config(name: &str, branding: Value) -> Value {
+fn widget_config(name: &str, branding: Value, bookable: bool) -> Value {
     json!({
         "client": {"name": name},
         "branding": branding,
+        "booking": {"enabled": bookable, "title": "Book an appointment", "submit_label": "Confirm booking"},
         "form": {
             "title": "Get in touch",
             "submit_label": "Send",
@@ -336,6 +351,155 @@ const LIMIT_WINDOW_SECS: u64 = 60;
 async fn allowed<P: Platform>(ctx: &Ctx<'_, P>, limit: Limit, key: Option<&str>) -> ApiResult<bool> {
     let Some(key) = key else { return Ok(true) };
     ctx.p.allow(limit, key).await.map_err(|e| ApiError::Misconfigured(e.to_string()))
+}
+
+/// The widget's Book tab: the client's bookable services, one day's free slots across its staff,
+/// and the booking itself (rate-limited like leads, with the same honeypot and fill-time checks).
+mod book {
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    use super::{allowed, too_many, ClientGate};
+    use crate::access::audit::{self, Actor, Event};
+    use crate::access::{store, ClientScope};
+    use crate::booking::appointments::{self, Booker, Person};
+    use crate::domains::origin::Origin;
+    use crate::platform::error::{ApiError, ApiResult};
+    use crate::platform::extract::json_body;
+    use crate::platform::http::{Request, Response};
+    use crate::platform::ids::new_id;
+    use crate::platform::ports::{decode_all, Limit, Platform};
+    use crate::platform::{tz, Ctx};
+
+    /// Active services at least one active staff member offers.
+    pub const BOOKABLE_SERVICES: &str = "SELECT sv.id, sv.name, sv.duration_min, sv.price_minor, sv.currency \
+        FROM services sv WHERE sv.client_id = ?1 AND sv.active = 1 AND EXISTS (SELECT 1 FROM staff_services ss \
+        JOIN staff st ON st.id = ss.staff_id WHERE ss.client_id = ?1 AND ss.service_id = sv.id AND st.active = 1) \
+        ORDER BY sv.name LIMIT 50";
+
+    #[derive(Serialize, Deserialize)]
+    struct ServiceView {
+        id: String,
+        name: String,
+        duration_min: i64,
+        price_minor: i64,
+        currency: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct BookingBody {
+        service_id: String,
+        staff_id: String,
+        starts_at: String,
+        name: String,
+        email: String,
+        #[serde(default)]
+        phone: Option<String>,
+        #[serde(default)]
+        website: Option<String>,
+        #[serde(default)]
+        elapsed_ms: Option<i64>,
+    }
+
+    fn scope(gate: &ClientGate) -> ClientScope {
+        ClientScope::by_publishable_key(&gate.client_id, &gate.agency_id)
+    }
+
+    pub async fn services<P: Platform>(ctx: &Ctx<'_, P>, gate: &ClientGate) -> ApiResult<Response> {
+        let items: Vec<ServiceView> =
+            decode_all(ctx.p.query(BOOKABLE_SERVICES, &[gate.client_id.as_str().into()]).await?)?;
+        Ok(Response::json(200, &json!({"items": items})))
+    }
+
+    /// `GET .../availability?service=&date=`: one local day, every staff member's free slots merged.
+    pub async fn availability<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, gate: &ClientGate) -> ApiResult<Response> {
+        let service = req.query_param("service").unwrap_or_default();
+        let date = req.query_param("date").unwrap_or_default();
+        let client = scope(gate);
+        let row = store::client(ctx.p, &gate.client_id).await?.ok_or(ApiError::NotFound)?;
+        let all = appointments::free_slots(ctx.p, &client, &row, &service, &date, &date, None, ctx.p.now_ms()).await?;
+        let mut slots: Vec<serde_json::Value> = Vec::new();
+        for staff in all["staff"].as_array().into_iter().flatten() {
+            for slot in staff["slots"].as_array().into_iter().flatten() {
+                let mut s = slot.clone();
+                s["staff_id"] = staff["staff_id"].clone();
+                s["staff_name"] = staff["name"].clone();
+                slots.push(s);
+            }
+        }
+        slots.sort_by(|a, b| a["starts_at"].as_str().cmp(&b["starts_at"].as_str()));
+        Ok(Response::json(200, &json!({"date": date, "time_zone": row.time_zone, "slots": slots})))
+    }
+
+    pub async fn create<P: Platform>(
+        ctx: &Ctx<'_, P>,
+        req: &Request,
+        key: &str,
+        gate: &ClientGate,
+        origin: &Origin,
+    ) -> ApiResult<Response> {
+        if !allowed(ctx, Limit::WidgetIp, req.client_ip()).await? || !allowed(ctx, Limit::WidgetKey, Some(key)).await? {
+            return Err(too_many());
+        }
+        let body: BookingBody = json_body(req, &["client_id", "status", "source", "contact_id", "ends_at"])?;
+        if body.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+            ctx.p.log("info", &format!("widget {}: honeypot filled, booking dropped", gate.client_id));
+            return Ok(Response::json(202, &json!({"status": "received"})));
+        }
+        if body.elapsed_ms.is_some_and(|ms| ms < ctx.cfg.widget_min_fill_ms) {
+            return Err(ApiError::invalid(
+                "submitted_too_fast",
+                "the form was sent faster than a person can fill it in",
+            ));
+        }
+        let client = scope(gate);
+        let row = store::client(ctx.p, &gate.client_id).await?.ok_or(ApiError::NotFound)?;
+        let now = ctx.p.now_ms();
+        let (shape, slot) =
+            appointments::checked_slot(ctx.p, &client, &row, &body.service_id, &body.staff_id, &body.starts_at, now)
+                .await?;
+        let person = Person { name: body.name, email: body.email, phone: body.phone };
+        let booker = Booker::person(&person, Some(&origin.serialize()))?;
+        let id = new_id("apt")?;
+        let actor = Actor {
+            user_id: None,
+            role: Some("widget".into()),
+            ip: req.client_ip().unwrap_or("unknown").to_string(),
+            user_agent: req.user_agent().to_string(),
+        };
+        let audit_row = audit::after_change(
+            &actor,
+            Event {
+                tenant_id: client.id(),
+                action: "appointment.created",
+                target_type: "appointment",
+                target_id: Some(&id),
+                metadata: json!({"source": "widget", "origin": origin.serialize(), "starts_at": tz::instant_string(slot.start_ms)}),
+            },
+            now,
+        )?;
+        appointments::book(
+            ctx,
+            &id,
+            audit_row,
+            &client,
+            &body.service_id,
+            &body.staff_id,
+            booker,
+            shape,
+            &slot,
+            "widget",
+            None,
+        )
+        .await?;
+        let zone = appointments::zone_of(ctx.p, &row)?;
+        Ok(Response::json(
+            201,
+            &json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(slot.start_ms),
+                "local_start": tz::local_label(&zone, slot.start_ms), "time_zone": row.time_zone}),
+        ))
+    }
 }
 
 fn too_many() -> ApiError {

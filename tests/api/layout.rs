@@ -26,6 +26,7 @@ const FEATURE_EDGES: &[(&str, &str, &str)] = &[
     ("widget", "domains", "the gate matches Origins against the client's verified domains"),
     ("widget", "crm", "a widget lead becomes a contact"),
     ("widget", "branding", "the widget's config wears the client's effective branding"),
+    ("widget", "booking", "the widget's Book tab lists services and free slots, and books"),
 ];
 
 /// The module a file belongs to: its layer, and for a feature, which one.

@@ -231,6 +231,86 @@ describe("the widget in headless Chromium", () => {
   });
 });
 
+describe("the widget's Book tab in headless Chromium", () => {
+  test("it wears acme's orange and name, books a free slot, and the appointment is in D1 at the right UTC instant", async () => {
+    const { context, page } = await openPage();
+    try {
+      await page.goto(`http://shop.localhost:${pagePort}/`);
+      await page.waitForSelector("[data-gatehouse-widget]", { state: "attached", timeout: 15_000 });
+      const widget = page.locator("[data-gatehouse-widget]");
+      // acme's seeded primary colour is #ea580c: the submit button and the selected tab wear it.
+      const colours = await page.evaluate(() => {
+        const root = document.querySelector("[data-gatehouse-widget]").shadowRoot;
+        const bg = (sel) => getComputedStyle(root.querySelector(sel)).backgroundColor;
+        return { submit: bg('form[part="form"] button[type="submit"]'), tab: bg('[role="tab"][aria-selected="true"]'), name: root.querySelector(".brand span").textContent };
+      });
+      assert.deepEqual(colours, { submit: "rgb(234, 88, 12)", tab: "rgb(234, 88, 12)", name: "Acme Plumbing" });
+
+      await widget.locator('[role="tab"]', { hasText: "Book" }).click();
+      const service = widget.locator('select[name="service"]');
+      await service.locator("option").first().waitFor({ state: "attached", timeout: 15_000 });
+      assert.deepEqual(await service.locator("option").allTextContents(), ["Emergency call-out (90 min)", "Plumbing inspection (60 min)"]);
+      // Wednesday 2027-06-09 in New York (EDT): Dana works 08:00-16:00 and is the only one offering call-outs.
+      await widget.locator('input[name="date"]').fill("2027-06-09");
+      const first = widget.locator('.slots button').first();
+      await first.waitFor({ state: "visible", timeout: 15_000 });
+      assert.equal(await first.textContent(), "08:00 · Dana Ortiz");
+      assert.equal(await widget.locator(".slots button").count(), 5, "08:00, 09:30, 11:00, 12:30, 14:00 (90 min on the grid)");
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await widget.screenshot({ path: join(SCREENSHOTS, "widget-book.png") });
+      await first.click();
+      const email = `booker-${Date.now()}@shop.test`;
+      await widget.locator('input[name="b-name"]').fill("Bo Booker");
+      await widget.locator('input[name="b-email"]').fill(email);
+      await widget.locator('input[name="b-phone"]').fill("+1 555 0199");
+      await widget.screenshot({ path: join(SCREENSHOTS, "widget-book-form.png") });
+      await page.waitForTimeout(1600); // a person's fill time, above WIDGET_MIN_FILL_MS
+      await widget.locator('form[part="booking"] button[type="submit"]').click();
+      // Whatever the answer, the status line says it; it must be the confirmation.
+      await page.waitForFunction(() => {
+        const s = document.querySelector("[data-gatehouse-widget]").shadowRoot.querySelector('form[part="booking"] .status');
+        return s && /Booked|error/.test(s.textContent + " " + s.className);
+      }, null, { timeout: 15_000 });
+      const said = widget.locator('form[part="booking"] .status');
+      assert.equal(await said.textContent(), "Booked for 2027-06-09 08:00. See you then!");
+      assert.ok(statSync(join(SCREENSHOTS, "widget-book.png")).size > 2000);
+
+      const rows = w.d1(`SELECT a.starts_at, a.ends_at, a.source, a.status, c.email, c.origin FROM appointments a JOIN contacts c ON c.id = a.contact_id WHERE c.email = '${email}'`);
+      assert.deepEqual(rows, [{
+        starts_at: Date.parse("2027-06-09T12:00:00Z"), ends_at: Date.parse("2027-06-09T13:30:00Z"),
+        source: "widget", status: "scheduled", email, origin: `http://shop.localhost:${pagePort}`,
+      }]);
+      // The slot is gone from the list the widget now shows.
+      await page.waitForFunction(() => {
+        const root = document.querySelector("[data-gatehouse-widget]").shadowRoot;
+        return [...root.querySelectorAll(".slots button")].every((b) => !b.textContent.startsWith("08:00"));
+      }, null, { timeout: 15_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a booking through the gate is refused from an unverified origin and for a taken slot", async () => {
+    const evil = await w.request("GET", `/api/widget/v1/services?key=${w.keys.acme}`, { headers: { origin: "https://evil.example" } });
+    assert.equal(evil.status, 403);
+    // Its own client address, so this test does not spend the page tests' per-IP allowance.
+    const headers = { origin: `http://shop.localhost:${pagePort}`, "content-type": "application/json", "cf-connecting-ip": "203.0.113.7" };
+    const services = await w.request("GET", `/api/widget/v1/services?key=${w.keys.acme}`, { headers });
+    assert.equal(services.status, 200, services.text);
+    const inspection = services.json.items.find((s) => s.name === "Plumbing inspection");
+    const day = await w.request("GET", `/api/widget/v1/availability?key=${w.keys.acme}&service=${inspection.id}&date=2027-06-10`, { headers });
+    const slot = day.json.slots[0];
+    const body = (email) => JSON.stringify({ service_id: inspection.id, staff_id: slot.staff_id, starts_at: slot.starts_at, name: "Gate Test", email, elapsed_ms: 5000 });
+    const one = await w.request("POST", `/api/widget/v1/bookings?key=${w.keys.acme}`, { headers, body: body("gate-1@shop.test") });
+    assert.equal(one.status, 201, one.text);
+    const two = await w.request("POST", `/api/widget/v1/bookings?key=${w.keys.acme}`, { headers, body: body("gate-2@shop.test") });
+    assert.equal(two.status, 409, two.text);
+    const bot = await w.request("POST", `/api/widget/v1/bookings?key=${w.keys.acme}`, { headers, body: JSON.stringify({ ...JSON.parse(body("bot@shop.test")), website: "http://spam.example", starts_at: day.json.slots[1].starts_at }) });
+    assert.equal(bot.status, 202, "a filled honeypot answers as if accepted");
+    assert.equal(w.d1("SELECT count(*) AS n FROM contacts WHERE email IN ('gate-2@shop.test', 'bot@shop.test')")[0].n, 0);
+  });
+});
+
 describe("the widget's size", () => {
   test("widget.js gzips (level 9) to under 10 KB, both the source and what the Worker serves", async () => {
     const source = readFileSync(join(ROOT, "widget", "widget.js"));
