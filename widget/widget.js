@@ -10,6 +10,22 @@
   var api = new URL(script.src, location.href).origin + "/api/widget/v1/";
   var query = "?key=" + encodeURIComponent(key);
   var PREFIX = "[Gatehouse widget] ";
+  // A visitor the site's own backend signed for (data-user-id, -email, -expires, -signature):
+  // passed on as it is; the server decides whether to trust it.
+  var identity = null;
+  if (script.getAttribute("data-user-signature")) {
+    identity = {
+      user_id: script.getAttribute("data-user-id") || "",
+      email: script.getAttribute("data-user-email") || "",
+      expires: Number(script.getAttribute("data-user-expires")) || 0,
+      signature: script.getAttribute("data-user-signature"),
+    };
+  }
+  function noteIdentity(body) {
+    if (body && body.identity === "ignored") {
+      console.warn(PREFIX + "the signed visitor identity was ignored: it has expired or is not signed with this site's widget secret.");
+    }
+  }
 
   function refused(why) {
     console.warn(PREFIX + "not shown: " + why);
@@ -133,6 +149,7 @@
       // One id per filled-in form: a retry after a network error creates one lead, not two.
       if (!submissionId) submissionId = newSubmissionId();
       lead.submission_id = submissionId;
+      if (identity) lead.identity = identity;
       button.disabled = true;
       fetch(api + "leads" + query, {
         method: "POST",
@@ -142,6 +159,7 @@
         .then(function (res) {
           return res.json().then(function (body) {
             if (!res.ok) throw new Error((body.error && body.error.message) || "Request failed");
+            noteIdentity(body);
             status.className = "status ok";
             status.textContent = formSpec.success_message || "Thanks!";
             form.reset();
@@ -244,9 +262,11 @@
       var phone = pane.elements["b-phone"].value.trim();
       if (phone) body.phone = phone;
       if (trap.value) body.website = trap.value;
+      if (identity) body.identity = identity;
       confirm.disabled = true;
       call("bookings" + query, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
         .then(function (res) {
+          noteIdentity(res);
           say("ok", "Booked for " + res.local_start.replace("T", " ") + ". See you then!");
           loadSlots(true);
         })

@@ -50,7 +50,7 @@ pub const CONTACT_BY_EMAIL: &str =
 /// A booking's new contact, written only if the slot it books is still free (?9 staff, ?10-?11 the
 /// blocked range), so a refused booking leaves no contact behind.
 pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, \
-    created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?8 \
+    created_at, updated_at, external_user_id) SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?8, ?12 \
     WHERE NOT EXISTS (SELECT 1 FROM appointments WHERE client_id = ?2 AND staff_id = ?9 \
       AND status IN ('scheduled', 'confirmed') AND blocked_from < ?11 AND blocked_until > ?10)";
 
@@ -170,6 +170,8 @@ pub enum Booker {
         email: String,
         phone: Option<String>,
         origin: Option<String>,
+        /// The visitor's id in the client's own system, from a verified signed identity.
+        external_user_id: Option<String>,
     },
 }
 
@@ -186,6 +188,7 @@ impl Booker {
                 .map(|x| text_field("phone", x, 40))
                 .transpose()?,
             origin: origin.map(String::from),
+            external_user_id: None,
         })
     }
 }
@@ -251,7 +254,7 @@ pub async fn book<P: Platform>(
     let contact_id = match booker {
         Booker::Nobody => None,
         Booker::Existing(c) => Some(c),
-        Booker::New { name, email, phone, origin } => {
+        Booker::New { name, email, phone, origin, external_user_id } => {
             let found = ctx.p.query(CONTACT_BY_EMAIL, &[client.id().into(), email.as_str().into()]).await?;
             match found.first().and_then(|r| col_str(r, "id")) {
                 Some(existing) => Some(existing),
@@ -271,6 +274,7 @@ pub async fn book<P: Platform>(
                             staff_id.into(),
                             Param::Int(blocked_from),
                             Param::Int(blocked_until),
+                            external_user_id.into(),
                         ],
                     ));
                     Some(contact)

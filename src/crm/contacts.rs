@@ -19,15 +19,18 @@ pub const INSERT: &str =
 /// A widget lead: refused inside the statement once the client's daily cap is reached (the
 /// counter is kept by a trigger on this insert), and a no-op for a submission id already seen.
 pub const INSERT_WIDGET: &str = "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, \
-    created_at, updated_at, submission_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'widget', ?7, ?8, ?8, ?9 \
+    created_at, updated_at, submission_id, external_user_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'widget', ?7, ?8, ?8, ?9, ?11 \
     WHERE coalesce((SELECT count FROM usage_counters WHERE tenant_id = ?2 AND metric = 'widget_submissions' \
     AND period = CAST(?8 / 86400000 AS INTEGER)), 0) < ?10 \
     ON CONFLICT (client_id, submission_id) DO NOTHING";
 pub const BY_SUBMISSION: &str = "SELECT id FROM contacts WHERE client_id = ?1 AND submission_id = ?2";
-pub const LIST: &str = "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
+pub const LIST: &str =
+    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, updated_at \
     FROM contacts WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 /// The list narrowed by a name-or-email prefix (?4, a LIKE pattern, or NULL) and a tag (?5, or NULL).
-pub const SEARCH: &str = "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
+pub const SEARCH: &str =
+    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, \
+    updated_at \
     FROM contacts c WHERE client_id = ?1 AND id > ?2 \
     AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\' OR email LIKE ?4 ESCAPE '\\') \
     AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.client_id = ?1 AND ct.tag_id = ?5 \
@@ -48,7 +51,7 @@ pub const CONTACT_AND_TAG: &str =
     "SELECT (SELECT count(*) FROM contacts WHERE client_id = ?1 AND id = ?2) AS contact, \
     (SELECT count(*) FROM tags WHERE client_id = ?1 AND id = ?3) AS tag";
 pub const SELECT_ONE: &str =
-    "SELECT id, client_id, name, email, phone, message, source, origin, created_at, updated_at \
+    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, updated_at \
     FROM contacts WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM contacts WHERE client_id = ?1 AND id = ?2";
 /// A contact's notes go with it; its tags and deals' links follow by foreign key.
@@ -120,6 +123,7 @@ pub async fn insert_widget<P: Platform>(
     c: NewContact,
     origin: &str,
     submission_id: Option<&str>,
+    external_user_id: Option<&str>,
 ) -> ApiResult<Submitted> {
     let id = crate::platform::ids::new_id("con")?;
     let mut params = clean(c)?.params(&id, client.id());
@@ -128,6 +132,7 @@ pub async fn insert_widget<P: Platform>(
         Param::Int(ctx.p.now_ms()),
         submission_id.into(),
         Param::Int(ctx.cfg.widget_daily_cap),
+        external_user_id.into(),
     ]);
     let inserted = ctx.p.execute(INSERT_WIDGET, &params).await?;
     if inserted > 0 {
@@ -163,6 +168,9 @@ pub struct Contact {
     pub message: Option<String>,
     pub source: String,
     pub origin: Option<String>,
+    /// The visitor's id in the client's own system, from a verified signed identity.
+    #[serde(default)]
+    pub external_user_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(default)]

@@ -341,6 +341,9 @@ struct Lead {
     /// is accepted as well.
     #[serde(default)]
     submission_id: Option<String>,
+    /// A visitor the client's backend signed for (see `identity`).
+    #[serde(default)]
+    identity: Option<super::identity::SignedIdentity>,
 }
 
 /// Seconds a widget write waits after a rate-limit refusal: the limiters' window.
@@ -400,6 +403,8 @@ mod book {
         website: Option<String>,
         #[serde(default)]
         elapsed_ms: Option<i64>,
+        #[serde(default)]
+        identity: Option<crate::widget::identity::SignedIdentity>,
     }
 
     fn scope(gate: &ClientGate) -> ClientScope {
@@ -459,8 +464,13 @@ mod book {
         let (shape, slot) =
             appointments::checked_slot(ctx.p, &client, &row, &body.service_id, &body.staff_id, &body.starts_at, now)
                 .await?;
-        let person = Person { name: body.name, email: body.email, phone: body.phone };
-        let booker = Booker::person(&person, Some(&origin.serialize()))?;
+        let (visitor, said) = crate::widget::identity::check(ctx, &client, body.identity.as_ref()).await?;
+        let email = visitor.as_ref().map_or(body.email, |v| v.email.clone());
+        let person = Person { name: body.name, email, phone: body.phone };
+        let mut booker = Booker::person(&person, Some(&origin.serialize()))?;
+        if let (Booker::New { external_user_id, .. }, Some(v)) = (&mut booker, &visitor) {
+            *external_user_id = Some(v.user_id.clone());
+        }
         let id = new_id("apt")?;
         let actor = Actor {
             user_id: None,
@@ -494,11 +504,12 @@ mod book {
         )
         .await?;
         let zone = appointments::zone_of(ctx.p, &row)?;
-        Ok(Response::json(
-            201,
-            &json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(slot.start_ms),
-                "local_start": tz::local_label(&zone, slot.start_ms), "time_zone": row.time_zone}),
-        ))
+        let mut answer = json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(slot.start_ms),
+            "local_start": tz::local_label(&zone, slot.start_ms), "time_zone": row.time_zone});
+        if let Some(said) = said {
+            answer["identity"] = json!(said);
+        }
+        Ok(Response::json(201, &answer))
     }
 }
 
@@ -545,17 +556,26 @@ async fn create_lead<P: Platform>(
     if lead.elapsed_ms.is_some_and(|ms| ms < ctx.cfg.widget_min_fill_ms) {
         return Err(ApiError::invalid("submitted_too_fast", "the form was sent faster than a person can fill it in"));
     }
+    let scope = ClientScope::by_publishable_key(&gate.client_id, &gate.agency_id);
+    let (visitor, said) = super::identity::check(ctx, &scope, lead.identity.as_ref()).await?;
     let new = crate::crm::contacts::NewContact {
         name: lead.name,
-        email: Some(lead.email),
+        email: Some(visitor.as_ref().map_or(lead.email, |v| v.email.clone())),
         phone: lead.phone,
         message: lead.message,
     };
-    let scope = ClientScope::by_publishable_key(&gate.client_id, &gate.agency_id);
-    match crate::crm::contacts::insert_widget(ctx, &scope, new, &origin.serialize(), sub.as_deref()).await? {
-        Submitted::Created(id) => Ok(Response::json(201, &json!({"id": id, "status": "received"}))),
-        Submitted::Replayed(id) => Ok(Response::json(200, &json!({"id": id, "status": "received", "replayed": true}))),
+    let external = visitor.as_ref().map(|v| v.user_id.as_str());
+    let (status, mut body) =
+        match crate::crm::contacts::insert_widget(ctx, &scope, new, &origin.serialize(), sub.as_deref(), external)
+            .await?
+        {
+            Submitted::Created(id) => (201, json!({"id": id, "status": "received"})),
+            Submitted::Replayed(id) => (200, json!({"id": id, "status": "received", "replayed": true})),
+        };
+    if let Some(said) = said {
+        body["identity"] = json!(said);
     }
+    Ok(Response::json(status, &body))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! costs no storage read.
 
 pub mod gate;
+pub mod identity;
 
 use crate::platform::http::Response;
 

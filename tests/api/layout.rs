@@ -27,6 +27,7 @@ const FEATURE_EDGES: &[(&str, &str, &str)] = &[
     ("widget", "crm", "a widget lead becomes a contact"),
     ("widget", "branding", "the widget's config wears the client's effective branding"),
     ("widget", "booking", "the widget's Book tab lists services and free slots, and books"),
+    ("widget", "settings", "a signed visitor identity is checked with the client's encrypted widget secret"),
 ];
 
 /// The module a file belongs to: its layer, and for a feature, which one.

@@ -715,3 +715,71 @@ fn jwt_keys_rotate_without_logging_everyone_out() {
     assert_eq!(me(&done, &token), 401);
     assert_eq!(me(&done, &new_token), 200);
 }
+
+// ---- Signed visitor identity on widget leads ----------------------------------------------
+
+fn sign(secret: &str, user: &str, email: &str, expires: i64) -> Value {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{user}\n{email}\n{expires}").as_bytes());
+    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    json!({"user_id": user, "email": email, "expires": expires, "signature": signature})
+}
+
+#[test]
+fn a_signed_visitor_identity_is_trusted_only_when_valid_and_signed_with_the_clients_secret() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let secret = "acme-widget-secret-0123456789";
+    let put = t.req(
+        Method::Put,
+        &format!("/api/clients/{ACME}/settings"),
+        Some(&admin),
+        Some(json!({"widget": {"identity_secret": secret}})),
+    );
+    assert_eq!(put.status, 200, "{}", body_str(&put));
+    let later = t.p.now_ms.get() / 1000 + 600;
+    let external = |email: &str| {
+        t.p.sql(&format!("SELECT external_user_id FROM contacts WHERE email = '{email}'"))[0]["external_user_id"]
+            .clone()
+    };
+    // Valid: the contact carries the visitor's id and the signed email wins over the typed one.
+    let r = lead(
+        &t,
+        "198.51.100.1",
+        json!({"name": "Vee", "email": "typed@example.com", "identity": sign(secret, "cust-7", "vee@example.com", later)}),
+        None,
+    );
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["identity"], "verified");
+    assert_eq!(external("vee@example.com"), json!("cust-7"));
+    // Expired, forged, or signed with another secret: ignored, never trusted; the lead still lands.
+    for (i, identity) in [
+        sign(secret, "cust-8", "exp@example.com", t.p.now_ms.get() / 1000 - 1),
+        sign("not-the-secret", "cust-9", "forged@example.com", later),
+        json!({"user_id": "cust-10", "email": "bare@example.com", "expires": later, "signature": "00".repeat(32)}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email = format!("anon{i}@example.com");
+        let r = lead(&t, "198.51.100.2", json!({"name": "Anon", "email": email, "identity": identity}), None);
+        assert_eq!(r.status, 201, "{}", body_str(&r));
+        assert_eq!(json_of(&r)["identity"], "ignored");
+        assert_eq!(external(&email), Value::Null, "an ignored identity attaches nothing");
+    }
+    // Rotating the secret retires every signature made with the old one.
+    t.req(
+        Method::Put,
+        &format!("/api/clients/{ACME}/settings"),
+        Some(&admin),
+        Some(json!({"widget": {"identity_secret": "rotated-secret-abcdef0123"}})),
+    );
+    let r = lead(
+        &t,
+        "198.51.100.3",
+        json!({"name": "Old", "email": "old@example.com", "identity": sign(secret, "cust-7", "vee2@example.com", later)}),
+        None,
+    );
+    assert_eq!(json_of(&r)["identity"], "ignored");
+}

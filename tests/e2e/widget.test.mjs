@@ -4,6 +4,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import crypto from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -308,6 +309,35 @@ describe("the widget's Book tab in headless Chromium", () => {
     const bot = await w.request("POST", `/api/widget/v1/bookings?key=${w.keys.acme}`, { headers, body: JSON.stringify({ ...JSON.parse(body("bot@shop.test")), website: "http://spam.example", starts_at: day.json.slots[1].starts_at }) });
     assert.equal(bot.status, 202, "a filled honeypot answers as if accepted");
     assert.equal(w.d1("SELECT count(*) AS n FROM contacts WHERE email IN ('gate-2@shop.test', 'bot@shop.test')")[0].n, 0);
+  });
+});
+
+describe("a signed visitor identity", () => {
+  test("is trusted through the gate only when signed with the client's encrypted widget secret", async () => {
+    const secret = "e2e-widget-secret-0123456789";
+    const put = await w.request("PUT", `/api/clients/${acmeId}/settings`, { token: acmeToken, json: { widget: { identity_secret: secret } } });
+    assert.equal(put.status, 200, put.text);
+    const sign = (user, email, expires, key = secret) => ({
+      user_id: user, email, expires, signature: crypto.createHmac("sha256", key).update(`${user}\n${email}\n${expires}`).digest("hex"),
+    });
+    const headers = { origin: `http://shop.localhost:${pagePort}`, "content-type": "application/json", "cf-connecting-ip": "203.0.113.8" };
+    const later = Math.floor(Date.now() / 1000) + 600;
+    const post = (email, identity) => w.request("POST", `/api/widget/v1/leads?key=${w.keys.acme}`, {
+      headers, body: JSON.stringify({ name: "Visitor", email, elapsed_ms: 5000, identity }),
+    });
+    const ok = await post("typed@shop.test", sign("cust-1", "signed@shop.test", later));
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal(ok.json.identity, "verified");
+    assert.deepEqual(w.d1("SELECT email, external_user_id FROM contacts WHERE external_user_id = 'cust-1'"), [{ email: "signed@shop.test", external_user_id: "cust-1" }]);
+    for (const [email, identity] of [
+      ["forged@shop.test", sign("cust-2", "forged@shop.test", later, "not the secret")],
+      ["expired@shop.test", sign("cust-3", "expired@shop.test", Math.floor(Date.now() / 1000) - 5)],
+    ]) {
+      const r = await post(email, identity);
+      assert.equal(r.status, 201, r.text);
+      assert.equal(r.json.identity, "ignored");
+      assert.deepEqual(w.d1(`SELECT external_user_id FROM contacts WHERE email = '${email}'`), [{ external_user_id: null }]);
+    }
   });
 });
 
