@@ -197,6 +197,7 @@
     var status = el("div", { class: "status", role: "status" });
     var chosen = null;
     var shownAt = Date.now();
+    var bookingId = null; // one submission id per booking attempt: a retry books once
     pane.appendChild(el("label", {}, "Service"));
     pane.appendChild(service);
     pane.appendChild(el("label", {}, "Day"));
@@ -233,6 +234,7 @@
           body.slots.forEach(function (s) {
             var b = el("button", { type: "button", "aria-pressed": "false" }, s.local_start.slice(11) + " · " + s.staff_name);
             b.addEventListener("click", function () {
+              bookingId = null;
               Array.prototype.forEach.call(slots.children, function (x) { x.setAttribute("aria-pressed", "false"); });
               b.setAttribute("aria-pressed", "true");
               chosen = s;
@@ -263,10 +265,13 @@
       if (phone) body.phone = phone;
       if (trap.value) body.website = trap.value;
       if (identity) body.identity = identity;
+      if (!bookingId) bookingId = newSubmissionId();
+      body.submission_id = bookingId;
       confirm.disabled = true;
       call("bookings" + query, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
         .then(function (res) {
           noteIdentity(res);
+          bookingId = null;
           say("ok", "Booked for " + res.local_start.replace("T", " ") + ". See you then!");
           loadSlots(true);
         })

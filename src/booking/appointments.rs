@@ -31,13 +31,16 @@ pub const LIST: &str = "SELECT id, client_id, service_id, staff_id, contact_id, 
 /// blocked range ?8-?9, the staff member must offer the service (both active) and the contact
 /// must be the client's.
 pub const INSERT: &str = "INSERT INTO appointments (id, client_id, service_id, staff_id, contact_id, starts_at, \
-    ends_at, blocked_from, blocked_until, status, source, note, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'scheduled', ?10, ?11, ?12, ?12 \
+    ends_at, blocked_from, blocked_until, status, source, note, created_at, updated_at, submission_id) \
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'scheduled', ?10, ?11, ?12, ?12, ?13 \
     WHERE NOT EXISTS (SELECT 1 FROM appointments WHERE client_id = ?2 AND staff_id = ?4 \
       AND status IN ('scheduled', 'confirmed') AND blocked_from < ?9 AND blocked_until > ?8) \
     AND EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
       WHERE ss.client_id = ?2 AND ss.staff_id = ?4 AND ss.service_id = ?3 AND st.active = 1 AND sv.active = 1) \
-    AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?5))";
+    AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?5)) \
+    ON CONFLICT (client_id, submission_id) DO NOTHING";
+/// The booking a submission id already made.
+pub const BY_SUBMISSION: &str = "SELECT id, starts_at FROM appointments WHERE client_id = ?1 AND submission_id = ?2";
 /// Busy ranges of one staff member's active appointments overlapping ?3-?4.
 pub const BUSY: &str = "SELECT blocked_from, blocked_until FROM appointments WHERE client_id = ?1 AND staff_id = ?2 \
     AND status IN ('scheduled', 'confirmed') AND blocked_from < ?4 AND blocked_until > ?3";
@@ -247,8 +250,12 @@ pub async fn book<P: Platform>(
     slot: &availability::Slot,
     source: &str,
     note: Option<String>,
-) -> ApiResult<()> {
+    submission_id: Option<&str>,
+) -> ApiResult<Booked> {
     let now = ctx.p.now_ms();
+    if let Some(replayed) = replay(ctx.p, client, submission_id).await? {
+        return Ok(replayed);
+    }
     let (blocked_from, blocked_until) = shape.blocked(slot.start_ms);
     let mut stmts = Vec::new();
     let contact_id = match booker {
@@ -298,14 +305,33 @@ pub async fn book<P: Platform>(
             source.into(),
             note.into(),
             Param::Int(now),
+            submission_id.into(),
         ],
     ));
     stmts.push(audit_row);
     let changes = ctx.p.batch(&stmts).await?;
     if changes.get(at).copied().unwrap_or(0) == 0 {
+        // A racing retry of the same submission may have won; it answers with that booking.
+        if let Some(replayed) = replay(ctx.p, client, submission_id).await? {
+            return Ok(replayed);
+        }
         return Err(ApiError::conflict(Refusal::Taken.code(), Refusal::Taken.message()));
     }
-    Ok(())
+    Ok(Booked::Created)
+}
+
+/// What became of a booking request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Booked {
+    Created,
+    /// The same submission id booked before: its appointment id and start.
+    Replayed(String, i64),
+}
+
+async fn replay(db: &impl Database, client: &ClientScope, submission_id: Option<&str>) -> ApiResult<Option<Booked>> {
+    let Some(sub) = submission_id else { return Ok(None) };
+    let rows = db.query(BY_SUBMISSION, &[client.id().into(), sub.into()]).await?;
+    Ok(rows.first().and_then(|r| Some(Booked::Replayed(col_str(r, "id")?, r.get("starts_at")?.as_i64()?))))
 }
 
 /// `POST /api/clients/{id}/appointments {service_id, staff_id, starts_at, contact_id? | contact?, note?}`.
@@ -345,7 +371,8 @@ pub async fn create<P: Platform>(
             metadata: json!({"staff_id": body.staff_id, "service_id": body.service_id, "starts_at": tz::instant_string(slot.start_ms)}),
         },
     )?;
-    book(ctx, &id, audit_row, &client, &body.service_id, &body.staff_id, booker, shape, &slot, "api", note).await?;
+    book(ctx, &id, audit_row, &client, &body.service_id, &body.staff_id, booker, shape, &slot, "api", note, None)
+        .await?;
     let created = one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &created.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
 }

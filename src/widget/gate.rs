@@ -365,7 +365,7 @@ mod book {
     use super::{allowed, too_many, ClientGate};
     use crate::access::audit::{self, Actor, Event};
     use crate::access::{store, ClientScope};
-    use crate::booking::appointments::{self, Booker, Person};
+    use crate::booking::appointments::{self, Booked, Booker, Person};
     use crate::domains::origin::Origin;
     use crate::platform::error::{ApiError, ApiResult};
     use crate::platform::extract::json_body;
@@ -405,6 +405,10 @@ mod book {
         elapsed_ms: Option<i64>,
         #[serde(default)]
         identity: Option<crate::widget::identity::SignedIdentity>,
+        /// Client-generated; a retried submit with the same id books once (`Idempotency-Key`
+        /// is accepted as well).
+        #[serde(default)]
+        submission_id: Option<String>,
     }
 
     fn scope(gate: &ClientGate) -> ClientScope {
@@ -458,8 +462,10 @@ mod book {
                 "the form was sent faster than a person can fill it in",
             ));
         }
+        let sub = super::submission_id(req, body.submission_id.clone())?;
         let client = scope(gate);
         let row = store::client(ctx.p, &gate.client_id).await?.ok_or(ApiError::NotFound)?;
+        let zone = appointments::zone_of(ctx.p, &row)?;
         let now = ctx.p.now_ms();
         let (shape, slot) =
             appointments::checked_slot(ctx.p, &client, &row, &body.service_id, &body.staff_id, &body.starts_at, now)
@@ -489,7 +495,7 @@ mod book {
             },
             now,
         )?;
-        appointments::book(
+        let booked = appointments::book(
             ctx,
             &id,
             audit_row,
@@ -501,15 +507,22 @@ mod book {
             &slot,
             "widget",
             None,
+            sub.as_deref(),
         )
         .await?;
-        let zone = appointments::zone_of(ctx.p, &row)?;
-        let mut answer = json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(slot.start_ms),
-            "local_start": tz::local_label(&zone, slot.start_ms), "time_zone": row.time_zone});
+        let (status, id, start, replayed) = match booked {
+            Booked::Created => (201, id, slot.start_ms, false),
+            Booked::Replayed(existing, start) => (200, existing, start, true),
+        };
+        let mut answer = json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(start),
+            "local_start": tz::local_label(&zone, start), "time_zone": row.time_zone});
+        if replayed {
+            answer["replayed"] = json!(true);
+        }
         if let Some(said) = said {
             answer["identity"] = json!(said);
         }
-        Ok(Response::json(201, &answer))
+        Ok(Response::json(status, &answer))
     }
 }
 

@@ -261,3 +261,30 @@ fn staff_services_and_hours_are_validated_and_client_scoped() {
     assert_eq!(call(&s.t, &viewer, Method::Get, "/appointments", None).status, 200);
     assert_eq!(call(&s.t, &viewer, Method::Post, "/services", Some(json!({"name": "V"}))).status, 403);
 }
+
+#[test]
+fn a_retried_widget_booking_books_once_and_answers_with_the_first() {
+    use gatehouse::platform::http::Request;
+    let s = setup("UTC");
+    let book_via_widget = |sub: &str, email: &str| {
+        let body = json!({"service_id": s.service, "staff_id": s.staff, "starts_at": "2027-06-09T09:00:00Z",
+            "name": "Wid Get", "email": email, "elapsed_ms": 5000, "submission_id": sub});
+        s.t.call(
+            Request::new(Method::Post, &format!("/api/widget/v1/bookings?key={}", s.t.demo.acme_key))
+                .with_header("host", API)
+                .with_header("origin", "http://shop.localhost:5173")
+                .with_header("cf-connecting-ip", "198.51.100.9")
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+        )
+    };
+    let first = book_via_widget("retry-0001-abcd", "wid@example.com");
+    assert_eq!(first.status, 201, "{}", body_str(&first));
+    let again = book_via_widget("retry-0001-abcd", "wid@example.com");
+    assert_eq!(again.status, 200, "{}", body_str(&again));
+    assert_eq!(json_of(&again)["id"], json_of(&first)["id"]);
+    assert_eq!(json_of(&again)["replayed"], true);
+    let other = book_via_widget("retry-0002-abcd", "other@example.com");
+    assert_eq!((other.status, error_code(&other)), (409, "slot_taken".to_string()), "another submission for the slot");
+    assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM appointments WHERE source = 'widget'")[0]["n"], 1);
+}
