@@ -352,8 +352,7 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
             nonce.as_str().into(),
         ],
     ));
-    let changed = ctx.p.batch(&stmts).await?;
-    if changed.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(invalid());
     }
     Ok(Response::json(200, &json!({"user_id": user_id, "email": inv.email, "tenant": inv.tenant_id, "role": role})))
@@ -513,8 +512,7 @@ pub async fn revoke<P: Platform>(
             metadata: json!({"role": existing}),
         },
     )?;
-    let changed = ctx.p.batch(&[delete, audit]).await?;
-    if changed.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&[delete, audit]).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

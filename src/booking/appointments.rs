@@ -492,7 +492,7 @@ pub async fn update<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         // Someone else moved it first; the transition no longer holds.
         return Err(refused());
     }

@@ -203,7 +203,7 @@ pub async fn update<P: Platform>(
         ),
         audit::entry_if_changed(ctx, req, who, event(&client, "service.updated", id))?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     // Whether the widget offers booking depends on this; its cached config must follow.
@@ -226,7 +226,7 @@ pub async fn delete<P: Platform>(
         Stmt::new(DELETE, vec![client.id().into(), id.into()]),
         audit::entry_if_changed(ctx, req, who, event(&client, "service.deleted", id))?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("service_booked", "this service has appointments; deactivate it instead"));
     }
     // Whether the widget offers booking depends on this; its cached config must follow.

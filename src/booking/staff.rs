@@ -367,7 +367,7 @@ pub async fn create<P: Platform>(
     stmts.push(audit::entry_if_changed(ctx, req, who, event(&client, "staff.created", &id, json!({})))?);
     stmts.extend(service_stmts(ctx.p, &client, &id, &body.service_ids.unwrap_or_default()).await?);
     stmts.extend(hours_stmts(&client, &id, &week));
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
     }
     // Whether the widget offers booking depends on this; its cached config must follow.
@@ -426,7 +426,7 @@ pub async fn update<P: Platform>(
     if let Some(hours) = &body.hours {
         stmts.extend(hours_stmts(&client, id, &windows(hours)?));
     }
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
     }
     // Whether the widget offers booking depends on this; its cached config must follow.
@@ -473,7 +473,7 @@ pub async fn delete<P: Platform>(
         Stmt::new(DELETE, vec![client.id().into(), id.into()]),
         audit::entry_if_changed(ctx, req, who, event(&client, "staff.deleted", id, json!({})))?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("staff_booked", "this staff member has appointments; deactivate them instead"));
     }
     // Whether the widget offers booking depends on this; its cached config must follow.
@@ -536,7 +536,7 @@ pub async fn add_time_off<P: Platform>(
             event(&client, "staff.time_off_added", id, json!({"time_off_id": off_id})),
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::json(
@@ -570,7 +570,7 @@ pub async fn delete_time_off<P: Platform>(
             event(&client, "staff.time_off_deleted", id, json!({"time_off_id": off_id})),
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     // Whether the widget offers booking depends on this; its cached config must follow.

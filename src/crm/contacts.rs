@@ -320,7 +320,7 @@ pub async fn update<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     let updated = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
@@ -340,7 +340,7 @@ pub async fn tag<P: Platform>(
     let now = Param::Int(ctx.p.now_ms());
     let attach = Stmt::new(ATTACH_TAG, vec![client.id().into(), id.into(), tag_id.into(), now]);
     let audit = tag_event(ctx, req, who, &client, id, tag_id, "contact.tagged")?;
-    if ctx.p.batch(&[attach, audit]).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&[attach, audit]).await? {
         require_contact_and_tag(ctx.p, &client, id, tag_id).await?;
     }
     Ok(Response::new(204))
@@ -358,7 +358,7 @@ pub async fn untag<P: Platform>(
     let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
     let detach = Stmt::new(DETACH_TAG, vec![client.id().into(), id.into(), tag_id.into()]);
     let audit = tag_event(ctx, req, who, &client, id, tag_id, "contact.untagged")?;
-    if ctx.p.batch(&[detach, audit]).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&[detach, audit]).await? {
         require_contact_and_tag(ctx.p, &client, id, tag_id).await?;
     }
     Ok(Response::new(204))
@@ -438,15 +438,15 @@ pub async fn delete<P: Platform>(
             metadata: json!({}),
         },
     )?;
-    let changed = ctx
+    let deleted = ctx
         .p
-        .batch(&[
+        .batch_changed(&[
             Stmt::new(DELETE, vec![client.id().into(), id.into()]),
             audit,
             Stmt::new(DELETE_NOTES, vec![client.id().into(), id.into()]),
         ])
         .await?;
-    if changed.first().copied().unwrap_or(0) == 0 {
+    if !deleted {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

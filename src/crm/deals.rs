@@ -357,7 +357,7 @@ pub async fn create<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(explain_refusal(ctx.p, &client, &f).await);
     }
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
@@ -485,7 +485,7 @@ pub async fn delete<P: Platform>(
         )?,
         Stmt::new(DELETE_NOTES, vec![client.id().into(), id.into()]),
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

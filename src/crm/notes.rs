@@ -156,7 +156,7 @@ pub async fn create<P: Platform>(
             metadata: json!({"note_id": id}),
         },
     )?;
-    if ctx.p.batch(&[insert, audit]).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&[insert, audit]).await? {
         return Err(ApiError::NotFound);
     }
     let row = ctx.p.query(SELECT_ONE, &[client.id().into(), id.as_str().into()]).await?.into_iter().next();
@@ -190,7 +190,7 @@ pub async fn delete<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

@@ -250,7 +250,7 @@ pub async fn rename<P: Platform>(
         Stmt::new(RENAME, vec![client.id().into(), id.into(), name.as_str().into(), Param::Int(ctx.p.now_ms())]),
         audit::entry_if_changed(ctx, req, who, event(&client, "pipeline.renamed", id, json!({"name": name})))?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::json(200, &load(ctx.p, &client, id).await?))
@@ -270,7 +270,7 @@ pub async fn delete<P: Platform>(
         Stmt::new(DELETE, vec![client.id().into(), id.into()]),
         audit::entry_if_changed(ctx, req, who, event(&client, "pipeline.deleted", id, json!({})))?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("pipeline_not_empty", "move or delete this pipeline's deals first"));
     }
     Ok(Response::new(204))
@@ -308,7 +308,7 @@ pub async fn add_stage<P: Platform>(
             event(&client, "pipeline.stage_added", id, json!({"stage_id": stage_id, "name": name})),
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::invalid("too_many_stages", format!("a pipeline has at most {MAX_STAGES} stages")));
     }
     Ok(Response::json(201, &load(ctx.p, &client, id).await?))
@@ -338,7 +338,7 @@ pub async fn rename_stage<P: Platform>(
             event(&client, "pipeline.stage_renamed", id, json!({"stage_id": stage_id, "name": name})),
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::json(200, &load(ctx.p, &client, id).await?))
@@ -371,7 +371,7 @@ pub async fn reorder<P: Platform>(
             event(&client, "pipeline.stages_reordered", id, json!({"stage_ids": body.stage_ids})),
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(mismatch());
     }
     Ok(Response::json(200, &load(ctx.p, &client, id).await?))

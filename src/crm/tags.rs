@@ -163,7 +163,7 @@ pub async fn update<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await.map_err(name_taken)?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await.map_err(name_taken)? {
         return Err(ApiError::NotFound);
     }
     let tag = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
@@ -194,7 +194,7 @@ pub async fn delete<P: Platform>(
             },
         )?,
     ];
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

@@ -385,8 +385,8 @@ pub async fn verify_claim<P: Platform>(
             now,
         )?);
     }
-    let won = match ctx.p.batch(&stmts).await {
-        Ok(changed) => changed.first().copied().unwrap_or(0) > 0,
+    let won = match ctx.p.batch_changed(&stmts).await {
+        Ok(changed) => changed,
         // The partial unique index on verified hostnames: an identical name won the race.
         Err(crate::platform::error::StoreError::Conflict(_)) => false,
         Err(e) => return Err(e.into()),

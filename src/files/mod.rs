@@ -622,7 +622,7 @@ pub async fn revoke_links<P: Platform>(
             metadata: json!({}),
         },
     )?;
-    if ctx.p.batch(&[rotate, audit]).await?.first().copied().unwrap_or(0) == 0 {
+    if !ctx.p.batch_changed(&[rotate, audit]).await? {
         return Err(ApiError::NotFound);
     }
     Ok(Response::new(204))

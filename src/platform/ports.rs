@@ -68,6 +68,12 @@ pub trait Database {
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError>;
     /// Runs statements atomically: all apply or none do. Returns rows changed per statement.
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError>;
+
+    /// `batch`, answering whether its first statement changed a row: the usual shape of a guarded
+    /// change followed by its audit row.
+    async fn batch_changed(&self, stmts: &[Stmt]) -> Result<bool, StoreError> {
+        Ok(self.batch(stmts).await?.first().copied().unwrap_or(0) > 0)
+    }
 }
 
 /// Metadata kept beside an object in the bucket.
