@@ -12,7 +12,7 @@
 //! folded into one shared `unknown` bucket that anyone could fill.
 
 use crate::platform::error::ApiResult;
-use crate::platform::ports::{col_i64, col_str, Database, Param, Stmt};
+use crate::platform::ports::{col_i64, col_str, json_list, Database, Param, Stmt};
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_FAILURES_PER_EMAIL_IP: i64 = 5;
@@ -78,7 +78,7 @@ impl Attempt {
     ) -> ApiResult<Attempt> {
         let (email_key, ip_key, email_ip_key) = keys(email, ip);
         let all: Vec<&String> = std::iter::once(&email_key).chain(ip_key.iter()).chain(email_ip_key.iter()).collect();
-        let list = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+        let list = json_list(&all);
         let rows = db.query(RECORD, &[Param::Int(now), Param::Int(WINDOW_SECS), list.into()]).await?;
         let count = |k: &Option<String>| {
             rows.iter()
@@ -100,8 +100,7 @@ impl Attempt {
     /// The password was right: this attempt was not a guess. One round trip.
     pub async fn succeeded(&self, db: &impl Database) -> ApiResult<()> {
         let back: Vec<&String> = std::iter::once(&self.email_key).chain(self.ip_key.iter()).collect();
-        let mut stmts =
-            vec![Stmt::new(GIVE_BACK, vec![serde_json::to_string(&back).unwrap_or_else(|_| "[]".into()).into()])];
+        let mut stmts = vec![Stmt::new(GIVE_BACK, vec![json_list(&back).into()])];
         if let Some(k) = &self.email_ip_key {
             stmts.push(Stmt::new(CLEAR, vec![k.as_str().into()]));
         }

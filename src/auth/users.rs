@@ -15,7 +15,7 @@ use crate::auth::password;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
-use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::ports::{decode_all, json_list, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 #[derive(Deserialize)]
@@ -368,13 +368,7 @@ fn membership_terms(t: &Target, role: Role, list: Option<&[String]>) -> ApiResul
     let granted = granted_permissions(role, list).map_err(|name| {
         ApiError::invalid("invalid_permissions", format!("`{name}` is not a permission of the {} role", role.as_str()))
     })?;
-    let narrowing = match list {
-        None => None,
-        Some(_) => Some(
-            serde_json::to_string(&granted.iter().map(|p| p.as_str()).collect::<Vec<_>>())
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        ),
-    };
+    let narrowing = list.map(|_| json_list(granted.iter().map(|p| p.as_str())));
     Ok((granted, narrowing))
 }
 

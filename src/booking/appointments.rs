@@ -16,7 +16,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_str, decode, decode_all, Database, Param, Platform, Stmt, Zones};
+use crate::platform::ports::{col_str, decode, decode_all, json_list, Database, Param, Platform, Stmt, Zones};
 use crate::platform::tz::{Offsets, Zone};
 use crate::platform::{tz, Ctx};
 
@@ -475,7 +475,7 @@ pub async fn update<P: Platform>(
                 client.id().into(),
                 id.into(),
                 body.status.as_str().into(),
-                serde_json::to_string(from).map_err(|e| ApiError::Internal(e.to_string()))?.into(),
+                json_list(from).into(),
                 Param::Int(ctx.p.now_ms()),
             ],
         ),

@@ -13,7 +13,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_i64, decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_i64, decode, decode_all, json_list, Database, Param, Platform, Stmt};
 use crate::platform::{tz, Ctx};
 
 pub const LIST: &str = "SELECT id, client_id, name, user_id, active, created_at, updated_at FROM staff \
@@ -194,16 +194,12 @@ fn windows(hours: &[Hours]) -> ApiResult<Vec<Window>> {
     Ok(out)
 }
 
-fn json_ids(ids: &[String]) -> ApiResult<String> {
-    serde_json::to_string(ids).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
 /// Staff rows with their services and hours, in two queries for the whole page.
 async fn complete(db: &impl Database, client: &ClientScope, rows: Vec<StaffRow>) -> ApiResult<Vec<Staff>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = json_ids(&rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>())?;
+    let ids = json_list(rows.iter().map(|r| r.id.as_str()));
     let links: Vec<LinkRow> = decode_all(db.query(SERVICES_OF, &[client.id().into(), ids.as_str().into()]).await?)?;
     let hours: Vec<HoursRow> = decode_all(db.query(HOURS_OF, &[client.id().into(), ids.into()]).await?)?;
     Ok(rows
@@ -276,7 +272,7 @@ async fn service_stmts(db: &impl Database, client: &ClientScope, id: &str, ids: 
     let mut unique = ids.to_vec();
     unique.sort();
     unique.dedup();
-    let json = json_ids(&unique)?;
+    let json = json_list(&unique);
     let found = db.query(COUNT_SERVICES, &[client.id().into(), json.as_str().into()]).await?;
     if found.first().and_then(|r| col_i64(r, "n")).unwrap_or(0) != unique.len() as i64 {
         return Err(ApiError::invalid("unknown_service", "service_ids must be this client's services"));

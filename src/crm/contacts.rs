@@ -10,7 +10,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::looks_like_id;
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{decode, decode_all, json_list, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const INSERT: &str =
@@ -198,8 +198,7 @@ async fn with_tags(db: &impl Database, client: &ClientScope, mut contacts: Vec<C
     if contacts.is_empty() {
         return Ok(contacts);
     }
-    let ids = serde_json::to_string(&contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ids = json_list(contacts.iter().map(|c| c.id.as_str()));
     let rows: Vec<TagRow> = decode_all(db.query(TAGS_OF, &[client.id().into(), ids.into()]).await?)?;
     for r in rows {
         if let Some(c) = contacts.iter_mut().find(|c| c.id == r.contact_id) {

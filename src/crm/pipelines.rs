@@ -12,7 +12,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_i64, decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_i64, decode, decode_all, json_list, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 /// Stages one pipeline may have.
@@ -132,8 +132,7 @@ async fn with_stages(db: &impl Database, client: &ClientScope, rows: Vec<Pipelin
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = serde_json::to_string(&rows.iter().map(|p| p.id.as_str()).collect::<Vec<_>>())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let ids = json_list(rows.iter().map(|p| p.id.as_str()));
     let stages: Vec<Stage> = decode_all(db.query(STAGES_OF, &[client.id().into(), ids.into()]).await?)?;
     Ok(rows
         .into_iter()
@@ -361,7 +360,7 @@ pub async fn reorder<P: Platform>(
     if body.stage_ids.len() != pipeline.stages.len() || body.stage_ids.len() > MAX_STAGES {
         return Err(mismatch());
     }
-    let order = serde_json::to_string(&body.stage_ids).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let order = json_list(&body.stage_ids);
     let stmts = [
         Stmt::new(REORDER, vec![client.id().into(), id.into(), order.into(), Param::Int(ctx.p.now_ms())]),
         audit::entry_if_changed(

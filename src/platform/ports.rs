@@ -5,6 +5,12 @@
 use crate::platform::error::StoreError;
 use serde_json::{Map, Value};
 
+/// A list of strings as one JSON array, the text `json_each(?)` reads (and a narrowing list is
+/// stored as). Serialising strings cannot fail, so neither can this.
+pub fn json_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    serde_json::Value::Array(items.into_iter().map(|s| serde_json::Value::from(s.as_ref())).collect()).to_string()
+}
+
 /// One SQL parameter. D1 and SQLite agree on these four.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
