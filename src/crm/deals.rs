@@ -14,7 +14,7 @@ use crate::platform::extract::{currency_field, json_body, page_params, page_resp
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
 use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
-use crate::platform::Ctx;
+use crate::platform::{tz, Ctx};
 
 pub const SELECT_ONE: &str = "SELECT id, client_id, pipeline_id, stage_id, title, value_minor, currency, contact_id, \
     owner_user_id, status, lost_reason, expected_close_date, created_at, updated_at, closed_at FROM deals \
@@ -151,25 +151,10 @@ fn value_field(v: i64) -> ApiResult<i64> {
 
 /// `YYYY-MM-DD`, a real calendar date.
 pub fn date_field(name: &'static str, v: &str) -> ApiResult<String> {
-    let bad = || ApiError::invalid("invalid_date", format!("`{name}` must be a date like 2027-03-31"));
-    let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let num = |s: &str| s.parse::<u32>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
-    let (y, m, d) = (num(&v[..4]).ok_or_else(bad)?, num(&v[5..7]).ok_or_else(bad)?, num(&v[8..]).ok_or_else(bad)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(bad()),
-    };
-    if !(1900..=2999).contains(&y) || d == 0 || d > days {
-        return Err(bad());
-    }
-    Ok(v.to_string())
+    tz::parse_date(v)
+        .filter(|d| (1900..=2999).contains(&d.year()))
+        .map(|d| d.to_string())
+        .ok_or_else(|| ApiError::invalid("invalid_date", format!("`{name}` must be a date like 2027-03-31")))
 }
 
 fn id_field(name: &'static str, v: &str, prefix: &str) -> ApiResult<String> {

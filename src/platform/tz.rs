@@ -41,6 +41,10 @@ impl Date {
         })
     }
 
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
     /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
     pub fn days(self) -> i64 {
         let y = i64::from(self.year) - i64::from(self.month <= 2);
