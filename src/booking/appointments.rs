@@ -547,15 +547,12 @@ pub async fn free_slots<D: Database + Zones>(
     // Instants a day either side of the local range cover every offset.
     let lo = tz::local_to_utc_ms(&zone, from_d, 0).unwrap_or(0) - DAY_MS;
     let hi = tz::local_to_utc_ms(&zone, to_d, 0).unwrap_or(0) + 2 * DAY_MS;
-    let rows: Vec<serde_json::Value> =
-        decode_all(db.query(staff::LIST, &[client.id().into(), "".into(), Param::Int(100)]).await?)?;
     let mut out = Vec::new();
-    for r in rows {
-        let Some(staff_id) = r["id"].as_str() else { continue };
+    for member in staff::first_page(db, client).await? {
+        let staff_id = member.id.as_str();
         if only_staff.is_some_and(|s| s != staff_id) {
             continue;
         }
-        let Some(member) = staff::one(db, client, staff_id).await? else { continue };
         if !member.active || !member.service_ids.iter().any(|s| s == service_id) {
             continue;
         }
@@ -576,7 +573,7 @@ pub async fn free_slots<D: Database + Zones>(
                 local_start: tz::local_label(&zone, s.start_ms),
             })
             .collect();
-        out.push(StaffSlots { staff_id: member.id, name: member.name, slots });
+        out.push(StaffSlots { staff_id: member.id.clone(), name: member.name, slots });
     }
     Ok(json!({"service_id": service_id, "time_zone": row.time_zone, "from": from, "to": to, "staff": out}))
 }
