@@ -7,8 +7,8 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, console_log, event, web_sys, Context, Env, Fetch, Headers, HttpMetadata, Range, RequestInit,
-    ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, web_sys, Context, Env, Fetch, Headers, HttpMetadata, MessageBatch, MessageExt,
+    Range, RequestInit, ScheduleContext, ScheduledEvent,
 };
 
 use crate::api::{App, State};
@@ -16,8 +16,8 @@ use crate::platform::config::Config;
 use crate::platform::error::StoreError;
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::{
-    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
-    Stmt, Zones,
+    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, Post,
+    PostOutcome, Queue, QueueMessage, RateLimits, Row, Stmt, Zones, RESPONSE_HEAD_BYTES,
 };
 
 thread_local! {
@@ -81,6 +81,40 @@ export function gh_tz_offset(zone, ms) {
   if (!m) return NaN;
   return m[1] ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
 }
+// A webhook POST: a timeout, no redirects followed, and only the answer's first bytes read.
+export async function gh_post(url, body, headers, timeoutMs, headBytes) {
+  const list = [];
+  const parts = headers.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
+  const started = Date.now();
+  try {
+    const r = await fetch(url, { method: "POST", body, headers: list, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    let head = "";
+    if (r.body) {
+      const reader = r.body.getReader();
+      const chunks = [];
+      let size = 0;
+      while (size < headBytes) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        size += value.length;
+      }
+      reader.cancel().catch(() => {});
+      const all = new Uint8Array(size);
+      let at = 0;
+      for (const c of chunks) { all.set(c, at); at += c.length; }
+      head = new TextDecoder().decode(all.subarray(0, headBytes));
+    }
+    return JSON.stringify({ status: r.status, retry_after: r.headers.get("retry-after"), head, ms: Date.now() - started });
+  } catch (e) {
+    const timeout = e && (e.name === "TimeoutError" || e.name === "AbortError");
+    return JSON.stringify({ timeout, error: String((e && e.message) || e), ms: Date.now() - started });
+  }
+}
+export async function gh_queue_send(queue, messages) {
+  await queue.sendBatch(JSON.parse(messages).map(([body, delaySeconds]) => ({ body, delaySeconds })));
+}
 export async function gh_all(db, sql, params) {
   const r = await db.prepare(sql).bind(...JSON.parse(params)).all();
   return JSON.stringify(r.results || []);
@@ -101,6 +135,9 @@ extern "C" {
     fn gh_response(status: u16, body: Vec<u8>, headers: &str) -> web_sys::Response;
     fn gh_tz_canonical(zone: &str) -> String;
     fn gh_tz_offset(zone: &str, ms: f64) -> f64;
+    async fn gh_post(url: &str, body: &str, headers: &str, timeout_ms: u32, head_bytes: u32) -> JsValue;
+    #[wasm_bindgen(catch)]
+    async fn gh_queue_send(queue: &JsValue, messages: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     async fn gh_all(db: &JsValue, sql: &str, params: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
@@ -309,6 +346,49 @@ impl Outbound for Edge {
         let body = resp.text().await.map_err(store_err)?;
         Ok(HttpReply { status, body })
     }
+
+    async fn post_json(&self, post: &Post<'_>) -> (PostOutcome, i64) {
+        let mut headers = String::new();
+        for (k, v) in post.headers {
+            if !headers.is_empty() {
+                headers.push('\n');
+            }
+            headers.push_str(k);
+            headers.push('\n');
+            headers.push_str(v);
+        }
+        let reply = gh_post(post.url, post.body, &headers, post.timeout_ms, RESPONSE_HEAD_BYTES as u32).await;
+        let v: serde_json::Value = reply.as_string().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        let ms = v["ms"].as_i64().unwrap_or(0);
+        let outcome = match v["status"].as_u64() {
+            Some(status) => PostOutcome::Answered {
+                status: status as u16,
+                retry_after: v["retry_after"].as_str().map(String::from),
+                head: v["head"].as_str().unwrap_or("").to_string(),
+            },
+            None if v["timeout"].as_bool() == Some(true) => PostOutcome::TimedOut,
+            None => PostOutcome::Failed(v["error"].as_str().unwrap_or("the request failed").to_string()),
+        };
+        (outcome, ms)
+    }
+}
+
+/// The `[[queues.producers]]` binding that carries webhook deliveries.
+const WEBHOOKS_QUEUE: &str = "WEBHOOKS_QUEUE";
+
+impl Queue for Edge {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
+        let queue = js_sys::Reflect::get(&self.env, &JsValue::from_str(WEBHOOKS_QUEUE))
+            .ok()
+            .filter(|q| !q.is_undefined())
+            .ok_or_else(|| StoreError::Unavailable(format!("the queue binding {WEBHOOKS_QUEUE} is missing")))?;
+        // sendBatch takes at most 100 messages.
+        for chunk in messages.chunks(100) {
+            let list: serde_json::Value = chunk.iter().map(|m| serde_json::json!([m.body, m.delay_secs])).collect();
+            gh_queue_send(&queue, &list.to_string()).await.map_err(js_store_err)?;
+        }
+        Ok(())
+    }
 }
 
 impl RateLimits for Edge {
@@ -386,7 +466,7 @@ fn to_js(resp: Response, head: bool) -> web_sys::Response {
 // workers-rs installs its own panic hook, which marks the instance for re-initialisation after a
 // panic; it is kept (no console_error_panic_hook over it).
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let cfg = match config(&env) {
         Ok(c) => c,
         Err(e) => {
@@ -402,11 +482,46 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> worker::Result
     let head = core.method == Method::Head;
     let state = STATE.with(|s| *s);
     let app = App::new(&platform, &cfg, state);
-    let mut resp = app.handle(core).await;
+    let (mut resp, outbox) = app.serve(core).await;
     if cfg.debug_headers {
         resp.set_header("x-gatehouse-db-queries", platform.queries.get().to_string());
     }
+    if outbox {
+        // The events this request recorded head for the webhooks queue once the answer is out.
+        ctx.wait_until(async move {
+            let platform = Edge::new(&env);
+            let app = App::new(&platform, &cfg, state);
+            if let Err(e) = app.drain_outbox().await {
+                console_error!("webhook outbox drain failed (the cron will retry): {e}");
+            }
+        });
+    }
     Ok(to_js(resp, head))
+}
+
+/// The webhooks queue consumer: one delivery attempt per message. A message whose attempt could
+/// not be recorded (D1 unavailable) goes back to the queue; every other outcome is in D1.
+#[event(queue)]
+async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let cfg = match config(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            console_error!("configuration error: {e}");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let platform = Edge::new(&env);
+    let state = STATE.with(|s| *s);
+    let app = App::new(&platform, &cfg, state);
+    for message in batch.raw_iter() {
+        let id = message.body().as_string().unwrap_or_default();
+        match app.deliver(&id).await {
+            crate::webhooks::delivery::Ack::Done => message.ack(),
+            crate::webhooks::delivery::Ack::Retry => message.retry(),
+        }
+    }
+    Ok(())
 }
 
 #[event(scheduled)]

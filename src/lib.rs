@@ -17,6 +17,7 @@ pub mod domains;
 pub mod files;
 pub mod settings;
 pub mod tenants;
+pub mod webhooks;
 pub mod widget;
 // The top: routing and scheduled jobs, imported by nobody but the edge.
 pub mod api;

@@ -1,6 +1,6 @@
 //! Who may do what, and the proof that they may. Roles and permissions (`roles`), the tenant and
-//! membership store (`store`) and the audit log (`audit`) live here, above the platform and below
-//! every feature.
+//! membership store (`store`), the audit log (`audit`) and the event outbox (`events`) live here,
+//! above the platform and below every feature.
 //!
 //! A feature acts on a tenant only through a scope: `client` and `agency` load the tenant, check
 //! the caller reaches it (404 first, so a foreign id never leaks) and then holds the permission
@@ -9,6 +9,7 @@
 //! be pointed at a tenant nobody checked.
 
 pub mod audit;
+pub mod events;
 pub mod roles;
 pub mod store;
 

@@ -105,6 +105,7 @@ impl Role {
                 DealsWrite,
                 BookingRead,
                 BookingWrite,
+                WebhooksManage,
                 AuditRead,
             ],
             Role::AgencyUser => &[
@@ -141,6 +142,7 @@ impl Role {
                 DealsWrite,
                 BookingRead,
                 BookingWrite,
+                WebhooksManage,
                 AuditRead,
             ],
             Role::ClientUser => &[
@@ -213,6 +215,9 @@ pub enum Permission {
     BookingRead,
     #[serde(rename = "booking:write")]
     BookingWrite,
+    /// Webhook endpoints, their secrets, the delivery log and replays, and the event log.
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
@@ -243,6 +248,7 @@ impl Permission {
         Permission::DealsWrite,
         Permission::BookingRead,
         Permission::BookingWrite,
+        Permission::WebhooksManage,
         Permission::AuditRead,
     ];
 
@@ -273,6 +279,7 @@ impl Permission {
             Permission::DealsWrite => "deals:write",
             Permission::BookingRead => "booking:read",
             Permission::BookingWrite => "booking:write",
+            Permission::WebhooksManage => "webhooks:manage",
             Permission::AuditRead => "audit:read",
         }
     }

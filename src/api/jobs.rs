@@ -19,11 +19,15 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     let rotation = crate::settings::rotate_batch(ctx).await?;
     // And finishes any file upload or delete a crash left half-done.
     let files = crate::files::reconcile(ctx).await?;
+    // And drains the webhook outbox: events no request drained, deliveries whose message was lost.
+    let webhooks = crate::webhooks::delivery::drain(ctx).await?;
     ctx.p.log(
         "info",
         &format!(
-            "scheduled {cron}: domains {domains}; expired claims {expired}; key rotation {rotation}; files {files}"
+            "scheduled {cron}: domains {domains}; expired claims {expired}; key rotation {rotation}; files {files}; \
+             webhooks {webhooks:?}"
         ),
     );
-    Ok(serde_json::json!({"domains": domains, "expired_claims": expired, "rotation": rotation, "files": files}))
+    Ok(serde_json::json!({"domains": domains, "expired_claims": expired, "rotation": rotation, "files": files,
+        "webhooks": webhooks}))
 }

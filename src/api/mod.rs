@@ -14,7 +14,7 @@ use crate::platform::extract::{parse_host, req_method, segments};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
-use crate::{auth, booking, branding, crm, domains, files, settings, tenants, widget};
+use crate::{auth, booking, branding, crm, domains, files, settings, tenants, webhooks, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
 #[derive(Default)]
@@ -35,10 +35,17 @@ impl<'a, P: Platform> App<'a, P> {
 
     /// The one entry point. Never panics on client input; every error becomes the JSON shape.
     pub async fn handle(&self, req: Request) -> Response {
+        self.serve(req).await.0
+    }
+
+    /// `handle`, also saying whether the request touched the webhook outbox, in which case the
+    /// edge runs `drain_outbox` once the response is out.
+    pub async fn serve(&self, req: Request) -> (Response, bool) {
         let is_api = req.path.starts_with("/api/");
         let ctx = Ctx::new(self.p, self.cfg);
         let routed = self.route(&ctx, &req).await;
         self.apply_changes(&ctx);
+        let outbox = ctx.outbox_touched();
         let mut resp = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -58,7 +65,17 @@ impl<'a, P: Platform> App<'a, P> {
         if resp.header("cache-control").is_none() {
             resp.set_header("cache-control", "no-store");
         }
-        resp
+        (resp, outbox)
+    }
+
+    /// Fans recorded events out to webhook deliveries and queues them.
+    pub async fn drain_outbox(&self) -> ApiResult<webhooks::delivery::Drained> {
+        webhooks::delivery::drain(&Ctx::new(self.p, self.cfg)).await
+    }
+
+    /// The webhooks queue consumer: one attempt per message.
+    pub async fn deliver(&self, delivery_id: &str) -> webhooks::delivery::Ack {
+        webhooks::delivery::deliver(&Ctx::new(self.p, self.cfg), delivery_id).await
     }
 
     /// A scheduled run (`jobs`), with the same cache upkeep as a request.
@@ -274,6 +291,27 @@ impl<'a, P: Platform> App<'a, P> {
             (Patch, ["clients", id, "appointments", a]) => booking::appointments::update(ctx, req, who, id, a).await,
             (Get, ["clients", id, "availability"]) => booking::appointments::availability(ctx, req, who, id).await,
 
+            // Events and webhooks.
+            (Get, ["clients", id, "events"]) => webhooks::events(ctx, req, who, id).await,
+            (Get, ["clients", id, "webhooks"]) => webhooks::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "webhooks"]) => webhooks::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "webhooks", w]) => webhooks::get(ctx, req, who, id, w).await,
+            (Patch, ["clients", id, "webhooks", w]) => webhooks::update(ctx, req, who, id, w).await,
+            (Delete, ["clients", id, "webhooks", w]) => webhooks::delete(ctx, req, who, id, w).await,
+            (Post, ["clients", id, "webhooks", w, "rotate-secret"]) => {
+                webhooks::rotate_secret(ctx, req, who, id, w).await
+            }
+            (Post, ["clients", id, "webhooks", w, "replay"]) => {
+                webhooks::delivery::replay_dead(ctx, req, who, id, w).await
+            }
+            (Get, ["clients", id, "webhooks", w, "deliveries"]) => webhooks::delivery::list(ctx, req, who, id, w).await,
+            (Get, ["clients", id, "webhooks", w, "deliveries", d]) => {
+                webhooks::delivery::get(ctx, req, who, id, w, d).await
+            }
+            (Post, ["clients", id, "webhooks", w, "deliveries", d, "replay"]) => {
+                webhooks::delivery::replay(ctx, req, who, id, w, d).await
+            }
+
             (_, path) if routed_path(path) => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
         }
@@ -297,6 +335,11 @@ fn routed_path(path: &[&str]) -> bool {
             | ["clients", _, "pipelines", _, "board" | "stages"]
             | ["clients", _, "pipelines", _, "stages", _]
             | ["clients", _, "deals", _, "history"]
+            | ["clients", _, "events" | "webhooks"]
+            | ["clients", _, "webhooks", _]
+            | ["clients", _, "webhooks", _, "rotate-secret" | "replay" | "deliveries"]
+            | ["clients", _, "webhooks", _, "deliveries", _]
+            | ["clients", _, "webhooks", _, "deliveries", _, "replay"]
             | ["admin", "tenants"]
             | ["admin", "tenants", _]
             | ["admin", "settings", "rotate"]

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::availability::{self, Calendar, Refusal, Shape};
 use super::{services, staff};
 use crate::access::audit::{self, Event};
+use crate::access::events::{self, Kind};
 use crate::access::roles::{Permission, Principal};
 use crate::access::store::ClientRow;
 use crate::access::{self, ClientScope};
@@ -47,6 +48,16 @@ pub const BUSY: &str = "SELECT blocked_from, blocked_until FROM appointments WHE
 /// A status change, only along an allowed transition (?4: the statuses it may leave).
 pub const SET_STATUS: &str = "UPDATE appointments SET status = ?3, updated_at = ?5 \
     WHERE client_id = ?1 AND id = ?2 AND status IN (SELECT value FROM json_each(?4))";
+/// A move to another start (and perhaps another staff member offering the same service), refused
+/// inside the statement if the new blocked range ?6-?7 overlaps anything else active of that staff
+/// member, or the appointment is no longer open.
+pub const RESCHEDULE: &str = "UPDATE appointments SET staff_id = ?3, starts_at = ?4, ends_at = ?5, blocked_from = ?6, \
+    blocked_until = ?7, updated_at = ?8 WHERE client_id = ?1 AND id = ?2 AND status IN ('scheduled', 'confirmed') \
+    AND NOT EXISTS (SELECT 1 FROM appointments o WHERE o.client_id = ?1 AND o.staff_id = ?3 AND o.id <> ?2 \
+      AND o.status IN ('scheduled', 'confirmed') AND o.blocked_from < ?7 AND o.blocked_until > ?6) \
+    AND EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
+      WHERE ss.client_id = ?1 AND ss.staff_id = ?3 AND ss.service_id = appointments.service_id AND st.active = 1 \
+      AND sv.active = 1)";
 pub const CONTACT_EXISTS: &str = "SELECT 1 AS ok FROM contacts WHERE client_id = ?1 AND id = ?2";
 pub const CONTACT_BY_EMAIL: &str =
     "SELECT id FROM contacts WHERE client_id = ?1 AND email = ?2 ORDER BY created_at, id LIMIT 1";
@@ -119,6 +130,21 @@ impl Row {
     }
 }
 
+/// An appointment as an event carries it.
+fn event_data(
+    id: &str,
+    service_id: &str,
+    staff_id: &str,
+    contact_id: Option<&str>,
+    (start_ms, end_ms): (i64, i64),
+    source: &str,
+) -> serde_json::Value {
+    json!({"appointment": {
+        "id": id, "service_id": service_id, "staff_id": staff_id, "contact_id": contact_id,
+        "starts_at": tz::instant_string(start_ms), "ends_at": tz::instant_string(end_ms), "source": source,
+    }})
+}
+
 /// Who the appointment is for: an existing contact, or one found (by email) or made.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,10 +169,16 @@ struct NewAppointment {
     note: Option<String>,
 }
 
+/// A PATCH: a new status, or a new start (and optionally another staff member).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusChange {
-    status: String,
+struct Change {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    starts_at: Option<String>,
+    #[serde(default)]
+    staff_id: Option<String>,
 }
 
 /// The client's zone; a stored name is validated when set, so an unknown one is a server fault.
@@ -267,6 +299,9 @@ pub async fn book<P: Platform>(
                 Some(existing) => Some(existing),
                 None => {
                     let contact = new_id("con")?;
+                    let contact_data = json!({"contact": {
+                        "id": contact, "name": name, "email": email, "phone": phone, "source": source,
+                    }});
                     stmts.push(Stmt::new(
                         INSERT_CONTACT,
                         vec![
@@ -284,6 +319,7 @@ pub async fn book<P: Platform>(
                             external_user_id.into(),
                         ],
                     ));
+                    stmts.push(events::record_if_changed(ctx, client.id(), Kind::ContactCreated, contact_data)?);
                     Some(contact)
                 }
             }
@@ -297,7 +333,7 @@ pub async fn book<P: Platform>(
             client.id().into(),
             service_id.into(),
             staff_id.into(),
-            contact_id.into(),
+            contact_id.clone().into(),
             Param::Int(slot.start_ms),
             Param::Int(slot.end_ms),
             Param::Int(blocked_from),
@@ -309,6 +345,8 @@ pub async fn book<P: Platform>(
         ],
     ));
     stmts.push(audit_row);
+    let data = event_data(id, service_id, staff_id, contact_id.as_deref(), (slot.start_ms, slot.end_ms), source);
+    stmts.push(events::record_if_changed(ctx, client.id(), Kind::AppointmentBooked, data)?);
     let changes = ctx.p.batch(&stmts).await?;
     if changes.get(at).copied().unwrap_or(0) == 0 {
         // A racing retry of the same submission may have won; it answers with that booking.
@@ -445,8 +483,11 @@ fn allowed_from(to: &str) -> Option<&'static [&'static str]> {
     }
 }
 
-/// `PATCH /api/clients/{id}/appointments/{appointment_id} {status}`: scheduled → confirmed →
-/// completed, or cancelled from either open status (which frees the slot). Anything else is 422.
+/// `PATCH /api/clients/{id}/appointments/{appointment_id}`, one of:
+/// - `{status}`: scheduled → confirmed → completed, or cancelled from either open status (which
+///   frees the slot). Anything else is 422.
+/// - `{starts_at, staff_id?}`: a reschedule of an open appointment to a free slot of the same
+///   service (with the same or another staff member who offers it); 409 if the slot is taken.
 pub async fn update<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -455,26 +496,45 @@ pub async fn update<P: Platform>(
     id: &str,
 ) -> ApiResult<Response> {
     let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
-    let body: StatusChange = json_body(req, &["client_id", "id", "starts_at", "ends_at"])?;
+    let body: Change = json_body(req, &["client_id", "id", "ends_at", "service_id"])?;
     let cur = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    let from = allowed_from(&body.status)
+    match (body.status, body.starts_at) {
+        (Some(status), None) if body.staff_id.is_none() => set_status(ctx, req, who, &client, cur, &status).await?,
+        (None, Some(starts_at)) => reschedule(ctx, req, who, &client, &row, cur, &starts_at, body.staff_id).await?,
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_change",
+                "send either `status`, or `starts_at` (with an optional `staff_id`) to reschedule",
+            ))
+        }
+    }
+    let a = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, &a.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
+}
+
+async fn set_status<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client: &ClientScope,
+    cur: Row,
+    status: &str,
+) -> ApiResult<()> {
+    let from = allowed_from(status)
         .ok_or_else(|| ApiError::invalid("invalid_status", "status is confirmed, completed or cancelled"))?;
     let refused = || {
-        ApiError::invalid(
-            "invalid_transition",
-            format!("an appointment that is {} cannot become {}", cur.status, body.status),
-        )
+        ApiError::invalid("invalid_transition", format!("an appointment that is {} cannot become {status}", cur.status))
     };
     if !from.contains(&cur.status.as_str()) {
         return Err(refused());
     }
-    let stmts = [
+    let mut stmts = vec![
         Stmt::new(
             SET_STATUS,
             vec![
                 client.id().into(),
-                id.into(),
-                body.status.as_str().into(),
+                cur.id.as_str().into(),
+                status.into(),
                 json_list(from).into(),
                 Param::Int(ctx.p.now_ms()),
             ],
@@ -487,17 +547,93 @@ pub async fn update<P: Platform>(
                 tenant_id: client.id(),
                 action: "appointment.status_changed",
                 target_type: "appointment",
-                target_id: Some(id),
-                metadata: json!({"from": cur.status, "to": body.status}),
+                target_id: Some(&cur.id),
+                metadata: json!({"from": cur.status, "to": status}),
             },
         )?,
     ];
+    if status == "cancelled" {
+        let span = (cur.starts_at, cur.ends_at);
+        let data = event_data(&cur.id, &cur.service_id, &cur.staff_id, cur.contact_id.as_deref(), span, &cur.source);
+        stmts.push(events::record_if_changed(ctx, client.id(), Kind::AppointmentCancelled, data)?);
+    }
     if !ctx.p.batch_changed(&stmts).await? {
         // Someone else moved it first; the transition no longer holds.
         return Err(refused());
     }
-    let a = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, &a.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reschedule<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client: &ClientScope,
+    row: &ClientRow,
+    cur: Row,
+    starts_at: &str,
+    staff_id: Option<String>,
+) -> ApiResult<()> {
+    let open = || ["scheduled", "confirmed"].contains(&cur.status.as_str());
+    if !open() {
+        return Err(ApiError::invalid(
+            "invalid_transition",
+            format!("an appointment that is {} cannot be rescheduled", cur.status),
+        ));
+    }
+    let staff_id = staff_id.unwrap_or_else(|| cur.staff_id.clone());
+    let now = ctx.p.now_ms();
+    let (shape, slot) = checked_slot(ctx.p, client, row, &cur.service_id, &staff_id, starts_at, now).await?;
+    let (blocked_from, blocked_until) = shape.blocked(slot.start_ms);
+    let span = (slot.start_ms, slot.end_ms);
+    let mut data = event_data(&cur.id, &cur.service_id, &staff_id, cur.contact_id.as_deref(), span, &cur.source);
+    data["previous"] = json!({
+        "staff_id": cur.staff_id, "starts_at": tz::instant_string(cur.starts_at), "ends_at": tz::instant_string(cur.ends_at),
+    });
+    let stmts = [
+        Stmt::new(
+            RESCHEDULE,
+            vec![
+                client.id().into(),
+                cur.id.as_str().into(),
+                staff_id.as_str().into(),
+                Param::Int(slot.start_ms),
+                Param::Int(slot.end_ms),
+                Param::Int(blocked_from),
+                Param::Int(blocked_until),
+                Param::Int(now),
+            ],
+        ),
+        audit::entry_if_changed(
+            ctx,
+            req,
+            who,
+            Event {
+                tenant_id: client.id(),
+                action: "appointment.rescheduled",
+                target_type: "appointment",
+                target_id: Some(&cur.id),
+                metadata: json!({"from": tz::instant_string(cur.starts_at), "to": tz::instant_string(slot.start_ms),
+                    "from_staff_id": cur.staff_id, "staff_id": staff_id}),
+            },
+        )?,
+        events::record_if_changed(ctx, client.id(), Kind::AppointmentRescheduled, data)?,
+    ];
+    if ctx.p.batch_changed(&stmts).await? {
+        return Ok(());
+    }
+    // Closed meanwhile, or the slot was taken meanwhile.
+    match one(ctx.p, client, &cur.id).await? {
+        Some(now) if ["scheduled", "confirmed"].contains(&now.status.as_str()) => {
+            Err(ApiError::conflict(Refusal::Taken.code(), Refusal::Taken.message()))
+        }
+        Some(now) => Err(ApiError::invalid(
+            "invalid_transition",
+            format!("an appointment that is {} cannot be rescheduled", now.status),
+        )),
+        None => Err(ApiError::NotFound),
+    }
 }
 
 #[derive(Serialize)]

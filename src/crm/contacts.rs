@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
+use crate::access::events::{self, Kind};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
@@ -93,6 +94,11 @@ fn clean(c: NewContact) -> ApiResult<Clean> {
 }
 
 impl Clean {
+    /// The contact as an event carries it.
+    fn event_data(&self, id: &str, source: &str) -> serde_json::Value {
+        json!({"contact": {"id": id, "name": self.name, "email": self.email, "phone": self.phone, "source": source}})
+    }
+
     /// The leading parameters both inserts share: id, client, name, email, phone, message.
     fn params(self, id: &str, client_id: &str) -> Vec<Param> {
         vec![id.into(), client_id.into(), self.name.into(), self.email.into(), self.phone.into(), self.message.into()]
@@ -102,9 +108,11 @@ impl Clean {
 /// Validates and stores a contact; the caller has already established the tenant.
 pub async fn insert<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope, c: NewContact) -> ApiResult<String> {
     let id = crate::platform::ids::new_id("con")?;
-    let mut params = clean(c)?.params(&id, client.id());
+    let c = clean(c)?;
+    let event = events::record(ctx, client.id(), Kind::ContactCreated, c.event_data(&id, "api"))?;
+    let mut params = c.params(&id, client.id());
     params.extend(["api".into(), Param::Null, Param::Int(ctx.p.now_ms())]);
-    ctx.p.execute(INSERT, &params).await?;
+    ctx.p.batch(&[Stmt::new(INSERT, params), event]).await?;
     Ok(id)
 }
 
@@ -126,7 +134,15 @@ pub async fn insert_widget<P: Platform>(
     external_user_id: Option<&str>,
 ) -> ApiResult<Submitted> {
     let id = crate::platform::ids::new_id("con")?;
-    let mut params = clean(c)?.params(&id, client.id());
+    let c = clean(c)?;
+    // A new lead is also a new contact: both events, each only if the insert happened.
+    let mut lead = c.event_data(&id, "widget");
+    lead["origin"] = origin.into();
+    lead["message"] = c.message.clone().into();
+    lead["external_user_id"] = external_user_id.into();
+    let lead_event = events::record_if_changed(ctx, client.id(), Kind::LeadReceived, lead)?;
+    let contact_event = events::record_if_changed(ctx, client.id(), Kind::ContactCreated, c.event_data(&id, "widget"))?;
+    let mut params = c.params(&id, client.id());
     params.extend([
         origin.into(),
         Param::Int(ctx.p.now_ms()),
@@ -134,8 +150,7 @@ pub async fn insert_widget<P: Platform>(
         Param::Int(ctx.cfg.widget_daily_cap),
         external_user_id.into(),
     ]);
-    let inserted = ctx.p.execute(INSERT_WIDGET, &params).await?;
-    if inserted > 0 {
+    if ctx.p.batch_changed(&[Stmt::new(INSERT_WIDGET, params), lead_event, contact_event]).await? {
         return Ok(Submitted::Created(id));
     }
     if let Some(sub) = submission_id {
@@ -293,6 +308,9 @@ pub async fn update<P: Platform>(
         message: patch.message.unwrap_or(current.message),
     };
     let c = clean(merged)?;
+    let mut data = c.event_data(id, &current.source);
+    data["changed"] = json!(changed);
+    let event = events::record_if_changed(ctx, client.id(), Kind::ContactUpdated, data)?;
     let stmts = [
         Stmt::new(
             UPDATE,
@@ -318,6 +336,7 @@ pub async fn update<P: Platform>(
                 metadata: json!({"fields": changed}),
             },
         )?,
+        event,
     ];
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
@@ -442,6 +461,7 @@ pub async fn delete<P: Platform>(
         .batch_changed(&[
             Stmt::new(DELETE, vec![client.id().into(), id.into()]),
             audit,
+            events::record_if_changed(ctx, client.id(), Kind::ContactDeleted, json!({"contact": {"id": id}}))?,
             Stmt::new(DELETE_NOTES, vec![client.id().into(), id.into()]),
         ])
         .await?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
+use crate::access::events::{self, Kind};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
@@ -181,6 +182,15 @@ struct Fields {
 }
 
 impl Fields {
+    /// The deal as an event carries it.
+    fn event_data(&self, id: &str) -> serde_json::Value {
+        json!({"deal": {
+            "id": id, "title": self.title, "pipeline_id": self.pipeline_id, "stage_id": self.stage_id,
+            "value_minor": self.value_minor, "currency": self.currency, "contact_id": self.contact_id,
+            "owner_user_id": self.owner_user_id, "status": self.status, "lost_reason": self.lost_reason,
+        }})
+    }
+
     /// ?1 deal, ?2 client, then the columns in `INSERT`/`UPDATE` order, ?13 now, ?14 closed_at.
     fn params(&self, id: &str, client: &ClientScope, now: i64) -> Vec<Param> {
         vec![
@@ -341,6 +351,7 @@ pub async fn create<P: Platform>(
                 metadata: json!({"pipeline_id": f.pipeline_id, "stage_id": f.stage_id}),
             },
         )?,
+        events::record_if_changed(ctx, client.id(), Kind::DealCreated, f.event_data(&id))?,
     ];
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(explain_refusal(ctx.p, &client, &f).await);
@@ -423,7 +434,19 @@ pub async fn update<P: Platform>(
     let mut params = f.params(id, &client, now);
     params.push(new_id("hist")?.into());
     params.push(who.user_id.as_str().into());
-    let stmts = [
+    // The events of the update, each written only if the update was.
+    let mut kinds = Vec::new();
+    if moved {
+        kinds.push(Kind::DealStageChanged);
+    }
+    match f.status.as_str() {
+        "won" if cur.status != "won" => kinds.push(Kind::DealWon),
+        "lost" if cur.status != "lost" => kinds.push(Kind::DealLost),
+        _ => {}
+    }
+    let mut data = f.event_data(id);
+    data["previous"] = json!({"stage_id": cur.stage_id, "status": cur.status});
+    let mut stmts = vec![
         Stmt::new(HISTORY_ON_MOVE, params.clone()),
         Stmt::new(UPDATE, params[..14].to_vec()),
         audit::entry_if_changed(
@@ -439,6 +462,9 @@ pub async fn update<P: Platform>(
             },
         )?,
     ];
+    for kind in kinds {
+        stmts.push(events::record_if_changed(ctx, client.id(), kind, data.clone())?);
+    }
     if ctx.p.batch(&stmts).await?.get(1).copied().unwrap_or(0) == 0 {
         return Err(explain_refusal(ctx.p, &client, &f).await);
     }

@@ -10,10 +10,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit::Event;
+use crate::access::events::{self, Kind};
 use crate::access::store::ClientRow;
 use crate::access::ClientScope;
 use crate::domains::hostname::DomainPattern;
 use crate::domains::origin::{OriginRule, Scheme};
+use crate::platform::dns::{self, Lookup};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
 use crate::platform::Ctx;
@@ -188,34 +190,12 @@ pub enum Proof {
     Mismatch,
 }
 
-/// Reads TXT records over DNS-over-HTTPS (the JSON API) and looks for the token.
+/// Reads TXT records over DNS-over-HTTPS and looks for the token.
 pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &str) -> ApiResult<Proof> {
-    let mut url =
-        url::Url::parse(resolver).map_err(|_| ApiError::Misconfigured("DOH_RESOLVER_URL is not a URL".into()))?;
-    url.query_pairs_mut().append_pair("name", name).append_pair("type", "TXT");
-    let reply = out
-        .fetch_text(url.as_str(), "application/dns-json")
-        .await
-        .map_err(|e| ApiError::Upstream(format!("DNS resolver unreachable: {e}")))?;
-    if reply.status != 200 {
-        return Err(ApiError::Upstream(format!("DNS resolver answered HTTP {}", reply.status)));
-    }
-    let v: Value =
-        serde_json::from_str(&reply.body).map_err(|_| ApiError::Upstream("DNS resolver sent invalid JSON".into()))?;
-    match v["Status"].as_i64() {
-        Some(0) => {}
-        Some(3) => return Ok(Proof::Missing), // NXDOMAIN
-        _ => return Err(ApiError::Upstream("DNS resolver reported a failure".into())),
-    }
-    let values: Vec<String> = v["Answer"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["type"].as_i64() == Some(16))
-                .filter_map(|r| r["data"].as_str().map(txt_value))
-                .collect()
-        })
-        .unwrap_or_default();
+    let values: Vec<String> = match dns::query(out, resolver, name, "TXT").await? {
+        Lookup::NoSuchName => return Ok(Proof::Missing),
+        Lookup::Records(records) => records.iter().filter(|r| r.rtype == 16).map(|r| txt_value(&r.data)).collect(),
+    };
     Ok(if values.is_empty() {
         Proof::Missing
     } else if values.iter().any(|v| v == token) {
@@ -302,10 +282,23 @@ pub async fn apply<P: Platform>(
             },
             now,
         )?);
+        let kind = match t.status {
+            "verified" if d.status != "verified" => Some(Kind::DomainVerified),
+            "lapsed" => Some(Kind::DomainLapsed),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            stmts.push(events::record_if_changed(ctx, &d.client_id, kind, event_data(d, t.reason.as_deref()))?);
+        }
     }
     ctx.p.batch(&stmts).await?;
     ctx.tenant_changed(&d.client_id);
     Ok(())
+}
+
+/// A domain as an event carries it.
+fn event_data(d: &DomainRow, reason: Option<&str>) -> Value {
+    json!({"domain": {"id": d.id, "hostname": d.hostname, "previous_status": d.status, "reason": reason}})
 }
 
 /// Whether two stored claims collide: they overlap, or share a base (`x.com` and `*.x.com`
@@ -356,6 +349,7 @@ pub async fn verify_claim<P: Platform>(
             },
             now,
         )?,
+        events::record_if_changed(ctx, &d.client_id, Kind::DomainVerified, event_data(d, reason.as_deref()))?,
     ];
     let lost = format!("another client verified {} first, and it overlaps this domain", d.hostname);
     for r in rivals.iter().filter(|r| r.status != "verified") {

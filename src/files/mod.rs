@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::access::audit::{self, Event};
+use crate::access::events::{self, Kind};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, require_permission, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
@@ -281,7 +282,13 @@ pub async fn store<P: Platform>(
         },
     )?;
     let ready = Stmt::new(MARK_READY, vec![up.tenant_id.into(), id.as_str().into(), meta.etag.as_str().into()]);
-    if let Err(e) = ctx.p.batch(&[ready, audit]).await {
+    let mut stmts = vec![ready, audit];
+    // A client's uploads are its files; logos and favicons are branding, not documents.
+    if up.area == Area::Uploads {
+        let data = json!({"file": {"id": id, "name": name, "content_type": content_type, "size": size, "sha256": sha}});
+        stmts.push(events::record(ctx, up.tenant_id, Kind::FileUploaded, data)?);
+    }
+    if let Err(e) = ctx.p.batch(&stmts).await {
         if ctx.p.delete(key.as_str()).await.is_ok() {
             undo_row(ctx, up.tenant_id, &id).await;
         }

@@ -67,7 +67,24 @@ pub struct Config {
     /// Development only: adds `x-gatehouse-db-queries` to responses so tests can count D1 calls.
     pub debug_headers: bool,
     pub gate_cache_ttl_ms: i64,
+    pub webhooks: WebhookConfig,
     pub version: &'static str,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// How long one delivery attempt waits for the receiver.
+    pub timeout_ms: u32,
+    /// Seconds to wait before each retry; its length + 1 is the number of attempts.
+    pub retry_schedule_secs: Vec<u32>,
+    /// Consecutive failed attempts after which an endpoint is disabled.
+    pub disable_after_failures: i64,
+    /// A pending delivery due this long ago with no attempt is queued again by the cron.
+    pub requeue_after_secs: i64,
+    /// Development and tests only: receiver origins (`http://127.0.0.1:8790`) exempt from the
+    /// https and private-address rules. Empty, as in production, means no exception.
+    pub test_receivers: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -78,6 +95,23 @@ impl std::fmt::Debug for Config {
             .field("current_key", &self.current_key)
             .finish_non_exhaustive()
     }
+}
+
+/// Retries after 30 s, 2 min, 10 min, 1 h, 3 h, 6 h and 12 h: eight attempts over about 22 hours.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "30,120,600,3600,10800,21600,43200";
+
+/// Seconds between attempts, each within what a queue message may be delayed (12 hours).
+fn retry_schedule(v: &str) -> Result<Vec<u32>, ConfigError> {
+    let invalid = |why: &str| ConfigError::Invalid { name: "WEBHOOK_RETRY_SCHEDULE", why: why.into() };
+    let steps: Vec<u32> = v
+        .split(',')
+        .map(|s| s.trim().parse::<u32>().ok().filter(|n| (1..=43_200).contains(n)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid("a comma-separated list of seconds, each 1 to 43200"))?;
+    if steps.len() > 20 {
+        return Err(invalid("at most 20 retries"));
+    }
+    Ok(steps)
 }
 
 /// Common weak HMAC secrets that must never sign tokens, even if someone sets one.
@@ -186,6 +220,17 @@ impl Config {
             default_storage_quota_bytes: num("DEFAULT_STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)?,
             debug_headers: opt("DEBUG_HEADERS", "false") == "true",
             gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
+            webhooks: WebhookConfig {
+                timeout_ms: num("WEBHOOK_TIMEOUT_MS", 10_000)?.clamp(100, 30_000) as u32,
+                retry_schedule_secs: retry_schedule(&opt("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))?,
+                disable_after_failures: positive("WEBHOOK_DISABLE_AFTER_FAILURES", 40)?,
+                requeue_after_secs: positive("WEBHOOK_REQUEUE_AFTER_SECS", 300)?,
+                test_receivers: opt("WEBHOOK_TEST_RECEIVERS", "")
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            },
             version: env!("CARGO_PKG_VERSION"),
         })
     }

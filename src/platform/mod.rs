@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod http;
@@ -12,7 +13,7 @@ pub mod ports;
 pub mod schema;
 pub mod tz;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use config::Config;
 use ports::Platform;
@@ -24,16 +25,27 @@ pub struct Ctx<'a, P: Platform> {
     pub p: &'a P,
     pub cfg: &'a Config,
     changed: RefCell<Vec<String>>,
+    events: Cell<bool>,
 }
 
 impl<'a, P: Platform> Ctx<'a, P> {
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Self { p, cfg, changed: RefCell::new(Vec::new()) }
+        Self { p, cfg, changed: RefCell::new(Vec::new()), events: Cell::new(false) }
     }
 
     /// Records that a tenant's gate-visible state (status, domains, branding, key) changed.
     pub fn tenant_changed(&self, tenant_id: &str) {
         self.changed.borrow_mut().push(tenant_id.to_string());
+    }
+
+    /// Records that the request wrote (or tried to write) an event to the outbox, or made a
+    /// webhook delivery due; the edge then drains the outbox once the response is out.
+    pub fn outbox_written(&self) {
+        self.events.set(true);
+    }
+
+    pub fn outbox_touched(&self) -> bool {
+        self.events.get()
     }
 
     /// The tenants recorded so far, emptying the record.

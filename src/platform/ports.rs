@@ -126,11 +126,50 @@ pub struct HttpReply {
     pub body: String,
 }
 
+/// An outbound JSON POST that must not hang or wander: a timeout, and redirects not followed.
+#[derive(Debug, Clone)]
+pub struct Post<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, String)],
+    pub body: &'a str,
+    pub timeout_ms: u32,
+}
+
+/// What became of a `Post`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// The receiver answered: its status, its `Retry-After` if any, and the first bytes of its body.
+    Answered { status: u16, retry_after: Option<String>, head: String },
+    /// No answer within the timeout.
+    TimedOut,
+    /// No answer at all: refused connection, TLS or DNS failure.
+    Failed(String),
+}
+
+/// Bytes of a receiver's answer kept for the delivery log.
+pub const RESPONSE_HEAD_BYTES: usize = 512;
+
 #[allow(async_fn_in_trait)]
 pub trait Outbound {
     async fn fetch_text(&self, url: &str, accept: &str) -> Result<HttpReply, StoreError>;
     /// POSTs an `application/x-www-form-urlencoded` body and returns the reply's text.
     async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<HttpReply, StoreError>;
+    /// POSTs JSON and reports the outcome with its latency in milliseconds. Never errors: every
+    /// failure is an outcome.
+    async fn post_json(&self, post: &Post<'_>) -> (PostOutcome, i64);
+}
+
+/// A message for the webhooks queue: a delivery id, and how long the queue should hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub body: String,
+    pub delay_secs: u32,
+}
+
+/// The Cloudflare Queue that carries webhook deliveries from producer to consumer.
+#[allow(async_fn_in_trait)]
+pub trait Queue {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> Result<(), StoreError>;
 }
 
 /// The Cloudflare Rate Limiting bindings the core consults, each named for what it protects.
@@ -176,8 +215,8 @@ pub trait Zones {
     fn utc_offset_min(&self, name: &str, utc_ms: i64) -> Option<i32>;
 }
 
-pub trait Platform: Database + Blobs + Clock + Outbound + RateLimits + Log + Zones {}
-impl<T: Database + Blobs + Clock + Outbound + RateLimits + Log + Zones> Platform for T {}
+pub trait Platform: Database + Blobs + Clock + Outbound + Queue + RateLimits + Log + Zones {}
+impl<T: Database + Blobs + Clock + Outbound + Queue + RateLimits + Log + Zones> Platform for T {}
 
 /// Reads one column as a string.
 pub fn col_str(row: &Row, name: &str) -> Option<String> {

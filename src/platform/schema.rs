@@ -28,6 +28,10 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("staff_hours", "client_id"),
     ("time_off", "client_id"),
     ("appointments", "client_id"),
+    ("events", "client_id"),
+    ("webhook_endpoints", "client_id"),
+    ("webhook_deliveries", "client_id"),
+    ("webhook_attempts", "client_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

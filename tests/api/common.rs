@@ -4,13 +4,13 @@
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use gatehouse::platform::error::StoreError;
 use gatehouse::platform::http::{Method, Request, Response};
 use gatehouse::platform::ports::{
-    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, RateLimits, Row,
-    Stmt, Zones,
+    Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, Post,
+    PostOutcome, Queue, QueueMessage, RateLimits, Row, Stmt, Zones,
 };
 use gatehouse::{App, Config, State};
 use rusqlite::types::ValueRef;
@@ -18,6 +18,20 @@ use serde_json::{json, Value};
 
 /// One outbound form POST: the URL and its fields.
 pub type FormPost = (String, Vec<(String, String)>);
+
+/// One webhook POST as a receiver saw it.
+#[derive(Debug, Clone)]
+pub struct SentPost {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl SentPost {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
 
 pub struct TestPlatform {
     pub conn: rusqlite::Connection,
@@ -36,6 +50,13 @@ pub struct TestPlatform {
     pub posts: RefCell<Vec<FormPost>>,
     pub limits: RefCell<HashMap<Limit, u32>>,
     pub limit_counts: RefCell<HashMap<(Limit, String), u32>>,
+    /// A and AAAA records by name, as the fake resolver serves them.
+    pub addrs: RefCell<HashMap<String, Vec<String>>>,
+    /// Webhook POSTs sent, and the answers the fake receiver gives, in order (then 200).
+    pub webhook_posts: RefCell<Vec<SentPost>>,
+    pub receiver_script: RefCell<VecDeque<PostOutcome>>,
+    /// Messages sent to the webhooks queue.
+    pub queued: RefCell<Vec<QueueMessage>>,
 }
 
 fn store_err(e: rusqlite::Error) -> StoreError {
@@ -85,6 +106,10 @@ impl TestPlatform {
             posts: RefCell::default(),
             limits: RefCell::default(),
             limit_counts: RefCell::default(),
+            addrs: RefCell::default(),
+            webhook_posts: RefCell::default(),
+            receiver_script: RefCell::default(),
+            queued: RefCell::default(),
         }
     }
 
@@ -247,6 +272,19 @@ impl Outbound for TestPlatform {
         }
         let u = url::Url::parse(url).unwrap();
         let name = u.query_pairs().find(|(k, _)| k == "name").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        let rtype = u.query_pairs().find(|(k, _)| k == "type").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        if rtype == "A" || rtype == "AAAA" {
+            let Some(ips) = self.addrs.borrow().get(&name).cloned() else {
+                return Ok(HttpReply { status: 200, body: json!({"Status": 3}).to_string() });
+            };
+            let (code, v6) = if rtype == "A" { (1, false) } else { (28, true) };
+            let answers: Vec<Value> = ips
+                .iter()
+                .filter(|ip| ip.contains(':') == v6)
+                .map(|ip| json!({"name": name, "type": code, "TTL": 60, "data": ip}))
+                .collect();
+            return Ok(HttpReply { status: 200, body: json!({"Status": 0, "Answer": answers}).to_string() });
+        }
         let answers: Vec<Value> = self
             .dns
             .borrow()
@@ -266,6 +304,28 @@ impl Outbound for TestPlatform {
             .push((url.to_string(), form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
         let token = form.iter().find(|(k, _)| *k == "response").map(|(_, v)| *v).unwrap_or("");
         Ok(HttpReply { status: 200, body: json!({"success": token == "pass"}).to_string() })
+    }
+
+    /// A fake receiver: records the POST and answers from `receiver_script`, then 200.
+    async fn post_json(&self, post: &Post<'_>) -> (PostOutcome, i64) {
+        self.webhook_posts.borrow_mut().push(SentPost {
+            url: post.url.to_string(),
+            headers: post.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            body: post.body.to_string(),
+        });
+        let outcome = self.receiver_script.borrow_mut().pop_front().unwrap_or(PostOutcome::Answered {
+            status: 200,
+            retry_after: None,
+            head: "ok".into(),
+        });
+        (outcome, 7)
+    }
+}
+
+impl Queue for TestPlatform {
+    async fn enqueue(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
+        self.queued.borrow_mut().extend_from_slice(messages);
+        Ok(())
     }
 }
 

@@ -18,7 +18,8 @@ enum Layer {
     Edge,
 }
 
-const FEATURES: &[&str] = &["auth", "booking", "branding", "crm", "domains", "files", "settings", "tenants", "widget"];
+const FEATURES: &[&str] =
+    &["auth", "booking", "branding", "crm", "domains", "files", "settings", "tenants", "webhooks", "widget"];
 
 /// The only ways one feature may reach another, each with its reason.
 const FEATURE_EDGES: &[(&str, &str, &str)] = &[
@@ -28,6 +29,11 @@ const FEATURE_EDGES: &[(&str, &str, &str)] = &[
     ("widget", "branding", "the widget's config wears the client's effective branding"),
     ("widget", "booking", "the widget's Book tab lists services and free slots, and books"),
     ("widget", "settings", "a signed visitor identity is checked with the client's encrypted widget secret"),
+    (
+        "webhooks",
+        "domains",
+        "a receiver URL may not be a client's verified portal domain, which is the platform's own host",
+    ),
 ];
 
 /// The module a file belongs to: its layer, and for a feature, which one.

@@ -48,6 +48,16 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
     ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
     ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
+    ("UNDISPATCHED_EVENTS", "the platform-wide outbox drain; each event carries its client into its deliveries"),
+    ("MARK_DISPATCHED", "the outbox drain, by the sequence numbers it just fanned out"),
+    ("DELIVERIES_TO_QUEUE", "the platform-wide webhook queueing; a message carries only a delivery id"),
+    ("MARK_QUEUED", "the webhook queueing, by the delivery ids it just read"),
+    ("CLAIM_DELIVERY", "the queue consumer, keyed by the delivery id in the message; the row names its client"),
+    ("DELIVERY_STATE", "the queue consumer, keyed by the delivery id in the message"),
+    (
+        "LOAD_DELIVERY",
+        "the queue consumer, keyed by the delivery id in the message; the endpoint is then read within its client",
+    ),
 ];
 
 fn sql_constants() -> Vec<(String, String, String)> {
