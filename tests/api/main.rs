@@ -14,3 +14,4 @@ mod layout;
 mod schema;
 mod security;
 mod settings;
+mod webhooks;

@@ -1,7 +1,8 @@
 // A tiny DNS-over-HTTPS server (the JSON API that cloudflare-dns.com and dns.google speak) on
 // loopback, so the Worker's TXT lookups are answered by the test: `records` maps a name to its
-// TXT values, and `requests` lists every name asked, in order. `failures` maps a name to a simulated
-// outage: "http" answers HTTP 503, "servfail" answers DNS status 2 (SERVFAIL).
+// TXT values, `addresses` maps a name to its A and AAAA addresses, and `requests` lists every name
+// asked, in order. `failures` maps a name to a simulated outage: "http" answers HTTP 503,
+// "servfail" answers DNS status 2 (SERVFAIL).
 import http from "node:http";
 
 /** Quotes one TXT value in presentation form, as real resolvers send it in `data`. */
@@ -11,6 +12,7 @@ function presentation(value) {
 
 export function startFakeDoh() {
   const records = new Map();
+  const addresses = new Map();
   const requests = [];
   const failures = new Map();
   const server = http.createServer((req, res) => {
@@ -22,6 +24,15 @@ export function startFakeDoh() {
     const name = (url.searchParams.get("name") || "").replace(/\.$/, "").toLowerCase();
     const type = (url.searchParams.get("type") || "").toUpperCase();
     requests.push(name);
+    if (type === "A" || type === "AAAA") {
+      const v6 = type === "AAAA";
+      const ips = addresses.get(name);
+      const body = ips
+        ? { Status: 0, Question: [{ name, type: v6 ? 28 : 1 }], Answer: ips.filter((ip) => ip.includes(":") === v6).map((ip) => ({ name, type: v6 ? 28 : 1, TTL: 60, data: ip })) }
+        : { Status: 3, Question: [{ name, type: v6 ? 28 : 1 }] };
+      res.writeHead(200, { "content-type": "application/dns-json" });
+      return res.end(JSON.stringify(body));
+    }
     if (!name || (type !== "TXT" && type !== "16")) {
       res.writeHead(400, { "content-type": "application/dns-json" });
       return res.end(JSON.stringify({ Status: 1 }));
@@ -54,6 +65,7 @@ export function startFakeDoh() {
         url: `http://127.0.0.1:${port}/dns-query`,
         port,
         records,
+        addresses,
         requests,
         failures,
         stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
