@@ -19,7 +19,9 @@ const ROLE_USERS = {
 };
 
 before(async () => {
-  w = await startWorker({ vars: secrets });
+  // Webhook fixtures point at a closed port on loopback (the test receiver exception); a failed
+  // first attempt then waits an hour, so every fixture delivery stays pending through the matrix.
+  w = await startWorker({ vars: { ...secrets, WEBHOOK_TEST_RECEIVERS: "http://127.0.0.1:9", WEBHOOK_RETRY_SCHEDULE: "3600", WEBHOOK_TIMEOUT_MS: "1000" } });
   for (const [role, email] of Object.entries(ROLE_USERS)) tokens[role] = await w.login(email);
   const me = (await w.request("GET", "/api/me", { token: tokens.agency_admin })).json;
   T.agency = me.context.tenant;
@@ -45,8 +47,18 @@ before(async () => {
     const hours = [1, 2, 3, 4, 5].map((weekday) => ({ weekday, start: "09:00", end: "17:00" }));
     const staff = await as("POST", "/staff", { name: "Matrix staff", service_ids: [service.json.id], hours });
     const appointment = await as("POST", "/appointments", { service_id: service.json.id, staff_id: staff.json.id, starts_at: "2027-08-02T14:00:00Z" });
-    for (const r of [contact, tag, pipeline, ordered, deal, service, staff, appointment]) assert.equal(r.status, 201, r.text);
+    const webhook = await as("POST", "/webhooks", { url: "http://127.0.0.1:9/matrix", event_types: ["contact.deleted"] });
+    const doomed = await as("POST", "/contacts", { name: "Matrix doomed" });
+    for (const r of [contact, tag, pipeline, ordered, deal, service, staff, appointment, webhook, doomed]) assert.equal(r.status, 201, r.text);
+    assert.equal((await as("DELETE", `/contacts/${doomed.json.id}`)).status, 204);
+    let delivery;
+    for (let i = 0; i < 100 && !delivery; i++) {
+      delivery = (await as("GET", `/webhooks/${webhook.json.id}/deliveries`)).json.items[0];
+      if (!delivery) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(delivery, "the fixture's contact.deleted delivery exists");
     F[id] = {
+      webhook: webhook.json.id, delivery: delivery.id,
       contact: contact.json.id, tag: tag.json.id, pipeline: pipeline.json.id, deal: deal.json.id,
       stage: pipeline.json.stages[0].id, ordered: ordered.json.id, order: ordered.json.stages.map((s) => s.id).reverse(),
       service: service.json.id, staff: staff.json.id, appointment: appointment.json.id,
@@ -121,6 +133,17 @@ const CLIENT_ENDPOINTS = [
   { name: "POST appointment", method: "POST", path: (id) => `/api/clients/${id}/appointments`, body: (id, role) => ({ service_id: F[id].service, staff_id: F[id].staff, starts_at: `2027-07-${["05", "06", "07", "08", "09", "12"][ALL.indexOf(role)]}T14:00:00Z` }), allowed: WRITERS, ok: 201 },
   { name: "GET appointment", method: "GET", path: (id) => `/api/clients/${id}/appointments/${F[id].appointment}`, allowed: ALL, ok: 200 },
   { name: "PATCH appointment to an invalid status", method: "PATCH", path: (id) => `/api/clients/${id}/appointments/${F[id].appointment}`, json: { status: "scheduled" }, allowed: WRITERS, ok: 422 },
+  // Events and webhooks: webhooks:manage, which only admins hold.
+  { name: "GET events", method: "GET", path: (id) => `/api/clients/${id}/events`, allowed: ADMINS, ok: 200 },
+  { name: "GET webhooks", method: "GET", path: (id) => `/api/clients/${id}/webhooks`, allowed: ADMINS, ok: 200 },
+  { name: "POST webhook", method: "POST", path: (id) => `/api/clients/${id}/webhooks`, body: (id, role) => ({ url: `http://127.0.0.1:9/${role}`, event_types: ["domain.lapsed"] }), allowed: ADMINS, ok: 201 },
+  { name: "GET webhook", method: "GET", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}`, allowed: ADMINS, ok: 200 },
+  { name: "PATCH webhook", method: "PATCH", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}`, json: { description: "matrix" }, allowed: ADMINS, ok: 200 },
+  { name: "POST webhook secret rotation", method: "POST", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/rotate-secret`, json: { overlap_secs: 60 }, allowed: ADMINS, ok: 200 },
+  { name: "GET webhook deliveries", method: "GET", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/deliveries`, allowed: ADMINS, ok: 200 },
+  { name: "GET webhook delivery", method: "GET", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/deliveries/${F[id].delivery}`, allowed: ADMINS, ok: 200 },
+  { name: "POST replay of a pending delivery", method: "POST", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/deliveries/${F[id].delivery}/replay`, allowed: ADMINS, ok: 409 },
+  { name: "POST bulk replay", method: "POST", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/replay`, allowed: ADMINS, ok: 202 },
 ];
 const AGENCY_ENDPOINTS = [
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
