@@ -1,8 +1,11 @@
 //! Scheduled work, dispatched by cron expression from wrangler.toml.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::platform::error::ApiResult;
+use crate::access::audit::{self, Event};
+use crate::access::roles::{Permission, Principal};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::{Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
 
@@ -16,7 +19,7 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     // Unproved domain claims expire, so nobody squats a name forever.
     let expired = crate::domains::expire_pending(ctx).await?;
     // Each run also re-encrypts one bounded batch of settings still under a retired key.
-    let rotation = crate::settings::rotate_batch(ctx).await?;
+    let rotation = rotate_batch(ctx).await?;
     // And finishes any file upload or delete a crash left half-done.
     let files = crate::files::reconcile(ctx).await?;
     // And drains the webhook outbox: events no request drained, deliveries whose message was lost.
@@ -30,4 +33,45 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     );
     Ok(serde_json::json!({"domains": domains, "expired_claims": expired, "rotation": rotation, "files": files,
         "webhooks": webhooks}))
+}
+
+/// One bounded batch of an encryption key rotation over every sealed value: integration settings
+/// and webhook signing secrets.
+async fn rotate_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
+    let settings = crate::settings::rotate_batch(ctx).await?;
+    let webhooks = crate::webhooks::reseal_batch(ctx).await?;
+    let sum = |k: &str| settings[k].as_i64().unwrap_or(0) + webhooks[k].as_i64().unwrap_or(0);
+    let mut unreadable = settings["unreadable"].as_array().cloned().unwrap_or_default();
+    unreadable.extend(webhooks["unreadable"].as_array().cloned().unwrap_or_default());
+    Ok(json!({
+        "current_key": ctx.cfg.current_key.id,
+        "rotated": sum("rotated"),
+        "remaining": sum("remaining"),
+        "unreadable": unreadable,
+        "settings": {"rotated": settings["rotated"], "remaining": settings["remaining"]},
+        "webhook_secrets": {"rotated": webhooks["rotated"], "remaining": webhooks["remaining"]},
+    }))
+}
+
+/// `POST /api/admin/settings/rotate`: one bounded batch, audited; call until `remaining` is 0,
+/// then remove the retired key.
+pub async fn rotate_keys<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    if !who.can(Permission::PlatformAdmin) {
+        return Err(ApiError::forbidden("platform admins only"));
+    }
+    let report = rotate_batch(ctx).await?;
+    let audit = audit::entry(
+        ctx,
+        req,
+        Some(who),
+        Event {
+            tenant_id: "platform",
+            action: "settings.rotated",
+            target_type: "settings",
+            target_id: None,
+            metadata: report.clone(),
+        },
+    )?;
+    ctx.p.execute(audit.sql, &audit.params).await?;
+    Ok(Response::json(200, &report))
 }

@@ -209,7 +209,7 @@ impl<'a, P: Platform> App<'a, P> {
             // Encrypted integration settings.
             (Get, ["clients", id, "settings"]) => settings::get(ctx, req, who, id).await,
             (Put, ["clients", id, "settings"]) => settings::put(ctx, req, who, id).await,
-            (Post, ["admin", "settings", "rotate"]) => settings::rotate_endpoint(ctx, req, who).await,
+            (Post, ["admin", "settings", "rotate"]) => jobs::rotate_keys(ctx, req, who).await,
 
             // The CRM: contacts, tags and notes.
             (Get, ["clients", id, "contacts"]) => crm::contacts::list(ctx, req, who, id).await,

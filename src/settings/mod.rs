@@ -257,25 +257,3 @@ pub async fn rotate_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let remaining = remaining.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0);
     Ok(json!({"current_key": current, "rotated": rotated, "unreadable": unreadable, "remaining": remaining}))
 }
-
-/// `POST /api/admin/settings/rotate`: one bounded batch, audited; call until `remaining` is 0.
-pub async fn rotate_endpoint<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
-    if !who.can(Permission::PlatformAdmin) {
-        return Err(ApiError::forbidden("platform admins only"));
-    }
-    let report = rotate_batch(ctx).await?;
-    let audit = audit::entry(
-        ctx,
-        req,
-        Some(who),
-        Event {
-            tenant_id: "platform",
-            action: "settings.rotated",
-            target_type: "settings",
-            target_id: None,
-            metadata: report.clone(),
-        },
-    )?;
-    ctx.p.execute(audit.sql, &audit.params).await?;
-    Ok(Response::json(200, &report))
-}

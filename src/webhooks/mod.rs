@@ -33,6 +33,8 @@ pub const MAX_ENDPOINTS: i64 = 20;
 /// The longest overlap a rotation may ask for, during which the previous secret still signs.
 pub const MAX_OVERLAP_SECS: i64 = 7 * 86_400;
 const DEFAULT_OVERLAP_SECS: i64 = 86_400;
+/// Endpoints re-sealed per rotation batch.
+const RESEAL_BATCH: i64 = 100;
 
 /// Refused inside the statement once the client has `MAX_ENDPOINTS`.
 pub const INSERT: &str = "INSERT INTO webhook_endpoints (id, client_id, url, description, event_types, status, \
@@ -61,6 +63,16 @@ pub const END_PENDING: &str = "UPDATE webhook_deliveries SET status = 'dead', le
     last_error = 'the endpoint was disabled', updated_at = ?3 WHERE client_id = ?1 AND endpoint_id = ?2 \
     AND status = 'pending' AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE client_id = ?1 AND id = ?2 \
     AND status = 'disabled')";
+/// Endpoints with a secret sealed under a key other than the current one (?1: `v1.{key_id}.`).
+pub const SEALED_UNDER_OLD_KEYS: &str = "SELECT client_id, id, secret_sealed, previous_secret_sealed FROM \
+    webhook_endpoints WHERE substr(secret_sealed, 1, length(?1)) <> ?1 OR (previous_secret_sealed IS NOT NULL \
+    AND substr(previous_secret_sealed, 1, length(?1)) <> ?1) LIMIT ?2";
+pub const COUNT_SEALED_UNDER_OLD_KEYS: &str = "SELECT count(*) AS n FROM webhook_endpoints \
+    WHERE substr(secret_sealed, 1, length(?1)) <> ?1 OR (previous_secret_sealed IS NOT NULL \
+    AND substr(previous_secret_sealed, 1, length(?1)) <> ?1)";
+/// Re-seals both secrets, only if nobody rotated them meanwhile.
+pub const RESEAL: &str = "UPDATE webhook_endpoints SET secret_sealed = ?4, previous_secret_sealed = ?5 \
+    WHERE client_id = ?1 AND id = ?2 AND secret_sealed = ?3 AND previous_secret_sealed IS ?6";
 /// Newest first; ?2 is the last seq seen, ?4 an optional type.
 pub const EVENTS: &str = "SELECT seq, id, type, data, created_at FROM events WHERE client_id = ?1 AND seq < ?2 \
     AND (?4 IS NULL OR type = ?4) ORDER BY seq DESC LIMIT ?3";
@@ -455,6 +467,54 @@ pub async fn rotate_secret<P: Platform>(
     let mut view = serde_json::to_value(row.view(now)).map_err(|e| ApiError::Internal(e.to_string()))?;
     view["secret"] = secret.into();
     Ok(Response::json(200, &view))
+}
+
+#[derive(Deserialize)]
+struct SealedRow {
+    client_id: String,
+    id: String,
+    secret_sealed: String,
+    previous_secret_sealed: Option<String>,
+}
+
+/// One bounded batch of an encryption key rotation: endpoint secrets still sealed under a retired
+/// key are sealed again under the current one. Run by the cron and by the admin rotation call
+/// until `remaining` is 0; only then may the retired key be removed.
+pub async fn reseal_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
+    let prefix = format!("{}.{}.", crypto::FORMAT, ctx.cfg.current_key.id);
+    let rows: Vec<SealedRow> =
+        decode_all(ctx.p.query(SEALED_UNDER_OLD_KEYS, &[prefix.as_str().into(), Param::Int(RESEAL_BATCH)]).await?)?;
+    let reseal = |client: &str, field: &str, sealed: &str| -> Result<String, crypto::CryptoError> {
+        let c = secret_context(client, field);
+        crypto::seal(ctx.cfg, &c, crypto::open(ctx.cfg, &c, sealed)?.expose())
+    };
+    let mut stmts = Vec::new();
+    let mut unreadable = Vec::new();
+    for r in &rows {
+        let current = reseal(&r.client_id, &r.id, &r.secret_sealed);
+        let previous =
+            r.previous_secret_sealed.as_deref().map(|p| reseal(&r.client_id, &previous_field(&r.id), p)).transpose();
+        match (current, previous) {
+            (Ok(cur), Ok(prev)) => stmts.push(Stmt::new(
+                RESEAL,
+                vec![
+                    r.client_id.as_str().into(),
+                    r.id.as_str().into(),
+                    r.secret_sealed.as_str().into(),
+                    cur.into(),
+                    prev.into(),
+                    r.previous_secret_sealed.clone().into(),
+                ],
+            )),
+            (Err(e), _) | (_, Err(e)) => {
+                unreadable.push(json!({"client_id": r.client_id, "endpoint_id": r.id, "error": e.to_string()}))
+            }
+        }
+    }
+    let resealed: u64 = if stmts.is_empty() { 0 } else { ctx.p.batch(&stmts).await?.iter().sum() };
+    let remaining = ctx.p.query(COUNT_SEALED_UNDER_OLD_KEYS, &[prefix.as_str().into()]).await?;
+    let remaining = remaining.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0);
+    Ok(json!({"rotated": resealed, "unreadable": unreadable, "remaining": remaining}))
 }
 
 /// An event as the event log shows it.

@@ -366,3 +366,36 @@ fn webhooks_and_events_stay_inside_their_client() {
     assert_eq!(call(&t, &user, Method::Get, "/webhooks", None).status, 403);
     assert_eq!(call(&t, &user, Method::Get, "/events", None).status, 403);
 }
+
+#[test]
+fn an_encryption_key_rotation_reseals_webhook_secrets_and_they_keep_signing() {
+    let (mut t, admin) = app_with(&[]);
+    let (wid, old) = endpoint(&t, &admin, &["contact.created"]);
+    let r = call(&t, &admin, Method::Post, &format!("/webhooks/{wid}/rotate-secret"), None);
+    let new = json_of(&r)["secret"].as_str().unwrap().to_string();
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let k1 = b64((0u8..32).collect());
+    let k2 = b64((32u8..64).collect());
+    t.cfg = test_config(&[
+        ("ENCRYPTION_KEY", &k2),
+        ("ENCRYPTION_KEY_ID", "k2"),
+        ("RETIRED_ENCRYPTION_KEYS", &format!("k1:{k1}")),
+    ]);
+    let platform = t.login("admin@gatehouse.test");
+    let r = t.req(Method::Post, "/api/admin/settings/rotate", Some(&platform), None);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let report = json_of(&r);
+    assert_eq!(report["webhook_secrets"]["rotated"], 1, "{report}");
+    assert_eq!(report["remaining"], 0, "{report}");
+    let sealed = t.p.sql("SELECT secret_sealed, previous_secret_sealed FROM webhook_endpoints");
+    assert!(sealed[0]["secret_sealed"].as_str().unwrap().starts_with("v1.k2."));
+    assert!(sealed[0]["previous_secret_sealed"].as_str().unwrap().starts_with("v1.k2."));
+    // The retired key is gone; both secrets still sign.
+    t.cfg = test_config(&[("ENCRYPTION_KEY", &k2), ("ENCRYPTION_KEY_ID", "k2")]);
+    let admin = t.login("admin@acme.test");
+    contact(&t, &admin, "After the key rotation");
+    pump(&t);
+    let posts = t.p.webhook_posts.borrow();
+    assert_eq!(posts.len(), 1);
+    assert!(verifies(&new, &posts[0]) && verifies(&old, &posts[0]));
+}
