@@ -12,27 +12,37 @@ use crate::platform::Ctx;
 /// Verified domains are re-checked at most this often.
 pub const RECHECK_MIN_AGE_MS: i64 = 60 * 60 * 1000;
 
+/// Runs every job, each on its own: one failing (a resolver outage, say) does not keep the others,
+/// the webhook outbox drain above all, from running. Errors are reported together at the end.
 pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResult<Value> {
     // Tests trigger the job with `?cron=recheck-now`, which skips the minimum age.
     let min_age = if cron == "recheck-now" { 0 } else { RECHECK_MIN_AGE_MS };
-    let domains = crate::domains::recheck(ctx, min_age).await?;
+    let mut report = serde_json::Map::new();
+    let mut failed = Vec::new();
+    let mut note = |name: &str, result: ApiResult<Value>| {
+        let v = result.unwrap_or_else(|e| {
+            failed.push(format!("{name}: {e}"));
+            json!({"error": e.to_string()})
+        });
+        report.insert(name.to_string(), v);
+    };
+    // Verified domains are re-checked.
+    note("domains", crate::domains::recheck(ctx, min_age).await);
     // Unproved domain claims expire, so nobody squats a name forever.
-    let expired = crate::domains::expire_pending(ctx).await?;
-    // Each run also re-encrypts one bounded batch of settings still under a retired key.
-    let rotation = rotate_batch(ctx).await?;
-    // And finishes any file upload or delete a crash left half-done.
-    let files = crate::files::reconcile(ctx).await?;
-    // And drains the webhook outbox: events no request drained, deliveries whose message was lost.
-    let webhooks = crate::webhooks::delivery::drain(ctx).await?;
-    ctx.p.log(
-        "info",
-        &format!(
-            "scheduled {cron}: domains {domains}; expired claims {expired}; key rotation {rotation}; files {files}; \
-             webhooks {webhooks:?}"
-        ),
-    );
-    Ok(serde_json::json!({"domains": domains, "expired_claims": expired, "rotation": rotation, "files": files,
-        "webhooks": webhooks}))
+    note("expired_claims", crate::domains::expire_pending(ctx).await);
+    // One bounded batch of values still sealed under a retired key is sealed again.
+    note("rotation", rotate_batch(ctx).await);
+    // Any file upload or delete a crash left half-done is finished.
+    note("files", crate::files::reconcile(ctx).await);
+    // The webhook outbox drains: events no request drained, deliveries whose message was lost.
+    note("webhooks", crate::webhooks::delivery::drain(ctx).await.map(|d| json!(d)));
+    let report = Value::Object(report);
+    ctx.p.log("info", &format!("scheduled {cron}: {report}"));
+    if failed.is_empty() {
+        Ok(report)
+    } else {
+        Err(ApiError::Internal(failed.join("; ")))
+    }
 }
 
 /// One bounded batch of an encryption key rotation over every sealed value: integration settings

@@ -74,8 +74,8 @@ impl<'a, P: Platform> App<'a, P> {
     }
 
     /// The webhooks queue consumer: one attempt per message.
-    pub async fn deliver(&self, delivery_id: &str) -> webhooks::delivery::Ack {
-        webhooks::delivery::deliver(&Ctx::new(self.p, self.cfg), delivery_id).await
+    pub async fn deliver(&self, message: &str) -> webhooks::delivery::Ack {
+        webhooks::delivery::deliver(&Ctx::new(self.p, self.cfg), message).await
     }
 
     /// A scheduled run (`jobs`), with the same cache upkeep as a request.

@@ -40,7 +40,7 @@ pub const HISTORY_ON_CREATE: &str = "INSERT INTO deal_stage_history (id, client_
 /// written before the update and under the same conditions.
 pub const HISTORY_ON_MOVE: &str = "INSERT INTO deal_stage_history (id, client_id, deal_id, from_stage_id, \
     to_stage_id, moved_by, moved_at) SELECT ?15, d.client_id, d.id, d.stage_id, ?4, ?16, ?13 FROM deals d \
-    WHERE d.client_id = ?2 AND d.id = ?1 AND d.stage_id <> ?4 \
+    WHERE d.client_id = ?2 AND d.id = ?1 AND d.stage_id <> ?4 AND d.stage_id = ?17 AND d.status = ?18 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND id = ?4) \
     AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
     AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
@@ -48,7 +48,7 @@ pub const HISTORY_ON_MOVE: &str = "INSERT INTO deal_stage_history (id, client_id
         WHERE c.id = ?2 AND am.user_id = ?9))";
 pub const UPDATE: &str = "UPDATE deals SET pipeline_id = ?3, stage_id = ?4, title = ?5, value_minor = ?6, \
     currency = ?7, contact_id = ?8, owner_user_id = ?9, status = ?10, lost_reason = ?11, expected_close_date = ?12, \
-    updated_at = ?13, closed_at = ?14 WHERE client_id = ?2 AND id = ?1 \
+    updated_at = ?13, closed_at = ?14 WHERE client_id = ?2 AND id = ?1 AND stage_id = ?17 AND status = ?18 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND id = ?4) \
     AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
     AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
@@ -434,6 +434,10 @@ pub async fn update<P: Platform>(
     let mut params = f.params(id, &client, now);
     params.push(new_id("hist")?.into());
     params.push(who.user_id.as_str().into());
+    // Only from the stage and status this update was computed from: a racing move or close makes
+    // it a conflict, never a silent revert or a second `deal.won`.
+    params.push(cur.stage_id.as_str().into());
+    params.push(cur.status.as_str().into());
     // The events of the update, each written only if the update was.
     let mut kinds = Vec::new();
     if moved {
@@ -448,7 +452,7 @@ pub async fn update<P: Platform>(
     data["previous"] = json!({"stage_id": cur.stage_id, "status": cur.status});
     let mut stmts = vec![
         Stmt::new(HISTORY_ON_MOVE, params.clone()),
-        Stmt::new(UPDATE, params[..14].to_vec()),
+        Stmt::new(UPDATE, params.clone()),
         audit::entry_if_changed(
             ctx,
             req,
@@ -466,7 +470,12 @@ pub async fn update<P: Platform>(
         stmts.push(events::record_if_changed(ctx, client.id(), kind, data.clone())?);
     }
     if ctx.p.batch(&stmts).await?.get(1).copied().unwrap_or(0) == 0 {
-        return Err(explain_refusal(ctx.p, &client, &f).await);
+        return Err(match one(ctx.p, &client, id).await? {
+            Some(now) if now.stage_id != cur.stage_id || now.status != cur.status => {
+                ApiError::conflict("deal_changed", "the deal was moved or closed meanwhile; read it again and retry")
+            }
+            _ => explain_refusal(ctx.p, &client, &f).await,
+        });
     }
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }

@@ -58,6 +58,16 @@ pub const HISTORY_FOR_MOVE: &str = "INSERT INTO deal_stage_history (id, client_i
     to_stage_id, moved_by, moved_at) SELECT ?5 || '_' || d.id, d.client_id, d.id, d.stage_id, ?4, ?6, ?7 \
     FROM deals d WHERE d.client_id = ?1 AND d.pipeline_id = ?2 AND d.stage_id = ?3 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?4 AND id <> ?3)";
+/// A `deal.stage_changed` event per deal the move takes, written before the move under its
+/// conditions (the outbox row of each moved deal, built in SQL since the deals are many).
+pub const EVENTS_FOR_MOVE: &str = "INSERT INTO events (id, client_id, type, data, created_at) \
+    SELECT 'evt_' || lower(hex(randomblob(12))), d.client_id, 'deal.stage_changed', json_object('deal', \
+      json_object('id', d.id, 'title', d.title, 'pipeline_id', d.pipeline_id, 'stage_id', ?4, \
+      'value_minor', d.value_minor, 'currency', d.currency, 'contact_id', d.contact_id, \
+      'owner_user_id', d.owner_user_id, 'status', d.status, 'lost_reason', d.lost_reason), \
+      'previous', json_object('stage_id', d.stage_id, 'status', d.status)), ?7 \
+    FROM deals d WHERE d.client_id = ?1 AND d.pipeline_id = ?2 AND d.stage_id = ?3 \
+    AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?4 AND id <> ?3)";
 pub const MOVE_DEALS: &str = "UPDATE deals SET stage_id = ?4, updated_at = ?5 \
     WHERE client_id = ?1 AND pipeline_id = ?2 AND stage_id = ?3 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?4 AND id <> ?3)";
@@ -405,18 +415,18 @@ pub async fn delete_stage<P: Platform>(
     let now = ctx.p.now_ms();
     let mut stmts = Vec::new();
     if let Some(target) = &move_to {
-        stmts.push(Stmt::new(
-            HISTORY_FOR_MOVE,
-            vec![
-                client.id().into(),
-                id.into(),
-                stage_id.into(),
-                target.as_str().into(),
-                new_id("hist")?.into(),
-                who.user_id.as_str().into(),
-                Param::Int(now),
-            ],
-        ));
+        let moves = vec![
+            client.id().into(),
+            id.into(),
+            stage_id.into(),
+            target.as_str().into(),
+            new_id("hist")?.into(),
+            who.user_id.as_str().into(),
+            Param::Int(now),
+        ];
+        stmts.push(Stmt::new(HISTORY_FOR_MOVE, moves.clone()));
+        stmts.push(Stmt::new(EVENTS_FOR_MOVE, moves));
+        ctx.outbox_written();
         stmts.push(Stmt::new(
             MOVE_DEALS,
             vec![client.id().into(), id.into(), stage_id.into(), target.as_str().into(), Param::Int(now)],

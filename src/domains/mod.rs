@@ -349,8 +349,16 @@ pub async fn verify_claim<P: Platform>(
             },
             now,
         )?,
-        events::record_if_changed(ctx, &d.client_id, Kind::DomainVerified, event_data(d, reason.as_deref()))?,
     ];
+    // Re-proving (or forcing) a domain that is already verified is a refresh, not a new event.
+    if d.status != "verified" {
+        stmts.push(events::record_if_changed(
+            ctx,
+            &d.client_id,
+            Kind::DomainVerified,
+            event_data(d, reason.as_deref()),
+        )?);
+    }
     let lost = format!("another client verified {} first, and it overlaps this domain", d.hostname);
     for r in rivals.iter().filter(|r| r.status != "verified") {
         if !r.pattern().is_some_and(|p| collide(&p, &pattern)) {

@@ -269,10 +269,10 @@ pub async fn store<P: Platform>(
             return Err(ApiError::Internal(format!("R2 put failed: {e}")));
         }
     };
-    let audit = audit::entry(
+    let audit = audit::entry_if_changed(
         ctx,
         req,
-        Some(who),
+        who,
         Event {
             tenant_id: up.tenant_id,
             action: "file.uploaded",
@@ -286,7 +286,7 @@ pub async fn store<P: Platform>(
     // A client's uploads are its files; logos and favicons are branding, not documents.
     if up.area == Area::Uploads {
         let data = json!({"file": {"id": id, "name": name, "content_type": content_type, "size": size, "sha256": sha}});
-        stmts.push(events::record(ctx, up.tenant_id, Kind::FileUploaded, data)?);
+        stmts.push(events::record_if_changed(ctx, up.tenant_id, Kind::FileUploaded, data)?);
     }
     if let Err(e) = ctx.p.batch(&stmts).await {
         if ctx.p.delete(key.as_str()).await.is_ok() {

@@ -114,6 +114,25 @@ fn retry_schedule(v: &str) -> Result<Vec<u32>, ConfigError> {
     Ok(steps)
 }
 
+/// Development receiver origins: loopback only, so even a deployment that set this by mistake
+/// exempts nothing outside its own machine.
+fn test_receivers(v: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for o in v.split(',').map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()).filter(|o| !o.is_empty()) {
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+            .iter()
+            .any(|p| o.strip_prefix(p).is_some_and(|port| port.parse::<u16>().is_ok()));
+        if !loopback {
+            return Err(ConfigError::Invalid {
+                name: "WEBHOOK_TEST_RECEIVERS",
+                why: "entries are loopback origins with a port, like http://127.0.0.1:8790".into(),
+            });
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
 /// Common weak HMAC secrets that must never sign tokens, even if someone sets one.
 const WEAK_SECRETS: &[&str] = &["secret", "password", "changeme", "your-256-bit-secret", "jwt-secret", "test"];
 
@@ -225,11 +244,7 @@ impl Config {
                 retry_schedule_secs: retry_schedule(&opt("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))?,
                 disable_after_failures: positive("WEBHOOK_DISABLE_AFTER_FAILURES", 40)?,
                 requeue_after_secs: positive("WEBHOOK_REQUEUE_AFTER_SECS", 300)?,
-                test_receivers: opt("WEBHOOK_TEST_RECEIVERS", "")
-                    .split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
+                test_receivers: test_receivers(&opt("WEBHOOK_TEST_RECEIVERS", ""))?,
             },
             version: env!("CARGO_PKG_VERSION"),
         })

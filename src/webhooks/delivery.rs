@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::target::{self, CheckError};
+use super::target::{self, CheckError, Refusal};
 use super::{one as endpoint, seq_cursor, signing, signing_secrets, EndpointRow, END_PENDING};
 use crate::access::audit::{self, Actor, Event};
 use crate::access::roles::{Permission, Principal};
@@ -29,8 +29,7 @@ use crate::platform::extract::{json_body, page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
 use crate::platform::ports::{
-    col_i64, col_str, decode, decode_all, json_list, Param, Platform, Post, PostOutcome, QueueMessage, Stmt,
-    RESPONSE_HEAD_BYTES,
+    col_i64, col_str, decode, decode_all, Param, Platform, Post, PostOutcome, QueueMessage, Stmt, RESPONSE_HEAD_BYTES,
 };
 use crate::platform::{tz, Ctx};
 
@@ -45,30 +44,39 @@ const MAX_DELAY_SECS: i64 = 43_200;
 const MAX_BULK_REPLAY: i64 = 1000;
 
 pub const UNDISPATCHED_EVENTS: &str = "SELECT seq FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT ?1";
-/// One delivery per event and subscribed active endpoint of the event's client; a repeat is a no-op.
+/// One delivery per event and subscribed active endpoint of the event's client (an endpoint gets
+/// only events recorded after it was made); a repeat is a no-op.
 pub const FAN_OUT: &str = "INSERT INTO webhook_deliveries (id, client_id, endpoint_id, event_id, event_seq, status, \
     attempts, next_attempt_at, created_at, updated_at) \
     SELECT 'whd_' || lower(hex(randomblob(12))), e.client_id, w.id, e.id, e.seq, 'pending', 0, ?2, ?2, ?2 \
     FROM events e JOIN webhook_endpoints w ON w.client_id = e.client_id AND w.status = 'active' \
-    WHERE e.seq IN (SELECT value FROM json_each(?1)) AND e.dispatched_at IS NULL \
+    WHERE e.seq IN (SELECT value FROM json_each(?1)) AND e.dispatched_at IS NULL AND w.created_at <= e.created_at \
     AND EXISTS (SELECT 1 FROM json_each(w.event_types) t WHERE t.value = e.type OR t.value = '*') \
     ORDER BY e.seq ON CONFLICT (endpoint_id, event_id) DO NOTHING";
 pub const MARK_DISPATCHED: &str =
     "UPDATE events SET dispatched_at = ?2 WHERE seq IN (SELECT value FROM json_each(?1)) AND dispatched_at IS NULL";
-/// Pending deliveries never queued, or due for `?2` ms with no attempt (their message was lost).
-pub const DELIVERIES_TO_QUEUE: &str = "SELECT id, next_attempt_at FROM webhook_deliveries WHERE status = 'pending' \
-    AND (lease_until IS NULL OR lease_until < ?1) \
+/// Marks and returns pending deliveries never queued, or due for `?2` ms with no attempt (their
+/// message was lost), in one statement: two drains at once never queue the same delivery.
+pub const DELIVERIES_TO_QUEUE: &str = "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id IN (SELECT id FROM \
+    webhook_deliveries WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1) \
+    AND (queued_at IS NULL OR (next_attempt_at <= ?1 - ?2 AND queued_at <= ?1 - ?2)) ORDER BY event_seq LIMIT ?3) \
+    AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?1) \
     AND (queued_at IS NULL OR (next_attempt_at <= ?1 - ?2 AND queued_at <= ?1 - ?2)) \
-    ORDER BY event_seq LIMIT ?3";
-pub const MARK_QUEUED: &str = "UPDATE webhook_deliveries SET queued_at = ?2 \
-    WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending'";
-/// Takes a due delivery of an active endpoint for one attempt, until ?3.
+    RETURNING id, attempts, next_attempt_at";
+/// Pending deliveries whose every allowed attempt was claimed but none could be recorded (the
+/// store failed each time) end, rather than circle for ever.
+pub const END_EXHAUSTED: &str = "UPDATE webhook_deliveries SET status = 'dead', lease_until = NULL, \
+    last_error = 'every attempt was claimed but none could be recorded', updated_at = ?1 \
+    WHERE status = 'pending' AND attempts - replay_base >= ?2 AND (lease_until IS NULL OR lease_until < ?1)";
+/// Takes a due delivery of an active endpoint for one attempt, until ?3, if the message is the
+/// current one for it (?4: the attempts it had when queued) and attempts remain (?5: the most).
 pub const CLAIM_DELIVERY: &str =
     "UPDATE webhook_deliveries SET lease_until = ?3, attempts = attempts + 1, updated_at = ?2 \
     WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 + 1000 \
-    AND (lease_until IS NULL OR lease_until < ?2) \
+    AND (lease_until IS NULL OR lease_until < ?2) AND attempts = ?4 AND attempts - replay_base < ?5 \
     AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = endpoint_id AND w.status = 'active')";
-pub const DELIVERY_STATE: &str = "SELECT status, next_attempt_at, lease_until FROM webhook_deliveries WHERE id = ?1";
+pub const DELIVERY_STATE: &str =
+    "SELECT status, attempts, next_attempt_at, lease_until FROM webhook_deliveries WHERE id = ?1";
 pub const LOAD_DELIVERY: &str =
     "SELECT d.id, d.client_id, d.endpoint_id, d.attempts, d.replay_base, e.id AS event_id, \
     e.type AS event_type, e.data AS event_data, e.created_at AS event_at FROM webhook_deliveries d \
@@ -76,14 +84,16 @@ pub const LOAD_DELIVERY: &str =
 pub const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts (id, client_id, delivery_id, attempt, at, status_code, \
     latency_ms, error, response_head) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
     ON CONFLICT (delivery_id, attempt) DO NOTHING";
-/// The attempt's result, only while this consumer still holds the attempt it claimed (?9).
+/// The attempt's result, only while this consumer still holds the claim it took (?9 attempts,
+/// ?10 its lease).
 pub const SETTLE: &str = "UPDATE webhook_deliveries SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
     queued_at = ?4, last_status_code = ?5, last_error = ?6, updated_at = ?7 \
-    WHERE id = ?1 AND client_id = ?8 AND status = 'pending' AND attempts = ?9";
+    WHERE id = ?1 AND client_id = ?8 AND status = 'pending' AND attempts = ?9 AND lease_until = ?10";
+/// The endpoint's streak follows only an attempt that settled (the statement before it).
 pub const ENDPOINT_SUCCEEDED: &str = "UPDATE webhook_endpoints SET consecutive_failures = 0, last_success_at = ?3 \
-    WHERE client_id = ?1 AND id = ?2";
+    WHERE client_id = ?1 AND id = ?2 AND changes() > 0";
 pub const ENDPOINT_FAILED: &str = "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1 \
-    WHERE client_id = ?1 AND id = ?2";
+    WHERE client_id = ?1 AND id = ?2 AND changes() > 0";
 pub const DISABLE: &str = "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = ?3, updated_at = ?4 \
     WHERE client_id = ?1 AND id = ?2 AND status = 'active' AND consecutive_failures >= ?5";
 
@@ -91,7 +101,7 @@ pub const DISABLE: &str = "UPDATE webhook_endpoints SET status = 'disabled', dis
 pub const LIST: &str = "SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.event_seq, d.status, \
     d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at \
     FROM webhook_deliveries d JOIN events e ON e.id = d.event_id \
-    WHERE d.client_id = ?1 AND d.endpoint_id = ?2 AND d.event_seq < ?3 AND (?5 IS NULL OR d.status = ?5) \
+    WHERE d.client_id = ?1 AND d.endpoint_id = ?2 AND (?3 IS NULL OR d.event_seq < ?3) AND (?5 IS NULL OR d.status = ?5) \
     ORDER BY d.event_seq DESC LIMIT ?4";
 pub const SELECT_ONE: &str = "SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.event_seq, d.status, \
     d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at \
@@ -142,25 +152,36 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
             break;
         }
     }
+    let max_attempts = ctx.cfg.webhooks.retry_schedule_secs.len() as i64 + 1;
+    ctx.p.execute(END_EXHAUSTED, &[Param::Int(now), Param::Int(max_attempts)]).await?;
     let grace_ms = ctx.cfg.webhooks.requeue_after_secs * 1000;
     let due =
         ctx.p.query(DELIVERIES_TO_QUEUE, &[Param::Int(now), Param::Int(grace_ms), Param::Int(QUEUE_BATCH)]).await?;
-    let mut ids = Vec::with_capacity(due.len());
-    let mut messages = Vec::with_capacity(due.len());
-    for r in &due {
-        let (Some(id), Some(at)) = (col_str(r, "id"), col_i64(r, "next_attempt_at")) else { continue };
-        messages.push(QueueMessage { body: id.clone(), delay_secs: delay_until(now, at) });
-        ids.push(id);
-    }
-    if ids.is_empty() {
+    let messages: Vec<QueueMessage> = due
+        .iter()
+        .filter_map(|r| {
+            let (id, attempts, at) = (col_str(r, "id")?, col_i64(r, "attempts")?, col_i64(r, "next_attempt_at")?);
+            Some(QueueMessage { body: message_body(&id, attempts), delay_secs: delay_until(now, at) })
+        })
+        .collect();
+    if messages.is_empty() {
         return Ok(out);
     }
-    // Marked first, so a concurrent drain does not queue them twice; if the send fails they wait
-    // for the cron's re-queue.
-    ctx.p.execute(MARK_QUEUED, &[json_list(&ids).into(), Param::Int(now)]).await?;
+    // Already marked queued; if this send fails they wait for the cron's re-queue.
     ctx.p.enqueue(&messages).await?;
-    out.queued = ids.len();
+    out.queued = messages.len();
     Ok(out)
+}
+
+/// A queue message names a delivery and the attempts it had when queued, so a stale duplicate
+/// (its attempt already made) is recognised and dropped.
+pub fn message_body(delivery_id: &str, attempts: i64) -> String {
+    format!("{delivery_id}.{attempts}")
+}
+
+fn parse_message(body: &str) -> Option<(&str, i64)> {
+    let (id, attempts) = body.split_once('.')?;
+    Some((id, attempts.parse().ok()?))
 }
 
 /// Seconds from now until `at`, as a queue delay.
@@ -224,28 +245,45 @@ pub fn retry_delay_secs(schedule: &[u32], n: usize, retry_after: Option<i64>, ji
     Some((base + spread).clamp(1, MAX_DELAY_SECS))
 }
 
-/// The queue consumer: one attempt at one delivery.
-pub async fn deliver<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str) -> Ack {
-    match attempt(ctx, delivery_id).await {
+/// The queue consumer: one attempt at one delivery. `message` is what `message_body` made.
+pub async fn deliver<P: Platform>(ctx: &Ctx<'_, P>, message: &str) -> Ack {
+    let Some((id, attempts)) = parse_message(message).filter(|(id, _)| looks_like_id(id, "whd")) else {
+        return Ack::Done;
+    };
+    match attempt(ctx, id, attempts).await {
         Ok(()) => Ack::Done,
         Err(e) => {
-            ctx.p.log("error", &format!("webhook delivery {delivery_id}: {e}"));
+            // The store failed: the queue redelivers; a claim that was taken runs out with its
+            // lease, the cron queues the delivery again, and `END_EXHAUSTED` bounds the circle.
+            ctx.p.log("error", &format!("webhook delivery {id}: {e}"));
             Ack::Retry
         }
     }
 }
 
-async fn attempt<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str) -> ApiResult<()> {
-    if !looks_like_id(delivery_id, "whd") {
-        return Ok(());
-    }
+/// How an attempt is settled: its outcome, latency, verdict, and whether it counts against the
+/// endpoint (a refusal or failure of ours, such as a DNS resolver outage, does not).
+struct Settlement {
+    outcome: PostOutcome,
+    latency_ms: i64,
+    verdict: Verdict,
+    strike: bool,
+}
+
+async fn attempt<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str, queued_attempts: i64) -> ApiResult<()> {
     let cfg = &ctx.cfg.webhooks;
     let now = ctx.p.now_ms();
     let lease_until = now + cfg.timeout_ms as i64 * 2 + 5_000;
-    let claimed =
-        ctx.p.execute(CLAIM_DELIVERY, &[delivery_id.into(), Param::Int(now), Param::Int(lease_until)]).await?;
-    if claimed == 0 {
-        return requeue_if_early(ctx, delivery_id, now).await;
+    let max_attempts = cfg.retry_schedule_secs.len() as i64 + 1;
+    let params = [
+        delivery_id.into(),
+        Param::Int(now),
+        Param::Int(lease_until),
+        Param::Int(queued_attempts),
+        Param::Int(max_attempts),
+    ];
+    if ctx.p.execute(CLAIM_DELIVERY, &params).await? == 0 {
+        return requeue_if_early(ctx, delivery_id, queued_attempts, now).await;
     }
     let Some(row) = ctx.p.query(LOAD_DELIVERY, &[delivery_id.into()]).await?.into_iter().next() else { return Ok(()) };
     let d: Loaded = decode(row)?;
@@ -254,32 +292,51 @@ async fn attempt<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str) -> ApiResult<
     let Some(e) = e.into_iter().next() else { return Ok(()) };
     let e: EndpointRow = decode(e)?;
 
-    let (outcome, latency_ms, refused) = match target::check(ctx, &e.url).await {
-        Err(CheckError::Refused(r)) => (PostOutcome::Failed(format!("refused: {}", r.message())), 0, true),
-        Err(CheckError::Unavailable(err)) => (PostOutcome::Failed(format!("DNS: {err}")), 0, false),
-        Ok(t) => {
-            let (outcome, ms) = send(ctx, &e, &d, t.url.as_str()).await?;
-            (outcome, ms, false)
+    let failed =
+        |msg: String, verdict, strike| Settlement { outcome: PostOutcome::Failed(msg), latency_ms: 0, verdict, strike };
+    let settlement = match target::check(ctx, &e.url).await {
+        // The name no longer resolves: the receiver's DNS, worth another try.
+        Err(CheckError::Refused(Refusal::DoesNotResolve)) => {
+            failed(format!("refused: {}", Refusal::DoesNotResolve.message()), Verdict::Retry(None), true)
         }
+        Err(CheckError::Refused(r)) => failed(format!("refused: {}", r.message()), Verdict::Fail, true),
+        Err(CheckError::Unavailable(err)) => {
+            failed(format!("our DNS resolver failed: {err}"), Verdict::Retry(None), false)
+        }
+        Ok(t) => match signed_request(ctx, &e, &d) {
+            Err(err) => failed(format!("not sent: {err}"), Verdict::Fail, false),
+            Ok((body, headers)) => {
+                let post = Post { url: t.url.as_str(), headers: &headers, body: &body, timeout_ms: cfg.timeout_ms };
+                let (outcome, latency_ms) = ctx.p.post_json(&post).await;
+                let verdict = verdict(&outcome);
+                Settlement { outcome, latency_ms, verdict, strike: true }
+            }
+        },
     };
-    let verdict = if refused { Verdict::Fail } else { verdict(&outcome) };
-    settle(ctx, &d, &e, &outcome, latency_ms, verdict).await
+    settle(ctx, &d, &e, settlement, lease_until).await
 }
 
-/// A message that arrived before its delivery was due goes back on the queue for the rest.
-async fn requeue_if_early<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str, now: i64) -> ApiResult<()> {
+/// A message that arrived before its delivery was due goes back on the queue for the rest; a
+/// stale duplicate (the delivery has moved on) is dropped.
+async fn requeue_if_early<P: Platform>(ctx: &Ctx<'_, P>, delivery_id: &str, attempts: i64, now: i64) -> ApiResult<()> {
     let Some(r) = ctx.p.query(DELIVERY_STATE, &[delivery_id.into()]).await?.into_iter().next() else { return Ok(()) };
-    let pending = col_str(&r, "status").as_deref() == Some("pending");
+    let current = col_str(&r, "status").as_deref() == Some("pending") && col_i64(&r, "attempts") == Some(attempts);
     let at = col_i64(&r, "next_attempt_at").unwrap_or(0);
     let leased = col_i64(&r, "lease_until").is_some_and(|l| l >= now);
-    if pending && !leased && at > now + 1000 {
-        ctx.p.enqueue(&[QueueMessage { body: delivery_id.to_string(), delay_secs: delay_until(now, at) }]).await?;
+    if current && !leased && at > now + 1000 {
+        let message = QueueMessage { body: message_body(delivery_id, attempts), delay_secs: delay_until(now, at) };
+        ctx.p.enqueue(&[message]).await?;
     }
     Ok(())
 }
 
-/// Signs and POSTs the event.
-async fn send<P: Platform>(ctx: &Ctx<'_, P>, e: &EndpointRow, d: &Loaded, url: &str) -> ApiResult<(PostOutcome, i64)> {
+/// The event's body and its signed headers. Fails only if a signing secret cannot be opened
+/// (sealed under a key no longer configured).
+fn signed_request<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    e: &EndpointRow,
+    d: &Loaded,
+) -> ApiResult<(String, Vec<(&'static str, String)>)> {
     let now = ctx.p.now_ms();
     let data: Value = serde_json::from_str(&d.event_data).unwrap_or(Value::Null);
     let body = json!({
@@ -293,15 +350,15 @@ async fn send<P: Platform>(ctx: &Ctx<'_, P>, e: &EndpointRow, d: &Loaded, url: &
     let secrets = signing_secrets(ctx.cfg, e, now)?;
     let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
     let ts = now.div_euclid(1000);
-    let headers = [
+    let signature = signing::signature_header(&secrets, &d.event_id, ts, &body)?;
+    let headers = vec![
         ("content-type", "application/json".to_string()),
         ("user-agent", format!("Gatehouse-Webhooks/{}", ctx.cfg.version)),
         ("webhook-id", d.event_id.clone()),
         ("webhook-timestamp", ts.to_string()),
-        ("webhook-signature", signing::signature_header(&secrets, &d.event_id, ts, &body)?),
+        ("webhook-signature", signature),
     ];
-    let post = Post { url, headers: &headers, body: &body, timeout_ms: ctx.cfg.webhooks.timeout_ms };
-    Ok(ctx.p.post_json(&post).await)
+    Ok((body, headers))
 }
 
 /// Writes the attempt, the delivery's next state and the endpoint's streak in one batch, then
@@ -310,13 +367,12 @@ async fn settle<P: Platform>(
     ctx: &Ctx<'_, P>,
     d: &Loaded,
     e: &EndpointRow,
-    outcome: &PostOutcome,
-    latency_ms: i64,
-    verdict: Verdict,
+    s: Settlement,
+    lease_until: i64,
 ) -> ApiResult<()> {
     let cfg = &ctx.cfg.webhooks;
     let now = ctx.p.now_ms();
-    let (code, error, head) = match outcome {
+    let (code, error, head) = match &s.outcome {
         PostOutcome::Answered { status, head, .. } => {
             let error = (!(200..300).contains(status)).then(|| match status {
                 300..=399 => format!("HTTP {status} (redirects are not followed)"),
@@ -329,7 +385,7 @@ async fn settle<P: Platform>(
     };
     let retry_n = (d.attempts - d.replay_base).max(1) as usize;
     let jitter = u16::from_le_bytes(crate::platform::ids::random_bytes::<2>()?);
-    let (status, next_at) = match verdict {
+    let (status, next_at) = match s.verdict {
         Verdict::Succeeded => ("succeeded", now),
         Verdict::Fail => ("dead", now),
         Verdict::Retry(after) => match retry_delay_secs(&cfg.retry_schedule_secs, retry_n, after, jitter) {
@@ -347,7 +403,7 @@ async fn settle<P: Platform>(
                 Param::Int(d.attempts),
                 Param::Int(now),
                 code.into(),
-                Param::Int(latency_ms),
+                Param::Int(s.latency_ms),
                 error.clone().into(),
                 head.into(),
             ],
@@ -364,15 +420,16 @@ async fn settle<P: Platform>(
                 Param::Int(now),
                 d.client_id.as_str().into(),
                 Param::Int(d.attempts),
+                Param::Int(lease_until),
             ],
         ),
     ];
     let ids = || vec![d.client_id.as_str().into(), e.id.as_str().into()];
-    if verdict == Verdict::Succeeded {
+    if s.verdict == Verdict::Succeeded {
         let mut p = ids();
         p.push(Param::Int(now));
         stmts.push(Stmt::new(ENDPOINT_SUCCEEDED, p));
-    } else {
+    } else if s.strike {
         stmts.push(Stmt::new(ENDPOINT_FAILED, ids()));
         let reason = format!("{} consecutive failed deliveries", cfg.disable_after_failures);
         let mut p = ids();
@@ -395,7 +452,7 @@ async fn settle<P: Platform>(
     }
     let settled = ctx.p.batch(&stmts).await?.get(1).copied().unwrap_or(0) > 0;
     if settled && status == "pending" {
-        let message = QueueMessage { body: d.id.clone(), delay_secs: delay_until(now, next_at) };
+        let message = QueueMessage { body: message_body(&d.id, d.attempts), delay_secs: delay_until(now, next_at) };
         // If this send fails, the cron re-queues the delivery once it has been due a while.
         if let Err(err) = ctx.p.enqueue(&[message]).await {
             ctx.p.log("warn", &format!("webhook delivery {}: retry not queued: {err}", d.id));
@@ -463,8 +520,7 @@ pub async fn list<P: Platform>(
         Some(s) if matches!(s.as_str(), "pending" | "succeeded" | "dead") => s.into(),
         Some(_) => return Err(ApiError::bad_request("invalid_filter", "status is pending, succeeded or dead")),
     };
-    let params =
-        [client.id().into(), e.id.as_str().into(), Param::Int(seq_cursor(&cursor)?), Param::Int(limit), status];
+    let params = [client.id().into(), e.id.as_str().into(), seq_cursor(&cursor)?, Param::Int(limit), status];
     let items: Vec<DeliveryView> = decode_all(ctx.p.query(LIST, &params).await?)?;
     Ok(page_response(&items, limit, |d| Some(d.event_seq.to_string())))
 }

@@ -46,9 +46,11 @@ pub const LIST: &str = "SELECT id, client_id, url, description, event_types, sta
 pub const SELECT_ONE: &str = "SELECT id, client_id, url, description, event_types, status, disabled_reason, \
     secret_sealed, previous_secret_sealed, previous_secret_expires_at, consecutive_failures, last_success_at, \
     created_at, updated_at FROM webhook_endpoints WHERE client_id = ?1 AND id = ?2";
-/// Re-enabling clears the failure streak; disabling keeps it for the record.
-pub const UPDATE: &str = "UPDATE webhook_endpoints SET url = ?3, description = ?4, event_types = ?5, status = ?6, \
-    disabled_reason = ?7, consecutive_failures = CASE WHEN ?6 = 'active' THEN 0 ELSE consecutive_failures END, \
+/// ?6 is a new status or NULL to keep the current one (which the consumer may be changing at
+/// this moment). Re-enabling clears the failure streak; disabling keeps it for the record.
+pub const UPDATE: &str = "UPDATE webhook_endpoints SET url = ?3, description = ?4, event_types = ?5, \
+    status = coalesce(?6, status), disabled_reason = CASE WHEN ?6 IS NULL THEN disabled_reason ELSE ?7 END, \
+    consecutive_failures = CASE WHEN ?6 = 'active' THEN 0 ELSE consecutive_failures END, \
     updated_at = ?8 WHERE client_id = ?1 AND id = ?2";
 /// A rotation, only if the secret it demotes is still the current one (two racing rotations
 /// cannot both win and lose a secret).
@@ -74,7 +76,8 @@ pub const COUNT_SEALED_UNDER_OLD_KEYS: &str = "SELECT count(*) AS n FROM webhook
 pub const RESEAL: &str = "UPDATE webhook_endpoints SET secret_sealed = ?4, previous_secret_sealed = ?5 \
     WHERE client_id = ?1 AND id = ?2 AND secret_sealed = ?3 AND previous_secret_sealed IS ?6";
 /// Newest first; ?2 is the last seq seen, ?4 an optional type.
-pub const EVENTS: &str = "SELECT seq, id, type, data, created_at FROM events WHERE client_id = ?1 AND seq < ?2 \
+pub const EVENTS: &str = "SELECT seq, id, type, data, created_at FROM events WHERE client_id = ?1 \
+    AND (?2 IS NULL OR seq < ?2) \
     AND (?4 IS NULL OR type = ?4) ORDER BY seq DESC LIMIT ?3";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,10 +340,10 @@ pub async fn update<P: Platform>(
         None => cur.description.clone(),
     };
     let (status, reason) = match patch.status.as_deref() {
-        None => (cur.status.clone(), cur.disabled_reason.clone()),
-        Some("active") => ("active".to_string(), None),
-        Some("disabled") if cur.status == "disabled" => ("disabled".to_string(), cur.disabled_reason.clone()),
-        Some("disabled") => ("disabled".to_string(), Some("disabled by a user".to_string())),
+        None => (None, None),
+        Some("active") => (Some("active"), None),
+        Some("disabled") if cur.status == "disabled" => (Some("disabled"), cur.disabled_reason.clone()),
+        Some("disabled") => (Some("disabled"), Some("disabled by a user".to_string())),
         Some(_) => return Err(ApiError::invalid("invalid_status", "`status` is active or disabled")),
     };
     let fields: Vec<&str> = [
@@ -363,7 +366,7 @@ pub async fn update<P: Platform>(
                 url.into(),
                 description.into(),
                 types.into(),
-                status.as_str().into(),
+                status.into(),
                 reason.into(),
                 Param::Int(now),
             ],
@@ -555,7 +558,7 @@ pub async fn events<P: Platform>(
             .ok_or_else(|| ApiError::bad_request("invalid_filter", "unknown event type"))?,
     };
     let rows: Vec<EventRow> =
-        decode_all(ctx.p.query(EVENTS, &[client.id().into(), Param::Int(before), Param::Int(limit), kind]).await?)?;
+        decode_all(ctx.p.query(EVENTS, &[client.id().into(), before, Param::Int(limit), kind]).await?)?;
     let items: Vec<EventView> = rows
         .into_iter()
         .map(|r| EventView {
@@ -569,15 +572,16 @@ pub async fn events<P: Platform>(
     Ok(page_response(&items, limit, |e| Some(e.seq.to_string())))
 }
 
-/// A newest-first cursor: the last sequence number seen, or none for the start.
-pub fn seq_cursor(cursor: &str) -> ApiResult<i64> {
+/// A newest-first cursor: the last sequence number seen, or NULL for the start.
+pub fn seq_cursor(cursor: &str) -> ApiResult<Param> {
     if cursor.is_empty() {
-        return Ok(i64::MAX);
+        return Ok(Param::Null);
     }
     cursor
         .parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
+        .map(Param::Int)
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is malformed"))
 }
 
@@ -599,8 +603,8 @@ mod tests {
 
     #[test]
     fn cursors_are_positive_sequence_numbers() {
-        assert_eq!(seq_cursor("").ok(), Some(i64::MAX));
-        assert_eq!(seq_cursor("42").ok(), Some(42));
+        assert_eq!(seq_cursor("").ok(), Some(Param::Null));
+        assert_eq!(seq_cursor("42").ok(), Some(Param::Int(42)));
         assert!(seq_cursor("0").is_err());
         assert!(seq_cursor("-1").is_err());
         assert!(seq_cursor("x").is_err());

@@ -178,7 +178,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if s[..5] == [0, 0, 0, 0, 0] && s[5] == 0xffff {
         return Some(from(s[6], s[7]));
     }
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+    // NAT64, the well-known prefix and the local-use one (RFC 8215).
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1) {
         return Some(from(s[6], s[7]));
     }
     if s[0] == 0x2002 {
@@ -293,6 +294,7 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
             "https://[::ffff:a9fe:a9fe]/",
             "https://[64:ff9b::10.0.0.1]/",
+            "https://[64:ff9b:1::a00:1]/",
             "https://[2002:7f00:1::]/",
             "https://[fd00::1]/",
             "https://[fe80::1]/",

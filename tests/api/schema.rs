@@ -52,8 +52,11 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("COUNT_SEALED_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress, over webhook secrets"),
     ("UNDISPATCHED_EVENTS", "the platform-wide outbox drain; each event carries its client into its deliveries"),
     ("MARK_DISPATCHED", "the outbox drain, by the sequence numbers it just fanned out"),
-    ("DELIVERIES_TO_QUEUE", "the platform-wide webhook queueing; a message carries only a delivery id"),
-    ("MARK_QUEUED", "the webhook queueing, by the delivery ids it just read"),
+    (
+        "DELIVERIES_TO_QUEUE",
+        "the platform-wide webhook queueing; a message carries only a delivery id and its attempts",
+    ),
+    ("END_EXHAUSTED", "the platform-wide sweep ending deliveries whose every attempt failed to record"),
     ("CLAIM_DELIVERY", "the queue consumer, keyed by the delivery id in the message; the row names its client"),
     ("DELIVERY_STATE", "the queue consumer, keyed by the delivery id in the message"),
     (

@@ -399,3 +399,69 @@ fn an_encryption_key_rotation_reseals_webhook_secrets_and_they_keep_signing() {
     assert_eq!(posts.len(), 1);
     assert!(verifies(&new, &posts[0]) && verifies(&old, &posts[0]));
 }
+
+#[test]
+fn our_dns_outage_is_retried_without_counting_against_the_endpoint() {
+    let (t, admin) = app_with(&[("WEBHOOK_DISABLE_AFTER_FAILURES", "1")]);
+    let (wid, _) = endpoint(&t, &admin, &["contact.created"]);
+    contact(&t, &admin, "During an outage");
+    t.p.dns_down.set(true);
+    pump(&t);
+    assert!(t.p.webhook_posts.borrow().is_empty());
+    let e = json_of(&call(&t, &admin, Method::Get, &format!("/webhooks/{wid}"), None));
+    assert_eq!((e["status"].as_str(), e["consecutive_failures"].as_i64()), (Some("active"), Some(0)), "{e}");
+    let log = deliveries(&t, &admin, &wid);
+    assert_eq!(log[0]["status"], "pending");
+    assert!(log[0]["last_error"].as_str().unwrap().contains("DNS resolver"), "{}", log[0]);
+    t.p.dns_down.set(false);
+    advance(&t, 60);
+    pump(&t);
+    assert_eq!(deliveries(&t, &admin, &wid)[0]["status"], "succeeded");
+}
+
+#[test]
+fn a_duplicate_or_stale_message_sends_nothing_twice() {
+    let (t, admin) = app_with(&[]);
+    let (wid, _) = endpoint(&t, &admin, &["contact.created"]);
+    contact(&t, &admin, "Once");
+    let app = App::new(&t.p, &t.cfg, &t.state);
+    pollster::block_on(app.drain_outbox()).unwrap();
+    let messages: Vec<_> = t.p.queued.borrow_mut().drain(..).collect();
+    assert_eq!(messages.len(), 1);
+    // The queue delivers the message twice (at least once), and a second drain runs meanwhile.
+    pollster::block_on(app.deliver(&messages[0].body));
+    pollster::block_on(app.drain_outbox()).unwrap();
+    pollster::block_on(app.deliver(&messages[0].body));
+    assert_eq!(t.p.webhook_posts.borrow().len(), 1);
+    assert!(t.p.queued.borrow().is_empty(), "a stale message is dropped, not re-queued");
+    assert_eq!(deliveries(&t, &admin, &wid)[0]["attempts"], 1);
+    // Garbage on the queue is dropped too.
+    for junk in ["", "whd_x.1", "not a message", "whd_aaaaaaaaaaaaaaaaaaaaaaaa.x"] {
+        pollster::block_on(app.deliver(junk));
+    }
+    assert_eq!(t.p.webhook_posts.borrow().len(), 1);
+}
+
+#[test]
+fn deals_moved_by_deleting_their_stage_each_record_a_stage_change() {
+    let (t, admin) = app_with(&[]);
+    let p = call(&t, &admin, Method::Post, "/pipelines", Some(json!({"name": "Doomed", "stages": ["A", "B"]})));
+    let p = json_of(&p);
+    let (pid, a, b) =
+        (p["id"].as_str().unwrap(), p["stages"][0]["id"].as_str().unwrap(), p["stages"][1]["id"].as_str().unwrap());
+    for title in ["One", "Two"] {
+        let r = call(&t, &admin, Method::Post, "/deals", Some(json!({"title": title, "pipeline_id": pid})));
+        assert_eq!(r.status, 201);
+    }
+    let r = call(&t, &admin, Method::Delete, &format!("/pipelines/{pid}/stages/{a}?move_to={b}"), None);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let moved = t.p.sql("SELECT data FROM events WHERE type = 'deal.stage_changed'");
+    assert_eq!(moved.len(), 2);
+    for m in &moved {
+        let data: Value = serde_json::from_str(m["data"].as_str().unwrap()).unwrap();
+        assert_eq!((data["deal"]["stage_id"].as_str(), data["previous"]["stage_id"].as_str()), (Some(b), Some(a)));
+        assert!(data["deal"]["id"].as_str().unwrap().starts_with("deal_"));
+    }
+    let ids = t.p.sql("SELECT id FROM events WHERE type = 'deal.stage_changed'");
+    assert!(ids.iter().all(|r| r["id"].as_str().unwrap().len() == "evt_".len() + 24));
+}

@@ -221,6 +221,34 @@ describe("every event type reaches a subscribed receiver, signed", () => {
   });
 });
 
+describe("concurrency", () => {
+  test("twenty changes at once: every event arrives exactly once, though every request drains the outbox", async () => {
+    const e = await register("/burst", ["contact.created"]);
+    const made = await Promise.all(Array.from({ length: 20 }, (_, i) => api("POST", "/contacts", { name: `Burst ${i}` })));
+    assert.ok(made.every((r) => r.status === 201));
+    const want = new Set(made.map((r) => r.json.id));
+    await until("twenty events at the receiver", () => received("/burst").length >= 20);
+    await sleep(1500); // a duplicate, if any, would arrive in this time
+    const got = received("/burst").map((g) => JSON.parse(g.body));
+    assert.equal(got.length, 20, "no duplicates");
+    assert.deepEqual(new Set(got.map((b) => b.data.contact.id)), want);
+    assert.equal((await api("DELETE", `/webhooks/${e.id}`)).status, 204);
+  });
+
+  test("ten parallel PATCHes to won record one deal.won", async () => {
+    const e = await register("/won", ["deal.won"]);
+    const pipe = (await api("GET", "/pipelines")).json.items.find((p) => p.name === "Sales");
+    const deal = await api("POST", "/deals", { title: "Race to win", pipeline_id: pipe.id });
+    const rs = await Promise.all(Array.from({ length: 10 }, () => api("PATCH", `/deals/${deal.json.id}`, { status: "won" })));
+    for (const r of rs) assert.ok([200, 409].includes(r.status), r.text);
+    assert.ok(rs.some((r) => r.status === 200));
+    const events = w.d1(`SELECT count(*) AS n FROM events WHERE type = 'deal.won' AND json_extract(data, '$.deal.id') = '${deal.json.id}'`);
+    assert.equal(events[0].n, 1);
+    await until("the deal.won delivery", () => received("/won").length === 1);
+    assert.equal((await api("DELETE", `/webhooks/${e.id}`)).status, 204);
+  });
+});
+
 describe("retries", () => {
   test("a receiver that answers 500, then times out, then 200 gets the event once as a success", async () => {
     receiver.plan["/flaky"] = [500, "hang", 200];
