@@ -82,6 +82,8 @@ pub struct WebhookConfig {
     pub disable_after_failures: i64,
     /// A pending delivery due this long ago with no attempt is queued again by the cron.
     pub requeue_after_secs: i64,
+    /// Days events, deliveries and attempts are kept (pending deliveries and their events stay).
+    pub retention_days: i64,
     /// Development and tests only: receiver origins (`http://127.0.0.1:8790`) exempt from the
     /// https and private-address rules. Empty, as in production, means no exception.
     pub test_receivers: Vec<String>,
@@ -244,6 +246,7 @@ impl Config {
                 retry_schedule_secs: retry_schedule(&opt("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))?,
                 disable_after_failures: positive("WEBHOOK_DISABLE_AFTER_FAILURES", 40)?,
                 requeue_after_secs: positive("WEBHOOK_REQUEUE_AFTER_SECS", 300)?,
+                retention_days: positive("EVENT_RETENTION_DAYS", 30)?,
                 test_receivers: test_receivers(&opt("WEBHOOK_TEST_RECEIVERS", ""))?,
             },
             version: env!("CARGO_PKG_VERSION"),

@@ -40,6 +40,8 @@ const DRAIN_ROUNDS: usize = 5;
 const QUEUE_BATCH: i64 = 500;
 /// The longest a queue message may be delayed.
 const MAX_DELAY_SECS: i64 = 43_200;
+/// Rows of each kind deleted by one prune.
+const PRUNE_BATCH: i64 = 500;
 /// Deliveries replayed by one bulk replay.
 const MAX_BULK_REPLAY: i64 = 1000;
 
@@ -96,6 +98,18 @@ pub const ENDPOINT_FAILED: &str = "UPDATE webhook_endpoints SET consecutive_fail
     WHERE client_id = ?1 AND id = ?2 AND changes() > 0";
 pub const DISABLE: &str = "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = ?3, updated_at = ?4 \
     WHERE client_id = ?1 AND id = ?2 AND status = 'active' AND consecutive_failures >= ?5";
+
+/// Retention: the attempts and settled deliveries of events recorded before ?1, a bounded batch.
+pub const PRUNE_ATTEMPTS: &str = "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM \
+    webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE e.created_at < ?1 AND d.status <> 'pending' \
+    LIMIT ?2)";
+pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (SELECT d.id FROM \
+    webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE e.created_at < ?1 AND d.status <> 'pending' \
+    LIMIT ?2)";
+/// Then the old events no delivery still needs.
+pub const PRUNE_EVENTS: &str = "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < ?1 \
+    AND e.dispatched_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) \
+    LIMIT ?2)";
 
 /// Newest first; ?3 the last event seq seen, ?5 an optional status.
 pub const LIST: &str = "SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.event_seq, d.status, \
@@ -171,6 +185,17 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
     ctx.p.enqueue(&messages).await?;
     out.queued = messages.len();
     Ok(out)
+}
+
+/// Deletes events older than `EVENT_RETENTION_DAYS` with their settled deliveries and attempts,
+/// in bounded batches (the cron calls this every run). Pending deliveries keep their events.
+pub async fn prune<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
+    let cutoff = ctx.p.now_ms() - ctx.cfg.webhooks.retention_days * 86_400_000;
+    let params = [Param::Int(cutoff), Param::Int(PRUNE_BATCH)];
+    let attempts = ctx.p.execute(PRUNE_ATTEMPTS, &params).await?;
+    let deliveries = ctx.p.execute(PRUNE_DELIVERIES, &params).await?;
+    let events = ctx.p.execute(PRUNE_EVENTS, &params).await?;
+    Ok(json!({"events": events, "deliveries": deliveries, "attempts": attempts}))
 }
 
 /// A queue message names a delivery and the attempts it had when queued, so a stale duplicate

@@ -465,3 +465,27 @@ fn deals_moved_by_deleting_their_stage_each_record_a_stage_change() {
     let ids = t.p.sql("SELECT id FROM events WHERE type = 'deal.stage_changed'");
     assert!(ids.iter().all(|r| r["id"].as_str().unwrap().len() == "evt_".len() + 24));
 }
+
+#[test]
+fn events_past_retention_are_pruned_with_their_settled_deliveries_but_pending_ones_stay() {
+    let (t, admin) = app_with(&[("EVENT_RETENTION_DAYS", "30"), ("WEBHOOK_RETRY_SCHEDULE", "43200")]);
+    let (_, _) = endpoint(&t, &admin, &["contact.created"]);
+    contact(&t, &admin, "Delivered");
+    pump(&t);
+    t.p.receiver_script.borrow_mut().push_back(PostOutcome::TimedOut);
+    contact(&t, &admin, "Still pending");
+    pump(&t);
+    let count = |table: &str| t.p.sql(&format!("SELECT count(*) AS n FROM {table}"))[0]["n"].as_i64().unwrap();
+    let (events, deliveries) = (count("events"), count("webhook_deliveries"));
+    assert_eq!(deliveries, 2);
+    advance(&t, 29 * 86_400);
+    let app = App::new(&t.p, &t.cfg, &t.state);
+    pollster::block_on(app.scheduled("*/15 * * * *")).unwrap();
+    assert_eq!((count("events"), count("webhook_deliveries")), (events, deliveries), "nothing is old enough yet");
+    advance(&t, 2 * 86_400);
+    pollster::block_on(app.scheduled("*/15 * * * *")).unwrap();
+    assert_eq!(count("webhook_deliveries"), 1, "the pending delivery stays");
+    assert_eq!(count("webhook_attempts"), 1, "with its attempt");
+    let left = t.p.sql("SELECT type FROM events");
+    assert_eq!(left.len(), 1, "only the pending delivery's event stays: {left:?}");
+}
