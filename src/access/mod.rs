@@ -107,7 +107,10 @@ pub async fn reach_client<P: Platform>(
     if !looks_like_id(id, "cli") {
         return Err(ApiError::NotFound);
     }
-    let c = store::client(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
+    let c = match who.home_client.as_deref() {
+        Some(home) if home.id == id => home.clone(),
+        _ => store::client(ctx.p, id).await?.ok_or(ApiError::NotFound)?,
+    };
     if !who.reaches_client(&c.id, &c.agency_id) {
         return Err(ApiError::NotFound);
     }

@@ -316,6 +316,9 @@ pub struct Principal {
     /// Staff acting in a tenant they are not a member of: platform admins, and agency or
     /// platform staff signed in on a client's portal. Every such access is audited.
     pub staff: bool,
+    /// The client row the authority was loaded with (a client member's own client, or the
+    /// portal's), read in the same query, so `access::reach_client` need not read it again.
+    pub home_client: Option<Box<super::store::ClientRow>>,
 }
 
 /// Why a membership change is refused. Each is a 403 with its own code.
@@ -402,6 +405,7 @@ impl Principal {
             scope: Scope::Client { client_id: client_id.into(), agency_id: agency_id.into() },
             permissions: self.permissions.iter().copied().filter(|p| p.is_client_scoped()).collect(),
             staff: !member,
+            home_client: None,
         }
     }
 
@@ -502,6 +506,7 @@ mod tests {
             staff: scope == Scope::Platform,
             scope,
             permissions: effective_permissions(role, narrowing).unwrap(),
+            home_client: None,
         }
     }
 

@@ -54,8 +54,15 @@ pub const PRINCIPAL_AGENCY: &str =
     WHERE m.agency_id = ?2 AND m.user_id = ?1";
 /// A client is usable only while it and its agency are both active: suspending an agency
 /// suspends its clients without rewriting their rows.
+/// The client row comes along as JSON (its columns would collide with the user's), so the request
+/// that authenticates a client member reads its client once.
 pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, c.agency_id, \
-    CASE WHEN a.status = 'active' THEN c.status ELSE a.status END AS tenant_status FROM client_users m \
+    CASE WHEN a.status = 'active' THEN c.status ELSE a.status END AS tenant_status, \
+    json_object('id', c.id, 'agency_id', c.agency_id, 'name', c.name, 'slug', c.slug, 'business_type', \
+    c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
+    'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
+    'time_zone', c.time_zone, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
+    AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
 pub const PRINCIPAL_PLATFORM: &str = "SELECT email, status AS user_status, platform_role FROM users WHERE id = ?1";
@@ -206,6 +213,8 @@ struct MembershipRow {
     permissions: Option<String>,
     agency_id: Option<String>,
     tenant_status: Option<String>,
+    #[serde(default)]
+    client: Option<String>,
 }
 
 /// Loads the caller's authority for the tenant a token names, fresh from the database, so a
@@ -227,6 +236,7 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
             scope: Scope::Platform,
             permissions: Permission::ALL.to_vec(),
             staff: true,
+            home_client: None,
         }));
     }
     let (sql, is_client) = if crate::platform::ids::looks_like_id(tenant, "cli") {
@@ -255,7 +265,8 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
         db.log("error", &format!("membership of {user_id} in {tenant}: {e}; it grants nothing until repaired"));
         Vec::new()
     });
-    Ok(Some(Principal { user_id: user_id.into(), email: m.email, role, scope, permissions, staff: false }))
+    let home_client = m.client.as_deref().and_then(|j| serde_json::from_str::<ClientRow>(j).ok()).map(Box::new);
+    Ok(Some(Principal { user_id: user_id.into(), email: m.email, role, scope, permissions, staff: false, home_client }))
 }
 
 /// The authority of someone signed in on a client's portal: their own membership in that client,
@@ -267,7 +278,9 @@ pub async fn load_portal_principal(
 ) -> ApiResult<Option<Principal>> {
     for tenant in [client.id.as_str(), client.agency_id.as_str(), "platform"] {
         if let Some(p) = load_principal(db, user_id, tenant).await? {
-            return Ok(Some(p.confined_to(&client.id, &client.agency_id)));
+            let mut confined = p.confined_to(&client.id, &client.agency_id);
+            confined.home_client = Some(Box::new(client.clone()));
+            return Ok(Some(confined));
         }
     }
     Ok(None)

@@ -11,7 +11,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::looks_like_id;
-use crate::platform::ports::{decode, decode_all, json_list, Database, Param, Platform, Stmt};
+use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const INSERT: &str =
@@ -25,21 +25,17 @@ pub const INSERT_WIDGET: &str = "INSERT INTO contacts (id, client_id, name, emai
     AND period = CAST(?8 / 86400000 AS INTEGER)), 0) < ?10 \
     ON CONFLICT (client_id, submission_id) DO NOTHING";
 pub const BY_SUBMISSION: &str = "SELECT id FROM contacts WHERE client_id = ?1 AND submission_id = ?2";
-pub const LIST: &str =
-    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, updated_at \
-    FROM contacts WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
-/// The list narrowed by a name-or-email prefix (?4, a LIKE pattern, or NULL) and a tag (?5, or NULL).
+/// The list, narrowed by a name-or-email prefix (?4, a LIKE pattern, or NULL) and a tag (?5, or
+/// NULL), each contact with its tags.
 pub const SEARCH: &str =
     "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, \
-    updated_at \
+    updated_at, (SELECT json_group_array(json_object('id', t.id, 'name', t.name, 'color', t.color)) FROM (SELECT t.id, t.name, \
+    t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id AND t.client_id = ct.client_id \
+    WHERE ct.client_id = c.client_id AND ct.contact_id = c.id ORDER BY t.name COLLATE NOCASE) t) AS tags \
     FROM contacts c WHERE client_id = ?1 AND id > ?2 \
     AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\' OR email LIKE ?4 ESCAPE '\\') \
     AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contact_tags ct WHERE ct.client_id = ?1 AND ct.tag_id = ?5 \
     AND ct.contact_id = c.id)) ORDER BY id LIMIT ?3";
-/// The tags of a page of contacts (?2: a JSON array of contact ids).
-pub const TAGS_OF: &str = "SELECT ct.contact_id, t.id, t.name, t.color FROM contact_tags ct \
-    JOIN tags t ON t.id = ct.tag_id AND t.client_id = ct.client_id \
-    WHERE ct.client_id = ?1 AND ct.contact_id IN (SELECT value FROM json_each(?2)) ORDER BY t.name COLLATE NOCASE";
 pub const UPDATE: &str = "UPDATE contacts SET name = ?3, email = ?4, phone = ?5, message = ?6, updated_at = ?7 \
     WHERE client_id = ?1 AND id = ?2";
 /// Attaches a tag, only when both the contact and the tag are this client's; a repeat is a no-op.
@@ -52,8 +48,10 @@ pub const CONTACT_AND_TAG: &str =
     "SELECT (SELECT count(*) FROM contacts WHERE client_id = ?1 AND id = ?2) AS contact, \
     (SELECT count(*) FROM tags WHERE client_id = ?1 AND id = ?3) AS tag";
 pub const SELECT_ONE: &str =
-    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, updated_at \
-    FROM contacts WHERE client_id = ?1 AND id = ?2";
+    "SELECT id, client_id, name, email, phone, message, source, origin, external_user_id, created_at, updated_at, \
+    (SELECT json_group_array(json_object('id', t.id, 'name', t.name, 'color', t.color)) FROM (SELECT t.id, t.name, \
+    t.color FROM contact_tags ct JOIN tags t ON t.id = ct.tag_id AND t.client_id = ct.client_id \
+    WHERE ct.client_id = c.client_id AND ct.contact_id = c.id ORDER BY t.name COLLATE NOCASE) t) AS tags FROM contacts c WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM contacts WHERE client_id = ?1 AND id = ?2";
 /// A contact's notes go with it; its tags and deals' links follow by foreign key.
 pub const DELETE_NOTES: &str =
@@ -188,8 +186,18 @@ pub struct Contact {
     pub external_user_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    #[serde(default)]
+    /// Read with the contact, as the JSON array the query builds.
+    #[serde(default, deserialize_with = "tags_json")]
     pub tags: Vec<TagRef>,
+}
+
+/// The tags column: a JSON array as text (NULL or absent: none).
+fn tags_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TagRef>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(&t).map_err(serde::de::Error::custom),
+    }
 }
 
 /// A tag on a contact.
@@ -200,33 +208,9 @@ pub struct TagRef {
     pub color: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct TagRow {
-    contact_id: String,
-    id: String,
-    name: String,
-    color: Option<String>,
-}
-
-/// Fills in the tags of a page of contacts, in one query.
-async fn with_tags(db: &impl Database, client: &ClientScope, mut contacts: Vec<Contact>) -> ApiResult<Vec<Contact>> {
-    if contacts.is_empty() {
-        return Ok(contacts);
-    }
-    let ids = json_list(contacts.iter().map(|c| c.id.as_str()));
-    let rows: Vec<TagRow> = decode_all(db.query(TAGS_OF, &[client.id().into(), ids.into()]).await?)?;
-    for r in rows {
-        if let Some(c) = contacts.iter_mut().find(|c| c.id == r.contact_id) {
-            c.tags.push(TagRef { id: r.id, name: r.name, color: r.color });
-        }
-    }
-    Ok(contacts)
-}
-
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Contact>> {
     let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    let Some(contact) = row.map(decode).transpose()? else { return Ok(None) };
-    Ok(with_tags(db, client, vec![contact]).await?.pop())
+    Ok(row.map(decode).transpose()?)
 }
 
 /// A LIKE pattern matching values that start with `q`, with LIKE's wildcards escaped.
@@ -263,7 +247,6 @@ pub async fn list<P: Platform>(
     }
     let params = [client.id().into(), cursor.into(), Param::Int(limit), q.into(), tag.into()];
     let rows: Vec<Contact> = decode_all(ctx.p.query(SEARCH, &params).await?)?;
-    let rows = with_tags(ctx.p, &client, rows).await?;
     Ok(page_response(&rows, limit, |c| Some(c.id.clone())))
 }
 

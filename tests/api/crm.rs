@@ -456,3 +456,32 @@ fn another_client_sees_none_of_it() {
     assert_eq!(json_of(&list)["items"].as_array().unwrap().len(), 0);
     assert_eq!(count(&t, "SELECT count(*) AS n FROM deals WHERE title = 'Secret'"), 1);
 }
+
+#[test]
+fn a_members_contact_page_with_tags_costs_two_queries_and_staff_pay_one_more() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let id = contact(&t, &admin, "Tagged", "tagged@example.org");
+    let tag = json_of(&post(&t, &admin, &format!("/api/clients/{ACME}/tags"), json!({"name": "Zeta"})))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t.req(Method::Put, &format!("/api/clients/{ACME}/contacts/{id}/tags/{tag}"), Some(&admin), None);
+    assert_eq!(r.status, 204);
+    // A client member: the membership query brings the client along, the list brings the tags.
+    let before = t.p.queries.get();
+    let r = t.req(Method::Get, &format!("/api/clients/{ACME}/contacts?limit=100"), Some(&admin), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(t.p.queries.get() - before, 2);
+    let items = json_of(&r)["items"].as_array().unwrap().clone();
+    let tagged = items.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(tagged["tags"], json!([{"id": tag, "name": "Zeta", "color": null}]));
+    assert!(items.iter().filter(|c| c["id"] != id.as_str()).all(|c| c["tags"].is_array()));
+    // Agency staff read the client itself.
+    let agency = t.login("agency.admin@northwind.test");
+    let before = t.p.queries.get();
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/contacts"), Some(&agency), None).status, 200);
+    assert_eq!(t.p.queries.get() - before, 3);
+    // The home client never stands in for another: Globex is still a 404 for Acme's admin.
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&admin), None).status, 404);
+}
