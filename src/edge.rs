@@ -233,6 +233,16 @@ impl Database for Edge {
         serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
+    async fn query_as<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, StoreError> {
+        self.count(1);
+        let json = gh_all(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         self.count(1);
         let changes = gh_run(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;

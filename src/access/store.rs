@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::access::roles::{effective_permissions, Permission, Principal, Role, Scope};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::ports::{decode, decode_all, Database, Log, Param};
+use crate::platform::ports::{decode_all, Database, Log, Param};
 
 pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
     FROM agencies WHERE id = ?1";
@@ -178,18 +178,15 @@ impl ClientRow {
 }
 
 pub async fn agency(db: &impl Database, id: &str) -> ApiResult<Option<Agency>> {
-    let row = db.query(SELECT_AGENCY, &[id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_AGENCY, &[id.into()]).await?)
 }
 
 pub async fn client(db: &impl Database, id: &str) -> ApiResult<Option<ClientRow>> {
-    let row = db.query(SELECT_CLIENT, &[id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_CLIENT, &[id.into()]).await?)
 }
 
 pub async fn client_by_slug(db: &impl Database, slug: &str) -> ApiResult<Option<ClientRow>> {
-    let row = db.query(SELECT_CLIENT_BY_SLUG, &[slug.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_CLIENT_BY_SLUG, &[slug.into()]).await?)
 }
 
 pub async fn clients_page(
@@ -246,10 +243,9 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
     } else {
         return Ok(None);
     };
-    let Some(row) = db.query(sql, &[user_id.into(), tenant.into()]).await?.into_iter().next() else {
+    let Some(m) = db.query_first::<MembershipRow>(sql, &[user_id.into(), tenant.into()]).await? else {
         return Ok(None);
     };
-    let m: MembershipRow = decode(row)?;
     if m.user_status != "active" || m.tenant_status.as_deref() != Some("active") {
         return Ok(None);
     }
@@ -297,8 +293,7 @@ pub struct UserRecord {
 }
 
 pub async fn user_by_email(db: &impl Database, email: &str) -> ApiResult<Option<UserRecord>> {
-    let row = db.query(SELECT_USER_BY_EMAIL, &[email.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_USER_BY_EMAIL, &[email.into()]).await?)
 }
 
 /// Every tenant a user may act in, in the order the default is chosen: platform, agencies, clients.

@@ -17,7 +17,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_str, decode, decode_all, json_list, Database, Param, Platform, Stmt, Zones};
+use crate::platform::ports::{col_str, json_list, Database, Param, Platform, Stmt, Zones};
 use crate::platform::tz::{Offsets, Zone};
 use crate::platform::{tz, Ctx};
 
@@ -191,8 +191,7 @@ async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Op
     if !looks_like_id(id, "apt") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// Who a booking is for.
@@ -454,7 +453,7 @@ pub async fn list<P: Platform>(
         status,
         id_filter("contact", "con")?,
     ];
-    let rows: Vec<Row> = decode_all(ctx.p.query(LIST, &params).await?)?;
+    let rows: Vec<Row> = ctx.p.query_as(LIST, &params).await?;
     let zone = zone_of(ctx.p, &row)?;
     let items: Vec<Appointment> = rows.into_iter().map(|r| r.view(&zone, &row.time_zone)).collect();
     Ok(page_response(&items, limit, |a| Some(a.id.clone())))

@@ -12,7 +12,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const LIST: &str = "SELECT id, client_id, name, duration_min, price_minor, currency, buffer_before_min, \
@@ -68,8 +68,7 @@ pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResul
     if !looks_like_id(id, "svc") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// Merges a body over a service (or over nothing, for a new one) and validates the result.
@@ -121,7 +120,7 @@ pub async fn list<P: Platform>(
         Some(_) => return Err(ApiError::bad_request("invalid_filter", "active is true or false")),
     };
     let rows: Vec<Service> =
-        decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit), active]).await?)?;
+        ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit), active]).await?;
     Ok(page_response(&rows, limit, |s| Some(s.id.clone())))
 }
 

@@ -13,7 +13,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_i64, decode, decode_all, json_list, Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_i64, decode, json_list, Database, Param, Platform, Stmt};
 use crate::platform::{tz, Ctx};
 
 pub const LIST: &str = "SELECT id, client_id, name, user_id, active, created_at, updated_at FROM staff \
@@ -200,8 +200,8 @@ async fn complete(db: &impl Database, client: &ClientScope, rows: Vec<StaffRow>)
         return Ok(Vec::new());
     }
     let ids = json_list(rows.iter().map(|r| r.id.as_str()));
-    let links: Vec<LinkRow> = decode_all(db.query(SERVICES_OF, &[client.id().into(), ids.as_str().into()]).await?)?;
-    let hours: Vec<HoursRow> = decode_all(db.query(HOURS_OF, &[client.id().into(), ids.into()]).await?)?;
+    let links: Vec<LinkRow> = db.query_as(SERVICES_OF, &[client.id().into(), ids.as_str().into()]).await?;
+    let hours: Vec<HoursRow> = db.query_as(HOURS_OF, &[client.id().into(), ids.into()]).await?;
     Ok(rows
         .into_iter()
         .map(|r| Staff {
@@ -224,7 +224,7 @@ async fn complete(db: &impl Database, client: &ClientScope, rows: Vec<StaffRow>)
 
 /// The client's first 100 staff, with their services and hours: three queries in all.
 pub async fn first_page(db: &impl Database, client: &ClientScope) -> ApiResult<Vec<Staff>> {
-    let rows: Vec<StaffRow> = decode_all(db.query(LIST, &[client.id().into(), "".into(), Param::Int(100)]).await?)?;
+    let rows: Vec<StaffRow> = db.query_as(LIST, &[client.id().into(), "".into(), Param::Int(100)]).await?;
     complete(db, client, rows).await
 }
 
@@ -257,7 +257,7 @@ pub async fn days_off(
     to: &str,
 ) -> ApiResult<Vec<DaysOff>> {
     let rows: Vec<TimeOff> =
-        decode_all(db.query(TIME_OFF_OF, &[client.id().into(), staff_id.into(), from.into(), to.into()]).await?)?;
+        db.query_as(TIME_OFF_OF, &[client.id().into(), staff_id.into(), from.into(), to.into()]).await?;
     Ok(rows
         .iter()
         .filter_map(|t| Some(DaysOff { from: tz::parse_date(&t.start_date)?, to: tz::parse_date(&t.end_date)? }))
@@ -335,8 +335,7 @@ pub async fn list<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<StaffRow> =
-        decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let rows: Vec<StaffRow> = ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?;
     let items = complete(ctx.p, &client, rows).await?;
     Ok(page_response(&items, limit, |s| Some(s.id.clone())))
 }
@@ -496,7 +495,7 @@ pub async fn list_time_off<P: Platform>(
     let from = req.query_param("from").unwrap_or_else(|| "0000-01-01".into());
     let to = req.query_param("to").unwrap_or_else(|| "9999-12-31".into());
     let rows: Vec<TimeOff> =
-        decode_all(ctx.p.query(TIME_OFF_OF, &[client.id().into(), id.into(), from.into(), to.into()]).await?)?;
+        ctx.p.query_as(TIME_OFF_OF, &[client.id().into(), id.into(), from.into(), to.into()]).await?;
     Ok(Response::json(200, &json!({"items": rows, "next_cursor": null})))
 }
 

@@ -11,7 +11,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::looks_like_id;
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const INSERT: &str =
@@ -209,8 +209,7 @@ pub struct TagRef {
 }
 
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Contact>> {
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// A LIKE pattern matching values that start with `q`, with LIKE's wildcards escaped.
@@ -246,7 +245,7 @@ pub async fn list<P: Platform>(
         return Err(ApiError::bad_request("invalid_tag", "tag must be a tag id"));
     }
     let params = [client.id().into(), cursor.into(), Param::Int(limit), q.into(), tag.into()];
-    let rows: Vec<Contact> = decode_all(ctx.p.query(SEARCH, &params).await?)?;
+    let rows: Vec<Contact> = ctx.p.query_as(SEARCH, &params).await?;
     Ok(page_response(&rows, limit, |c| Some(c.id.clone())))
 }
 

@@ -14,7 +14,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{Database, Param, Platform, Stmt};
 use crate::platform::{tz, Ctx};
 
 pub const SELECT_ONE: &str = "SELECT id, client_id, pipeline_id, stage_id, title, value_minor, currency, contact_id, \
@@ -216,8 +216,7 @@ pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResul
     if !looks_like_id(id, "deal") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// Which reference a refused write got wrong, for a 422 that says so. Only called after the
@@ -283,7 +282,7 @@ pub async fn list<P: Platform>(
         status.into(),
         contact.into(),
     ];
-    let rows: Vec<Deal> = decode_all(ctx.p.query(LIST, &params).await?)?;
+    let rows: Vec<Deal> = ctx.p.query_as(LIST, &params).await?;
     Ok(page_response(&rows, limit, |d| Some(d.id.clone())))
 }
 
@@ -521,7 +520,7 @@ pub async fn history<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DealsRead).await?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    let moves: Vec<Move> = decode_all(ctx.p.query(HISTORY, &[client.id().into(), id.into()]).await?)?;
+    let moves: Vec<Move> = ctx.p.query_as(HISTORY, &[client.id().into(), id.into()]).await?;
     Ok(Response::json(200, &json!({"items": moves})))
 }
 

@@ -11,7 +11,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::new_id;
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{decode, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const LIST: &str = "SELECT id, client_id, subject_type, subject_id, body, author_user_id, created_at, updated_at \
@@ -113,7 +113,7 @@ pub async fn list<P: Platform>(
     let (cursor, limit) = page_params(req)?;
     subject_exists(ctx.p, &client, subject, subject_id).await?;
     let params = [client.id().into(), subject.as_str().into(), subject_id.into(), cursor.into(), Param::Int(limit)];
-    let rows: Vec<Note> = decode_all(ctx.p.query(LIST, &params).await?)?;
+    let rows: Vec<Note> = ctx.p.query_as(LIST, &params).await?;
     Ok(page_response(&rows, limit, |n| Some(n.id.clone())))
 }
 

@@ -12,7 +12,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{col_i64, decode, decode_all, json_list, Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_i64, decode, json_list, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 /// Stages one pipeline may have.
@@ -143,7 +143,7 @@ async fn with_stages(db: &impl Database, client: &ClientScope, rows: Vec<Pipelin
         return Ok(Vec::new());
     }
     let ids = json_list(rows.iter().map(|p| p.id.as_str()));
-    let stages: Vec<Stage> = decode_all(db.query(STAGES_OF, &[client.id().into(), ids.into()]).await?)?;
+    let stages: Vec<Stage> = db.query_as(STAGES_OF, &[client.id().into(), ids.into()]).await?;
     Ok(rows
         .into_iter()
         .map(|p| Pipeline {
@@ -184,8 +184,7 @@ pub async fn list<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DealsRead).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<PipelineRow> =
-        decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let rows: Vec<PipelineRow> = ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?;
     let items = with_stages(ctx.p, &client, rows).await?;
     Ok(page_response(&items, limit, |p| Some(p.id.clone())))
 }
@@ -488,8 +487,8 @@ pub async fn board<P: Platform>(
     }
     let pipeline = load(ctx.p, &client, id).await?;
     let params = [client.id().into(), id.into(), status.as_str().into(), Param::Int(limit)];
-    let deals: Vec<Deal> = decode_all(ctx.p.query(BOARD_DEALS, &params).await?)?;
-    let totals: Vec<TotalRow> = decode_all(ctx.p.query(BOARD_TOTALS, &params[..3]).await?)?;
+    let deals: Vec<Deal> = ctx.p.query_as(BOARD_DEALS, &params).await?;
+    let totals: Vec<TotalRow> = ctx.p.query_as(BOARD_TOTALS, &params[..3]).await?;
     let mut by_stage: std::collections::HashMap<String, Vec<Deal>> = std::collections::HashMap::new();
     for d in deals {
         by_stage.entry(d.stage_id.clone()).or_default().push(d);

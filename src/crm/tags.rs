@@ -11,7 +11,7 @@ use crate::platform::error::{ApiError, ApiResult, StoreError};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::new_id;
-use crate::platform::ports::{decode, decode_all, Database, Param, Platform, Stmt};
+use crate::platform::ports::{Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const LIST: &str = "SELECT id, client_id, name, color, created_at, updated_at FROM tags \
@@ -68,8 +68,7 @@ fn name_taken(e: StoreError) -> ApiError {
 }
 
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Tag>> {
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// `GET /api/clients/{id}/tags`.
@@ -81,7 +80,7 @@ pub async fn list<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsRead).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<Tag> = decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let rows: Vec<Tag> = ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?;
     Ok(page_response(&rows, limit, |t| Some(t.id.clone())))
 }
 

@@ -17,7 +17,7 @@ use crate::domains::hostname::DomainPattern;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
-use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 #[derive(Deserialize)]
@@ -130,8 +130,7 @@ pub async fn create<P: Platform>(
     // Patterns on the same base (`x.com` and `*.x.com`) share one TXT challenge, so one proof
     // would serve both tenants: refuse those too. Unproved claims block nobody; the first to
     // verify wins, and verification itself re-checks this inside its statement.
-    let held: Vec<DomainRow> =
-        decode_all(ctx.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?)?;
+    let held: Vec<DomainRow> = ctx.p.query_as(SAME_SITE_ELSEWHERE, &[site.as_str().into(), client_id.into()]).await?;
     let clash = held
         .iter()
         .filter(|d| d.status == "verified")

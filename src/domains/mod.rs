@@ -17,7 +17,7 @@ use crate::domains::hostname::DomainPattern;
 use crate::domains::origin::{OriginRule, Scheme};
 use crate::platform::dns::{self, Lookup};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::ports::{decode, decode_all, Database, Outbound, Param, Platform, Stmt};
+use crate::platform::ports::{decode, Database, Outbound, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const CHALLENGE_LABEL: &str = "_gatehouse-challenge";
@@ -140,15 +140,14 @@ pub fn rule_from(hostname: &str, scheme: &str, port: Option<i64>) -> Option<Orig
 }
 
 pub async fn list_for_client(db: &impl Database, client: &ClientScope) -> ApiResult<Vec<DomainRow>> {
-    Ok(decode_all(db.query(LIST_FOR_CLIENT, &[client.id().into()]).await?)?)
+    Ok(db.query_as(LIST_FOR_CLIENT, &[client.id().into()]).await?)
 }
 
 pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<DomainRow>> {
     if !crate::platform::ids::looks_like_id(id, "dom") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 /// A domain row read again after a change, by the ids it was loaded with.
@@ -323,7 +322,7 @@ pub async fn verify_claim<P: Platform>(
     let site = pattern.site().ok_or_else(|| ApiError::Internal(format!("stored domain {} has no site", d.id)))?;
     let now = ctx.p.now_ms();
     let rivals: Vec<DomainRow> =
-        decode_all(ctx.p.query(SAME_SITE_ELSEWHERE, &[site.as_str().into(), d.client_id.as_str().into()]).await?)?;
+        ctx.p.query_as(SAME_SITE_ELSEWHERE, &[site.as_str().into(), d.client_id.as_str().into()]).await?;
     let mut stmts = vec![
         Stmt::new(
             VERIFY_GUARDED,
@@ -401,8 +400,7 @@ pub async fn verify_claim<P: Platform>(
 pub async fn expire_pending<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let ttl_ms = ctx.cfg.pending_domain_ttl_days.saturating_mul(86_400_000);
     let cutoff = ctx.p.now_ms() - ttl_ms;
-    let due: Vec<DomainRow> =
-        decode_all(ctx.p.query(EXPIRED_PENDING, &[Param::Int(cutoff), Param::Int(RECHECK_BATCH)]).await?)?;
+    let due: Vec<DomainRow> = ctx.p.query_as(EXPIRED_PENDING, &[Param::Int(cutoff), Param::Int(RECHECK_BATCH)]).await?;
     let actor = system_actor();
     for d in &due {
         let reason = format!(
@@ -429,7 +427,7 @@ fn system_actor() -> crate::access::audit::Actor {
 pub async fn recheck<P: Platform>(ctx: &Ctx<'_, P>, min_age_ms: i64) -> ApiResult<Value> {
     let now = ctx.p.now_ms();
     let due: Vec<DomainRow> =
-        decode_all(ctx.p.query(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?)?;
+        ctx.p.query_as(DUE_FOR_RECHECK, &[Param::Int(now - min_age_ms), Param::Int(RECHECK_BATCH)]).await?;
     let actor = system_actor();
     let (mut ok, mut missing, mut lapsed, mut errors) = (0, 0, 0, 0);
     for d in &due {

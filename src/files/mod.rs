@@ -347,7 +347,7 @@ pub async fn remove<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
 /// (if any) and then the row.
 pub async fn reconcile<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let stale: Vec<FileRow> =
-        decode_all(ctx.p.query(STALE, &[Param::Int(ctx.p.now_ms() - STALE_AFTER_MS), Param::Int(100)]).await?)?;
+        ctx.p.query_as(STALE, &[Param::Int(ctx.p.now_ms() - STALE_AFTER_MS), Param::Int(100)]).await?;
     let mut cleaned = 0;
     for f in &stale {
         if ctx.p.delete(&f.object_key).await.is_ok() {

@@ -144,8 +144,14 @@ pub fn page_params(req: &Request) -> ApiResult<(String, i64)> {
 
 /// A page of items and the cursor for the next one, if the page was full.
 pub fn page_response<T: Serialize>(items: &[T], limit: i64, cursor_of: impl Fn(&T) -> Option<String>) -> Response {
-    let next = if items.len() as i64 == limit { items.last().and_then(cursor_of) } else { None };
-    Response::json(200, &serde_json::json!({"items": items, "next_cursor": next}))
+    /// Serialized straight to bytes: no `Value` tree built in between.
+    #[derive(Serialize)]
+    struct Page<'a, T> {
+        items: &'a [T],
+        next_cursor: Option<String>,
+    }
+    let next_cursor = if items.len() as i64 == limit { items.last().and_then(cursor_of) } else { None };
+    Response::json(200, &Page { items, next_cursor })
 }
 
 /// A bounded free-text field.

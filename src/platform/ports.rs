@@ -75,6 +75,25 @@ pub trait Database {
     /// Runs statements atomically: all apply or none do. Returns rows changed per statement.
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError>;
 
+    /// `query`, decoded into typed rows. The edge parses D1's JSON straight into `T`, with no
+    /// map per row in between; the default goes through `Row`.
+    async fn query_as<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, StoreError> {
+        decode_all(self.query(sql, params).await?)
+    }
+
+    /// The first row of `query_as`, if any.
+    async fn query_first<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.query_as(sql, params).await?.into_iter().next())
+    }
+
     /// `batch`, answering whether its first statement changed a row: the usual shape of a guarded
     /// change followed by its audit row.
     async fn batch_changed(&self, stmts: &[Stmt]) -> Result<bool, StoreError> {

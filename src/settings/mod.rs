@@ -15,7 +15,7 @@ use crate::platform::crypto::{self, Secret, SecretContext};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
-use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const LIST: &str = "SELECT client_id, provider, field, ciphertext, key_id, updated_by, updated_at \
@@ -96,7 +96,7 @@ pub async fn put<P: Platform>(
 /// a secret field. A value that fails to decrypt is reported as such, not as an error.
 async fn read_all<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope) -> ApiResult<Value> {
     let client_id = client.id();
-    let rows: Vec<SettingRow> = decode_all(ctx.p.query(LIST, &[client_id.into()]).await?)?;
+    let rows: Vec<SettingRow> = ctx.p.query_as(LIST, &[client_id.into()]).await?;
     let mut out = Vec::new();
     for (name, spec) in providers() {
         let mut fields = Vec::new();
@@ -217,8 +217,7 @@ pub async fn reveal<P: Platform>(
     field: &str,
 ) -> ApiResult<Option<Secret>> {
     let client_id = client.id();
-    let rows: Vec<SettingRow> =
-        decode_all(ctx.p.query(SELECT_ONE, &[client_id.into(), provider.into(), field.into()]).await?)?;
+    let rows: Vec<SettingRow> = ctx.p.query_as(SELECT_ONE, &[client_id.into(), provider.into(), field.into()]).await?;
     let Some(row) = rows.into_iter().next() else { return Ok(None) };
     crypto::open(ctx.cfg, &row.ctx(), &row.ciphertext)
         .map(Some)
@@ -229,8 +228,7 @@ pub async fn reveal<P: Platform>(
 /// Rows that cannot be opened are left alone and reported: they need an operator, not a retry.
 pub async fn rotate_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let current = ctx.cfg.current_key.id.as_str();
-    let rows: Vec<SettingRow> =
-        decode_all(ctx.p.query(UNDER_OLD_KEYS, &[current.into(), Param::Int(ROTATION_BATCH)]).await?)?;
+    let rows: Vec<SettingRow> = ctx.p.query_as(UNDER_OLD_KEYS, &[current.into(), Param::Int(ROTATION_BATCH)]).await?;
     let mut stmts = Vec::new();
     let mut unreadable = Vec::new();
     for r in &rows {

@@ -11,7 +11,7 @@ use crate::access::{self, require_permission};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
-use crate::platform::ports::{decode_all, Param, Platform, Stmt};
+use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
@@ -97,7 +97,7 @@ pub async fn list_agencies<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
     let (cursor, limit) = page_params(req)?;
     audit::staff_access(ctx, req, who, who.tenant_id(), "agencies").await?;
     let items: Vec<Agency> = match &who.scope {
-        Scope::Platform => decode_all(ctx.p.query(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?,
+        Scope::Platform => ctx.p.query_as(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?,
         Scope::Agency { agency_id } => {
             store::agency(ctx.p, agency_id).await?.into_iter().filter(|a| a.id.as_str() > cursor.as_str()).collect()
         }
@@ -426,7 +426,7 @@ pub async fn client_audit<P: Platform>(
     let (_, c) = access::client(ctx, req, who, id, Permission::AuditRead).await?;
     let (cursor, limit) = page_params(req)?;
     let rows: Vec<AuditRow> =
-        decode_all(ctx.p.query(audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?)?;
+        ctx.p.query_as(audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?;
     let items: Vec<AuditEntry> = rows.into_iter().map(|r| AuditEntry::shown_to(who, r)).collect();
     Ok(page_response(&items, limit, |e| Some(e.id.clone())))
 }
@@ -490,8 +490,7 @@ pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
         return Err(ApiError::forbidden("platform admins only"));
     }
     let (cursor, limit) = page_params(req)?;
-    let agencies: Vec<Agency> =
-        decode_all(ctx.p.query(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?)?;
+    let agencies: Vec<Agency> = ctx.p.query_as(store::LIST_AGENCIES, &[cursor.into(), Param::Int(limit)]).await?;
     let mut items = Vec::with_capacity(agencies.len());
     for a in &agencies {
         let clients = store::clients_page(ctx.p, Some(&a.id), "", 100).await?;

@@ -29,7 +29,7 @@ use crate::platform::extract::{json_body, page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
 use crate::platform::ports::{
-    col_i64, col_str, decode, decode_all, Param, Platform, Post, PostOutcome, QueueMessage, Stmt, RESPONSE_HEAD_BYTES,
+    col_i64, col_str, decode, Param, Platform, Post, PostOutcome, QueueMessage, Stmt, RESPONSE_HEAD_BYTES,
 };
 use crate::platform::{tz, Ctx};
 
@@ -546,7 +546,7 @@ pub async fn list<P: Platform>(
         Some(_) => return Err(ApiError::bad_request("invalid_filter", "status is pending, succeeded or dead")),
     };
     let params = [client.id().into(), e.id.as_str().into(), seq_cursor(&cursor)?, Param::Int(limit), status];
-    let items: Vec<DeliveryView> = decode_all(ctx.p.query(LIST, &params).await?)?;
+    let items: Vec<DeliveryView> = ctx.p.query_as(LIST, &params).await?;
     Ok(page_response(&items, limit, |d| Some(d.event_seq.to_string())))
 }
 
@@ -565,7 +565,7 @@ pub async fn get<P: Platform>(
     }
     let row = ctx.p.query(SELECT_ONE, &[client.id().into(), e.id.as_str().into(), id.into()]).await?;
     let d: DeliveryView = decode(row.into_iter().next().ok_or(ApiError::NotFound)?)?;
-    let attempts: Vec<AttemptView> = decode_all(ctx.p.query(ATTEMPTS, &[client.id().into(), id.into()]).await?)?;
+    let attempts: Vec<AttemptView> = ctx.p.query_as(ATTEMPTS, &[client.id().into(), id.into()]).await?;
     let mut view = serde_json::to_value(&d).map_err(|e| ApiError::Internal(e.to_string()))?;
     view["attempt_log"] = serde_json::to_value(&attempts).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Response::json(200, &view))

@@ -24,7 +24,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{decode, decode_all, json_list, Database, Param, Platform, Stmt};
+use crate::platform::ports::{json_list, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 use target::CheckError;
 
@@ -208,8 +208,7 @@ pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResul
     if !looks_like_id(id, "whe") {
         return Ok(None);
     }
-    let row = db.query(SELECT_ONE, &[client.id().into(), id.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?)
+    Ok(db.query_first(SELECT_ONE, &[client.id().into(), id.into()]).await?)
 }
 
 fn event<'a>(client: &'a ClientScope, action: &'a str, id: &'a str, metadata: Value) -> Event<'a> {
@@ -281,8 +280,7 @@ pub async fn list<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = access::client(ctx, req, who, client_id, Permission::WebhooksManage).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<EndpointRow> =
-        decode_all(ctx.p.query(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?)?;
+    let rows: Vec<EndpointRow> = ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?;
     let now = ctx.p.now_ms();
     let items: Vec<Endpoint> = rows.iter().map(|r| r.view(now)).collect();
     Ok(page_response(&items, limit, |e| Some(e.id.clone())))
@@ -486,7 +484,7 @@ struct SealedRow {
 pub async fn reseal_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let prefix = format!("{}.{}.", crypto::FORMAT, ctx.cfg.current_key.id);
     let rows: Vec<SealedRow> =
-        decode_all(ctx.p.query(SEALED_UNDER_OLD_KEYS, &[prefix.as_str().into(), Param::Int(RESEAL_BATCH)]).await?)?;
+        ctx.p.query_as(SEALED_UNDER_OLD_KEYS, &[prefix.as_str().into(), Param::Int(RESEAL_BATCH)]).await?;
     let reseal = |client: &str, field: &str, sealed: &str| -> Result<String, crypto::CryptoError> {
         let c = secret_context(client, field);
         crypto::seal(ctx.cfg, &c, crypto::open(ctx.cfg, &c, sealed)?.expose())
@@ -557,8 +555,7 @@ pub async fn events<P: Platform>(
             .map(|k| Param::from(k.as_str()))
             .ok_or_else(|| ApiError::bad_request("invalid_filter", "unknown event type"))?,
     };
-    let rows: Vec<EventRow> =
-        decode_all(ctx.p.query(EVENTS, &[client.id().into(), before, Param::Int(limit), kind]).await?)?;
+    let rows: Vec<EventRow> = ctx.p.query_as(EVENTS, &[client.id().into(), before, Param::Int(limit), kind]).await?;
     let items: Vec<EventView> = rows
         .into_iter()
         .map(|r| EventView {

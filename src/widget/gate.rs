@@ -371,7 +371,7 @@ mod book {
     use crate::platform::extract::json_body;
     use crate::platform::http::{Request, Response};
     use crate::platform::ids::new_id;
-    use crate::platform::ports::{decode_all, Limit, Platform};
+    use crate::platform::ports::{Limit, Platform};
     use crate::platform::{tz, Ctx};
 
     /// Active services at least one active staff member offers.
@@ -416,8 +416,7 @@ mod book {
     }
 
     pub async fn services<P: Platform>(ctx: &Ctx<'_, P>, gate: &ClientGate) -> ApiResult<Response> {
-        let items: Vec<ServiceView> =
-            decode_all(ctx.p.query(BOOKABLE_SERVICES, &[gate.client_id.as_str().into()]).await?)?;
+        let items: Vec<ServiceView> = ctx.p.query_as(BOOKABLE_SERVICES, &[gate.client_id.as_str().into()]).await?;
         Ok(Response::json(200, &json!({"items": items})))
     }
 
