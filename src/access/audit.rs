@@ -58,7 +58,7 @@ pub fn after_change(actor: &Actor, event: Event<'_>, now_ms: i64) -> ApiResult<S
 pub fn actor(req: &Request, who: Option<&Principal>) -> Actor {
     Actor {
         user_id: who.map(|w| w.user_id.clone()),
-        role: who.map(|w| w.role.as_str().to_string()),
+        role: who.map(|w| if w.api_key { "api_key".to_string() } else { w.role.as_str().to_string() }),
         ip: req.client_ip().unwrap_or("unknown").to_string(),
         user_agent: req.user_agent().to_string(),
     }

@@ -106,6 +106,7 @@ impl Role {
                 BookingRead,
                 BookingWrite,
                 WebhooksManage,
+                ApiKeysManage,
                 AuditRead,
             ],
             Role::AgencyUser => &[
@@ -143,6 +144,7 @@ impl Role {
                 BookingRead,
                 BookingWrite,
                 WebhooksManage,
+                ApiKeysManage,
                 AuditRead,
             ],
             Role::ClientUser => &[
@@ -218,6 +220,9 @@ pub enum Permission {
     /// Webhook endpoints, their secrets, the delivery log and replays, and the event log.
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// API keys for the tenant's integrations.
+    #[serde(rename = "api_keys:manage")]
+    ApiKeysManage,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
@@ -249,6 +254,7 @@ impl Permission {
         Permission::BookingRead,
         Permission::BookingWrite,
         Permission::WebhooksManage,
+        Permission::ApiKeysManage,
         Permission::AuditRead,
     ];
 
@@ -280,6 +286,7 @@ impl Permission {
             Permission::BookingRead => "booking:read",
             Permission::BookingWrite => "booking:write",
             Permission::WebhooksManage => "webhooks:manage",
+            Permission::ApiKeysManage => "api_keys:manage",
             Permission::AuditRead => "audit:read",
         }
     }
@@ -319,6 +326,10 @@ pub struct Principal {
     /// The client row the authority was loaded with (a client member's own client, or the
     /// portal's), read in the same query, so `access::reach_client` need not read it again.
     pub home_client: Option<Box<super::store::ClientRow>>,
+    /// An API key rather than a person: `user_id` is then the key's id, which the audit log records.
+    pub api_key: bool,
+    /// The user's session version: an access token is valid only while its `ver` equals it.
+    pub token_version: i64,
 }
 
 /// Why a membership change is refused. Each is a 403 with its own code.
@@ -406,6 +417,8 @@ impl Principal {
             permissions: self.permissions.iter().copied().filter(|p| p.is_client_scoped()).collect(),
             staff: !member,
             home_client: None,
+            api_key: self.api_key,
+            token_version: self.token_version,
         }
     }
 
@@ -507,6 +520,8 @@ mod tests {
             scope,
             permissions: effective_permissions(role, narrowing).unwrap(),
             home_client: None,
+            api_key: false,
+            token_version: 0,
         }
     }
 

@@ -49,14 +49,15 @@ pub const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash
     updated_at) VALUES (?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5)";
 
 pub const PRINCIPAL_AGENCY: &str =
-    "SELECT u.email, u.status AS user_status, m.role, m.permissions, a.status AS tenant_status \
+    "SELECT u.email, u.status AS user_status, u.token_version, m.role, m.permissions, a.status AS tenant_status \
     FROM agency_memberships m JOIN users u ON u.id = m.user_id JOIN agencies a ON a.id = m.agency_id \
     WHERE m.agency_id = ?2 AND m.user_id = ?1";
 /// A client is usable only while it and its agency are both active: suspending an agency
 /// suspends its clients without rewriting their rows.
 /// The client row comes along as JSON (its columns would collide with the user's), so the request
 /// that authenticates a client member reads its client once.
-pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.role, m.permissions, c.agency_id, \
+pub const PRINCIPAL_CLIENT: &str =
+    "SELECT u.email, u.status AS user_status, u.token_version, m.role, m.permissions, c.agency_id, \
     CASE WHEN a.status = 'active' THEN c.status ELSE a.status END AS tenant_status, \
     json_object('id', c.id, 'agency_id', c.agency_id, 'name', c.name, 'slug', c.slug, 'business_type', \
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
@@ -65,7 +66,8 @@ pub const PRINCIPAL_CLIENT: &str = "SELECT u.email, u.status AS user_status, m.r
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
-pub const PRINCIPAL_PLATFORM: &str = "SELECT email, status AS user_status, platform_role FROM users WHERE id = ?1";
+pub const PRINCIPAL_PLATFORM: &str =
+    "SELECT email, status AS user_status, platform_role, token_version FROM users WHERE id = ?1";
 
 /// All memberships of one user: their own, so filtered by user rather than tenant.
 pub const AGENCY_MEMBERSHIPS_OF_USER: &str = "SELECT m.agency_id, m.role, m.permissions, a.name, a.slug, a.status \
@@ -206,6 +208,7 @@ pub async fn clients_page(
 struct MembershipRow {
     email: String,
     user_status: String,
+    token_version: i64,
     role: String,
     permissions: Option<String>,
     agency_id: Option<String>,
@@ -234,6 +237,8 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
             permissions: Permission::ALL.to_vec(),
             staff: true,
             home_client: None,
+            api_key: false,
+            token_version: crate::platform::ports::col_i64(&row, "token_version").unwrap_or(0),
         }));
     }
     let (sql, is_client) = if crate::platform::ids::looks_like_id(tenant, "cli") {
@@ -262,7 +267,17 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
         Vec::new()
     });
     let home_client = m.client.as_deref().and_then(|j| serde_json::from_str::<ClientRow>(j).ok()).map(Box::new);
-    Ok(Some(Principal { user_id: user_id.into(), email: m.email, role, scope, permissions, staff: false, home_client }))
+    Ok(Some(Principal {
+        user_id: user_id.into(),
+        email: m.email,
+        role,
+        scope,
+        permissions,
+        staff: false,
+        home_client,
+        api_key: false,
+        token_version: m.token_version,
+    }))
 }
 
 /// The authority of someone signed in on a client's portal: their own membership in that client,

@@ -7,6 +7,7 @@ pub mod jobs;
 
 use crate::access::store::client_by_slug;
 use crate::access::Site;
+use crate::auth::keys::Kind;
 use crate::crm::notes::Subject;
 use crate::platform::config::Config;
 use crate::platform::error::{ApiError, ApiResult};
@@ -139,6 +140,17 @@ impl<'a, P: Platform> App<'a, P> {
             ["auth", "switch"] => return only(m, Post, Box::pin(auth::session::switch(ctx, req, &site))).await,
             ["invitations", "accept"] => return only(m, Post, Box::pin(auth::users::accept(ctx, req))).await,
             ["me"] => return only(m, Get, Box::pin(auth::session::me(ctx, req, &site))).await,
+            ["auth", "password-reset"] => return only(m, Post, Box::pin(auth::reset::request(ctx, req))).await,
+            ["auth", "password-reset", "confirm"] => {
+                return only(m, Post, Box::pin(auth::reset::confirm(ctx, req))).await
+            }
+            ["me", "password"] => {
+                let change = async {
+                    let who = auth::authenticate(ctx, req, &site).await?;
+                    auth::reset::change(ctx, req, &who).await
+                };
+                return only(m, Post, Box::pin(change)).await;
+            }
             _ => {}
         }
         Box::pin(self.authenticated(ctx, req, &site, rest)).await
@@ -168,6 +180,14 @@ impl<'a, P: Platform> App<'a, P> {
             (Get, ["clients", id, "audit"]) => tenants::client_audit(ctx, req, who, id).await,
             (Get, ["admin", "tenants"]) => tenants::admin_tenants(ctx, req, who).await,
             (Get, ["admin", "tenants", id]) => tenants::admin_tenant(ctx, req, who, id).await,
+
+            // API keys.
+            (Get, ["clients", id, "api-keys"]) => auth::keys::list(ctx, req, who, Kind::Client, id).await,
+            (Post, ["clients", id, "api-keys"]) => auth::keys::create(ctx, req, who, Kind::Client, id).await,
+            (Delete, ["clients", id, "api-keys", k]) => auth::keys::revoke(ctx, req, who, Kind::Client, id, k).await,
+            (Get, ["agencies", id, "api-keys"]) => auth::keys::list(ctx, req, who, Kind::Agency, id).await,
+            (Post, ["agencies", id, "api-keys"]) => auth::keys::create(ctx, req, who, Kind::Agency, id).await,
+            (Delete, ["agencies", id, "api-keys", k]) => auth::keys::revoke(ctx, req, who, Kind::Agency, id, k).await,
 
             // Users, grants and invitations.
             (Get, ["users"]) => auth::users::list(ctx, req, who).await,
@@ -335,6 +355,8 @@ fn routed_path(path: &[&str]) -> bool {
             | ["clients", _, "pipelines", _, "board" | "stages"]
             | ["clients", _, "pipelines", _, "stages", _]
             | ["clients", _, "deals", _, "history"]
+            | ["clients" | "agencies", _, "api-keys"]
+            | ["clients" | "agencies", _, "api-keys", _]
             | ["clients", _, "events" | "webhooks"]
             | ["clients", _, "webhooks", _]
             | ["clients", _, "webhooks", _, "rotate-secret" | "replay" | "deliveries"]

@@ -26,6 +26,9 @@ pub struct AccessClaims {
     /// is valid only on that host, and never on the API host or another portal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The user's session version when the token was issued (tokens from before versions: 0).
+    #[serde(default)]
+    pub ver: i64,
 }
 
 /// Header fields beyond the registered ones. Only `crit` matters: we understand no extension,
@@ -228,6 +231,7 @@ mod tests {
             permissions: vec!["contacts:read".into()],
             jti: "j1".into(),
             site: None,
+            ver: 0,
         }
     }
 

@@ -3,8 +3,10 @@
 //! `/api/me`) and user management (users, grants, invitations).
 
 pub mod jwt;
+pub mod keys;
 pub mod password;
 pub mod ratelimit;
+pub mod reset;
 pub mod session;
 pub mod turnstile;
 pub mod users;
@@ -33,6 +35,9 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &S
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::Unauthorized("missing_token", "a bearer token is required".into()))?;
+    if keys::is_key(token) {
+        return keys::authenticate(ctx, token.trim(), site).await;
+    }
     let claims = token_keys(ctx.cfg)
         .verify(token.trim(), ctx.p.now_secs())
         .map_err(|e| ApiError::Unauthorized("invalid_token", e.to_string()))?;
@@ -52,6 +57,10 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &S
         if !who.reaches_client(&c.id, &c.agency_id) {
             return Err(mismatch());
         }
+    }
+    // A password reset or change since the token was issued ends it.
+    if who.token_version != claims.ver {
+        return Err(ApiError::Unauthorized("session_ended", "this session has ended; sign in again".into()));
     }
     Ok(who)
 }

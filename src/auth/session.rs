@@ -142,6 +142,7 @@ async fn issue<P: Platform>(
             Site::ClientPortal { host, .. } => Some(host.clone()),
             _ => None,
         },
+        ver: who.token_version,
     };
     let token = super::token_keys(ctx.cfg)
         .issue(claims, now, ctx.cfg.access_token_ttl_secs)

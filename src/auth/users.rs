@@ -373,7 +373,7 @@ fn membership_terms(t: &Target, role: Role, list: Option<&[String]>) -> ApiResul
 }
 
 /// The 403 for each reason a membership change is refused.
-fn refused(r: GrantRefusal) -> ApiError {
+pub fn refused(r: GrantRefusal) -> ApiError {
     match r {
         GrantRefusal::OwnMembership => {
             ApiError::Forbidden("own_membership", "nobody changes their own membership".into())

@@ -32,6 +32,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("webhook_endpoints", "client_id"),
     ("webhook_deliveries", "client_id"),
     ("webhook_attempts", "client_id"),
+    ("api_keys", "tenant_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.
@@ -39,6 +40,7 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("schema_version", "migration bookkeeping"),
     ("agencies", "the tenants themselves; reached only through scope checks on their id"),
     ("users", "identities span tenants; access comes from memberships"),
+    ("password_resets", "a user's own reset tokens; identities span tenants, and the token is the only key"),
     ("login_attempts", "throttling keyed by email and IP, before any tenant is known"),
     ("d1_migrations", "wrangler's migration bookkeeping"),
 ];

@@ -108,3 +108,106 @@ fn healthz_reports_version_and_schema() {
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["schema_version"], crate::common::migrations().len());
 }
+
+fn reset_token(t: &TestApp, email: &str) -> String {
+    let mail = t.p.sql(&format!(
+        "SELECT body FROM outbox WHERE to_email = '{email}' AND subject = 'Reset your password' ORDER BY created_at DESC, rowid DESC LIMIT 1"
+    ));
+    let body = mail[0]["body"].as_str().unwrap().to_string();
+    let at = body.find("pwr_").unwrap();
+    body[at..at + 4 + 52].to_string()
+}
+
+fn login_with(t: &TestApp, email: &str, password: &str) -> gatehouse::platform::http::Response {
+    t.req(Method::Post, "/api/auth/login", None, Some(json!({"email": email, "password": password})))
+}
+
+#[test]
+fn a_password_reset_is_single_use_ends_every_session_and_answers_alike_for_unknown_emails() {
+    let t = TestApp::new();
+    let old = t.login("user@acme.test");
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&old), None).status, 200);
+    let known = t.req(Method::Post, "/api/auth/password-reset", None, Some(json!({"email": "user@acme.test"})));
+    let unknown = t.req(Method::Post, "/api/auth/password-reset", None, Some(json!({"email": "nobody@example.org"})));
+    assert_eq!((known.status, body_str(&known)), (unknown.status, body_str(&unknown)), "no enumeration");
+    assert_eq!(known.status, 202);
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM outbox WHERE to_email = 'nobody@example.org'")[0]["n"], 0);
+    let token = reset_token(&t, "user@acme.test");
+    let stored = t.p.sql("SELECT token_hash FROM password_resets");
+    assert!(!stored[0]["token_hash"].as_str().unwrap().contains(&token[4..]), "stored hashed");
+
+    let confirm = |token: &str, password: &str| {
+        t.req(
+            Method::Post,
+            "/api/auth/password-reset/confirm",
+            None,
+            Some(json!({"token": token, "password": password})),
+        )
+    };
+    assert_eq!(error_code(&confirm(&token, "short")), "weak_password");
+    let r = confirm(&token, "a brand new passphrase");
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    // Every earlier session has ended; the new password works and the old one does not.
+    let r = t.req(Method::Get, "/api/me", Some(&old), None);
+    assert_eq!((r.status, error_code(&r).as_str()), (401, "session_ended"));
+    assert_eq!(login_with(&t, "user@acme.test", &t.password("user@acme.test")).status, 401);
+    let fresh = json_of(&login_with(&t, "user@acme.test", "a brand new passphrase"))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&fresh), None).status, 200);
+    // Single use.
+    let again = confirm(&token, "another new passphrase");
+    assert_eq!((again.status, error_code(&again).as_str()), (400, "invalid_reset_token"));
+    // An hour, no more.
+    t.req(Method::Post, "/api/auth/password-reset", None, Some(json!({"email": "user@acme.test"})));
+    let late = reset_token(&t, "user@acme.test");
+    t.p.now_ms.set(t.p.now_ms.get() + 61 * 60 * 1000);
+    assert_eq!(error_code(&confirm(&late, "too late passphrase")), "invalid_reset_token");
+    assert_eq!(error_code(&confirm("pwr_forged", "whatever passphrase")), "invalid_reset_token");
+    // Both the reset and nothing else are in the audit log.
+    let audit = t.p.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'user.password_reset'");
+    assert_eq!(audit[0]["n"], 1);
+}
+
+#[test]
+fn at_most_three_open_resets_are_mailed_per_account() {
+    let t = TestApp::new();
+    for _ in 0..5 {
+        let r = t.req(Method::Post, "/api/auth/password-reset", None, Some(json!({"email": "viewer@acme.test"})));
+        assert_eq!(r.status, 202);
+    }
+    let n = t.p.sql("SELECT count(*) AS n FROM outbox WHERE to_email = 'viewer@acme.test'")[0]["n"].as_i64().unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM password_resets")[0]["n"], 3);
+}
+
+#[test]
+fn changing_a_password_needs_the_current_one_and_ends_every_session() {
+    let t = TestApp::new();
+    let email = "admin@acme.test";
+    let current = t.password(email);
+    let a = t.login(email);
+    let b = t.login(email);
+    let change = |token: &str, cur: &str, new: &str| {
+        t.req(
+            Method::Post,
+            "/api/me/password",
+            Some(token),
+            Some(json!({"current_password": cur, "new_password": new})),
+        )
+    };
+    let wrong = change(&a, "not my password", "a new long passphrase");
+    assert_eq!((wrong.status, error_code(&wrong).as_str()), (403, "wrong_password"));
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&b), None).status, 200, "a refused change ends nothing");
+    assert_eq!(change(&a, &current, "a new long passphrase").status, 204);
+    for token in [&a, &b] {
+        assert_eq!(t.req(Method::Get, "/api/me", Some(token), None).status, 401);
+    }
+    assert_eq!(login_with(&t, email, "a new long passphrase").status, 200);
+    assert_eq!(
+        t.req(Method::Post, "/api/me/password", None, Some(json!({"current_password": "x", "new_password": "y"})))
+            .status,
+        401
+    );
+}

@@ -10,6 +10,7 @@ mod booking;
 mod crm;
 mod domains;
 mod files;
+mod keys;
 mod layout;
 mod schema;
 mod security;

@@ -48,6 +48,10 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
     ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
     ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
+    (
+        "API_KEY_BY_HASH",
+        "a key's only identity is its hash, unique platform-wide; the key then acts in its own tenant only",
+    ),
     ("SEALED_UNDER_OLD_KEYS", "the platform-wide key rotation job, over webhook secrets"),
     ("COUNT_SEALED_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress, over webhook secrets"),
     ("UNDISPATCHED_EVENTS", "the platform-wide outbox drain; each event carries its client into its deliveries"),

@@ -144,8 +144,13 @@ const CLIENT_ENDPOINTS = [
   { name: "GET webhook delivery", method: "GET", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/deliveries/${F[id].delivery}`, allowed: ADMINS, ok: 200 },
   { name: "POST replay of a pending delivery", method: "POST", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/deliveries/${F[id].delivery}/replay`, allowed: ADMINS, ok: 409 },
   { name: "POST bulk replay", method: "POST", path: (id) => `/api/clients/${id}/webhooks/${F[id].webhook}/replay`, allowed: ADMINS, ok: 202 },
+  // API keys: api_keys:manage, which only admins hold.
+  { name: "GET api keys", method: "GET", path: (id) => `/api/clients/${id}/api-keys`, allowed: ADMINS, ok: 200 },
+  { name: "POST api key", method: "POST", path: (id) => `/api/clients/${id}/api-keys`, body: (id, role) => ({ name: `matrix ${role}`, permissions: ["contacts:read"] }), allowed: ADMINS, ok: 201 },
+  { name: "DELETE unknown api key", method: "DELETE", path: (id) => `/api/clients/${id}/api-keys/key_zzzzzzzzzzzzzzzzzzzzzzzz`, allowed: ADMINS, ok: 404 },
 ];
 const AGENCY_ENDPOINTS = [
+  { name: "GET agency api keys", method: "GET", path: (id) => `/api/agencies/${id}/api-keys`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
   { name: "PUT agency", method: "PUT", path: (id) => `/api/agencies/${id}`, json: { phone: "+1 555 0199" }, allowed: ["platform_admin", "agency_admin"], ok: 200 },
 ];
@@ -202,6 +207,57 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
   test("a platform admin filters clients by ?agency_id=", async () => {
     const r = await w.request("GET", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.platform_admin });
     assert.deepEqual(r.json.items.map((c) => c.slug), ["initech"]);
+  });
+});
+
+describe("API keys under wrangler dev", () => {
+  test("a key reads its own client, nothing else, is audited as itself, and dies when revoked", async () => {
+    const made = await w.request("POST", `/api/clients/${T.acme}/api-keys`, { token: tokens.client_admin, json: { name: "e2e", permissions: ["contacts:read", "contacts:write"] } });
+    assert.equal(made.status, 201, made.text);
+    const key = made.json.key;
+    assert.match(key, /^gh_live_[0-9a-z]{52}$/);
+    const own = await w.request("GET", `/api/clients/${T.acme}/contacts`, { token: key });
+    assert.equal(own.status, 200, own.text);
+    for (const other of [T.globex, T.initech]) {
+      const r = await w.request("GET", `/api/clients/${other}/contacts`, { token: key });
+      assert.equal(r.status, 404, r.text);
+    }
+    assert.equal((await w.request("GET", `/api/clients/${T.acme}/deals`, { token: key })).status, 403);
+    const c = await w.request("POST", `/api/clients/${T.acme}/contacts`, { token: key, json: { name: "Made by a key" } });
+    assert.equal(c.status, 201, c.text);
+    assert.equal((await w.request("DELETE", `/api/clients/${T.acme}/contacts/${c.json.id}`, { token: key })).status, 204);
+    const rows = w.d1(`SELECT actor_user_id, actor_role FROM audit_log WHERE target_id = '${c.json.id}'`);
+    assert.deepEqual(rows, [{ actor_user_id: made.json.id, actor_role: "api_key" }]);
+    assert.equal(w.d1(`SELECT count(*) AS n FROM api_keys WHERE key_hash = '${key}' OR prefix = '${key}'`)[0].n, 0, "never stored in the clear");
+    const revoked = await w.request("DELETE", `/api/clients/${T.acme}/api-keys/${made.json.id}`, { token: tokens.client_admin });
+    assert.equal(revoked.status, 204);
+    const after = await w.request("GET", `/api/clients/${T.acme}/contacts`, { token: key });
+    assert.equal(after.status, 401);
+    assert.equal(errorCode(after), "invalid_token");
+  });
+});
+
+describe("password reset under wrangler dev", () => {
+  test("a mailed, single-use token sets a new password and ends every earlier session", async () => {
+    const email = "multi@northwind.test";
+    const old = await w.login(email);
+    const asked = await w.request("POST", "/api/auth/password-reset", { json: { email } });
+    const nobody = await w.request("POST", "/api/auth/password-reset", { json: { email: "nobody@northwind.test" } });
+    assert.equal(asked.status, 202);
+    assert.equal(nobody.text, asked.text, "the same answer for an unknown address");
+    const mail = w.d1(`SELECT body FROM outbox WHERE to_email = '${email}' AND subject = 'Reset your password'`);
+    assert.equal(mail.length, 1);
+    const token = mail[0].body.match(/pwr_[0-9a-z]{52}/)[0];
+    const done = await w.request("POST", "/api/auth/password-reset/confirm", { json: { token, password: "e2e reset passphrase" } });
+    assert.equal(done.status, 200, done.text);
+    const stale = await w.request("GET", "/api/me", { token: old });
+    assert.equal(stale.status, 401);
+    assert.equal(errorCode(stale), "session_ended");
+    const again = await w.request("POST", "/api/auth/password-reset/confirm", { json: { token, password: "another passphrase" } });
+    assert.equal(again.status, 400);
+    assert.equal(errorCode(again), "invalid_reset_token");
+    const login = await w.request("POST", "/api/auth/login", { json: { email, password: "e2e reset passphrase" } });
+    assert.equal(login.status, 200, login.text);
   });
 });
 
