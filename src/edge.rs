@@ -496,12 +496,12 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     if cfg.debug_headers {
         resp.set_header("x-gatehouse-db-queries", platform.queries.get().to_string());
     }
-    if outbox {
+    if outbox != crate::platform::Outbox::Untouched {
         // The events this request recorded head for the webhooks queue once the answer is out.
         ctx.wait_until(async move {
             let platform = Edge::new(&env);
             let app = App::new(&platform, &cfg, state);
-            if let Err(e) = app.drain_outbox().await {
+            if let Err(e) = app.drain_outbox(outbox).await {
                 console_error!("webhook outbox drain failed (the cron will retry): {e}");
             }
         });

@@ -12,12 +12,17 @@ use crate::platform::error::ApiResult;
 use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
-pub const INSERT: &str = "INSERT INTO events (id, client_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// An event of a client with no active webhook endpoint is recorded already dispatched: there is
+/// nothing to fan it out to, and the drain after the request then costs one query.
+pub const INSERT: &str = "INSERT INTO events (id, client_id, type, data, created_at, dispatched_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints \
+    WHERE client_id = ?2 AND status = 'active') THEN NULL ELSE ?5 END)";
 /// The event of the change just before it in the batch, written only if that change touched a
 /// row (see `audit::INSERT_IF_CHANGED`; an audit row or another event in between passes the
 /// answer on, since each of them is itself written only on a change).
-pub const INSERT_IF_CHANGED: &str =
-    "INSERT INTO events (id, client_id, type, data, created_at) SELECT ?1, ?2, ?3, ?4, ?5 WHERE changes() > 0";
+pub const INSERT_IF_CHANGED: &str = "INSERT INTO events (id, client_id, type, data, created_at, dispatched_at) \
+    SELECT ?1, ?2, ?3, ?4, ?5, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints \
+    WHERE client_id = ?2 AND status = 'active') THEN NULL ELSE ?5 END WHERE changes() > 0";
 
 /// Every event type, as receivers subscribe to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

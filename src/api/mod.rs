@@ -14,7 +14,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{parse_host, req_method, segments};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
-use crate::platform::Ctx;
+use crate::platform::{Ctx, Outbox};
 use crate::{auth, booking, branding, crm, domains, files, settings, tenants, webhooks, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
@@ -39,14 +39,14 @@ impl<'a, P: Platform> App<'a, P> {
         self.serve(req).await.0
     }
 
-    /// `handle`, also saying whether the request touched the webhook outbox, in which case the
-    /// edge runs `drain_outbox` once the response is out.
-    pub async fn serve(&self, req: Request) -> (Response, bool) {
+    /// `handle`, also saying what the request left for the webhook outbox; unless untouched, the
+    /// edge runs `drain_outbox` with it once the response is out.
+    pub async fn serve(&self, req: Request) -> (Response, Outbox) {
         let is_api = req.path.starts_with("/api/");
         let ctx = Ctx::new(self.p, self.cfg);
         let routed = self.route(&ctx, &req).await;
         self.apply_changes(&ctx);
-        let outbox = ctx.outbox_touched();
+        let outbox = ctx.outbox();
         let mut resp = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -69,9 +69,9 @@ impl<'a, P: Platform> App<'a, P> {
         (resp, outbox)
     }
 
-    /// Fans recorded events out to webhook deliveries and queues them.
-    pub async fn drain_outbox(&self) -> ApiResult<webhooks::delivery::Drained> {
-        webhooks::delivery::drain(&Ctx::new(self.p, self.cfg)).await
+    /// After a request that touched the outbox: fans its events out and queues what is due.
+    pub async fn drain_outbox(&self, outbox: Outbox) -> ApiResult<webhooks::delivery::Drained> {
+        webhooks::delivery::drain_after_request(&Ctx::new(self.p, self.cfg), outbox).await
     }
 
     /// The webhooks queue consumer: one attempt per message.

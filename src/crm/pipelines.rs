@@ -60,12 +60,14 @@ pub const HISTORY_FOR_MOVE: &str = "INSERT INTO deal_stage_history (id, client_i
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?4 AND id <> ?3)";
 /// A `deal.stage_changed` event per deal the move takes, written before the move under its
 /// conditions (the outbox row of each moved deal, built in SQL since the deals are many).
-pub const EVENTS_FOR_MOVE: &str = "INSERT INTO events (id, client_id, type, data, created_at) \
+pub const EVENTS_FOR_MOVE: &str = "INSERT INTO events (id, client_id, type, data, created_at, dispatched_at) \
     SELECT 'evt_' || lower(hex(randomblob(12))), d.client_id, 'deal.stage_changed', json_object('deal', \
       json_object('id', d.id, 'title', d.title, 'pipeline_id', d.pipeline_id, 'stage_id', ?4, \
       'value_minor', d.value_minor, 'currency', d.currency, 'contact_id', d.contact_id, \
       'owner_user_id', d.owner_user_id, 'status', d.status, 'lost_reason', d.lost_reason), \
-      'previous', json_object('stage_id', d.stage_id, 'status', d.status)), ?7 \
+      'previous', json_object('stage_id', d.stage_id, 'status', d.status)), ?7, \
+      CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.client_id = ?1 AND w.status = 'active') \
+      THEN NULL ELSE ?7 END \
     FROM deals d WHERE d.client_id = ?1 AND d.pipeline_id = ?2 AND d.stage_id = ?3 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?1 AND pipeline_id = ?2 AND id = ?4 AND id <> ?3)";
 pub const MOVE_DEALS: &str = "UPDATE deals SET stage_id = ?4, updated_at = ?5 \

@@ -25,12 +25,22 @@ pub struct Ctx<'a, P: Platform> {
     pub p: &'a P,
     pub cfg: &'a Config,
     changed: RefCell<Vec<String>>,
-    events: Cell<bool>,
+    outbox: Cell<Outbox>,
+}
+
+/// What a request left for the webhook outbox drain that follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outbox {
+    Untouched,
+    /// Events were recorded: fan them out, and queue what that made.
+    Events,
+    /// Deliveries were made due: queue them even if no event was recorded.
+    Deliveries,
 }
 
 impl<'a, P: Platform> Ctx<'a, P> {
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Self { p, cfg, changed: RefCell::new(Vec::new()), events: Cell::new(false) }
+        Self { p, cfg, changed: RefCell::new(Vec::new()), outbox: Cell::new(Outbox::Untouched) }
     }
 
     /// Records that a tenant's gate-visible state (status, domains, branding, key) changed.
@@ -38,14 +48,20 @@ impl<'a, P: Platform> Ctx<'a, P> {
         self.changed.borrow_mut().push(tenant_id.to_string());
     }
 
-    /// Records that the request wrote (or tried to write) an event to the outbox, or made a
-    /// webhook delivery due; the edge then drains the outbox once the response is out.
+    /// Records that the request wrote (or tried to write) an event to the outbox; the edge then
+    /// drains the outbox once the response is out.
     pub fn outbox_written(&self) {
-        self.events.set(true);
+        self.outbox.set(self.outbox.get().max(Outbox::Events));
     }
 
-    pub fn outbox_touched(&self) -> bool {
-        self.events.get()
+    /// Records that the request made webhook deliveries due (a replay): the drain after the
+    /// response queues them.
+    pub fn deliveries_due(&self) {
+        self.outbox.set(Outbox::Deliveries);
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.get()
     }
 
     /// The tenants recorded so far, emptying the record.

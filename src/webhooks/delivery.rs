@@ -31,7 +31,7 @@ use crate::platform::ids::{looks_like_id, new_id};
 use crate::platform::ports::{
     col_i64, col_str, decode, Param, Platform, Post, PostOutcome, QueueMessage, Stmt, RESPONSE_HEAD_BYTES,
 };
-use crate::platform::{tz, Ctx};
+use crate::platform::{tz, Ctx, Outbox};
 
 /// Events fanned out per drain round, and rounds per drain.
 const DRAIN_BATCH: i64 = 100;
@@ -143,8 +143,27 @@ pub struct Drained {
     pub queued: usize,
 }
 
-/// Fans recorded events out into deliveries and queues what is due or stranded.
+/// Fans recorded events out into deliveries and queues what is due or stranded: the cron's full
+/// pass.
 pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
+    let max_attempts = ctx.cfg.webhooks.retry_schedule_secs.len() as i64 + 1;
+    ctx.p.execute(END_EXHAUSTED, &[Param::Int(ctx.p.now_ms()), Param::Int(max_attempts)]).await?;
+    let events = fan_out(ctx).await?;
+    let queued = queue_due(ctx).await?;
+    Ok(Drained { events, queued })
+}
+
+/// The drain after a request: fan out what it recorded and queue only if that made deliveries
+/// (or the request made some due). Events of a client with no active endpoint are recorded
+/// already dispatched, so a write costs its drain one query.
+pub async fn drain_after_request<P: Platform>(ctx: &Ctx<'_, P>, outbox: Outbox) -> ApiResult<Drained> {
+    let events = fan_out(ctx).await?;
+    let queued = if events > 0 || outbox == Outbox::Deliveries { queue_due(ctx).await? } else { 0 };
+    Ok(Drained { events, queued })
+}
+
+/// Undispatched events into deliveries, in bounded rounds. Returns the events fanned out.
+async fn fan_out<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<usize> {
     let mut out = Drained::default();
     let now = ctx.p.now_ms();
     for _ in 0..DRAIN_ROUNDS {
@@ -166,8 +185,12 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
             break;
         }
     }
-    let max_attempts = ctx.cfg.webhooks.retry_schedule_secs.len() as i64 + 1;
-    ctx.p.execute(END_EXHAUSTED, &[Param::Int(now), Param::Int(max_attempts)]).await?;
+    Ok(out.events)
+}
+
+/// Queues pending deliveries never queued, or stranded. Returns how many.
+async fn queue_due<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<usize> {
+    let now = ctx.p.now_ms();
     let grace_ms = ctx.cfg.webhooks.requeue_after_secs * 1000;
     let due =
         ctx.p.query(DELIVERIES_TO_QUEUE, &[Param::Int(now), Param::Int(grace_ms), Param::Int(QUEUE_BATCH)]).await?;
@@ -179,12 +202,11 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
         })
         .collect();
     if messages.is_empty() {
-        return Ok(out);
+        return Ok(0);
     }
     // Already marked queued; if this send fails they wait for the cron's re-queue.
     ctx.p.enqueue(&messages).await?;
-    out.queued = messages.len();
-    Ok(out)
+    Ok(messages.len())
 }
 
 /// Deletes events older than `EVENT_RETENTION_DAYS` with their settled deliveries and attempts,
@@ -613,7 +635,7 @@ pub async fn replay<P: Platform>(
             format!("only dead deliveries are replayed; this one is {status}"),
         ));
     }
-    ctx.outbox_written();
+    ctx.deliveries_due();
     Ok(Response::json(202, &json!({"replayed": 1})))
 }
 
@@ -671,7 +693,7 @@ pub async fn replay_dead<P: Platform>(
     ];
     let replayed = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0);
     if replayed > 0 {
-        ctx.outbox_written();
+        ctx.deliveries_due();
     }
     Ok(Response::json(202, &json!({"replayed": replayed})))
 }

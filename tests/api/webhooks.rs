@@ -6,6 +6,7 @@
 use base64::Engine;
 use gatehouse::platform::http::{Method, Response};
 use gatehouse::platform::ports::PostOutcome;
+use gatehouse::platform::Outbox;
 use gatehouse::seed::{ACME, GLOBEX};
 use gatehouse::App;
 use hmac::{Hmac, Mac};
@@ -39,7 +40,7 @@ fn endpoint(t: &TestApp, token: &str, types: &[&str]) -> (String, String) {
 /// Drains the outbox, then delivers every queued message once, as the queue consumer would.
 fn pump(t: &TestApp) {
     let app = App::new(&t.p, &t.cfg, &t.state);
-    pollster::block_on(app.drain_outbox()).unwrap();
+    pollster::block_on(app.drain_outbox(Outbox::Deliveries)).unwrap();
     let messages: Vec<_> = t.p.queued.borrow_mut().drain(..).collect();
     for m in messages {
         pollster::block_on(app.deliver(&m.body));
@@ -425,12 +426,12 @@ fn a_duplicate_or_stale_message_sends_nothing_twice() {
     let (wid, _) = endpoint(&t, &admin, &["contact.created"]);
     contact(&t, &admin, "Once");
     let app = App::new(&t.p, &t.cfg, &t.state);
-    pollster::block_on(app.drain_outbox()).unwrap();
+    pollster::block_on(app.drain_outbox(Outbox::Deliveries)).unwrap();
     let messages: Vec<_> = t.p.queued.borrow_mut().drain(..).collect();
     assert_eq!(messages.len(), 1);
     // The queue delivers the message twice (at least once), and a second drain runs meanwhile.
     pollster::block_on(app.deliver(&messages[0].body));
-    pollster::block_on(app.drain_outbox()).unwrap();
+    pollster::block_on(app.drain_outbox(Outbox::Deliveries)).unwrap();
     pollster::block_on(app.deliver(&messages[0].body));
     assert_eq!(t.p.webhook_posts.borrow().len(), 1);
     assert!(t.p.queued.borrow().is_empty(), "a stale message is dropped, not re-queued");
@@ -488,4 +489,24 @@ fn events_past_retention_are_pruned_with_their_settled_deliveries_but_pending_on
     assert_eq!(count("webhook_attempts"), 1, "with its attempt");
     let left = t.p.sql("SELECT type FROM events");
     assert_eq!(left.len(), 1, "only the pending delivery's event stays: {left:?}");
+}
+
+#[test]
+fn without_an_endpoint_events_are_born_dispatched_and_the_drain_after_a_write_costs_one_query() {
+    let (t, admin) = app_with(&[]);
+    contact(&t, &admin, "Nobody listens");
+    let row = t.p.sql("SELECT dispatched_at FROM events");
+    assert!(row[0]["dispatched_at"].is_i64(), "{row:?}");
+    let app = App::new(&t.p, &t.cfg, &t.state);
+    let before = t.p.queries.get();
+    let drained = pollster::block_on(app.drain_outbox(Outbox::Events)).unwrap();
+    assert_eq!((drained.events, drained.queued), (0, 0));
+    assert_eq!(t.p.queries.get() - before, 1);
+    // With an endpoint, the next event waits for the drain, which fans it out and queues it.
+    endpoint(&t, &admin, &["contact.created"]);
+    contact(&t, &admin, "Somebody listens");
+    let undispatched = t.p.sql("SELECT count(*) AS n FROM events WHERE dispatched_at IS NULL")[0]["n"].as_i64();
+    assert_eq!(undispatched, Some(1));
+    let drained = pollster::block_on(app.drain_outbox(Outbox::Events)).unwrap();
+    assert_eq!((drained.events, drained.queued), (1, 1));
 }
