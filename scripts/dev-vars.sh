@@ -11,5 +11,7 @@ ENCRYPTION_KEY=$(b64 32)
 FILE_SIGNING_SECRET=$(b64 48)
 # Development only: a webhook receiver on this loopback origin is exempt from the URL rules.
 WEBHOOK_TEST_RECEIVERS=http://127.0.0.1:8790
+# Development only: mail is logged here and listed at GET /api/dev/mailbox.
+DEV_MAILBOX=true
 VARS
 echo "[setup] wrote .dev.vars with random development secrets" >&2

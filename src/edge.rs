@@ -496,13 +496,14 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     if cfg.debug_headers {
         resp.set_header("x-gatehouse-db-queries", platform.queries.get().to_string());
     }
-    if outbox != crate::platform::Outbox::Untouched {
-        // The events this request recorded head for the webhooks queue once the answer is out.
+    if !outbox.is_empty() {
+        // The events this request recorded head for the webhooks queue, and its mail for the mail
+        // API, once the answer is out.
         ctx.wait_until(async move {
             let platform = Edge::new(&env);
             let app = App::new(&platform, &cfg, state);
-            if let Err(e) = app.drain_outbox(outbox).await {
-                console_error!("webhook outbox drain failed (the cron will retry): {e}");
+            if let Err(e) = app.follow_up(outbox).await {
+                console_error!("after the response (the cron will retry): {e}");
             }
         });
     }

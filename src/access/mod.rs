@@ -1,5 +1,5 @@
 //! Who may do what, and the proof that they may. Roles and permissions (`roles`), the tenant and
-//! membership store (`store`), the audit log (`audit`) and the event outbox (`events`) live here,
+//! membership store (`store`), the audit log (`audit`) and the event outbox (`events`) and outgoing mail (`mail`) live here,
 //! above the platform and below every feature.
 //!
 //! A feature acts on a tenant only through a scope: `client` and `agency` load the tenant, check
@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod mail;
 pub mod roles;
 pub mod store;
 

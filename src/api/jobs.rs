@@ -36,6 +36,8 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     note("files", crate::files::reconcile(ctx).await);
     // The webhook outbox drains: events no request drained, deliveries whose message was lost.
     note("webhooks", crate::webhooks::delivery::drain(ctx).await.map(|d| json!(d)));
+    // Mail no request sent (or that failed and is due again) goes to the mail API.
+    note("mail", crate::access::mail::send_due(ctx).await.map(|m| json!(m)));
     // Events, deliveries and attempts past their retention go, a bounded batch per run.
     note("event_retention", crate::webhooks::delivery::prune(ctx).await);
     let report = Value::Object(report);

@@ -14,7 +14,7 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{parse_host, req_method, segments};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
-use crate::platform::{Ctx, Outbox};
+use crate::platform::{Ctx, FollowUp, Outbox};
 use crate::{auth, booking, branding, crm, domains, files, settings, tenants, webhooks, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
@@ -39,14 +39,14 @@ impl<'a, P: Platform> App<'a, P> {
         self.serve(req).await.0
     }
 
-    /// `handle`, also saying what the request left for the webhook outbox; unless untouched, the
-    /// edge runs `drain_outbox` with it once the response is out.
-    pub async fn serve(&self, req: Request) -> (Response, Outbox) {
+    /// `handle`, also saying what the request left for after its response (the webhook outbox,
+    /// mail); unless that is nothing, the edge runs `follow_up` with it once the response is out.
+    pub async fn serve(&self, req: Request) -> (Response, FollowUp) {
         let is_api = req.path.starts_with("/api/");
         let ctx = Ctx::new(self.p, self.cfg);
         let routed = self.route(&ctx, &req).await;
         self.apply_changes(&ctx);
-        let outbox = ctx.outbox();
+        let outbox = ctx.follow_up();
         let mut resp = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -72,6 +72,27 @@ impl<'a, P: Platform> App<'a, P> {
     /// After a request that touched the outbox: fans its events out and queues what is due.
     pub async fn drain_outbox(&self, outbox: Outbox) -> ApiResult<webhooks::delivery::Drained> {
         webhooks::delivery::drain_after_request(&Ctx::new(self.p, self.cfg), outbox).await
+    }
+
+    /// What a request left for after its response: the outbox drain, then mail. Each runs even if
+    /// the other fails; the cron retries both.
+    pub async fn follow_up(&self, f: FollowUp) -> Result<(), String> {
+        let mut errors = Vec::new();
+        if f.outbox != Outbox::Untouched {
+            if let Err(e) = self.drain_outbox(f.outbox).await {
+                errors.push(format!("webhook outbox: {e}"));
+            }
+        }
+        if f.mail {
+            if let Err(e) = crate::access::mail::send_due(&Ctx::new(self.p, self.cfg)).await {
+                errors.push(format!("mail: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// The webhooks queue consumer: one attempt per message.
@@ -140,6 +161,7 @@ impl<'a, P: Platform> App<'a, P> {
             ["auth", "switch"] => return only(m, Post, Box::pin(auth::session::switch(ctx, req, &site))).await,
             ["invitations", "accept"] => return only(m, Post, Box::pin(auth::users::accept(ctx, req))).await,
             ["me"] => return only(m, Get, Box::pin(auth::session::me(ctx, req, &site))).await,
+            ["dev", "mailbox"] => return only(m, Get, Box::pin(crate::access::mail::dev_mailbox(ctx, req))).await,
             ["auth", "password-reset"] => return only(m, Post, Box::pin(auth::reset::request(ctx, req))).await,
             ["auth", "password-reset", "confirm"] => {
                 return only(m, Post, Box::pin(auth::reset::confirm(ctx, req))).await

@@ -30,9 +30,6 @@ pub const ACTIVE_USER_BY_EMAIL: &str = "SELECT id FROM users WHERE email = ?1 AN
 pub const INSERT_RESET: &str = "INSERT INTO password_resets (id, user_id, token_hash, expires_at, created_at) \
     SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT count(*) FROM password_resets WHERE user_id = ?2 AND used_at IS NULL \
     AND expires_at > ?5) < ?6";
-/// The reset mail, written only if the reset row was.
-pub const INSERT_MAIL: &str = "INSERT INTO outbox (id, tenant_id, to_email, subject, body, created_at) \
-    SELECT ?1, 'platform', ?2, ?3, ?4, ?5 WHERE changes() > 0";
 /// Uses the token: once, before it expires.
 pub const USE_TOKEN: &str = "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL \
     AND expires_at > ?2";
@@ -91,16 +88,7 @@ pub async fn request<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
                 Param::Int(MAX_OPEN_RESETS),
             ],
         ),
-        Stmt::new(
-            INSERT_MAIL,
-            vec![
-                new_id("mail")?.into(),
-                email.as_str().into(),
-                "Reset your password".into(),
-                mail.into(),
-                Param::Int(now),
-            ],
-        ),
+        crate::access::mail::stmt_if_changed(ctx, "platform", &email, "Reset your password", &mail)?,
     ];
     ctx.p.batch(&stmts).await?;
     Ok(answer)

@@ -124,8 +124,6 @@ pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal)
 
 pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, tenant_id, email, role, permissions, token_hash, \
     status, invited_by, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)";
-pub const INSERT_MAIL: &str =
-    "INSERT INTO outbox (id, tenant_id, to_email, subject, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 /// Global by design: the token's hash is the only key an invitee holds.
 pub const INVITATION_BY_TOKEN: &str = "SELECT id, tenant_id, email, role, permissions, status, expires_at \
     FROM invitations WHERE token_hash = ?1";
@@ -227,17 +225,7 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
                 Param::Int(now),
             ],
         ),
-        Stmt::new(
-            INSERT_MAIL,
-            vec![
-                crate::platform::ids::new_id("msg")?.into(),
-                t.tenant_id().into(),
-                email.as_str().into(),
-                "You have been invited to Gatehouse".into(),
-                mail.into(),
-                Param::Int(now),
-            ],
-        ),
+        crate::access::mail::stmt(ctx, t.tenant_id(), &email, "You have been invited to Gatehouse", &mail)?,
         audit::entry(
             ctx,
             req,

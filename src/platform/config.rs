@@ -68,7 +68,26 @@ pub struct Config {
     pub debug_headers: bool,
     pub gate_cache_ttl_ms: i64,
     pub webhooks: WebhookConfig,
+    pub mail: MailConfig,
     pub version: &'static str,
+}
+
+/// Where mail goes.
+#[derive(Clone)]
+pub struct MailConfig {
+    /// The mail API's endpoint (JSON POST); None: the outbox is the development mailbox.
+    pub api_url: Option<String>,
+    /// Its bearer key (a secret).
+    pub api_key: Option<String>,
+    pub from: String,
+    /// Development only: log each mail and serve `GET /api/dev/mailbox`.
+    pub dev_mailbox: bool,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig").field("api_url", &self.api_url).field("from", &self.from).finish_non_exhaustive()
+    }
 }
 
 /// How webhooks are delivered.
@@ -114,6 +133,22 @@ fn retry_schedule(v: &str) -> Result<Vec<u32>, ConfigError> {
         return Err(invalid("at most 20 retries"));
     }
     Ok(steps)
+}
+
+/// The mail API: https, or plain http on loopback (a development or test mail server).
+fn mail_api_url(v: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(v) = v else { return Ok(None) };
+    let ok = url::Url::parse(v.trim()).ok().is_some_and(|u| {
+        u.scheme() == "https"
+            || (u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+    });
+    if !ok {
+        return Err(ConfigError::Invalid {
+            name: "MAIL_API_URL",
+            why: "an https URL (plain http on loopback only)".into(),
+        });
+    }
+    Ok(Some(v.trim().to_string()))
 }
 
 /// Development receiver origins: loopback only, so even a deployment that set this by mistake
@@ -248,6 +283,12 @@ impl Config {
                 requeue_after_secs: positive("WEBHOOK_REQUEUE_AFTER_SECS", 300)?,
                 retention_days: positive("EVENT_RETENTION_DAYS", 30)?,
                 test_receivers: test_receivers(&opt("WEBHOOK_TEST_RECEIVERS", ""))?,
+            },
+            mail: MailConfig {
+                api_url: mail_api_url(get("MAIL_API_URL").filter(|v| !v.trim().is_empty()))?,
+                api_key: get("MAIL_API_KEY").filter(|v| !v.trim().is_empty()),
+                from: opt("MAIL_FROM", "Gatehouse <no-reply@gatehouse.invalid>"),
+                dev_mailbox: opt("DEV_MAILBOX", "false") == "true",
             },
             version: env!("CARGO_PKG_VERSION"),
         })

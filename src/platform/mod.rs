@@ -26,6 +26,20 @@ pub struct Ctx<'a, P: Platform> {
     pub cfg: &'a Config,
     changed: RefCell<Vec<String>>,
     outbox: Cell<Outbox>,
+    mail: Cell<bool>,
+}
+
+/// What a request leaves for after its response: the webhook outbox, and mail to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUp {
+    pub outbox: Outbox,
+    pub mail: bool,
+}
+
+impl FollowUp {
+    pub fn is_empty(&self) -> bool {
+        self.outbox == Outbox::Untouched && !self.mail
+    }
 }
 
 /// What a request left for the webhook outbox drain that follows it.
@@ -40,7 +54,7 @@ pub enum Outbox {
 
 impl<'a, P: Platform> Ctx<'a, P> {
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Self { p, cfg, changed: RefCell::new(Vec::new()), outbox: Cell::new(Outbox::Untouched) }
+        Self { p, cfg, changed: RefCell::new(Vec::new()), outbox: Cell::new(Outbox::Untouched), mail: Cell::new(false) }
     }
 
     /// Records that a tenant's gate-visible state (status, domains, branding, key) changed.
@@ -62,6 +76,15 @@ impl<'a, P: Platform> Ctx<'a, P> {
 
     pub fn outbox(&self) -> Outbox {
         self.outbox.get()
+    }
+
+    /// Records that the request wrote mail to the outbox; it is sent after the response.
+    pub fn mail_written(&self) {
+        self.mail.set(true);
+    }
+
+    pub fn follow_up(&self) -> FollowUp {
+        FollowUp { outbox: self.outbox.get(), mail: self.mail.get() }
     }
 
     /// The tenants recorded so far, emptying the record.

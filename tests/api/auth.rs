@@ -211,3 +211,71 @@ fn changing_a_password_needs_the_current_one_and_ends_every_session() {
         401
     );
 }
+
+#[test]
+fn mail_goes_to_the_mail_api_is_retried_and_ends_failed_without_losing_the_invitation() {
+    use gatehouse::platform::ports::PostOutcome;
+    use gatehouse::platform::{FollowUp, Outbox};
+    let t = TestApp::with_config(test_config(&[
+        ("MAIL_API_URL", "http://127.0.0.1:9/send"),
+        ("MAIL_API_KEY", "mk_test_key"),
+        ("MAIL_FROM", "Acme <hello@acme.test>"),
+    ]));
+    let admin = t.login("admin@acme.test");
+    let send = || {
+        let app = gatehouse::App::new(&t.p, &t.cfg, &t.state);
+        pollster::block_on(app.follow_up(FollowUp { outbox: Outbox::Untouched, mail: true })).unwrap();
+    };
+    let unavailable = || PostOutcome::Answered { status: 503, retry_after: None, head: "try later".into() };
+    t.p.receiver_script.borrow_mut().push_back(unavailable());
+    let r = t.req(Method::Post, "/api/users", Some(&admin), Some(json!({"email": "new.person@example.org"})));
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    send();
+    let row = |field: &str| {
+        t.p.sql(&format!("SELECT {field} AS v FROM outbox WHERE to_email = 'new.person@example.org'"))[0]["v"].clone()
+    };
+    assert_eq!(row("status"), "pending");
+    assert!(row("last_error").as_str().unwrap().contains("503"));
+    send(); // not due yet: nothing is sent
+    assert_eq!(t.p.webhook_posts.borrow().len(), 1);
+    t.p.now_ms.set(t.p.now_ms.get() + 61_000);
+    send();
+    assert_eq!(row("status"), "sent");
+    let posts = t.p.webhook_posts.borrow().clone();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[1].url, "http://127.0.0.1:9/send");
+    assert_eq!(posts[1].header("authorization"), "Bearer mk_test_key");
+    let body: serde_json::Value = serde_json::from_str(&posts[1].body).unwrap();
+    assert_eq!(
+        (body["from"].as_str(), body["to"].as_str()),
+        (Some("Acme <hello@acme.test>"), Some("new.person@example.org"))
+    );
+    assert!(body["text"].as_str().unwrap().contains("inv_"));
+
+    // A mail API that never answers: five attempts, then `failed`; the invitation is still there.
+    for _ in 0..5 {
+        t.p.receiver_script.borrow_mut().push_back(unavailable());
+    }
+    let r = t.req(Method::Post, "/api/users", Some(&admin), Some(json!({"email": "unlucky@example.org"})));
+    assert_eq!(r.status, 202);
+    for _ in 0..6 {
+        send();
+        t.p.now_ms.set(t.p.now_ms.get() + 121 * 60_000);
+    }
+    let status = t.p.sql("SELECT status, attempts FROM outbox WHERE to_email = 'unlucky@example.org'");
+    assert_eq!((status[0]["status"].as_str(), status[0]["attempts"].as_i64()), (Some("failed"), Some(5)));
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM invitations WHERE email = 'unlucky@example.org'")[0]["n"], 1);
+}
+
+#[test]
+fn the_dev_mailbox_exists_only_when_switched_on() {
+    let off = TestApp::new();
+    assert_eq!(off.req(Method::Get, "/api/dev/mailbox", None, None).status, 404);
+    let on = TestApp::with_config(test_config(&[("DEV_MAILBOX", "true")]));
+    on.req(Method::Post, "/api/auth/password-reset", None, Some(json!({"email": "user@acme.test"})));
+    let r = on.req(Method::Get, "/api/dev/mailbox?to=user@acme.test", None, None);
+    assert_eq!(r.status, 200);
+    let items = json_of(&r)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["body"].as_str().unwrap().contains("pwr_"));
+}

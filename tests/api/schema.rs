@@ -48,6 +48,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
     ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
     ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
+    ("CLAIM_DUE", "the platform-wide mail sender, by due time"),
+    ("MAILBOX", "the development mailbox (DEV_MAILBOX=true only, never in production)"),
     (
         "API_KEY_BY_HASH",
         "a key's only identity is its hash, unique platform-wide; the key then acts in its own tenant only",

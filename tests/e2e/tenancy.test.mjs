@@ -1,10 +1,14 @@
 // Tenancy under a real wrangler dev: the isolation matrix, JWT attacks, and hostile input.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest } from "./harness.mjs";
 
 const secrets = testSecrets();
 let w;
+// A fake mail API on loopback: records each JSON POST with its Authorization header.
+const mails = [];
+let mailServer;
 const tokens = {};
 const T = {}; // tenant ids
 const F = {}; // CRM fixtures by client id
@@ -21,7 +25,17 @@ const ROLE_USERS = {
 before(async () => {
   // Webhook fixtures point at a closed port on loopback (the test receiver exception); a failed
   // first attempt then waits an hour, so every fixture delivery stays pending through the matrix.
-  w = await startWorker({ vars: { ...secrets, WEBHOOK_TEST_RECEIVERS: "http://127.0.0.1:9", WEBHOOK_RETRY_SCHEDULE: "3600", WEBHOOK_TIMEOUT_MS: "1000" } });
+  mailServer = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      mails.push({ auth: req.headers.authorization, ...JSON.parse(body) });
+      res.writeHead(202).end("queued");
+    });
+  });
+  await new Promise((r) => mailServer.listen(0, "127.0.0.1", r));
+  const mailUrl = `http://127.0.0.1:${mailServer.address().port}/send`;
+  w = await startWorker({ vars: { ...secrets, WEBHOOK_TEST_RECEIVERS: "http://127.0.0.1:9", WEBHOOK_RETRY_SCHEDULE: "3600", WEBHOOK_TIMEOUT_MS: "1000", MAIL_API_URL: mailUrl, MAIL_API_KEY: "e2e-mail-key" } });
   for (const [role, email] of Object.entries(ROLE_USERS)) tokens[role] = await w.login(email);
   const me = (await w.request("GET", "/api/me", { token: tokens.agency_admin })).json;
   T.agency = me.context.tenant;
@@ -66,7 +80,10 @@ before(async () => {
   }
 });
 
-after(async () => { await w?.stop(); });
+after(async () => {
+  await w?.stop();
+  await new Promise((r) => (mailServer ? mailServer.close(r) : r()));
+});
 
 // Who may do what, from SPEC.md's roles. Reach: platform reaches all; agency roles reach their
 // agency and its clients; client roles reach their own client only.
@@ -248,6 +265,15 @@ describe("password reset under wrangler dev", () => {
     const mail = w.d1(`SELECT body FROM outbox WHERE to_email = '${email}' AND subject = 'Reset your password'`);
     assert.equal(mail.length, 1);
     const token = mail[0].body.match(/pwr_[0-9a-z]{52}/)[0];
+    // The same mail reached the mail API, with its key, right after the response.
+    for (let i = 0; i < 50 && !mails.some((m) => m.to === email); i++) await new Promise((r) => setTimeout(r, 100));
+    const sent = mails.find((m) => m.to === email);
+    assert.ok(sent, "the reset mail reached the fake mail API");
+    assert.equal(sent.auth, "Bearer e2e-mail-key");
+    assert.equal(sent.subject, "Reset your password");
+    assert.match(sent.text, new RegExp(token));
+    assert.ok(!mails.some((m) => m.to === "nobody@northwind.test"), "no mail for an unknown address");
+    assert.equal(w.d1(`SELECT status FROM outbox WHERE to_email = '${email}'`)[0].status, "sent");
     const done = await w.request("POST", "/api/auth/password-reset/confirm", { json: { token, password: "e2e reset passphrase" } });
     assert.equal(done.status, 200, done.text);
     const stale = await w.request("GET", "/api/me", { token: old });
