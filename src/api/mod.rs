@@ -211,6 +211,22 @@ impl<'a, P: Platform> App<'a, P> {
             (Post, ["agencies", id, "api-keys"]) => auth::keys::create(ctx, req, who, Kind::Agency, id).await,
             (Delete, ["agencies", id, "api-keys", k]) => auth::keys::revoke(ctx, req, who, Kind::Agency, id, k).await,
 
+            // Invitations after they are sent.
+            (Get, ["clients", id, "invitations"]) => auth::invitations::list(ctx, req, who, Kind::Client, id).await,
+            (Get, ["agencies", id, "invitations"]) => auth::invitations::list(ctx, req, who, Kind::Agency, id).await,
+            (Delete, ["clients", id, "invitations", inv]) => {
+                auth::invitations::revoke(ctx, req, who, Kind::Client, id, inv).await
+            }
+            (Delete, ["agencies", id, "invitations", inv]) => {
+                auth::invitations::revoke(ctx, req, who, Kind::Agency, id, inv).await
+            }
+            (Post, ["clients", id, "invitations", inv, "resend"]) => {
+                auth::invitations::resend(ctx, req, who, Kind::Client, id, inv).await
+            }
+            (Post, ["agencies", id, "invitations", inv, "resend"]) => {
+                auth::invitations::resend(ctx, req, who, Kind::Agency, id, inv).await
+            }
+
             // Users, grants and invitations.
             (Get, ["users"]) => auth::users::list(ctx, req, who).await,
             (Post, ["users"]) => auth::users::create(ctx, req, who).await,
@@ -377,7 +393,9 @@ fn routed_path(path: &[&str]) -> bool {
             | ["clients", _, "pipelines", _, "board" | "stages"]
             | ["clients", _, "pipelines", _, "stages", _]
             | ["clients", _, "deals", _, "history"]
-            | ["clients" | "agencies", _, "api-keys"]
+            | ["clients" | "agencies", _, "api-keys" | "invitations"]
+            | ["clients" | "agencies", _, "invitations", _]
+            | ["clients" | "agencies", _, "invitations", _, "resend"]
             | ["clients" | "agencies", _, "api-keys", _]
             | ["clients", _, "events" | "webhooks"]
             | ["clients", _, "webhooks", _]

@@ -2,6 +2,7 @@
 //! challenge, the bearer-token check every `/api` route stands behind, sessions (login, switch,
 //! `/api/me`) and user management (users, grants, invitations).
 
+pub mod invitations;
 pub mod jwt;
 pub mod keys;
 pub mod password;

@@ -144,7 +144,6 @@ pub const INSERT_INVITED_CLIENT_MEMBER: &str = "INSERT INTO client_users (user_i
     ON CONFLICT (user_id, client_id) DO NOTHING";
 
 /// Invitations live a week.
-pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,7 +169,7 @@ struct Accept {
     password: Option<String>,
 }
 
-fn token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
     crate::platform::ids::hex(&Sha256::digest(token.as_bytes()))
 }
@@ -203,12 +202,13 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
     let id = crate::platform::ids::new_id("inv")?;
     let token = crate::platform::ids::new_token("inv_")?;
     let now = ctx.p.now_ms();
-    let expires = now + INVITATION_TTL_MS;
+    let expires = now + ctx.cfg.invitation_ttl_days * 86_400_000;
     let mail = format!(
-        "You have been invited to join {} as {}.\n\nAccept within 7 days: POST /api/invitations/accept with \
+        "You have been invited to join {} as {}.\n\nAccept within {} days: POST /api/invitations/accept with \
          {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n",
         t.tenant_id(),
-        role.as_str()
+        role.as_str(),
+        ctx.cfg.invitation_ttl_days
     );
     let stmts = [
         Stmt::new(
@@ -271,8 +271,17 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
     let inv: InvitationRow =
         rows.into_iter().next().map(crate::platform::ports::decode).transpose()?.ok_or_else(invalid)?;
     let now = ctx.p.now_ms();
-    if inv.status != "pending" || inv.expires_at <= now {
-        return Err(invalid());
+    match inv.status.as_str() {
+        "accepted" => return Err(ApiError::conflict("invitation_used", "this invitation was already accepted")),
+        "revoked" => return Err(ApiError::conflict("invitation_revoked", "this invitation was revoked")),
+        "pending" if inv.expires_at <= now => {
+            return Err(ApiError::conflict(
+                "invitation_expired",
+                "this invitation has expired; ask for it to be sent again",
+            ))
+        }
+        "pending" => {}
+        _ => return Err(invalid()),
     }
     let role = Role::parse(&inv.role).ok_or_else(invalid)?;
     let existing = store::user_by_email(ctx.p, &inv.email).await?;

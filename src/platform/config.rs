@@ -69,6 +69,8 @@ pub struct Config {
     pub gate_cache_ttl_ms: i64,
     pub webhooks: WebhookConfig,
     pub mail: MailConfig,
+    /// Days an invitation can be accepted in.
+    pub invitation_ttl_days: i64,
     pub version: &'static str,
 }
 
@@ -290,6 +292,7 @@ impl Config {
                 from: opt("MAIL_FROM", "Gatehouse <no-reply@gatehouse.invalid>"),
                 dev_mailbox: opt("DEV_MAILBOX", "false") == "true",
             },
+            invitation_ttl_days: positive("INVITATION_TTL_DAYS", 7)?,
             version: env!("CARGO_PKG_VERSION"),
         })
     }

@@ -279,3 +279,73 @@ fn the_dev_mailbox_exists_only_when_switched_on() {
     assert_eq!(items.len(), 1);
     assert!(items[0]["body"].as_str().unwrap().contains("pwr_"));
 }
+
+fn invite_token(t: &TestApp, email: &str) -> String {
+    let mail = t.p.sql(&format!(
+        "SELECT body FROM outbox WHERE to_email = '{email}' ORDER BY created_at DESC, rowid DESC LIMIT 1"
+    ));
+    let body = mail[0]["body"].as_str().unwrap().to_string();
+    let at = body.find("inv_").unwrap();
+    body[at..at + 4 + 52].to_string()
+}
+
+#[test]
+fn invitations_can_be_listed_resent_and_revoked_and_each_dead_end_has_its_own_code() {
+    use gatehouse::seed::{ACME, GLOBEX};
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let accept = |token: &str| {
+        t.req(
+            Method::Post,
+            "/api/invitations/accept",
+            None,
+            Some(json!({"token": token, "name": "New", "password": "a long enough password"})),
+        )
+    };
+    let r = t.req(Method::Post, "/api/users", Some(&admin), Some(json!({"email": "first@example.org"})));
+    let id = json_of(&r)["invitation"]["id"].as_str().unwrap().to_string();
+    let first = invite_token(&t, "first@example.org");
+    let listed = json_of(&t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&admin), None));
+    assert!(listed["items"].as_array().unwrap().iter().any(|i| i["id"] == id.as_str() && i["status"] == "pending"));
+    let listed = body_str(&t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&admin), None));
+    assert!(!listed.contains(&first[4..]) && !listed.contains("token"), "no token in a list: {listed}");
+
+    // Resent: a new token works, the old one no longer does.
+    let r = t.req(Method::Post, &format!("/api/clients/{ACME}/invitations/{id}/resend"), Some(&admin), None);
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    let second = invite_token(&t, "first@example.org");
+    assert_ne!(first, second);
+    assert_eq!(error_code(&accept(&first)), "invitation_invalid");
+    assert_eq!(accept(&second).status, 200);
+    assert_eq!(error_code(&accept(&second)), "invitation_used");
+
+    // Revoked.
+    let r = t.req(Method::Post, "/api/users", Some(&admin), Some(json!({"email": "second@example.org"})));
+    let id2 = json_of(&r)["invitation"]["id"].as_str().unwrap().to_string();
+    let token2 = invite_token(&t, "second@example.org");
+    assert_eq!(
+        t.req(Method::Delete, &format!("/api/clients/{ACME}/invitations/{id2}"), Some(&admin), None).status,
+        204
+    );
+    assert_eq!(error_code(&accept(&token2)), "invitation_revoked");
+    let again = t.req(Method::Delete, &format!("/api/clients/{ACME}/invitations/{id2}"), Some(&admin), None);
+    assert_eq!((again.status, error_code(&again).as_str()), (409, "invitation_not_pending"));
+
+    // Expired after INVITATION_TTL_DAYS (7 by default).
+    t.req(Method::Post, "/api/users", Some(&admin), Some(json!({"email": "third@example.org"})));
+    let token3 = invite_token(&t, "third@example.org");
+    t.p.now_ms.set(t.p.now_ms.get() + 8 * 86_400_000);
+    assert_eq!(error_code(&accept(&token3)), "invitation_expired");
+
+    // Another client's admin sees none of it; a client user manages none of it.
+    let admin = t.login("admin@acme.test");
+    let globex = t.login("admin@globex.test");
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&globex), None).status, 404);
+    assert_eq!(
+        t.req(Method::Delete, &format!("/api/clients/{GLOBEX}/invitations/{id}"), Some(&globex), None).status,
+        404
+    );
+    let user = t.login("user@acme.test");
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&user), None).status, 403);
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&admin), None).status, 200);
+}

@@ -164,9 +164,12 @@ const CLIENT_ENDPOINTS = [
   // API keys: api_keys:manage, which only admins hold.
   { name: "GET api keys", method: "GET", path: (id) => `/api/clients/${id}/api-keys`, allowed: ADMINS, ok: 200 },
   { name: "POST api key", method: "POST", path: (id) => `/api/clients/${id}/api-keys`, body: (id, role) => ({ name: `matrix ${role}`, permissions: ["contacts:read"] }), allowed: ADMINS, ok: 201 },
+  { name: "GET invitations", method: "GET", path: (id) => `/api/clients/${id}/invitations`, allowed: ADMINS, ok: 200 },
+  { name: "POST resend of an unknown invitation", method: "POST", path: (id) => `/api/clients/${id}/invitations/inv_zzzzzzzzzzzzzzzzzzzzzzzz/resend`, allowed: ADMINS, ok: 404 },
   { name: "DELETE unknown api key", method: "DELETE", path: (id) => `/api/clients/${id}/api-keys/key_zzzzzzzzzzzzzzzzzzzzzzzz`, allowed: ADMINS, ok: 404 },
 ];
 const AGENCY_ENDPOINTS = [
+  { name: "GET agency invitations", method: "GET", path: (id) => `/api/agencies/${id}/invitations`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency api keys", method: "GET", path: (id) => `/api/agencies/${id}/api-keys`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
   { name: "PUT agency", method: "PUT", path: (id) => `/api/agencies/${id}`, json: { phone: "+1 555 0199" }, allowed: ["platform_admin", "agency_admin"], ok: 200 },

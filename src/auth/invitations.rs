@@ -1,0 +1,173 @@
+//! Managing invitations after they are sent: list a tenant's, revoke one, or send it again with a
+//! fresh token and expiry (a lost or failed mail never loses the invitation). Each is held to the
+//! grant rule: only someone who could have issued the invitation may revoke or resend it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::keys::Kind;
+use super::users::refused;
+use crate::access::audit::{self, Event};
+use crate::access::roles::{effective_permissions, Permission, Principal, Role};
+use crate::access::{self, mail};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::{page_params, page_response};
+use crate::platform::http::{Request, Response};
+use crate::platform::ids::{looks_like_id, new_token};
+use crate::platform::ports::{Param, Platform, Stmt};
+use crate::platform::Ctx;
+
+pub const LIST: &str = "SELECT id, tenant_id, email, role, permissions, status, invited_by, expires_at, created_at, \
+    accepted_at FROM invitations WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+pub const ONE: &str = "SELECT id, tenant_id, email, role, permissions, status, invited_by, expires_at, created_at, \
+    accepted_at FROM invitations WHERE tenant_id = ?1 AND id = ?2";
+pub const REVOKE: &str =
+    "UPDATE invitations SET status = 'revoked' WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
+/// A new token and expiry for a pending invitation; the old token stops working.
+pub const RESEND: &str = "UPDATE invitations SET token_hash = ?3, expires_at = ?4 \
+    WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub role: String,
+    #[serde(skip_serializing)]
+    pub permissions: Option<String>,
+    pub status: String,
+    pub invited_by: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub accepted_at: Option<i64>,
+}
+
+/// The tenant of an invitation route, reached (404) and managed (403 without `users:manage`).
+async fn tenant<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    kind: Kind,
+    id: &str,
+) -> ApiResult<String> {
+    Ok(match kind {
+        Kind::Client => access::client(ctx, req, who, id, Permission::UsersManage).await?.0.id().to_string(),
+        Kind::Agency => access::agency(ctx, req, who, id, Permission::UsersManage).await?.0.id().to_string(),
+    })
+}
+
+/// An invitation of the tenant that the caller could have issued.
+async fn one_granted<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    who: &Principal,
+    tenant_id: &str,
+    id: &str,
+) -> ApiResult<InvitationView> {
+    if !looks_like_id(id, "inv") {
+        return Err(ApiError::NotFound);
+    }
+    let inv: InvitationView =
+        ctx.p.query_first(ONE, &[tenant_id.into(), id.into()]).await?.ok_or(ApiError::NotFound)?;
+    let role = Role::parse(&inv.role).ok_or(ApiError::NotFound)?;
+    let perms = effective_permissions(role, inv.permissions.as_deref()).unwrap_or_else(|_| role.permissions().to_vec());
+    who.may_grant("", role, &perms, None).map_err(refused)?;
+    Ok(inv)
+}
+
+/// `GET /api/{clients|agencies}/{id}/invitations`.
+pub async fn list<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    kind: Kind,
+    id: &str,
+) -> ApiResult<Response> {
+    let tenant_id = tenant(ctx, req, who, kind, id).await?;
+    let (cursor, limit) = page_params(req)?;
+    let items: Vec<InvitationView> =
+        ctx.p.query_as(LIST, &[tenant_id.as_str().into(), cursor.into(), Param::Int(limit)]).await?;
+    Ok(page_response(&items, limit, |i| Some(i.id.clone())))
+}
+
+/// `DELETE /api/{clients|agencies}/{id}/invitations/{invitation_id}`: a pending invitation can no
+/// longer be accepted.
+pub async fn revoke<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    kind: Kind,
+    id: &str,
+    invitation: &str,
+) -> ApiResult<Response> {
+    let tenant_id = tenant(ctx, req, who, kind, id).await?;
+    let inv = one_granted(ctx, who, &tenant_id, invitation).await?;
+    let stmts = [
+        Stmt::new(REVOKE, vec![tenant_id.as_str().into(), inv.id.as_str().into()]),
+        audit::entry_if_changed(
+            ctx,
+            req,
+            who,
+            Event {
+                tenant_id: &tenant_id,
+                action: "invitation.revoked",
+                target_type: "invitation",
+                target_id: Some(&inv.id),
+                metadata: json!({"role": inv.role}),
+            },
+        )?,
+    ];
+    if !ctx.p.batch_changed(&stmts).await? {
+        return Err(ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status)));
+    }
+    Ok(Response::new(204))
+}
+
+/// `POST /api/{clients|agencies}/{id}/invitations/{invitation_id}/resend`: a fresh token (the old
+/// one stops working) and a fresh expiry, mailed again.
+pub async fn resend<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    kind: Kind,
+    id: &str,
+    invitation: &str,
+) -> ApiResult<Response> {
+    let tenant_id = tenant(ctx, req, who, kind, id).await?;
+    let inv = one_granted(ctx, who, &tenant_id, invitation).await?;
+    let token = new_token("inv_")?;
+    let now = ctx.p.now_ms();
+    let expires = now + ctx.cfg.invitation_ttl_days * 86_400_000;
+    let body = format!(
+        "You have been invited to join {tenant_id} as {}.\n\nAccept within {} days: POST /api/invitations/accept with \
+         {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n",
+        inv.role, ctx.cfg.invitation_ttl_days
+    );
+    let stmts = [
+        Stmt::new(
+            RESEND,
+            vec![
+                tenant_id.as_str().into(),
+                inv.id.as_str().into(),
+                super::users::token_hash(&token).into(),
+                Param::Int(expires),
+            ],
+        ),
+        mail::stmt_if_changed(ctx, &tenant_id, &inv.email, "You have been invited to Gatehouse", &body)?,
+        audit::entry_if_changed(
+            ctx,
+            req,
+            who,
+            Event {
+                tenant_id: &tenant_id,
+                action: "invitation.resent",
+                target_type: "invitation",
+                target_id: Some(&inv.id),
+                metadata: json!({"role": inv.role}),
+            },
+        )?,
+    ];
+    if !ctx.p.batch_changed(&stmts).await? {
+        return Err(ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status)));
+    }
+    Ok(Response::json(202, &json!({"id": inv.id, "email": inv.email, "expires_at": expires})))
+}
