@@ -162,6 +162,25 @@ impl<'a, P: Platform> App<'a, P> {
             ["invitations", "accept"] => return only(m, Post, Box::pin(auth::users::accept(ctx, req))).await,
             ["me"] => return only(m, Get, Box::pin(auth::session::me(ctx, req, &site))).await,
             ["dev", "mailbox"] => return only(m, Get, Box::pin(crate::access::mail::dev_mailbox(ctx, req))).await,
+            ["auth", "login", "mfa"] => return only(m, Post, Box::pin(auth::mfa::second_step(ctx, req, &site))).await,
+            ["me", "mfa", step @ ("enrol" | "confirm")] => {
+                let step = *step;
+                let run = async {
+                    let who = auth::authenticate(ctx, req, &site).await?;
+                    match step {
+                        "enrol" => auth::mfa::enrol(ctx, &who).await,
+                        _ => auth::mfa::confirm(ctx, req, &who).await,
+                    }
+                };
+                return only(m, Post, Box::pin(run)).await;
+            }
+            ["me", "mfa"] => {
+                let run = async {
+                    let who = auth::authenticate(ctx, req, &site).await?;
+                    auth::mfa::disable(ctx, req, &who).await
+                };
+                return only(m, Delete, Box::pin(run)).await;
+            }
             ["auth", "password-reset"] => return only(m, Post, Box::pin(auth::reset::request(ctx, req))).await,
             ["auth", "password-reset", "confirm"] => {
                 return only(m, Post, Box::pin(auth::reset::confirm(ctx, req))).await

@@ -5,10 +5,12 @@
 pub mod invitations;
 pub mod jwt;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod ratelimit;
 pub mod reset;
 pub mod session;
+pub mod totp;
 pub mod turnstile;
 pub mod users;
 

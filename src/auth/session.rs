@@ -94,6 +94,10 @@ pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) ->
             pick_context(ctx, &user.id, &contexts, body.tenant.as_deref()).await?
         }
     };
+    // With MFA on, the password only earns the second step.
+    if super::mfa::enabled(ctx, &user.id).await? {
+        return super::mfa::challenge(ctx, &who, site).await;
+    }
     issue(ctx, req, &who, site, "auth.login").await
 }
 
@@ -122,7 +126,7 @@ async fn pick_context<P: Platform>(
     Err(no_access())
 }
 
-async fn issue<P: Platform>(
+pub(crate) async fn issue<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
     who: &Principal,

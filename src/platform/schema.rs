@@ -40,6 +40,8 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("schema_version", "migration bookkeeping"),
     ("agencies", "the tenants themselves; reached only through scope checks on their id"),
     ("users", "identities span tenants; access comes from memberships"),
+    ("mfa_recovery_codes", "a user's own recovery codes; identities span tenants"),
+    ("mfa_challenges", "the second step of one login, before any session exists"),
     ("password_resets", "a user's own reset tokens; identities span tenants, and the token is the only key"),
     ("login_attempts", "throttling keyed by email and IP, before any tenant is known"),
     ("d1_migrations", "wrangler's migration bookkeeping"),

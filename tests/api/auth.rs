@@ -349,3 +349,92 @@ fn invitations_can_be_listed_resent_and_revoked_and_each_dead_end_has_its_own_co
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&user), None).status, 403);
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/invitations"), Some(&admin), None).status, 200);
 }
+
+/// TOTP written here from RFC 6238 (HMAC-SHA1, 30 s, 6 digits), independent of the crate's.
+fn totp_code(secret_b32: &str, unix_secs: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut key, mut acc, mut bits) = (Vec::new(), 0u64, 0u32);
+    for c in secret_b32.bytes() {
+        acc = (acc << 5) | alphabet.iter().position(|&a| a == c).unwrap() as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            key.push((acc >> bits) as u8);
+        }
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
+    mac.update(&((unix_secs / 30) as u64).to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let o = (h[19] & 0x0f) as usize;
+    let bin = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+#[test]
+fn mfa_makes_login_two_steps_with_single_use_codes_and_recovery_codes() {
+    let t = TestApp::new();
+    let email = "user@acme.test";
+    let token = t.login(email);
+    let r = t.req(Method::Post, "/api/me/mfa/enrol", Some(&token), None);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let enrol = json_of(&r);
+    let secret = enrol["secret"].as_str().unwrap().to_string();
+    let uri = enrol["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/Gatehouse%3Auser%40acme.test?secret=") && uri.contains(&secret), "{uri}");
+    let stored = t.p.sql("SELECT mfa_pending_sealed FROM users WHERE email = 'user@acme.test'");
+    assert!(!stored[0]["mfa_pending_sealed"].as_str().unwrap().contains(&secret), "sealed, not stored in the clear");
+    let now = || t.p.now_ms.get() / 1000;
+    let confirm = |code: &str| t.req(Method::Post, "/api/me/mfa/confirm", Some(&token), Some(json!({"code": code})));
+    assert_eq!(error_code(&confirm("000000")), "invalid_mfa_code");
+    let r = confirm(&totp_code(&secret, now()));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let codes: Vec<String> =
+        json_of(&r)["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert_eq!(codes.len(), 10);
+
+    // The password alone now earns a challenge, not a session.
+    let password = t.password(email);
+    let step1 = |t: &TestApp| {
+        let r = login_with(t, email, &password);
+        assert_eq!(r.status, 200);
+        let v = json_of(&r);
+        assert_eq!(v["mfa_required"], true, "{v}");
+        assert!(v.get("access_token").is_none());
+        v["mfa_token"].as_str().unwrap().to_string()
+    };
+    let second = |mfa: &str, code: &str| {
+        t.req(Method::Post, "/api/auth/login/mfa", None, Some(json!({"mfa_token": mfa, "code": code})))
+    };
+    let mfa = step1(&t);
+    // The code that confirmed enrolment has been used: it does not work again.
+    let r = second(&mfa, &totp_code(&secret, now()));
+    assert_eq!((r.status, error_code(&r).as_str()), (401, "invalid_mfa_code"));
+    t.p.now_ms.set(t.p.now_ms.get() + 30_000);
+    let code = totp_code(&secret, now());
+    let r = second(&mfa, &code);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let session = json_of(&r)["access_token"].as_str().unwrap().to_string();
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&session), None).status, 200);
+    // The challenge and the code are spent.
+    assert_eq!(error_code(&second(&mfa, &code)), "invalid_mfa_token");
+    let mfa2 = step1(&t);
+    assert_eq!(error_code(&second(&mfa2, &code)), "invalid_mfa_code", "a code works once");
+    // A recovery code works once, in any case.
+    let r = second(&mfa2, &codes[0].to_uppercase());
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let mfa3 = step1(&t);
+    assert_eq!(error_code(&second(&mfa3, &codes[0])), "invalid_mfa_code");
+    // Five wrong codes end a challenge (the spent recovery code was the first).
+    for _ in 0..4 {
+        assert_eq!(error_code(&second(&mfa3, "123456")), "invalid_mfa_code");
+    }
+    t.p.now_ms.set(t.p.now_ms.get() + 30_000);
+    assert_eq!(error_code(&second(&mfa3, &totp_code(&secret, now()))), "invalid_mfa_token");
+    // Off again, with a code; then the password alone signs in.
+    let session = json_of(&second(&step1(&t), &codes[1]))["access_token"].as_str().unwrap().to_string();
+    let r = t.req(Method::Delete, "/api/me/mfa", Some(&session), Some(json!({"code": totp_code(&secret, now())})));
+    assert_eq!(r.status, 204, "{}", body_str(&r));
+    assert!(json_of(&login_with(&t, email, &password))["access_token"].is_string());
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM mfa_recovery_codes")[0]["n"], 0);
+}

@@ -2,6 +2,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import crypto from "node:crypto";
 import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest } from "./harness.mjs";
 
 const secrets = testSecrets();
@@ -287,6 +288,44 @@ describe("password reset under wrangler dev", () => {
     assert.equal(errorCode(again), "invalid_reset_token");
     const login = await w.request("POST", "/api/auth/login", { json: { email, password: "e2e reset passphrase" } });
     assert.equal(login.status, 200, login.text);
+  });
+
+  test("with MFA on, login is two steps, and a TOTP code (computed here, RFC 6238) works once", async () => {
+    const email = "multi@northwind.test";
+    const password = "e2e reset passphrase";
+    const totp = (b32, t) => {
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+      let bits = "";
+      for (const c of b32) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+      const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+      const counter = Buffer.alloc(8);
+      counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
+      const h = crypto.createHmac("sha1", key).update(counter).digest();
+      const o = h[19] & 15;
+      return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+    };
+    const session = (await w.request("POST", "/api/auth/login", { json: { email, password } })).json.access_token;
+    const enrol = await w.request("POST", "/api/me/mfa/enrol", { token: session });
+    assert.equal(enrol.status, 200, enrol.text);
+    const secret = enrol.json.secret;
+    assert.match(enrol.json.otpauth_uri, /^otpauth:\/\/totp\/Gatehouse%3A/);
+    const now = () => Date.now() / 1000;
+    const on = await w.request("POST", "/api/me/mfa/confirm", { token: session, json: { code: totp(secret, now()) } });
+    assert.equal(on.status, 200, on.text);
+    assert.equal(on.json.recovery_codes.length, 10);
+    const step1 = await w.request("POST", "/api/auth/login", { json: { email, password } });
+    assert.equal(step1.status, 200, step1.text);
+    assert.equal(step1.json.mfa_required, true);
+    assert.equal(step1.json.access_token, undefined);
+    // A recovery code finishes it (the TOTP code of this 30 s step was spent confirming).
+    const step2 = await w.request("POST", "/api/auth/login/mfa", { json: { mfa_token: step1.json.mfa_token, code: on.json.recovery_codes[0] } });
+    assert.equal(step2.status, 200, step2.text);
+    assert.equal((await w.request("GET", "/api/me", { token: step2.json.access_token })).status, 200);
+    const replay = await w.request("POST", "/api/auth/login/mfa", { json: { mfa_token: step1.json.mfa_token, code: on.json.recovery_codes[1] } });
+    assert.equal(replay.status, 401);
+    assert.equal(errorCode(replay), "invalid_mfa_token");
+    const sealed = w.d1(`SELECT mfa_secret_sealed FROM users WHERE email = '${email}'`)[0].mfa_secret_sealed;
+    assert.ok(sealed && !sealed.includes(secret), "the secret is sealed");
   });
 });
 
