@@ -13,5 +13,7 @@ FILE_SIGNING_SECRET=$(b64 48)
 WEBHOOK_TEST_RECEIVERS=http://127.0.0.1:8790
 # Development only: mail is logged here and listed at GET /api/dev/mailbox.
 DEV_MAILBOX=true
+# Development only: agencies may sign themselves up (without Turnstile, which needs DEV_MAILBOX).
+SIGNUP_ENABLED=true
 VARS
 echo "[setup] wrote .dev.vars with random development secrets" >&2

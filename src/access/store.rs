@@ -35,9 +35,11 @@ pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_t
     status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
+/// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
     website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12)";
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12 \
+    WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14 \
     WHERE id = ?1 AND agency_id = ?2";

@@ -181,6 +181,8 @@ impl<'a, P: Platform> App<'a, P> {
                 };
                 return only(m, Delete, Box::pin(run)).await;
             }
+            ["signup"] => return only(m, Post, Box::pin(auth::signup::signup(ctx, req))).await,
+            ["signup", "verify"] => return only(m, Post, Box::pin(auth::signup::verify(ctx, req))).await,
             ["auth", "password-reset"] => return only(m, Post, Box::pin(auth::reset::request(ctx, req))).await,
             ["auth", "password-reset", "confirm"] => {
                 return only(m, Post, Box::pin(auth::reset::confirm(ctx, req))).await

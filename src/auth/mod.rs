@@ -10,6 +10,7 @@ pub mod password;
 pub mod ratelimit;
 pub mod reset;
 pub mod session;
+pub mod signup;
 pub mod totp;
 pub mod turnstile;
 pub mod users;

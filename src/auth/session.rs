@@ -115,6 +115,12 @@ async fn pick_context<P: Platform>(
     if let Some(t) = wanted {
         return crate::access::store::load_principal(ctx.p, user_id, t).await?.ok_or_else(no_access);
     }
+    if contexts.is_empty() {
+        return Err(ApiError::Forbidden(
+            "no_access_yet",
+            "this account belongs to no agency or client yet; ask an admin of one for an invitation".into(),
+        ));
+    }
     for context in contexts {
         let Some(tenant) = context["tenant"].as_str() else {
             continue;

@@ -42,6 +42,31 @@ pub async fn require<P: Platform>(
             ),
         )
     };
+    check(ctx, req, secret, token, required).await
+}
+
+/// Verifies a token for a form that always needs one (signup), when Turnstile is configured.
+pub async fn verify<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, token: Option<&str>) -> ApiResult<()> {
+    let Some(secret) = ctx.cfg.turnstile_secret.as_deref() else { return Ok(()) };
+    let required = || {
+        ApiError::Forbidden(
+            "turnstile_required",
+            format!(
+                "complete the challenge (site key {}) and send its token as `turnstile_token`",
+                ctx.cfg.turnstile_site_key.as_deref().unwrap_or("not configured")
+            ),
+        )
+    };
+    check(ctx, req, secret, token, required).await
+}
+
+async fn check<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    secret: &str,
+    token: Option<&str>,
+    required: impl Fn() -> ApiError,
+) -> ApiResult<()> {
     let token = token.map(str::trim).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN).ok_or_else(required)?;
     let mut form = vec![("secret", secret), ("response", token)];
     if let Some(ip) = req.client_ip() {

@@ -71,6 +71,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Days an invitation can be accepted in.
     pub invitation_ttl_days: i64,
+    /// Whether agencies may sign themselves up (`POST /api/signup`).
+    pub signup_enabled: bool,
     pub version: &'static str,
 }
 
@@ -178,6 +180,18 @@ const WEAK_SECRETS: &[&str] = &["secret", "password", "changeme", "your-256-bit-
 impl Config {
     /// Builds the configuration from a lookup of Worker vars and secrets.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let cfg = Self::read(get)?;
+        // Open signup without a bot check is for development only.
+        if cfg.signup_enabled && cfg.turnstile_secret.is_none() && !cfg.mail.dev_mailbox {
+            return Err(ConfigError::Invalid {
+                name: "SIGNUP_ENABLED",
+                why: "needs TURNSTILE_SECRET_KEY (or DEV_MAILBOX=true in development)".into(),
+            });
+        }
+        Ok(cfg)
+    }
+
+    fn read(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let req = |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
         let opt =
             |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
@@ -293,6 +307,7 @@ impl Config {
                 dev_mailbox: opt("DEV_MAILBOX", "false") == "true",
             },
             invitation_ttl_days: positive("INVITATION_TTL_DAYS", 7)?,
+            signup_enabled: opt("SIGNUP_ENABLED", "false") == "true",
             version: env!("CARGO_PKG_VERSION"),
         })
     }

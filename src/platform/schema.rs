@@ -33,6 +33,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("webhook_deliveries", "client_id"),
     ("webhook_attempts", "client_id"),
     ("api_keys", "tenant_id"),
+    ("email_verifications", "agency_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.

@@ -298,10 +298,10 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 Param::Int(now),
             ],
         ),
-        audit::entry(
+        audit::entry_if_changed(
             ctx,
             req,
-            Some(who),
+            who,
             Event {
                 tenant_id: &id,
                 action: "client.created",
@@ -311,7 +311,12 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
             },
         )?,
     ];
-    ctx.p.batch(&stmts).await.map_err(slug_conflict)?;
+    if ctx.p.batch(&stmts).await.map_err(slug_conflict)?.first().copied().unwrap_or(0) == 0 {
+        return Err(ApiError::Forbidden(
+            "email_unverified",
+            "verify the agency's address with the link mailed at signup before adding clients".into(),
+        ));
+    }
     let c = store::client(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &c.to_json()))
 }

@@ -438,3 +438,69 @@ fn mfa_makes_login_two_steps_with_single_use_codes_and_recovery_codes() {
     assert!(json_of(&login_with(&t, email, &password))["access_token"].is_string());
     assert_eq!(t.p.sql("SELECT count(*) AS n FROM mfa_recovery_codes")[0]["n"], 0);
 }
+
+#[test]
+fn signup_makes_an_unverified_agency_that_adds_clients_only_after_the_mailed_link() {
+    let t = TestApp::with_config(test_config(&[("SIGNUP_ENABLED", "true"), ("DEV_MAILBOX", "true")]));
+    let body = json!({"agency_name": "Bright Studio", "name": "Bea Bright", "email": "bea@bright.example", "password": "a long signup password"});
+    let r = t.req(Method::Post, "/api/signup", None, Some(body.clone()));
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    // A second signup with the same address answers the same and mails the owner instead.
+    let again = t.req(Method::Post, "/api/signup", None, Some(body));
+    assert_eq!((again.status, body_str(&again)), (r.status, body_str(&r)));
+    let mails = t.p.sql("SELECT subject, body FROM outbox WHERE to_email = 'bea@bright.example' ORDER BY rowid");
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[1]["subject"], "Someone tried to sign up with your address");
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM agencies WHERE name = 'Bright Studio'")[0]["n"], 1);
+
+    let token = login_with(&t, "bea@bright.example", "a long signup password");
+    assert_eq!(token.status, 200, "{}", body_str(&token));
+    let token = json_of(&token)["access_token"].as_str().unwrap().to_string();
+    let me = json_of(&t.req(Method::Get, "/api/me", Some(&token), None));
+    assert_eq!(me["context"]["role"], "agency_admin");
+    let make = || {
+        t.req(Method::Post, "/api/clients", Some(&token), Some(json!({"name": "First Client", "slug": "first-client"})))
+    };
+    let r = make();
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "email_unverified"), "{}", body_str(&r));
+    assert_eq!(t.p.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'client.created'")[0]["n"], 0);
+
+    let body = mails[0]["body"].as_str().unwrap();
+    let at = body.find("evf_").unwrap();
+    let verify = |tok: &str| t.req(Method::Post, "/api/signup/verify", None, Some(json!({"token": tok})));
+    assert_eq!(verify(&body[at..at + 56]).status, 200);
+    assert_eq!(error_code(&verify(&body[at..at + 56])), "invalid_verification_token", "single use");
+    assert_eq!(make().status, 201);
+}
+
+#[test]
+fn signup_is_off_unless_enabled_and_needs_turnstile_where_configured() {
+    let t = TestApp::new();
+    let body = json!({"agency_name": "X", "name": "X", "email": "x@x.example", "password": "a long signup password"});
+    assert_eq!(t.req(Method::Post, "/api/signup", None, Some(body.clone())).status, 404);
+    let t = TestApp::with_config(test_config(&[
+        ("SIGNUP_ENABLED", "true"),
+        ("TURNSTILE_SECRET_KEY", "ts-secret"),
+        ("TURNSTILE_VERIFY_URL", "http://turnstile.test/siteverify"),
+    ]));
+    let r = t.req(Method::Post, "/api/signup", None, Some(body.clone()));
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "turnstile_required"));
+    let mut failing = body.clone();
+    failing["turnstile_token"] = json!("fail");
+    assert_eq!(error_code(&t.req(Method::Post, "/api/signup", None, Some(failing))), "turnstile_failed");
+    let mut passing = body;
+    passing["turnstile_token"] = json!("pass");
+    assert_eq!(t.req(Method::Post, "/api/signup", None, Some(passing)).status, 202);
+    // Enabling signup without Turnstile is refused outside development.
+    assert!(gatehouse::Config::from_map(
+        &[
+            ("JWT_SECRET", "native-test-jwt-secret-0123456789abcdef0123".to_string()),
+            ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string()),
+            ("FILE_SIGNING_SECRET", "native-test-file-signing-secret-0123456789".to_string()),
+            ("SIGNUP_ENABLED", "true".to_string()),
+        ]
+        .into_iter()
+        .collect()
+    )
+    .is_err());
+}

@@ -48,6 +48,9 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("COUNT_UNDER_OLD_KEYS", "the platform-wide key rotation job's progress"),
     ("EXPIRED_PENDING", "the platform-wide sweep of unproved domain claims"),
     ("INVITATION_BY_TOKEN", "an invitee's only key is the token; its hash is unique platform-wide"),
+    ("USE_VERIFICATION_TOKEN", "a signup's only key is the mailed token; its hash is unique platform-wide"),
+    ("VERIFICATION_BY_TOKEN", "a signup's only key is the mailed token; its hash is unique platform-wide"),
+    ("MARK_AGENCY_VERIFIED", "the agency the token just used belongs to, guarded by that use"),
     ("CLAIM_DUE", "the platform-wide mail sender, by due time"),
     ("MAILBOX", "the development mailbox (DEV_MAILBOX=true only, never in production)"),
     (
