@@ -146,3 +146,26 @@ pub async fn reach_agency<P: Platform>(
     audit::staff_access(ctx, req, who, &a.id, "agency").await?;
     Ok((AgencyScope { id: a.id.clone() }, a))
 }
+
+/// Which kind of tenant a route that serves both names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantKind {
+    Client,
+    Agency,
+}
+
+/// The id of a client or agency the caller reaches (404) and holds `perm` on (403), for routes
+/// that serve both kinds (`/api/{clients|agencies}/{id}/…`).
+pub async fn tenant<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    kind: TenantKind,
+    id: &str,
+    perm: Permission,
+) -> ApiResult<String> {
+    Ok(match kind {
+        TenantKind::Client => client(ctx, req, who, id, perm).await?.0.id().to_string(),
+        TenantKind::Agency => agency(ctx, req, who, id, perm).await?.0.id().to_string(),
+    })
+}

@@ -50,10 +50,7 @@ async fn tenant<P: Platform>(
     kind: Kind,
     id: &str,
 ) -> ApiResult<String> {
-    Ok(match kind {
-        Kind::Client => access::client(ctx, req, who, id, Permission::UsersManage).await?.0.id().to_string(),
-        Kind::Agency => access::agency(ctx, req, who, id, Permission::UsersManage).await?.0.id().to_string(),
-    })
+    access::tenant(ctx, req, who, kind, id, Permission::UsersManage).await
 }
 
 /// An invitation of the tenant that the caller could have issued.

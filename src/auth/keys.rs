@@ -132,7 +132,8 @@ fn permission_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>
     serde_json::from_str(&text).map_err(serde::de::Error::custom)
 }
 
-/// The tenant a key route names, checked: reach (404), then `api_keys:manage` (403).
+/// The tenant a key route names, checked: reach (404), then `api_keys:manage` (403), with the
+/// admin role of its kind, which bounds its keys.
 async fn tenant<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -140,24 +141,15 @@ async fn tenant<P: Platform>(
     kind: Kind,
     id: &str,
 ) -> ApiResult<(String, Role)> {
-    Ok(match kind {
-        Kind::Client => {
-            let (scope, _) = access::client(ctx, req, who, id, Permission::ApiKeysManage).await?;
-            (scope.id().to_string(), Role::ClientAdmin)
-        }
-        Kind::Agency => {
-            let (scope, _) = access::agency(ctx, req, who, id, Permission::ApiKeysManage).await?;
-            (scope.id().to_string(), Role::AgencyAdmin)
-        }
-    })
+    let role = match kind {
+        Kind::Client => Role::ClientAdmin,
+        Kind::Agency => Role::AgencyAdmin,
+    };
+    Ok((access::tenant(ctx, req, who, kind, id, Permission::ApiKeysManage).await?, role))
 }
 
-/// Which kind of tenant a key route is under.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    Client,
-    Agency,
-}
+/// Which kind of tenant a key or invitation route is under.
+pub use crate::access::TenantKind as Kind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -65,20 +65,7 @@ const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// RFC 4648 base32 without padding: how authenticator apps take a secret.
 pub fn base32(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &b in bytes {
-        acc = (acc << 8) | b as u32;
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(B32[((acc >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(B32[((acc << (5 - bits)) & 31) as usize] as char);
-    }
-    out
+    crate::platform::ids::base32_with(B32, bytes)
 }
 
 pub fn from_base32(s: &str) -> Option<Vec<u8>> {

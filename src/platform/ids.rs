@@ -35,6 +35,12 @@ pub fn new_token(prefix: &str) -> Result<String, ApiError> {
 }
 
 fn base32(bytes: &[u8]) -> String {
+    base32_with(ALPHABET, bytes)
+}
+
+/// Base32 without padding over any 32-symbol alphabet: Crockford's lowercase for ids, RFC 4648's
+/// for TOTP secrets.
+pub fn base32_with(alphabet: &[u8; 32], bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
     let (mut acc, mut bits) = (0u32, 0u32);
     for &b in bytes {
@@ -42,11 +48,11 @@ fn base32(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+            out.push(alphabet[((acc >> bits) & 31) as usize] as char);
         }
     }
     if bits > 0 {
-        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+        out.push(alphabet[((acc << (5 - bits)) & 31) as usize] as char);
     }
     out
 }
