@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
+use super::users::token_hash;
 
 use crate::access::audit::{self, Event};
 use crate::access::roles::{effective_permissions, granted_permissions, Permission, Principal, Role, Scope};
@@ -16,7 +17,7 @@ use crate::access::{self, Site};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
-use crate::platform::ids::{hex, looks_like_id, looks_like_token, new_id, new_token};
+use crate::platform::ids::{looks_like_id, looks_like_token, new_id, new_token};
 use crate::platform::ports::{json_list, Param, Platform, Stmt};
 use crate::platform::{tz, Ctx};
 
@@ -46,10 +47,6 @@ pub const API_KEY_BY_HASH: &str =
 pub const TOUCH: &str = "UPDATE api_keys SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2 \
     AND (last_used_at IS NULL OR last_used_at < ?3 - 60000)";
 
-fn digest(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes()))
-}
-
 /// Whether a bearer token is an API key rather than a JWT.
 pub fn is_key(token: &str) -> bool {
     token.starts_with(PREFIX)
@@ -77,8 +74,11 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, token: &str, site: &Sit
     if !matches!(site, Site::Api) {
         return Err(ApiError::Forbidden("tenant_mismatch", "API keys are used on the API host only".into()));
     }
-    let k: KeyRow =
-        ctx.p.query_first(API_KEY_BY_HASH, &[digest(token).into()]).await?.ok_or_else(|| invalid("unknown API key"))?;
+    let k: KeyRow = ctx
+        .p
+        .query_first(API_KEY_BY_HASH, &[token_hash(token).into()])
+        .await?
+        .ok_or_else(|| invalid("unknown API key"))?;
     let now = ctx.p.now_ms();
     if k.revoked_at.is_some() {
         return Err(invalid("this API key was revoked"));
@@ -207,7 +207,7 @@ pub async fn create<P: Platform>(
                 tenant_id.as_str().into(),
                 name.as_str().into(),
                 shown.as_str().into(),
-                digest(&key).into(),
+                token_hash(&key).into(),
                 role.as_str().into(),
                 names.into(),
                 who.user_id.as_str().into(),

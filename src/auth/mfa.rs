@@ -8,7 +8,8 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
+use super::users::token_hash;
 
 use super::totp;
 use crate::access::audit::{self, Event};
@@ -18,7 +19,7 @@ use crate::platform::crypto::{self, SecretContext};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
-use crate::platform::ids::{hex, looks_like_token, new_id, new_token, random_bytes};
+use crate::platform::ids::{looks_like_token, new_id, new_token, random_bytes};
 use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
@@ -52,10 +53,6 @@ pub const CHALLENGE_BY_HASH: &str =
 pub const FAIL_CHALLENGE: &str = "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = ?1";
 pub const USE_CHALLENGE: &str = "UPDATE mfa_challenges SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL \
     AND expires_at > ?2 AND attempts < ?3";
-
-fn digest(s: &str) -> String {
-    hex(&Sha256::digest(s.as_bytes()))
-}
 
 /// Where a user's TOTP secret is sealed: bound to the user, so it opens for nobody else.
 fn context(user_id: &str) -> SecretContext<'_> {
@@ -151,7 +148,7 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     for _ in 0..RECOVERY_CODES {
         let raw = new_token("")?;
         let code = format!("{}-{}", &raw[..5], &raw[5..10]);
-        stmts.push(Stmt::new(INSERT_CODE, vec![u.id.as_str().into(), digest(&code).into(), Param::Int(now)]));
+        stmts.push(Stmt::new(INSERT_CODE, vec![u.id.as_str().into(), token_hash(&code).into(), Param::Int(now)]));
         codes.push(code);
     }
     if ctx.p.batch(&stmts).await?.get(1).copied().unwrap_or(0) == 0 {
@@ -204,7 +201,7 @@ async fn second_factor<P: Platform>(ctx: &Ctx<'_, P>, u: &UserMfa, code: &str) -
         .p
         .execute(
             USE_RECOVERY,
-            &[u.id.as_str().into(), digest(&code.to_ascii_lowercase()).into(), Param::Int(ctx.p.now_ms())],
+            &[u.id.as_str().into(), token_hash(&code.to_ascii_lowercase()).into(), Param::Int(ctx.p.now_ms())],
         )
         .await?;
     Ok(used > 0)
@@ -229,7 +226,7 @@ pub async fn challenge<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, site: &Si
             INSERT_CHALLENGE,
             &[
                 new_id("mfc")?.into(),
-                digest(&token).into(),
+                token_hash(&token).into(),
                 who.user_id.as_str().into(),
                 who.tenant_id().into(),
                 site_host.into(),
@@ -271,7 +268,7 @@ pub async fn second_step<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Si
     }
     let now = ctx.p.now_ms();
     let c: Challenge =
-        ctx.p.query_first(CHALLENGE_BY_HASH, &[digest(&body.mfa_token).into()]).await?.ok_or_else(dead)?;
+        ctx.p.query_first(CHALLENGE_BY_HASH, &[token_hash(&body.mfa_token).into()]).await?.ok_or_else(dead)?;
     if c.used_at.is_some() || c.expires_at <= now || c.attempts >= CHALLENGE_ATTEMPTS {
         return Err(dead());
     }

@@ -8,7 +8,8 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
+use super::users::token_hash;
 
 use super::password;
 use crate::access::audit::{self, Event};
@@ -16,7 +17,7 @@ use crate::access::roles::Principal;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body};
 use crate::platform::http::{Request, Response};
-use crate::platform::ids::{hex, looks_like_token, new_id, new_token};
+use crate::platform::ids::{looks_like_token, new_id, new_token};
 use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
@@ -45,10 +46,6 @@ pub const PASSWORD_OF: &str = "SELECT password_hash FROM users WHERE id = ?1 AND
 /// A change, only if the stored hash is still the one the current password was checked against.
 pub const CHANGE_PASSWORD: &str = "UPDATE users SET password_hash = ?3, token_version = token_version + 1, \
     updated_at = ?4 WHERE id = ?1 AND password_hash = ?2";
-
-fn digest(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,7 +79,7 @@ pub async fn request<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
             vec![
                 new_id("pwr")?.into(),
                 user.id.as_str().into(),
-                digest(&token).into(),
+                token_hash(&token).into(),
                 Param::Int(now + RESET_TTL_MS),
                 Param::Int(now),
                 Param::Int(MAX_OPEN_RESETS),
@@ -116,7 +113,7 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
     }
     password::validate_new_password(&body.password)?;
     let hash = password::hash_password(&body.password)?;
-    let h = digest(&body.token);
+    let h = token_hash(&body.token);
     let now = ctx.p.now_ms();
     #[derive(Deserialize)]
     struct Owner {

@@ -9,7 +9,8 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+
+use super::users::token_hash;
 
 use super::{password, turnstile};
 use crate::access::audit::{self, Event};
@@ -42,10 +43,6 @@ pub const USE_VERIFICATION_TOKEN: &str =
 pub const MARK_AGENCY_VERIFIED: &str = "UPDATE agencies SET signup_verified = 1, updated_at = ?2 \
     WHERE id = (SELECT agency_id FROM email_verifications WHERE token_hash = ?1) AND changes() > 0";
 pub const VERIFICATION_BY_TOKEN: &str = "SELECT agency_id, user_id FROM email_verifications WHERE token_hash = ?1";
-
-fn digest(s: &str) -> String {
-    hex(&Sha256::digest(s.as_bytes()))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,7 +128,7 @@ pub async fn signup<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
                 new_id("evf")?.into(),
                 agency_id.as_str().into(),
                 user_id.as_str().into(),
-                digest(&token).into(),
+                token_hash(&token).into(),
                 Param::Int(now + VERIFY_TTL_MS),
                 Param::Int(now),
             ],
@@ -170,7 +167,7 @@ pub async fn verify<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
     if !looks_like_token(&body.token, "evf_") {
         return Err(refused());
     }
-    let h = digest(&body.token);
+    let h = token_hash(&body.token);
     let now = ctx.p.now_ms();
     #[derive(Deserialize)]
     struct Owner {
