@@ -130,3 +130,24 @@ fn agencies_have_keys_too_and_theirs_reach_their_clients_only() {
     assert_eq!(t.req(Method::Get, &format!("/api/agencies/{agency_id}/api-keys"), Some(&globex), None).status, 404);
     assert_eq!(keys(&t, &globex, ACME, Method::Get, None).status, 404);
 }
+
+#[test]
+fn a_key_in_steady_use_costs_its_lookup_and_one_write_a_minute() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let key = create(&t, &admin, json!({"name": "Busy", "permissions": ["contacts:read"]}))["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = || t.req(Method::Get, &format!("/api/clients/{ACME}/contacts"), Some(&key), None);
+    assert_eq!(read().status, 200);
+    let first = t.p.sql("SELECT last_used_at FROM api_keys")[0]["last_used_at"].as_i64().unwrap();
+    let before = t.p.queries.get();
+    assert_eq!(read().status, 200);
+    // The key lookup, the client and the page: no write within the minute.
+    assert_eq!(t.p.queries.get() - before, 3);
+    t.p.now_ms.set(t.p.now_ms.get() + 61_000);
+    assert_eq!(read().status, 200);
+    let later = t.p.sql("SELECT last_used_at FROM api_keys")[0]["last_used_at"].as_i64().unwrap();
+    assert_eq!(later - first, 61_000);
+}
