@@ -8,31 +8,33 @@ use crate::access::roles::{effective_permissions, Permission, Principal, Role, S
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ports::{decode_all, Database, Log, Param};
 
-pub const SELECT_AGENCY: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
+pub const SELECT_AGENCY: &str =
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
     FROM agencies WHERE id = ?1";
-pub const LIST_AGENCIES: &str = "SELECT id, name, slug, email, phone, status, plan, created_at, updated_at \
+pub const LIST_AGENCIES: &str =
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
     FROM agencies WHERE id > ?1 ORDER BY id LIMIT ?2";
 pub const INSERT_AGENCY: &str =
     "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)";
 pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phone = ?4, status = ?5, plan = ?6, \
-    updated_at = ?7 WHERE id = ?1";
+    updated_at = ?7, require_mfa = ?8 WHERE id = ?1";
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
-    plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
+    plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 /// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
@@ -41,8 +43,8 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug,
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12 \
     WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
-    website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14 \
-    WHERE id = ?1 AND agency_id = ?2";
+    website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
+    require_mfa = ?15 WHERE id = ?1 AND agency_id = ?2";
 
 pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
     WHERE email = ?1";
@@ -64,7 +66,7 @@ pub const PRINCIPAL_CLIENT: &str =
     json_object('id', c.id, 'agency_id', c.agency_id, 'name', c.name, 'slug', c.slug, 'business_type', \
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
     'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
-    'time_zone', c.time_zone, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
+    'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
@@ -113,6 +115,9 @@ pub struct Agency {
     pub phone: Option<String>,
     pub status: String,
     pub plan: String,
+    /// Members (of the agency and of its clients) must use MFA.
+    #[serde(default)]
+    pub require_mfa: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -135,6 +140,9 @@ pub struct ClientRow {
     pub publishable_key: String,
     /// The IANA time zone working hours and availability are in.
     pub time_zone: String,
+    /// Members must use MFA (the agency may require it too).
+    #[serde(default)]
+    pub require_mfa: i64,
     pub created_at: i64,
     pub updated_at: i64,
     /// The owning agency's status: a suspended agency suspends its clients.
@@ -175,6 +183,7 @@ impl ClientRow {
             "test_mode": self.test_mode != 0,
             "publishable_key": self.publishable_key,
             "time_zone": self.time_zone,
+            "require_mfa": self.require_mfa != 0,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })

@@ -47,9 +47,16 @@ pub const USE_STEP: &str = "UPDATE users SET mfa_last_step = ?2 WHERE id = ?1 AN
 pub const USE_RECOVERY: &str = "UPDATE mfa_recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 \
     AND used_at IS NULL";
 pub const INSERT_CHALLENGE: &str = "INSERT INTO mfa_challenges (id, token_hash, user_id, tenant, site, expires_at, \
-    created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-pub const CHALLENGE_BY_HASH: &str =
-    "SELECT id, user_id, tenant, site, expires_at, attempts, used_at FROM mfa_challenges WHERE token_hash = ?1";
+    created_at, purpose) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+pub const CHALLENGE_BY_HASH: &str = "SELECT id, user_id, tenant, site, expires_at, attempts, used_at, purpose \
+    FROM mfa_challenges WHERE token_hash = ?1";
+/// Whether a user has MFA on, and whether the tenant (`?2`: a client, an agency or `platform`)
+/// requires it: a client requires it when it or its agency does.
+pub const MFA_STATE: &str = "SELECT u.mfa_enabled_at IS NOT NULL AS enabled, \
+    (EXISTS (SELECT 1 FROM clients c JOIN agencies a ON a.id = c.agency_id \
+       WHERE c.id = ?2 AND (c.require_mfa = 1 OR a.require_mfa = 1)) \
+     OR EXISTS (SELECT 1 FROM agencies WHERE id = ?2 AND require_mfa = 1)) AS required \
+    FROM users u WHERE u.id = ?1";
 pub const FAIL_CHALLENGE: &str = "UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = ?1";
 pub const USE_CHALLENGE: &str = "UPDATE mfa_challenges SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL \
     AND expires_at > ?2 AND attempts < ?3";
@@ -91,7 +98,12 @@ fn person(who: &Principal) -> ApiResult<()> {
 /// authenticator app scans (and the secret itself, for typing in).
 pub async fn enrol<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal) -> ApiResult<Response> {
     person(who)?;
-    let u = user_mfa(ctx, &who.user_id).await?;
+    Ok(Response::json(200, &pending_secret(ctx, &who.user_id).await?))
+}
+
+/// Stores a fresh pending secret for a user without MFA and answers `{secret, otpauth_uri}`.
+async fn pending_secret<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str) -> ApiResult<serde_json::Value> {
+    let u = user_mfa(ctx, user_id).await?;
     if u.mfa_enabled_at.is_some() {
         return Err(ApiError::conflict("mfa_already_enabled", "MFA is on; turn it off first to enrol again"));
     }
@@ -104,7 +116,7 @@ pub async fn enrol<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal) -> ApiResult<
         totp::DIGITS,
         totp::STEP_SECS
     );
-    Ok(Response::json(200, &json!({"secret": secret, "otpauth_uri": uri})))
+    Ok(json!({"secret": secret, "otpauth_uri": uri}))
 }
 
 #[derive(Deserialize)]
@@ -121,17 +133,36 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     if u.mfa_enabled_at.is_some() {
         return Err(ApiError::conflict("mfa_already_enabled", "MFA is already on"));
     }
+    let step = pending_step(ctx, &u, &body.code)?
+        .ok_or_else(|| ApiError::invalid("invalid_mfa_code", "that code is not right; check the device's clock"))?;
+    let codes = turn_on(ctx, req, who, &u, step).await?;
+    Ok(Response::json(200, &json!({"enabled": true, "recovery_codes": codes})))
+}
+
+/// The step a code matches under the user's pending (enrolling) secret.
+fn pending_step<P: Platform>(ctx: &Ctx<'_, P>, u: &UserMfa, code: &str) -> ApiResult<Option<i64>> {
     let pending = u
         .mfa_pending_sealed
+        .as_deref()
         .ok_or_else(|| ApiError::conflict("mfa_not_enrolling", "start with POST /api/me/mfa/enrol"))?;
-    let key = open_key(ctx, &u.id, &pending)?;
-    let step = totp::verify(&key, &body.code, ctx.p.now_secs(), 0)
-        .ok_or_else(|| ApiError::invalid("invalid_mfa_code", "that code is not right; check the device's clock"))?;
+    Ok(totp::verify(&open_key(ctx, &u.id, pending)?, code.trim(), ctx.p.now_secs(), 0))
+}
+
+/// In one batch: MFA on with the pending secret (whose code matched `step`), ten fresh recovery
+/// codes (answered once, stored hashed) and its audit row.
+async fn turn_on<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    u: &UserMfa,
+    step: i64,
+) -> ApiResult<Vec<String>> {
+    let pending = u.mfa_pending_sealed.as_deref().unwrap_or_default();
     let now = ctx.p.now_ms();
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     let mut stmts = vec![
         Stmt::new(DELETE_CODES, vec![u.id.as_str().into()]),
-        Stmt::new(ENABLE, vec![u.id.as_str().into(), Param::Int(now), Param::Int(step), pending.as_str().into()]),
+        Stmt::new(ENABLE, vec![u.id.as_str().into(), Param::Int(now), Param::Int(step), pending.into()]),
         audit::entry_if_changed(
             ctx,
             req,
@@ -154,7 +185,7 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     if ctx.p.batch(&stmts).await?.get(1).copied().unwrap_or(0) == 0 {
         return Err(ApiError::conflict("mfa_changed", "MFA changed meanwhile; enrol again"));
     }
-    Ok(Response::json(200, &json!({"enabled": true, "recovery_codes": codes})))
+    Ok(codes)
 }
 
 /// `DELETE /api/me/mfa {code}`: off, with a current code (or a recovery code).
@@ -164,6 +195,9 @@ pub async fn disable<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     let u = user_mfa(ctx, &who.user_id).await?;
     if u.mfa_enabled_at.is_none() {
         return Err(ApiError::conflict("mfa_not_enabled", "MFA is off"));
+    }
+    if state(ctx, &u.id, who.tenant_id()).await?.required {
+        return Err(ApiError::conflict("mfa_required_by_tenant", "this tenant requires MFA of its members"));
     }
     if !second_factor(ctx, &u, &body.code).await? {
         return Err(ApiError::invalid("invalid_mfa_code", "that code is not right"));
@@ -207,14 +241,68 @@ async fn second_factor<P: Platform>(ctx: &Ctx<'_, P>, u: &UserMfa, code: &str) -
     Ok(used > 0)
 }
 
-/// Whether a user has MFA on.
-pub async fn enabled<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str) -> ApiResult<bool> {
-    Ok(ctx.p.query_first::<UserMfa>(USER_MFA, &[user_id.into()]).await?.is_some_and(|u| u.mfa_enabled_at.is_some()))
+pub struct MfaState {
+    pub enabled: bool,
+    /// The tenant requires its members to use MFA.
+    pub required: bool,
 }
 
-/// The first login step for a user with MFA: a challenge for the tenant and site the password
-/// login chose, answered instead of a session.
-pub async fn challenge<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, site: &Site) -> ApiResult<Response> {
+/// Whether a user has MFA on, and whether the tenant they act in requires it.
+pub async fn state<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str, tenant: &str) -> ApiResult<MfaState> {
+    #[derive(Deserialize)]
+    struct Row {
+        enabled: i64,
+        required: i64,
+    }
+    let row: Option<Row> = ctx.p.query_first(MFA_STATE, &[user_id.into(), tenant.into()]).await?;
+    Ok(row.map_or(MfaState { enabled: false, required: false }, |r| MfaState {
+        enabled: r.enabled != 0,
+        required: r.required != 0,
+    }))
+}
+
+/// The refusal for entering a tenant that requires MFA without it, with a session in hand.
+pub fn enrol_first() -> ApiError {
+    ApiError::Forbidden(
+        "mfa_enrolment_required",
+        "this tenant requires MFA; turn it on with POST /api/me/mfa/enrol, then switch again".into(),
+    )
+}
+
+/// What a password login earns short of a session: a code check for a user with MFA on, or, for
+/// a user without it in a tenant that requires it, enrolment (a pending secret to scan, which the
+/// second step's code confirms). Nothing for anyone else.
+pub async fn gate<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, site: &Site) -> ApiResult<Option<Response>> {
+    let s = state(ctx, &who.user_id, who.tenant_id()).await?;
+    Ok(match (s.enabled, s.required) {
+        (true, _) => Some(challenge(ctx, who, site, Purpose::Verify).await?),
+        (false, true) => Some(challenge(ctx, who, site, Purpose::Enrol).await?),
+        (false, false) => None,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Verify,
+    Enrol,
+}
+
+/// The first login step: a challenge for the tenant and site the password login chose, answered
+/// instead of a session. An enrolment challenge also carries the new secret to scan.
+async fn challenge<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    who: &Principal,
+    site: &Site,
+    purpose: Purpose,
+) -> ApiResult<Response> {
+    let mut answer = json!({"expires_in": CHALLENGE_TTL_MS / 1000});
+    if purpose == Purpose::Enrol {
+        answer = pending_secret(ctx, &who.user_id).await?;
+        answer["expires_in"] = json!(CHALLENGE_TTL_MS / 1000);
+        answer["mfa_enrolment_required"] = json!(true);
+    } else {
+        answer["mfa_required"] = json!(true);
+    }
     let token = new_token("mfa_")?;
     let now = ctx.p.now_ms();
     let site_host = match site {
@@ -232,10 +320,12 @@ pub async fn challenge<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, site: &Si
                 site_host.into(),
                 Param::Int(now + CHALLENGE_TTL_MS),
                 Param::Int(now),
+                if purpose == Purpose::Enrol { "enrol" } else { "verify" }.into(),
             ],
         )
         .await?;
-    Ok(Response::json(200, &json!({"mfa_required": true, "mfa_token": token, "expires_in": CHALLENGE_TTL_MS / 1000})))
+    answer["mfa_token"] = json!(token);
+    Ok(Response::json(200, &answer))
 }
 
 #[derive(Deserialize)]
@@ -254,6 +344,7 @@ struct Challenge {
     expires_at: i64,
     attempts: i64,
     used_at: Option<i64>,
+    purpose: String,
 }
 
 /// `POST /api/auth/login/mfa {mfa_token, code}`: the second step. `code` is a TOTP code or a
@@ -280,10 +371,18 @@ pub async fn second_step<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Si
         return Err(ApiError::Forbidden("tenant_mismatch", "finish signing in where you started".into()));
     }
     let u = user_mfa(ctx, &c.user_id).await.map_err(|_| dead())?;
-    if !second_factor(ctx, &u, &body.code).await? {
+    // An enrolment challenge is answered with a code of the secret it handed out; once MFA is on
+    // (enrolled meanwhile), it is an ordinary code check.
+    let enrolling = c.purpose == "enrol" && u.mfa_enabled_at.is_none();
+    let passed = if enrolling {
+        pending_step(ctx, &u, &body.code).map_err(|_| dead())?
+    } else {
+        second_factor(ctx, &u, &body.code).await?.then_some(0)
+    };
+    let Some(step) = passed else {
         ctx.p.execute(FAIL_CHALLENGE, &[c.id.as_str().into()]).await?;
         return Err(ApiError::Unauthorized("invalid_mfa_code", "that code is not right".into()));
-    }
+    };
     if ctx.p.execute(USE_CHALLENGE, &[c.id.as_str().into(), Param::Int(now), Param::Int(CHALLENGE_ATTEMPTS)]).await?
         == 0
     {
@@ -295,5 +394,11 @@ pub async fn second_step<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Si
         Site::Api => crate::access::store::load_principal(ctx.p, &u.id, &tenant).await?,
     }
     .ok_or_else(|| ApiError::Forbidden("no_access", "this account has no access to that tenant".into()))?;
-    super::session::issue(ctx, req, &who, site, "auth.login").await
+    if !enrolling {
+        return super::session::issue(ctx, req, &who, site, "auth.login").await;
+    }
+    let codes = turn_on(ctx, req, &who, &u, step).await?;
+    let mut session = super::session::session(ctx, req, &who, site, "auth.login").await?;
+    session["recovery_codes"] = json!(codes);
+    Ok(Response::json(200, &session))
 }

@@ -94,9 +94,9 @@ pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) ->
             pick_context(ctx, &user.id, &contexts, body.tenant.as_deref()).await?
         }
     };
-    // With MFA on, the password only earns the second step.
-    if super::mfa::enabled(ctx, &user.id).await? {
-        return super::mfa::challenge(ctx, &who, site).await;
+    // With MFA on, or required by the tenant, the password only earns the second step.
+    if let Some(challenge) = super::mfa::gate(ctx, &who, site).await? {
+        return Ok(challenge);
     }
     issue(ctx, req, &who, site, "auth.login").await
 }
@@ -139,6 +139,17 @@ pub(crate) async fn issue<P: Platform>(
     site: &Site,
     action: &str,
 ) -> ApiResult<Response> {
+    Ok(Response::json(200, &session(ctx, req, who, site, action).await?))
+}
+
+/// A new access token for `who` on `site`, audited as `action`.
+pub(crate) async fn session<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    site: &Site,
+    action: &str,
+) -> ApiResult<Value> {
     let now = ctx.p.now_secs();
     let claims = AccessClaims {
         sub: who.user_id.clone(),
@@ -170,15 +181,12 @@ pub(crate) async fn issue<P: Platform>(
         },
     )?;
     ctx.p.execute(audit.sql, &audit.params).await?;
-    Ok(Response::json(
-        200,
-        &json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": ctx.cfg.access_token_ttl_secs,
-            "context": context_json(who),
-        }),
-    ))
+    Ok(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ctx.cfg.access_token_ttl_secs,
+        "context": context_json(who),
+    }))
 }
 
 pub async fn switch<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> ApiResult<Response> {
@@ -197,6 +205,11 @@ pub async fn switch<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -
             .await?
             .ok_or_else(|| ApiError::Forbidden("no_access", "you do not belong to that tenant".into()))?,
     };
+    // Switching is a login into another tenant: one that requires MFA requires it here too.
+    let mfa = super::mfa::state(ctx, &who.user_id, who.tenant_id()).await?;
+    if mfa.required && !mfa.enabled && !who.api_key {
+        return Err(super::mfa::enrol_first());
+    }
     issue(ctx, req, &who, site, "auth.switch").await
 }
 

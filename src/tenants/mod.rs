@@ -34,6 +34,7 @@ struct AgencyPatch {
     phone: Option<String>,
     status: Option<String>,
     plan: Option<String>,
+    require_mfa: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +64,7 @@ struct ClientPatch {
     feature_flags: Option<serde_json::Map<String, Value>>,
     test_mode: Option<bool>,
     time_zone: Option<String>,
+    require_mfa: Option<bool>,
 }
 
 fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
@@ -89,7 +91,9 @@ fn present_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
 }
 
 fn agency_json(a: &Agency) -> Value {
-    serde_json::to_value(a).unwrap_or(Value::Null)
+    let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+    v["require_mfa"] = Value::Bool(a.require_mfa != 0);
+    v
 }
 
 pub async fn list_agencies<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -188,6 +192,7 @@ pub async fn update_agency<P: Platform>(
         ("phone", patch.phone.is_some()),
         ("status", patch.status.is_some()),
         ("plan", patch.plan.is_some()),
+        ("require_mfa", patch.require_mfa.is_some()),
     ]);
     let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
     let email = match patch.email {
@@ -208,6 +213,7 @@ pub async fn update_agency<P: Platform>(
                 status.into(),
                 plan.into(),
                 Param::Int(ctx.p.now_ms()),
+                Param::Int(patch.require_mfa.map_or(a.require_mfa, i64::from)),
             ],
         ),
         audit::entry_if_changed(
@@ -355,6 +361,7 @@ pub async fn update_client<P: Platform>(
         ("feature_flags", patch.feature_flags.is_some()),
         ("test_mode", patch.test_mode.is_some()),
         ("time_zone", patch.time_zone.is_some()),
+        ("require_mfa", patch.require_mfa.is_some()),
     ]);
     let time_zone = match patch.time_zone {
         Some(tz) => crate::platform::tz::Zone::get(ctx.p, &tz).map(|z| z.name().to_string()).ok_or_else(|| {
@@ -401,6 +408,7 @@ pub async fn update_client<P: Platform>(
                 Param::Int(test_mode),
                 Param::Int(ctx.p.now_ms()),
                 time_zone.into(),
+                Param::Int(patch.require_mfa.map_or(c.require_mfa, i64::from)),
             ],
         ),
         audit::entry_if_changed(

@@ -440,6 +440,96 @@ fn mfa_makes_login_two_steps_with_single_use_codes_and_recovery_codes() {
 }
 
 #[test]
+fn a_tenant_that_requires_mfa_walks_members_without_it_through_enrolment_at_their_next_login() {
+    use gatehouse::seed::{ACME, AGENCY, GLOBEX};
+    let t = TestApp::new();
+    let now = || t.p.now_ms.get() / 1000;
+    let multi = "multi@northwind.test";
+    let password = t.password(multi);
+    let session = t.login(multi);
+    let first = json_of(&t.req(Method::Get, "/api/me", Some(&session), None))["context"]["tenant"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(first, ACME);
+
+    // Globex's admin requires MFA of Globex's members; a viewer-level field it is not.
+    let globex_admin = t.login("admin@globex.test");
+    let r =
+        t.req(Method::Put, &format!("/api/clients/{GLOBEX}"), Some(&globex_admin), Some(json!({"require_mfa": true})));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["require_mfa"], true);
+    let audit = t.p.sql("SELECT metadata FROM audit_log WHERE action = 'client.updated' ORDER BY at DESC LIMIT 1");
+    assert!(audit[0]["metadata"].as_str().unwrap().contains("require_mfa"));
+
+    // A session in hand cannot carry a member without MFA into Globex; Acme is not affected.
+    let r = t.req(Method::Post, "/api/auth/switch", Some(&session), Some(json!({"tenant": GLOBEX})));
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "mfa_enrolment_required"));
+    assert!(json_of(&login_with(&t, multi, &password))["access_token"].is_string(), "Acme needs no MFA");
+
+    // A login into Globex is an enrolment: a secret to scan and a challenge, no session.
+    let login_globex = || {
+        let r = t.req(
+            Method::Post,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": multi, "password": password, "tenant": GLOBEX})),
+        );
+        assert_eq!(r.status, 200, "{}", body_str(&r));
+        json_of(&r)
+    };
+    let step1 = login_globex();
+    assert_eq!(step1["mfa_enrolment_required"], true, "{step1}");
+    assert!(step1.get("access_token").is_none());
+    assert!(step1["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    let secret = step1["secret"].as_str().unwrap().to_string();
+    let mfa = step1["mfa_token"].as_str().unwrap();
+    let second = |mfa: &str, code: &str| {
+        t.req(Method::Post, "/api/auth/login/mfa", None, Some(json!({"mfa_token": mfa, "code": code})))
+    };
+    let r = second(mfa, "000000");
+    assert_eq!((r.status, error_code(&r).as_str()), (401, "invalid_mfa_code"));
+    assert!(
+        t.p.sql("SELECT mfa_enabled_at FROM users WHERE email = 'multi@northwind.test'")[0]["mfa_enabled_at"].is_null()
+    );
+    let code = totp_code(&secret, now());
+    let r = second(mfa, &code);
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let v = json_of(&r);
+    assert_eq!(v["context"]["tenant"], GLOBEX);
+    assert_eq!(v["recovery_codes"].as_array().unwrap().len(), 10);
+    let globex_session = v["access_token"].as_str().unwrap().to_string();
+    assert!(!t.p.sql("SELECT mfa_enabled_at FROM users WHERE email = 'multi@northwind.test'")[0]["mfa_enabled_at"]
+        .is_null());
+    assert_eq!(error_code(&second(mfa, &code)), "invalid_mfa_token", "the enrolment challenge is spent");
+
+    // From now on the login is the ordinary code check, and MFA cannot be turned off in Globex.
+    let step1 = login_globex();
+    assert_eq!(step1["mfa_required"], true, "{step1}");
+    assert!(step1.get("secret").is_none());
+    let r = t.req(Method::Delete, "/api/me/mfa", Some(&globex_session), Some(json!({"code": "whatever"})));
+    assert_eq!((r.status, error_code(&r).as_str()), (409, "mfa_required_by_tenant"));
+
+    // An agency's requirement covers its clients' members: Acme's admin, without MFA, enrols now,
+    // and Acme's own setting cannot undo it.
+    let agency_admin = t.login("agency.admin@northwind.test");
+    let r =
+        t.req(Method::Put, &format!("/api/agencies/{AGENCY}"), Some(&agency_admin), Some(json!({"require_mfa": true})));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["require_mfa"], true);
+    let acme_admin = "admin@acme.test";
+    let v = json_of(&login_with(&t, acme_admin, &t.password(acme_admin)));
+    assert_eq!(v["mfa_enrolment_required"], true, "{v}");
+    assert_eq!(
+        json_of(&login_with(&t, "agency.user@northwind.test", &t.password("agency.user@northwind.test")))
+            ["mfa_enrolment_required"],
+        true
+    );
+    // A member's session from before keeps working until it ends: the rule applies at login.
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&session), None).status, 200);
+}
+
+#[test]
 fn signup_makes_an_unverified_agency_that_adds_clients_only_after_the_mailed_link() {
     let t = TestApp::with_config(test_config(&[("SIGNUP_ENABLED", "true"), ("DEV_MAILBOX", "true")]));
     let body = json!({"agency_name": "Bright Studio", "name": "Bea Bright", "email": "bea@bright.example", "password": "a long signup password"});
