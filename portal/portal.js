@@ -1,12 +1,13 @@
-/* Gatehouse portal: login, then a dashboard of this client's profile, files and contacts.
- * Everything goes through the JSON API on this same host. Data is only ever set with
- * textContent, never as HTML. */
+/* Gatehouse portal: login (with the MFA step when the account or the tenant has it), accepting
+ * an invitation, then a dashboard of this client's profile, files and contacts. Everything goes
+ * through the JSON API on this same host. Data is only ever set with textContent, never as HTML. */
 (function () {
   "use strict";
   var root = document.getElementById("gh-portal");
   var app = document.getElementById("gh-app");
   if (!root || !app) return;
   var clientId = root.getAttribute("data-client-id");
+  var clientName = root.getAttribute("data-client-name");
   var TOKEN_KEY = "gatehouse-token-" + clientId;
 
   function h(tag, attrs, children) {
@@ -31,7 +32,8 @@
       init.body = contentType ? body : JSON.stringify(body);
     }
     return fetch(path, init).then(function (res) {
-      if (res.status === 401 && path !== "/api/auth/login") {
+      // A 401 from sign-in steps is their answer; anywhere else it means the session ended.
+      if (res.status === 401 && path.indexOf("/api/auth/") !== 0 && path.indexOf("/api/invitations/") !== 0) {
         sessionStorage.removeItem(TOKEN_KEY);
         showLogin("Your session has ended. Please sign in again.");
         throw new Error("signed out");
@@ -41,6 +43,7 @@
         if (!res.ok) {
           var err = new Error((json.error && json.error.message) || "Request failed");
           err.status = res.status;
+          err.code = json.error && json.error.code;
           throw err;
         }
         return json;
@@ -50,11 +53,12 @@
 
   function clear() { while (app.firstChild) app.removeChild(app.firstChild); }
 
-  function showLogin(notice) {
+  function showLogin(notice, knownEmail, ok) {
     clear();
     var email = h("input", { type: "email", id: "gh-email", name: "email", autocomplete: "username", required: "" });
+    if (knownEmail) email.value = knownEmail;
     var password = h("input", { type: "password", id: "gh-password", name: "password", autocomplete: "current-password", required: "" });
-    var status = h("div", { class: notice ? "gh-error" : "", id: "gh-login-status", role: "status", text: notice || "" });
+    var status = h("div", { class: notice ? (ok ? "gh-ok" : "gh-error") : "", id: "gh-login-status", role: "status", text: notice || "" });
     var button = h("button", { type: "submit", text: "Sign in" });
     var form = h("form", { class: "gh-card gh-login", id: "gh-login", onsubmit: function (e) {
       e.preventDefault();
@@ -62,10 +66,7 @@
       status.className = "";
       status.textContent = "Signing in…";
       api("POST", "/api/auth/login", { email: email.value, password: password.value })
-        .then(function (res) {
-          sessionStorage.setItem(TOKEN_KEY, res.access_token);
-          showDashboard();
-        })
+        .then(signedIn)
         .catch(function (err) {
           status.className = "gh-error";
           status.textContent = err.status === 403 ? "This account has no access to this portal." : err.message;
@@ -78,6 +79,101 @@
       button, status,
     ]);
     app.appendChild(form);
+  }
+
+  /* What a password (or a second step) earned: a session, or the MFA step. */
+  function signedIn(res) {
+    if (res.access_token) {
+      sessionStorage.setItem(TOKEN_KEY, res.access_token);
+      if (res.recovery_codes) showRecoveryCodes(res.recovery_codes);
+      else showDashboard();
+    } else if (res.mfa_token) {
+      showMfa(res);
+    }
+  }
+
+  /* The second step: a code from the authenticator app (or a recovery code). When the tenant
+   * requires MFA and the account has none yet, this is enrolment: the key to add comes first. */
+  function showMfa(challenge) {
+    clear();
+    var code = h("input", { type: "text", id: "gh-mfa-code", name: "code", autocomplete: "one-time-code", inputmode: "numeric", required: "" });
+    var status = h("div", { id: "gh-mfa-status", role: "status" });
+    var button = h("button", { type: "submit", text: "Verify" });
+    var enrol = challenge.mfa_enrolment_required ? [
+      h("p", { text: clientName + " requires two-step verification. Add this key to your authenticator app, then enter the code it shows." }),
+      h("p", {}, [h("code", { id: "gh-mfa-secret", text: challenge.secret })]),
+      h("p", {}, [h("a", { href: challenge.otpauth_uri, id: "gh-mfa-uri", text: "Open in an authenticator app" })]),
+    ] : [h("p", { text: "Enter the code from your authenticator app, or a recovery code." })];
+    var form = h("form", { class: "gh-card gh-login", id: "gh-mfa", onsubmit: function (e) {
+      e.preventDefault();
+      button.disabled = true;
+      api("POST", "/api/auth/login/mfa", { mfa_token: challenge.mfa_token, code: code.value.trim() })
+        .then(signedIn)
+        .catch(function (err) {
+          if (err.code === "invalid_mfa_token") return showLogin("That sign-in expired. Please start again.");
+          status.className = "gh-error";
+          status.textContent = err.message;
+        })
+        .then(function () { button.disabled = false; });
+    } }, [h("h2", { text: "Two-step verification" })].concat(enrol, [
+      h("label", { for: "gh-mfa-code", text: "Code" }), code, button, status]));
+    app.appendChild(form);
+  }
+
+  function showRecoveryCodes(codes) {
+    clear();
+    var list = h("ul", { id: "gh-recovery-codes" }, codes.map(function (c) { return h("li", {}, [h("code", { text: c })]); }));
+    app.appendChild(h("section", { class: "gh-card" }, [
+      h("h2", { text: "Save your recovery codes" }),
+      h("p", { text: "Each works once if you lose your device. They are shown only now." }),
+      list,
+      h("button", { type: "button", id: "gh-recovery-done", text: "Continue", onclick: showDashboard }),
+    ]));
+  }
+
+  /* A mailed invitation leads here with its token in the fragment (never sent to a server). An
+   * existing account just accepts; a new one picks a name and a password, then signs in. */
+  function showInvite(inviteToken) {
+    clear();
+    var name = h("input", { type: "text", id: "gh-invite-name", name: "name", autocomplete: "name" });
+    var password = h("input", { type: "password", id: "gh-invite-password", name: "password", autocomplete: "new-password", minlength: "10" });
+    var account = h("div", { id: "gh-invite-account", hidden: "" }, [
+      h("label", { for: "gh-invite-name", text: "Your name" }), name,
+      h("label", { for: "gh-invite-password", text: "Choose a password (10 characters or more)" }), password]);
+    var status = h("div", { id: "gh-invite-status", role: "status" });
+    var button = h("button", { type: "submit", text: "Accept invitation" });
+    var form = h("form", { class: "gh-card gh-login", id: "gh-invite", onsubmit: function (e) {
+      e.preventDefault();
+      var body = { token: inviteToken };
+      if (!account.hidden) { body.name = name.value; body.password = password.value; }
+      button.disabled = true;
+      status.className = "";
+      status.textContent = "Accepting…";
+      api("POST", "/api/invitations/accept", body)
+        .then(function (res) {
+          if (!body.password) return showLogin("You have joined " + clientName + ". Sign in to continue.", res.email, true);
+          return api("POST", "/api/auth/login", { email: res.email, password: body.password }).then(signedIn);
+        })
+        .catch(function (err) {
+          status.className = "gh-error";
+          if (err.code === "password_required") {
+            account.hidden = false;
+            status.className = "";
+            status.textContent = "Create your account: choose your name and a password.";
+            name.focus();
+          } else {
+            status.textContent = err.message;
+          }
+        })
+        .then(function () { button.disabled = false; });
+    } }, [h("h2", { text: "Join " + clientName }),
+      h("p", { text: "You have been invited to " + clientName + "'s portal." }), account, button, status]);
+    app.appendChild(form);
+    if (!inviteToken) {
+      button.disabled = true;
+      status.className = "gh-error";
+      status.textContent = "This link is incomplete. Open the link from your invitation mail again.";
+    }
   }
 
   function profileCard(client, me) {
@@ -157,6 +253,11 @@
     });
   }
 
-  if (token()) showDashboard();
+  if (location.pathname === "/invite") {
+    var found = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    // The token leaves the address bar (and the history) once read.
+    history.replaceState(null, "", "/invite");
+    showInvite(found ? decodeURIComponent(found[1]) : null);
+  } else if (token()) showDashboard();
   else showLogin();
 })();

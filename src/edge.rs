@@ -442,6 +442,9 @@ async fn to_core(req: &web_sys::Request) -> Result<Request, Response> {
     let target = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
     let target = target.split_once('#').map_or(target, |(t, _)| t);
     let mut core = Request::new(method, target);
+    if url.starts_with("http:") {
+        core.scheme = "http";
+    }
     while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
         core.headers.push((name.to_string(), value.to_string()));
     }

@@ -159,7 +159,9 @@ impl<'a, P: Platform> App<'a, P> {
         match rest {
             ["auth", "login"] => return only(m, Post, Box::pin(auth::session::login(ctx, req, &site))).await,
             ["auth", "switch"] => return only(m, Post, Box::pin(auth::session::switch(ctx, req, &site))).await,
-            ["invitations", "accept"] => return only(m, Post, Box::pin(auth::users::accept(ctx, req))).await,
+            ["invitations", "accept"] => {
+                return only(m, Post, Box::pin(per_ip(ctx, req, auth::users::accept(ctx, req, &site)))).await
+            }
             ["me"] => return only(m, Get, Box::pin(auth::session::me(ctx, req, &site))).await,
             ["dev", "mailbox"] => return only(m, Get, Box::pin(crate::access::mail::dev_mailbox(ctx, req))).await,
             ["auth", "login", "mfa"] => return only(m, Post, Box::pin(auth::mfa::second_step(ctx, req, &site))).await,
@@ -181,11 +183,15 @@ impl<'a, P: Platform> App<'a, P> {
                 };
                 return only(m, Delete, Box::pin(run)).await;
             }
-            ["signup"] => return only(m, Post, Box::pin(auth::signup::signup(ctx, req))).await,
-            ["signup", "verify"] => return only(m, Post, Box::pin(auth::signup::verify(ctx, req))).await,
-            ["auth", "password-reset"] => return only(m, Post, Box::pin(auth::reset::request(ctx, req))).await,
+            ["signup"] => return only(m, Post, Box::pin(per_ip(ctx, req, auth::signup::signup(ctx, req)))).await,
+            ["signup", "verify"] => {
+                return only(m, Post, Box::pin(per_ip(ctx, req, auth::signup::verify(ctx, req)))).await
+            }
+            ["auth", "password-reset"] => {
+                return only(m, Post, Box::pin(per_ip(ctx, req, auth::reset::request(ctx, req)))).await
+            }
             ["auth", "password-reset", "confirm"] => {
-                return only(m, Post, Box::pin(auth::reset::confirm(ctx, req))).await
+                return only(m, Post, Box::pin(per_ip(ctx, req, auth::reset::confirm(ctx, req)))).await
             }
             ["me", "password"] => {
                 let change = async {
@@ -395,6 +401,17 @@ impl<'a, P: Platform> App<'a, P> {
             _ => Err(ApiError::NotFound),
         }
     }
+}
+
+/// `f`, once the caller's address is within `AUTH_IP_LIMITER`: for the routes that mail someone
+/// or spend a one-time token (signup, reset, accepting an invitation).
+async fn per_ip<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    f: impl core::future::Future<Output = ApiResult<Response>>,
+) -> ApiResult<Response> {
+    auth::ratelimit::per_ip(ctx, req).await?;
+    f.await
 }
 
 /// The paths the table above serves under some method: any other method on them is a 405.

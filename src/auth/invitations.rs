@@ -72,6 +72,37 @@ async fn one_granted<P: Platform>(
 }
 
 /// `GET /api/{clients|agencies}/{id}/invitations`.
+/// The invitation mail. A client's invitation links to the accept page on the client's portal
+/// host, in its branding; the token rides in the fragment, which no server or log sees. An
+/// agency's is accepted through the API until the console serves a page for it.
+pub async fn mail_text<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    tenant_id: &str,
+    role: &str,
+    token: &str,
+) -> ApiResult<String> {
+    let days = ctx.cfg.invitation_ttl_days;
+    if let Some(c) = access::store::client(ctx.p, tenant_id).await? {
+        let port = req
+            .header("host")
+            .and_then(|h| crate::platform::extract::parse_host(h).ok())
+            .and_then(|(_, port)| port)
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        let link = format!("{}://{}.{}{port}/invite#token={token}", req.scheme, c.slug, ctx.cfg.portal_base_domain);
+        return Ok(format!(
+            "You have been invited to join {} as {role}.\n\nAccept within {days} days:\n{link}\n",
+            c.name
+        ));
+    }
+    let name = access::store::agency(ctx.p, tenant_id).await?.map_or_else(|| tenant_id.to_string(), |a| a.name);
+    Ok(format!(
+        "You have been invited to join {name} as {role}.\n\nAccept within {days} days: POST /api/invitations/accept \
+         with {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n"
+    ))
+}
+
 pub async fn list<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -134,11 +165,7 @@ pub async fn resend<P: Platform>(
     let token = new_token("inv_")?;
     let now = ctx.p.now_ms();
     let expires = now + ctx.cfg.invitation_ttl_days * 86_400_000;
-    let body = format!(
-        "You have been invited to join {tenant_id} as {}.\n\nAccept within {} days: POST /api/invitations/accept with \
-         {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n",
-        inv.role, ctx.cfg.invitation_ttl_days
-    );
+    let body = mail_text(ctx, req, &tenant_id, &inv.role, &token).await?;
     let stmts = [
         Stmt::new(
             RESEND,

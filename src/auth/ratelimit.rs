@@ -11,8 +11,10 @@
 //! A request without a client IP (only outside Cloudflare) has no address buckets: it is never
 //! folded into one shared `unknown` bucket that anyone could fill.
 
-use crate::platform::error::ApiResult;
-use crate::platform::ports::{col_i64, col_str, json_list, Database, Param, Stmt};
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::Request;
+use crate::platform::ports::{col_i64, col_str, json_list, Database, Limit, Param, Platform, Stmt};
+use crate::platform::Ctx;
 
 pub const WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_FAILURES_PER_EMAIL_IP: i64 = 5;
@@ -107,6 +109,21 @@ impl Attempt {
         db.batch(&stmts).await?;
         Ok(())
     }
+}
+
+/// The per-IP cap on requests that mail someone or spend a one-time token, through the Rate
+/// Limiting binding (`AUTH_IP_LIMITER`): mail bombing and token guessing stop at the edge. A
+/// request without a client IP (not through Cloudflare's front) is not counted.
+pub async fn per_ip<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<()> {
+    let Some(ip) = req.client_ip() else { return Ok(()) };
+    if ctx.p.allow(Limit::AuthIp, ip).await.map_err(|e| ApiError::Misconfigured(e.to_string()))? {
+        return Ok(());
+    }
+    Err(ApiError::TooMany(
+        "rate_limited",
+        "too many requests from this address; try again in a minute".into(),
+        Some(60),
+    ))
 }
 
 #[cfg(test)]

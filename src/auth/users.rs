@@ -203,13 +203,7 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
     let token = crate::platform::ids::new_token("inv_")?;
     let now = ctx.p.now_ms();
     let expires = now + ctx.cfg.invitation_ttl_days * 86_400_000;
-    let mail = format!(
-        "You have been invited to join {} as {}.\n\nAccept within {} days: POST /api/invitations/accept with \
-         {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n",
-        t.tenant_id(),
-        role.as_str(),
-        ctx.cfg.invitation_ttl_days
-    );
+    let mail = super::invitations::mail_text(ctx, req, t.tenant_id(), role.as_str(), &token).await?;
     let stmts = [
         Stmt::new(
             INSERT_INVITATION,
@@ -260,7 +254,10 @@ struct InvitationRow {
 
 /// `POST /api/invitations/accept`: no token needed; the invitation token is the proof. An
 /// existing account just gains the membership; a new one is created with the given password.
-pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<Response> {
+///
+/// On a client's portal host (where the mailed link leads) only that client's invitations are
+/// accepted; any other is as unknown as a made-up token.
+pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::access::Site) -> ApiResult<Response> {
     let body: Accept = json_body(req, &["email", "role", "tenant", "permissions"])?;
     let invalid =
         || ApiError::Conflict("invitation_invalid", "this invitation is unknown, used, revoked or expired".into());
@@ -282,6 +279,11 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
         }
         "pending" => {}
         _ => return Err(invalid()),
+    }
+    if let crate::access::Site::ClientPortal { client, .. } = site {
+        if client.id != inv.tenant_id {
+            return Err(invalid());
+        }
     }
     let role = Role::parse(&inv.role).ok_or_else(invalid)?;
     let existing = store::user_by_email(ctx.p, &inv.email).await?;
@@ -318,8 +320,14 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
         now,
     )?);
     if existing.is_none() {
+        // The invitee holds the token, so telling them an account is needed reveals nothing.
+        let Some(pw) = body.password.as_deref().filter(|p| !p.is_empty()) else {
+            return Err(ApiError::invalid(
+                "password_required",
+                "this address has no account yet: send a name and a password to create it",
+            ));
+        };
         let name = text_field("name", body.name.as_deref().unwrap_or(""), 120)?;
-        let pw = body.password.as_deref().unwrap_or("");
         password::validate_new_password(pw)?;
         stmts.push(Stmt::new(
             INSERT_INVITED_USER,

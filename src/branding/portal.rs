@@ -46,7 +46,8 @@ pub async fn page<P: Platform>(
     match path {
         ["portal.js"] => Ok(static_asset("application/javascript; charset=utf-8", SCRIPT)),
         ["portal.css"] => Ok(static_asset("text/css; charset=utf-8", STYLE)),
-        [] | ["dashboard"] | ["login"] => render(ctx, client).await,
+        // `invite` is where a mailed invitation leads: the token is in the fragment.
+        [] | ["dashboard"] | ["login"] | ["invite"] => render(ctx, client).await,
         _ => Err(ApiError::NotFound),
     }
 }

@@ -40,6 +40,9 @@ pub struct Request {
     /// Header names are lowercase.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// `https` unless the request came in over plain HTTP (`wrangler dev`): links mailed from a
+    /// request use it.
+    pub scheme: &'static str,
 }
 
 impl Request {
@@ -48,7 +51,7 @@ impl Request {
             Some((p, q)) => (p.to_string(), q.to_string()),
             None => (target.to_string(), String::new()),
         };
-        Self { method, path, query, headers: Vec::new(), body: Vec::new() }
+        Self { method, path, query, headers: Vec::new(), body: Vec::new(), scheme: "https" }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {

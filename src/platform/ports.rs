@@ -201,6 +201,9 @@ pub enum Limit {
     /// Gate cache misses per client IP: an unknown key costs a D1 query, so floods of made-up
     /// keys are capped before they reach D1. The warm, allowed path never consults it.
     GateMiss,
+    /// Requests that mail someone or spend a one-time token (password reset, signup and its
+    /// verification, accepting an invitation) per client IP.
+    AuthIp,
 }
 
 impl Limit {
@@ -210,6 +213,7 @@ impl Limit {
             Limit::WidgetKey => "WIDGET_KEY_LIMITER",
             Limit::WidgetIp => "WIDGET_IP_LIMITER",
             Limit::GateMiss => "GATE_MISS_LIMITER",
+            Limit::AuthIp => "AUTH_IP_LIMITER",
         }
     }
 }

@@ -290,6 +290,69 @@ fn invite_token(t: &TestApp, email: &str) -> String {
 }
 
 #[test]
+fn a_client_invitation_mails_a_link_to_the_portal_whose_page_accepts_only_that_clients_invitations() {
+    use gatehouse::seed::ACME;
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let r = t.req_on(
+        "api.test:8443",
+        Method::Post,
+        "/api/users",
+        Some(&admin),
+        Some(json!({"email": "new.hire@acme.test", "tenant": ACME})),
+    );
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    let mail = t.p.sql("SELECT body FROM outbox WHERE to_email = 'new.hire@acme.test'");
+    let body = mail[0]["body"].as_str().unwrap();
+    let token = invite_token(&t, "new.hire@acme.test");
+    // The portal's base domain, the request's scheme (https here) and the port of the Host it came to.
+    assert!(body.contains(&format!("https://acme.portal.test:8443/invite#token={token}")), "{body}");
+    assert!(body.contains("Acme Plumbing"), "{body}");
+    // The page is the portal's shell, in the portal's name.
+    let page = t.req_on("acme.portal.test", Method::Get, "/invite", None, None);
+    assert_eq!(page.status, 200);
+    assert!(body_str(&page).contains("data-client-name=\"Acme Plumbing\""));
+    // Another client's portal does not know the invitation; the right one asks for an account first.
+    let accept =
+        |host: &str, body: serde_json::Value| t.req_on(host, Method::Post, "/api/invitations/accept", None, Some(body));
+    let r = accept("globex.portal.test", json!({"token": token}));
+    assert_eq!((r.status, error_code(&r).as_str()), (409, "invitation_invalid"));
+    let r = accept("acme.portal.test", json!({"token": token}));
+    assert_eq!((r.status, error_code(&r).as_str()), (422, "password_required"));
+    let r = accept("acme.portal.test", json!({"token": token, "name": "New Hire", "password": "a-long-new-password"}));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["tenant"], ACME);
+}
+
+#[test]
+fn signup_reset_and_invitation_acceptance_are_capped_per_client_ip() {
+    use gatehouse::platform::ports::Limit;
+    let t = TestApp::new();
+    t.p.limits.borrow_mut().insert(Limit::AuthIp, 2);
+    let from = |ip: &str, path: &str, body: serde_json::Value| {
+        t.call(
+            Request::new(Method::Post, path)
+                .with_header("host", API)
+                .with_header("cf-connecting-ip", ip)
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+        )
+    };
+    let reset = |ip: &str| from(ip, "/api/auth/password-reset", json!({"email": "user@acme.test"}));
+    assert_eq!(reset("192.0.2.1").status, 202);
+    assert_eq!(from("192.0.2.1", "/api/invitations/accept", json!({"token": "inv_nope"})).status, 409);
+    let r = reset("192.0.2.1");
+    assert_eq!((r.status, error_code(&r).as_str()), (429, "rate_limited"));
+    assert_eq!(r.header("retry-after"), Some("60"));
+    let r = from("192.0.2.1", "/api/signup", json!({}));
+    assert_eq!(r.status, 429, "signup shares the cap, before its body is read");
+    // Another address is not affected, and the capped request mailed nothing.
+    assert_eq!(reset("192.0.2.2").status, 202);
+    let mailed = t.p.sql("SELECT count(*) AS n FROM outbox WHERE to_email = 'user@acme.test'");
+    assert_eq!(mailed[0]["n"], 2);
+}
+
+#[test]
 fn invitations_can_be_listed_resent_and_revoked_and_each_dead_end_has_its_own_code() {
     use gatehouse::seed::{ACME, GLOBEX};
     let t = TestApp::new();
