@@ -203,3 +203,40 @@ export function errorCode(res) {
   }
   return res.json.error.code;
 }
+
+/** A fake Turnstile siteverify: the token "pass" succeeds; every request is recorded. */
+export function startFakeTurnstile() {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      const form = Object.fromEntries(new URLSearchParams(body));
+      requests.push({ method: req.method, contentType: req.headers["content-type"], form });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ success: form.response === "pass" && form.secret === "ts-test-secret" }));
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/siteverify`,
+        requests,
+        stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+/** RFC 6238 TOTP (HMAC-SHA1, 30 s, 6 digits), written here independently of the Worker's. */
+export function totp(b32, unixSecs) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of b32) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSecs / 30)));
+  const h = crypto.createHmac("sha1", key).update(counter).digest();
+  const o = h[19] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}

@@ -3,8 +3,7 @@
 // offline under wrangler dev); Turnstile's siteverify and DNS-over-HTTPS are fakes on loopback.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
-import { startWorker, testSecrets, errorCode } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, startFakeTurnstile } from "./harness.mjs";
 import { startFakeDoh } from "./fake-doh.mjs";
 
 const DAILY_CAP = 25;
@@ -13,30 +12,6 @@ const SHOP = "http://shop.localhost:5173";
 let w, doh, turnstile;
 const tok = {};
 const T = {};
-
-/** A fake Turnstile siteverify: the token "pass" succeeds; every request is recorded. */
-function startFakeTurnstile() {
-  const requests = [];
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => (body += c));
-    req.on("end", () => {
-      const form = Object.fromEntries(new URLSearchParams(body));
-      requests.push({ method: req.method, contentType: req.headers["content-type"], form });
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ success: form.response === "pass" && form.secret === "ts-test-secret" }));
-    });
-  });
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}/siteverify`,
-        requests,
-        stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
-      });
-    });
-  });
-}
 
 before(async () => {
   doh = await startFakeDoh();

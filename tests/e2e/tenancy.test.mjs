@@ -2,8 +2,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import crypto from "node:crypto";
-import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest } from "./harness.mjs";
+import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest, totp } from "./harness.mjs";
 
 const secrets = testSecrets();
 let w;
@@ -293,17 +292,6 @@ describe("password reset under wrangler dev", () => {
   test("with MFA on, login is two steps, and a TOTP code (computed here, RFC 6238) works once", async () => {
     const email = "multi@northwind.test";
     const password = "e2e reset passphrase";
-    const totp = (b32, t) => {
-      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-      let bits = "";
-      for (const c of b32) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-      const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-      const counter = Buffer.alloc(8);
-      counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
-      const h = crypto.createHmac("sha1", key).update(counter).digest();
-      const o = h[19] & 15;
-      return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-    };
     const session = (await w.request("POST", "/api/auth/login", { json: { email, password } })).json.access_token;
     const enrol = await w.request("POST", "/api/me/mfa/enrol", { token: session });
     assert.equal(enrol.status, 200, enrol.text);
