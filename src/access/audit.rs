@@ -1,7 +1,14 @@
 //! The audit log: who changed what, in which tenant, from where. Rows are written in the same
 //! batch as the change they describe, so a change without its audit row cannot happen.
+//!
+//! **Tamper evidence.** Each tenant's rows form a hash chain. A row takes the next `seq` of its
+//! tenant inside its own INSERT (D1 runs statements one at a time, and a unique index backs it),
+//! so concurrent writers can never fork the chain. Sealing, shortly after, walks the new rows in
+//! `seq` order and stores each one's `prev_hash` and `hash` (SHA-256 over its canonical fields and
+//! the previous hash); it is deterministic, so two sealers write the same values. `verify`
+//! recomputes the chain and names the first row that was edited, removed or relinked.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::roles::Principal;
@@ -12,16 +19,194 @@ use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 pub const INSERT: &str = "INSERT INTO audit_log \
-    (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata, seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+    (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2))";
 /// The same row, written only when the statement just before it in the batch changed a row.
 /// `changes()` reads the connection's last write, and a batch runs its statements in order on
 /// one connection, so a delete or update that matched nothing leaves no audit row behind.
 pub const INSERT_IF_CHANGED: &str = "INSERT INTO audit_log \
-    (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata) \
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE changes() > 0";
+    (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata, seq) \
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+    (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2) WHERE changes() > 0";
 pub const LIST_FOR_TENANT: &str = "SELECT id, tenant_id, at, actor_user_id, actor_role, action, target_type, \
     target_id, ip, user_agent, metadata FROM audit_log WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+
+pub const LAST_SEALED: &str = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?1 AND hash IS NOT NULL \
+    ORDER BY seq DESC LIMIT 1";
+pub const CHAIN_AFTER: &str = "SELECT id, tenant_id, seq, at, actor_user_id, actor_role, action, target_type, \
+    target_id, ip, user_agent, metadata, prev_hash, hash FROM audit_log WHERE tenant_id = ?1 AND seq > ?2 \
+    ORDER BY seq LIMIT ?3";
+/// Seals one row; a row already sealed (by a concurrent sealer, with the same values) is left be.
+pub const SEAL: &str =
+    "UPDATE audit_log SET prev_hash = ?3, hash = ?4 WHERE tenant_id = ?1 AND seq = ?2 AND hash IS NULL";
+/// Tenants with rows still to seal, for the scheduled run.
+pub const UNSEALED_TENANTS: &str =
+    "SELECT DISTINCT tenant_id FROM audit_log WHERE hash IS NULL AND seq IS NOT NULL LIMIT ?1";
+
+/// The hash before a tenant's first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Rows sealed per D1 batch.
+const SEAL_BATCH: i64 = 100;
+
+/// An audit row with its chain fields.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChainRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub seq: i64,
+    pub at: i64,
+    pub actor_user_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: Option<String>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+/// A row's link: SHA-256 (hex) over its canonical form, a JSON array of every field in a fixed
+/// order with the previous row's hash last.
+pub fn chain_hash(prev: &str, r: &ChainRow) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::json!([
+        r.tenant_id,
+        r.seq,
+        r.id,
+        r.at,
+        r.actor_user_id,
+        r.actor_role,
+        r.action,
+        r.target_type,
+        r.target_id,
+        r.ip,
+        r.user_agent,
+        r.metadata,
+        prev
+    ]);
+    crate::platform::ids::hex(&Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+#[derive(Deserialize)]
+struct Sealed {
+    seq: i64,
+    hash: String,
+}
+
+/// Seals a tenant's new rows, in `seq` order from the last sealed one, up to `max_rows`. Stops at
+/// a gap (a removed row), which `verify` then reports. Answers how many rows it sealed.
+pub async fn seal<P: Platform>(p: &P, tenant: &str, max_rows: i64) -> ApiResult<i64> {
+    let last: Option<Sealed> = p.query_first(LAST_SEALED, &[tenant.into()]).await?;
+    let (mut seq, mut prev) = last.map_or((0, GENESIS.to_string()), |l| (l.seq, l.hash));
+    let mut sealed = 0;
+    while sealed < max_rows {
+        let rows: Vec<ChainRow> =
+            p.query_as(CHAIN_AFTER, &[tenant.into(), Param::Int(seq), Param::Int(SEAL_BATCH)]).await?;
+        let mut stmts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.seq != seq + 1 || r.hash.is_some() {
+                break;
+            }
+            let hash = chain_hash(&prev, r);
+            stmts.push(Stmt::new(
+                SEAL,
+                vec![tenant.into(), Param::Int(r.seq), prev.as_str().into(), hash.as_str().into()],
+            ));
+            (seq, prev) = (r.seq, hash);
+        }
+        if stmts.is_empty() {
+            break;
+        }
+        let n = stmts.len() as i64;
+        p.batch(&stmts).await?;
+        sealed += n;
+        if n < rows.len() as i64 || (rows.len() as i64) < SEAL_BATCH {
+            break;
+        }
+    }
+    Ok(sealed)
+}
+
+/// Seals what is waiting in up to `tenants` tenants: the scheduled run's share.
+pub async fn seal_pending<P: Platform>(p: &P, tenants: i64) -> ApiResult<i64> {
+    #[derive(Deserialize)]
+    struct Tenant {
+        tenant_id: String,
+    }
+    let mut sealed = 0;
+    for t in p.query_as::<Tenant>(UNSEALED_TENANTS, &[Param::Int(tenants)]).await? {
+        sealed += seal(p, &t.tenant_id, 5_000).await?;
+    }
+    Ok(sealed)
+}
+
+/// What `verify` found: how many rows hold, the head to compare with a copy kept elsewhere (only
+/// that catches a removed tail), and the first break.
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    pub ok: bool,
+    pub rows: i64,
+    pub head: Option<Head>,
+    pub first_break: Option<Break>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Break {
+    /// Where the chain breaks: the seq the walk expected.
+    pub seq: i64,
+    /// The row found there, if any.
+    pub id: Option<String>,
+    /// `missing` (a removed row), `edited` (fields no longer match the hash), `relinked` (its
+    /// `prev_hash` is not the previous row's hash), or `unsealed` (a row left out of the chain).
+    pub reason: &'static str,
+}
+
+/// Seals the tenant's new rows, then walks the whole chain from the first row.
+pub async fn verify<P: Platform>(p: &P, tenant: &str) -> ApiResult<ChainReport> {
+    seal(p, tenant, 5_000).await?;
+    let (mut seq, mut prev) = (0i64, GENESIS.to_string());
+    let mut first_break = None;
+    'walk: loop {
+        let rows: Vec<ChainRow> = p.query_as(CHAIN_AFTER, &[tenant.into(), Param::Int(seq), Param::Int(500)]).await?;
+        for r in &rows {
+            let at = |reason| Break { seq: seq + 1, id: Some(r.id.clone()), reason };
+            let broken = if r.seq != seq + 1 {
+                Some(Break { seq: seq + 1, id: None, reason: "missing" })
+            } else if r.hash.is_none() {
+                Some(at("unsealed"))
+            } else if r.prev_hash.as_deref() != Some(prev.as_str()) {
+                Some(at("relinked"))
+            } else if r.hash.as_deref() != Some(chain_hash(&prev, r).as_str()) {
+                Some(at("edited"))
+            } else {
+                None
+            };
+            if broken.is_some() {
+                first_break = broken;
+                break 'walk;
+            }
+            (seq, prev) = (r.seq, r.hash.clone().unwrap_or_default());
+        }
+        if (rows.len() as i64) < 500 {
+            break;
+        }
+    }
+    Ok(ChainReport {
+        ok: first_break.is_none(),
+        rows: seq,
+        head: (seq > 0).then_some(Head { seq, hash: prev }),
+        first_break,
+    })
+}
 
 /// Who acted, and from where.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@
 pub mod jobs;
 
 use crate::access::store::client_by_slug;
-use crate::access::Site;
+use crate::access::{Site, TenantKind};
 use crate::auth::keys::Kind;
 use crate::crm::notes::Subject;
 use crate::platform::config::Config;
@@ -15,6 +15,7 @@ use crate::platform::extract::{parse_host, req_method, segments};
 use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::{Ctx, FollowUp, Outbox};
+use crate::tenants::audit_log::Log;
 use crate::{auth, booking, branding, crm, domains, files, settings, tenants, webhooks, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
@@ -226,7 +227,14 @@ impl<'a, P: Platform> App<'a, P> {
             (Post, ["clients"]) => tenants::create_client(ctx, req, who).await,
             (Get, ["clients", id]) => tenants::get_client(ctx, req, who, id).await,
             (Put, ["clients", id]) => tenants::update_client(ctx, req, who, id).await,
-            (Get, ["clients", id, "audit"]) => tenants::client_audit(ctx, req, who, id).await,
+            // Audit logs: a client's, an agency's, the platform's; as JSON pages, CSV, and verified.
+            (Get, ["clients", id, "audit", rest @ ..]) => {
+                audit_route(ctx, req, who, Log::Of(TenantKind::Client, id), rest).await
+            }
+            (Get, ["agencies", id, "audit", rest @ ..]) => {
+                audit_route(ctx, req, who, Log::Of(TenantKind::Agency, id), rest).await
+            }
+            (Get, ["admin", "audit", rest @ ..]) => audit_route(ctx, req, who, Log::Platform, rest).await,
             (Get, ["admin", "tenants"]) => tenants::admin_tenants(ctx, req, who).await,
             (Get, ["admin", "tenants", id]) => tenants::admin_tenant(ctx, req, who, id).await,
 
@@ -403,6 +411,22 @@ impl<'a, P: Platform> App<'a, P> {
     }
 }
 
+/// `GET .../audit`, `.../audit/export` (CSV) and `.../audit/verify`.
+async fn audit_route<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &crate::access::roles::Principal,
+    log: Log<'_>,
+    rest: &[&str],
+) -> ApiResult<Response> {
+    match rest {
+        [] => tenants::audit_log::list(ctx, req, who, log).await,
+        ["export"] => tenants::audit_log::export(ctx, req, who, log).await,
+        ["verify"] => tenants::audit_log::verify(ctx, req, who, log).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
 /// `f`, once the caller's address is within `AUTH_IP_LIMITER`: for the routes that mail someone
 /// or spend a one-time token (signup, reset, accepting an invitation).
 async fn per_ip<P: Platform>(
@@ -421,6 +445,10 @@ fn routed_path(path: &[&str]) -> bool {
         ["agencies" | "clients" | "users"]
             | ["agencies" | "clients", _]
             | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts"]
+            | ["agencies", _, "audit"]
+            | ["clients" | "agencies", _, "audit", "export" | "verify"]
+            | ["admin", "audit"]
+            | ["admin", "audit", "export" | "verify"]
             | ["clients", _, "tags" | "pipelines" | "deals" | "services" | "staff" | "appointments" | "availability"]
             | ["clients", _, "tags" | "pipelines" | "deals" | "services" | "staff" | "appointments", _]
             | ["clients", _, "staff", _, "hours" | "time-off"]

@@ -1,11 +1,13 @@
-//! Agencies, clients, the platform admin's tenant view and the per-tenant audit log.
+//! Agencies, clients, the platform admin's tenant view, and (in `audit_log`) the audit logs.
 
-use serde::{Deserialize, Serialize};
+pub mod audit_log;
+
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit;
 use crate::access::audit::Event;
-use crate::access::roles::{shows_network, Permission, Principal, Scope};
+use crate::access::roles::{Permission, Principal, Scope};
 use crate::access::store::{self, Agency};
 use crate::access::{self, require_permission};
 use crate::platform::error::{ApiError, ApiResult};
@@ -428,74 +430,6 @@ pub async fn update_client<P: Platform>(
     ctx.tenant_changed(&c.id);
     let c = store::client(ctx.p, &c.id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(200, &c.to_json()))
-}
-
-pub async fn client_audit<P: Platform>(
-    ctx: &Ctx<'_, P>,
-    req: &Request,
-    who: &Principal,
-    id: &str,
-) -> ApiResult<Response> {
-    let (_, c) = access::client(ctx, req, who, id, Permission::AuditRead).await?;
-    let (cursor, limit) = page_params(req)?;
-    let rows: Vec<AuditRow> =
-        ctx.p.query_as(audit::LIST_FOR_TENANT, &[c.id.into(), cursor.into(), Param::Int(limit)]).await?;
-    let items: Vec<AuditEntry> = rows.into_iter().map(|r| AuditEntry::shown_to(who, r)).collect();
-    Ok(page_response(&items, limit, |e| Some(e.id.clone())))
-}
-
-#[derive(Deserialize)]
-struct AuditRow {
-    id: String,
-    tenant_id: String,
-    at: i64,
-    actor_user_id: Option<String>,
-    actor_role: Option<String>,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    metadata: Option<String>,
-}
-
-/// An audit row as the API shows it: metadata parsed, and the network details of staff above
-/// the viewer's level withheld.
-#[derive(Serialize)]
-struct AuditEntry {
-    id: String,
-    tenant_id: String,
-    at: i64,
-    actor_user_id: Option<String>,
-    actor_role: Option<String>,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    metadata: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network_redacted: Option<bool>,
-}
-
-impl AuditEntry {
-    fn shown_to(who: &Principal, r: AuditRow) -> Self {
-        let redact = !shows_network(who, r.actor_role.as_deref());
-        Self {
-            metadata: r.metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or(Value::Null),
-            ip: if redact { None } else { r.ip },
-            user_agent: if redact { None } else { r.user_agent },
-            network_redacted: redact.then_some(true),
-            id: r.id,
-            tenant_id: r.tenant_id,
-            at: r.at,
-            actor_user_id: r.actor_user_id,
-            actor_role: r.actor_role,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-        }
-    }
 }
 
 pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {

@@ -102,6 +102,8 @@ const CLIENT_ENDPOINTS = [
   { name: "GET contacts", method: "GET", path: (id) => `/api/clients/${id}/contacts`, allowed: ALL, ok: 200 },
   { name: "POST contact", method: "POST", path: (id) => `/api/clients/${id}/contacts`, json: { name: "Matrix Lead", email: "lead@example.com" }, allowed: ALL.filter((r) => r !== "client_viewer"), ok: 201 },
   { name: "GET audit", method: "GET", path: (id) => `/api/clients/${id}/audit`, allowed: ADMINS, ok: 200 },
+  { name: "GET audit CSV", method: "GET", path: (id) => `/api/clients/${id}/audit/export?from=2026-01-01`, allowed: ADMINS, ok: 200 },
+  { name: "GET audit verify", method: "GET", path: (id) => `/api/clients/${id}/audit/verify`, allowed: ADMINS, ok: 200 },
   { name: "POST invitation", method: "POST", path: () => "/api/users", body: (id, role) => ({ email: `matrix-${role}-${id}@example.com`, tenant: id }), allowed: ADMINS, ok: 202 },
   // The CRM. Writers are every role but the viewer; deletes that would change the fixture are
   // covered natively, and here only where the answer is a refusal that changes nothing.
@@ -173,6 +175,9 @@ const AGENCY_ENDPOINTS = [
   { name: "GET agency api keys", method: "GET", path: (id) => `/api/agencies/${id}/api-keys`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency", method: "GET", path: (id) => `/api/agencies/${id}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
   { name: "PUT agency", method: "PUT", path: (id) => `/api/agencies/${id}`, json: { phone: "+1 555 0199" }, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "GET agency audit", method: "GET", path: (id) => `/api/agencies/${id}/audit`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "GET agency audit CSV", method: "GET", path: (id) => `/api/agencies/${id}/audit/export`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "GET agency audit verify", method: "GET", path: (id) => `/api/agencies/${id}/audit/verify`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
 ];
 
 describe("isolation matrix: endpoint × role × {own, sibling, other agency}", () => {
@@ -203,10 +208,12 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
   }
   for (const role of ALL) {
     const platform = role === "platform_admin";
-    test(`GET /api/admin/tenants as ${role} → ${platform ? 200 : 403}`, async () => {
-      const r = await w.request("GET", "/api/admin/tenants", { token: tokens[role] });
-      assert.equal(r.status, platform ? 200 : 403, r.text);
-    });
+    for (const path of ["/api/admin/tenants", "/api/admin/audit", "/api/admin/audit/export", "/api/admin/audit/verify"]) {
+      test(`GET ${path} as ${role} → ${platform ? 200 : 403}`, async () => {
+        const r = await w.request("GET", path, { token: tokens[role] });
+        assert.equal(r.status, platform ? 200 : 403, r.text);
+      });
+    }
     test(`POST /api/agencies as ${role} → ${platform ? 201 : 403}`, async () => {
       const r = await w.request("POST", "/api/agencies", { token: tokens[role], json: { name: "X", slug: `x-${role.replace("_", "-")}` } });
       assert.equal(r.status, platform ? 201 : 403, r.text);
