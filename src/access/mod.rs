@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod events;
 pub mod mail;
+pub mod plans;
 pub mod roles;
 pub mod store;
 

@@ -22,19 +22,19 @@ pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phon
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
-    plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
+    plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 /// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
@@ -44,7 +44,7 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug,
     WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
-    require_mfa = ?15 WHERE id = ?1 AND agency_id = ?2";
+    require_mfa = ?15, limits = ?16 WHERE id = ?1 AND agency_id = ?2";
 
 pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
     WHERE email = ?1";
@@ -66,7 +66,7 @@ pub const PRINCIPAL_CLIENT: &str =
     json_object('id', c.id, 'agency_id', c.agency_id, 'name', c.name, 'slug', c.slug, 'business_type', \
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
     'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
-    'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
+    'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'limits', c.limits, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
@@ -82,9 +82,13 @@ pub const CLIENT_MEMBERSHIPS_OF_USER: &str = "SELECT m.client_id, m.role, m.perm
 
 pub const UPSERT_AGENCY_MEMBERSHIP: &str = "INSERT INTO agency_memberships (user_id, agency_id, role, permissions, \
     created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, agency_id) DO UPDATE SET role = ?3, permissions = ?4";
+/// A new member takes a seat only while the client has one free (?6, its plan's seats); a member
+/// already there just has their terms changed.
 pub const UPSERT_CLIENT_MEMBERSHIP: &str =
     "INSERT INTO client_users (user_id, client_id, role, permissions, created_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, client_id) DO UPDATE SET role = ?3, permissions = ?4";
+    SELECT ?1, ?2, ?3, ?4, ?5 WHERE (SELECT count(*) FROM client_users WHERE client_id = ?2) < ?6 \
+      OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?1) \
+    ON CONFLICT (user_id, client_id) DO UPDATE SET role = ?3, permissions = ?4";
 pub const DELETE_AGENCY_MEMBERSHIP: &str = "DELETE FROM agency_memberships WHERE agency_id = ?2 AND user_id = ?1";
 pub const DELETE_CLIENT_MEMBERSHIP: &str = "DELETE FROM client_users WHERE client_id = ?2 AND user_id = ?1";
 pub const SELECT_AGENCY_MEMBERSHIP: &str =
@@ -143,10 +147,17 @@ pub struct ClientRow {
     /// Members must use MFA (the agency may require it too).
     #[serde(default)]
     pub require_mfa: i64,
+    /// Per-metric overrides of the plan's limits, as JSON (`access::plans`).
+    #[serde(default = "no_overrides")]
+    pub limits: String,
     pub created_at: i64,
     pub updated_at: i64,
     /// The owning agency's status: a suspended agency suspends its clients.
     pub agency_status: String,
+}
+
+fn no_overrides() -> String {
+    "{}".into()
 }
 
 impl ClientRow {
@@ -184,6 +195,7 @@ impl ClientRow {
             "publishable_key": self.publishable_key,
             "time_zone": self.time_zone,
             "require_mfa": self.require_mfa != 0,
+            "limits": serde_json::from_str::<Value>(&self.limits).unwrap_or(Value::Object(Default::default())),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })

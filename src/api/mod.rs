@@ -227,6 +227,7 @@ impl<'a, P: Platform> App<'a, P> {
             (Post, ["clients"]) => tenants::create_client(ctx, req, who).await,
             (Get, ["clients", id]) => tenants::get_client(ctx, req, who, id).await,
             (Put, ["clients", id]) => tenants::update_client(ctx, req, who, id).await,
+            (Get, ["clients", id, "usage"]) => tenants::usage(ctx, req, who, id).await,
             // Audit logs: a client's, an agency's, the platform's; as JSON pages, CSV, and verified.
             (Get, ["clients", id, "audit", rest @ ..]) => {
                 audit_route(ctx, req, who, Log::Of(TenantKind::Client, id), rest).await
@@ -444,7 +445,7 @@ fn routed_path(path: &[&str]) -> bool {
         path,
         ["agencies" | "clients" | "users"]
             | ["agencies" | "clients", _]
-            | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts"]
+            | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts" | "usage"]
             | ["agencies", _, "audit"]
             | ["clients" | "agencies", _, "audit", "export" | "verify"]
             | ["admin", "audit"]

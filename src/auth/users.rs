@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::access::audit;
 use crate::access::audit::Event;
+use crate::access::plans::{self, Metric};
 use crate::access::roles::{
     effective_permissions, granted_permissions, GrantRefusal, Level, Permission, Principal, Role, Scope,
 };
@@ -127,8 +128,11 @@ pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, tenant_id, ema
 /// Global by design: the token's hash is the only key an invitee holds.
 pub const INVITATION_BY_TOKEN: &str = "SELECT id, tenant_id, email, role, permissions, status, expires_at \
     FROM invitations WHERE token_hash = ?1";
+/// Into a client, only while it has a seat free (?6) or the person already holds one.
 pub const ACCEPT_INVITATION: &str = "UPDATE invitations SET status = 'accepted', accepted_at = ?3, accepted_by = ?4, \
-    accept_nonce = ?5 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending' AND expires_at > ?3";
+    accept_nonce = ?5 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending' AND expires_at > ?3 \
+    AND ((SELECT count(*) FROM client_users WHERE client_id = ?1) < ?6 \
+      OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?1 AND user_id = ?4))";
 /// The inserts an acceptance makes run only if that acceptance won (its nonce is on the row).
 pub const INSERT_INVITED_USER: &str = "INSERT INTO users (id, email, name, password_hash, platform_role, status, \
     created_at, updated_at) SELECT ?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5 \
@@ -142,6 +146,8 @@ pub const INSERT_INVITED_CLIENT_MEMBER: &str = "INSERT INTO client_users (user_i
     created_at) SELECT ?1, ?2, ?3, ?4, ?5 \
     WHERE EXISTS (SELECT 1 FROM invitations WHERE tenant_id = ?2 AND id = ?6 AND accept_nonce = ?7) \
     ON CONFLICT (user_id, client_id) DO NOTHING";
+
+pub const SEATS_TAKEN: &str = "SELECT count(*) AS n FROM client_users WHERE client_id = ?1";
 
 /// Invitations live a week.
 
@@ -292,6 +298,11 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::
         Some(u) => u.id.clone(),
         None => crate::platform::ids::new_id("usr")?,
     };
+    // An agency's members take no client seat; a client's take one of its plan's.
+    let seats = match role.level() {
+        Level::Client => store::client(ctx.p, &inv.tenant_id).await?.map_or(0, |c| plans::limit(&c, Metric::Seats)),
+        _ => i64::MAX,
+    };
     let mut stmts = vec![Stmt::new(
         ACCEPT_INVITATION,
         vec![
@@ -300,6 +311,7 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::
             Param::Int(now),
             user_id.as_str().into(),
             nonce.as_str().into(),
+            Param::Int(seats),
         ],
     )];
     let actor = crate::access::audit::Actor {
@@ -357,7 +369,14 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::
             nonce.as_str().into(),
         ],
     ));
-    if !ctx.p.batch_changed(&stmts).await? {
+    if role.level() == Level::Client {
+        stmts.extend(plans::crossing(&actor, &inv.tenant_id, Metric::Seats, seats, &user_id, 1, now)?);
+    }
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        let held = ctx.p.query(SEATS_TAKEN, &[inv.tenant_id.as_str().into()]).await?;
+        if held.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0) >= seats {
+            return Err(plans::exceeded(Metric::Seats, seats));
+        }
         return Err(invalid());
     }
     Ok(Response::json(200, &json!({"user_id": user_id, "email": inv.email, "tenant": inv.tenant_id, "role": role})))
@@ -417,15 +436,27 @@ pub async fn grant<P: Platform>(
     let existing = existing_membership(ctx, &t, user_id).await?;
     who.may_grant(user_id, role, &granted, existing.as_ref().map(|(r, p)| (*r, p.as_slice()))).map_err(refused)?;
     let now = ctx.p.now_ms();
+    let mut seats = None;
     let upsert = match &t {
         Target::Agency(a) => Stmt::new(
             store::UPSERT_AGENCY_MEMBERSHIP,
             vec![user_id.into(), a.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
         ),
-        Target::Client { client_id, .. } => Stmt::new(
-            store::UPSERT_CLIENT_MEMBERSHIP,
-            vec![user_id.into(), client_id.into(), role.as_str().into(), narrowing.into(), Param::Int(now)],
-        ),
+        Target::Client { client_id, .. } => {
+            let limit = store::client(ctx.p, client_id).await?.map_or(0, |c| plans::limit(&c, Metric::Seats));
+            seats = Some((client_id.as_str(), limit));
+            Stmt::new(
+                store::UPSERT_CLIENT_MEMBERSHIP,
+                vec![
+                    user_id.into(),
+                    client_id.into(),
+                    role.as_str().into(),
+                    narrowing.into(),
+                    Param::Int(now),
+                    Param::Int(limit),
+                ],
+            )
+        }
     };
     let audit = audit::entry_if_changed(
         ctx,
@@ -439,7 +470,13 @@ pub async fn grant<P: Platform>(
             metadata: json!({"role": role, "permissions": granted, "narrowed": body.permissions.is_some()}),
         },
     )?;
-    ctx.p.batch(&[upsert, audit]).await?;
+    let mut stmts = vec![upsert, audit];
+    if let (Some((client_id, limit)), None) = (seats, existing.as_ref()) {
+        stmts.extend(plans::crossing(&audit::actor(req, Some(who)), client_id, Metric::Seats, limit, user_id, 1, now)?);
+    }
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        return Err(plans::exceeded(Metric::Seats, seats.map_or(0, |s| s.1)));
+    }
     let agency = match &t {
         Target::Client { agency_id, .. } => Some(agency_id.as_str()),
         Target::Agency(_) => None,

@@ -66,7 +66,9 @@ pub const CONTACT_BY_EMAIL: &str =
 pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, \
     created_at, updated_at, external_user_id) SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?8, ?12 \
     WHERE NOT EXISTS (SELECT 1 FROM appointments WHERE client_id = ?2 AND staff_id = ?9 \
-      AND status IN ('scheduled', 'confirmed') AND blocked_from < ?11 AND blocked_until > ?10)";
+      AND status IN ('scheduled', 'confirmed') AND blocked_from < ?11 AND blocked_until > ?10) \
+    AND (SELECT count(*) FROM contacts WHERE client_id = ?2) < ?13";
+pub const CONTACT_COUNT: &str = "SELECT count(*) AS n FROM contacts WHERE client_id = ?1";
 
 /// Days one availability request may span.
 const MAX_RANGE_DAYS: i64 = 31;
@@ -206,12 +208,14 @@ pub enum Booker {
         origin: Option<String>,
         /// The visitor's id in the client's own system, from a verified signed identity.
         external_user_id: Option<String>,
+        /// The client's contacts quota, which the new contact must fit.
+        contacts_limit: i64,
     },
 }
 
 impl Booker {
     /// A person from a booking form, validated.
-    pub fn person(p: &Person, origin: Option<&str>) -> ApiResult<Booker> {
+    pub fn person(p: &Person, origin: Option<&str>, contacts_limit: i64) -> ApiResult<Booker> {
         Ok(Booker::New {
             name: text_field("name", &p.name, 120)?,
             email: email_field(&p.email)?,
@@ -223,6 +227,7 @@ impl Booker {
                 .transpose()?,
             origin: origin.map(String::from),
             external_user_id: None,
+            contacts_limit,
         })
     }
 }
@@ -289,10 +294,11 @@ pub async fn book<P: Platform>(
     }
     let (blocked_from, blocked_until) = shape.blocked(slot.start_ms);
     let mut stmts = Vec::new();
+    let mut new_contact = None;
     let contact_id = match booker {
         Booker::Nobody => None,
         Booker::Existing(c) => Some(c),
-        Booker::New { name, email, phone, origin, external_user_id } => {
+        Booker::New { name, email, phone, origin, external_user_id, contacts_limit } => {
             let found = ctx.p.query(CONTACT_BY_EMAIL, &[client.id().into(), email.as_str().into()]).await?;
             match found.first().and_then(|r| col_str(r, "id")) {
                 Some(existing) => Some(existing),
@@ -316,8 +322,10 @@ pub async fn book<P: Platform>(
                             Param::Int(blocked_from),
                             Param::Int(blocked_until),
                             external_user_id.into(),
+                            Param::Int(contacts_limit),
                         ],
                     ));
+                    new_contact = Some(contacts_limit);
                     stmts.push(events::record_if_changed(ctx, client.id(), Kind::ContactCreated, contact_data)?);
                     Some(contact)
                 }
@@ -351,6 +359,12 @@ pub async fn book<P: Platform>(
         // A racing retry of the same submission may have won; it answers with that booking.
         if let Some(replayed) = replay(ctx.p, client, submission_id).await? {
             return Ok(replayed);
+        }
+        if let Some(limit) = new_contact {
+            let held = ctx.p.query(CONTACT_COUNT, &[client.id().into()]).await?;
+            if held.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0) >= limit {
+                return Err(crate::access::plans::exceeded(crate::access::plans::Metric::Contacts, limit));
+            }
         }
         return Err(ApiError::conflict(Refusal::Taken.code(), Refusal::Taken.message()));
     }
@@ -391,7 +405,9 @@ pub async fn create<P: Platform>(
             Booker::Existing(c)
         }
         (Some(_), None) => return Err(ApiError::invalid("unknown_contact", "no such contact in this client")),
-        (None, Some(person)) => Booker::person(person, None)?,
+        (None, Some(person)) => {
+            Booker::person(person, None, crate::access::plans::limit(&row, crate::access::plans::Metric::Contacts))?
+        }
         (None, None) => Booker::Nobody,
         (Some(_), Some(_)) => return Err(ApiError::invalid("invalid_contact", "give contact_id or contact, not both")),
     };

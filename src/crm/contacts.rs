@@ -5,7 +5,9 @@ use serde_json::json;
 
 use crate::access::audit::{self, Event};
 use crate::access::events::{self, Kind};
+use crate::access::plans::{self, Metric};
 use crate::access::roles::{Permission, Principal};
+use crate::access::store::ClientRow;
 use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
@@ -14,16 +16,21 @@ use crate::platform::ids::looks_like_id;
 use crate::platform::ports::{Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
+/// Refused inside the statement once the client holds its plan's number of contacts (?10).
 pub const INSERT: &str =
     "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, created_at, \
-    updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)";
-/// A widget lead: refused inside the statement once the client's daily cap is reached (the
-/// counter is kept by a trigger on this insert), and a no-op for a submission id already seen.
+    updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 \
+    WHERE (SELECT count(*) FROM contacts WHERE client_id = ?2) < ?10";
+/// A widget lead: refused inside the statement once the client's daily cap (?10; the counter is
+/// kept by a trigger on this insert) or its contacts quota (?12) is reached, and a no-op for a
+/// submission id already seen.
 pub const INSERT_WIDGET: &str = "INSERT INTO contacts (id, client_id, name, email, phone, message, source, origin, \
     created_at, updated_at, submission_id, external_user_id) SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'widget', ?7, ?8, ?8, ?9, ?11 \
     WHERE coalesce((SELECT count FROM usage_counters WHERE tenant_id = ?2 AND metric = 'widget_submissions' \
     AND period = CAST(?8 / 86400000 AS INTEGER)), 0) < ?10 \
+    AND (SELECT count(*) FROM contacts WHERE client_id = ?2) < ?12 \
     ON CONFLICT (client_id, submission_id) DO NOTHING";
+pub const COUNT: &str = "SELECT count(*) AS n FROM contacts WHERE client_id = ?1";
 pub const BY_SUBMISSION: &str = "SELECT id FROM contacts WHERE client_id = ?1 AND submission_id = ?2";
 /// The list, narrowed by a name-or-email prefix (?4, a LIKE pattern, or NULL) and a tag (?5, or
 /// NULL), each contact with its tags.
@@ -103,14 +110,28 @@ impl Clean {
     }
 }
 
-/// Validates and stores a contact; the caller has already established the tenant.
-pub async fn insert<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope, c: NewContact) -> ApiResult<String> {
+/// Validates and stores a contact, within the client's contacts quota; the caller has already
+/// established the tenant.
+pub async fn insert<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    actor: &audit::Actor,
+    client: &ClientScope,
+    row: &ClientRow,
+    c: NewContact,
+) -> ApiResult<String> {
     let id = crate::platform::ids::new_id("con")?;
     let c = clean(c)?;
-    let event = events::record(ctx, client.id(), Kind::ContactCreated, c.event_data(&id, "api"))?;
+    let now = ctx.p.now_ms();
+    let limit = plans::limit(row, Metric::Contacts);
+    let event_data = c.event_data(&id, "api");
     let mut params = c.params(&id, client.id());
-    params.extend(["api".into(), Param::Null, Param::Int(ctx.p.now_ms())]);
-    ctx.p.batch(&[Stmt::new(INSERT, params), event]).await?;
+    params.extend(["api".into(), Param::Null, Param::Int(now), Param::Int(limit)]);
+    let mut stmts =
+        vec![Stmt::new(INSERT, params), events::record_if_changed(ctx, client.id(), Kind::ContactCreated, event_data)?];
+    stmts.extend(plans::crossing(actor, client.id(), Metric::Contacts, limit, &id, 1, now)?);
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        return Err(plans::exceeded(Metric::Contacts, limit));
+    }
     Ok(id)
 }
 
@@ -122,10 +143,18 @@ pub enum Submitted {
     Replayed(String),
 }
 
-/// Stores a widget lead under the client's daily cap, once per submission id.
+/// Who submits a widget lead, and the client's plan and limit overrides as the gate caches them.
+pub struct Intake<'a> {
+    pub actor: &'a audit::Actor,
+    pub plan: &'a str,
+    pub limits: &'a str,
+}
+
+/// Stores a widget lead under the client's daily cap and contacts quota, once per submission id.
 pub async fn insert_widget<P: Platform>(
     ctx: &Ctx<'_, P>,
     client: &ClientScope,
+    quota: Intake<'_>,
     c: NewContact,
     origin: &str,
     submission_id: Option<&str>,
@@ -140,15 +169,22 @@ pub async fn insert_widget<P: Platform>(
     lead["external_user_id"] = external_user_id.into();
     let lead_event = events::record_if_changed(ctx, client.id(), Kind::LeadReceived, lead)?;
     let contact_event = events::record_if_changed(ctx, client.id(), Kind::ContactCreated, c.event_data(&id, "widget"))?;
+    let now = ctx.p.now_ms();
+    let daily = plans::limit_of(quota.plan, quota.limits, Metric::WidgetSubmissionsPerDay);
+    let contacts = plans::limit_of(quota.plan, quota.limits, Metric::Contacts);
     let mut params = c.params(&id, client.id());
     params.extend([
         origin.into(),
-        Param::Int(ctx.p.now_ms()),
+        Param::Int(now),
         submission_id.into(),
-        Param::Int(ctx.cfg.widget_daily_cap),
+        Param::Int(daily),
         external_user_id.into(),
+        Param::Int(contacts),
     ]);
-    if ctx.p.batch_changed(&[Stmt::new(INSERT_WIDGET, params), lead_event, contact_event]).await? {
+    let mut stmts = vec![Stmt::new(INSERT_WIDGET, params), lead_event, contact_event];
+    stmts.extend(plans::crossing(quota.actor, client.id(), Metric::Contacts, contacts, &id, 1, now)?);
+    stmts.extend(plans::crossing(quota.actor, client.id(), Metric::WidgetSubmissionsPerDay, daily, &id, 1, now)?);
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0 {
         return Ok(Submitted::Created(id));
     }
     if let Some(sub) = submission_id {
@@ -156,6 +192,10 @@ pub async fn insert_widget<P: Platform>(
         if let Some(existing) = rows.first().and_then(|r| crate::platform::ports::col_str(r, "id")) {
             return Ok(Submitted::Replayed(existing));
         }
+    }
+    let held = ctx.p.query(COUNT, &[client.id().into()]).await?;
+    if held.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0) >= contacts {
+        return Err(plans::exceeded(Metric::Contacts, contacts));
     }
     Err(ApiError::TooMany(
         "daily_limit_reached",
@@ -399,9 +439,9 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
+    let (client, row) = access::client(ctx, req, who, client_id, Permission::ContactsWrite).await?;
     let body: NewContact = json_body(req, &["client_id", "source", "id", "origin"])?;
-    let id = insert(ctx, &client, body).await?;
+    let id = insert(ctx, &audit::actor(req, Some(who)), &client, &row, body).await?;
     let created = one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &created))
 }

@@ -8,13 +8,14 @@ use serde_json::json;
 
 use crate::access::audit::{self, Event};
 use crate::access::events::{self, Kind};
+use crate::access::plans::{self, Metric};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id};
-use crate::platform::ports::{Database, Param, Platform, Stmt};
+use crate::platform::ports::{col_i64, Database, Param, Platform, Stmt};
 use crate::platform::{tz, Ctx};
 
 pub const SELECT_ONE: &str = "SELECT id, client_id, pipeline_id, stage_id, title, value_minor, currency, contact_id, \
@@ -32,7 +33,9 @@ pub const INSERT: &str = "INSERT INTO deals (id, client_id, pipeline_id, stage_i
     AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
     AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
       OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-        WHERE c.id = ?2 AND am.user_id = ?9))";
+        WHERE c.id = ?2 AND am.user_id = ?9)) \
+    AND (SELECT count(*) FROM deals WHERE client_id = ?2) < ?15";
+pub const COUNT: &str = "SELECT count(*) AS n FROM deals WHERE client_id = ?1";
 /// The placement that opens a deal's history, written only if the deal was.
 pub const HISTORY_ON_CREATE: &str = "INSERT INTO deal_stage_history (id, client_id, deal_id, from_stage_id, \
     to_stage_id, moved_by, moved_at) SELECT ?1, ?2, ?3, NULL, ?4, ?5, ?6 WHERE changes() > 0";
@@ -221,8 +224,12 @@ pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResul
 
 /// Which reference a refused write got wrong, for a 422 that says so. Only called after the
 /// statement itself refused.
-async fn explain_refusal(db: &impl Database, client: &ClientScope, f: &Fields) -> ApiError {
+async fn explain_refusal(db: &impl Database, client: &ClientScope, f: &Fields, limit: i64) -> ApiError {
     let c = client.id();
+    let held = db.query(COUNT, &[c.into()]).await.ok().and_then(|r| r.first().and_then(|r| col_i64(r, "n")));
+    if held.is_some_and(|n| n >= limit) {
+        return plans::exceeded(Metric::Deals, limit);
+    }
     let stage = [c.into(), f.pipeline_id.as_str().into(), f.stage_id.as_str().into()];
     if !matches!(db.query(STAGE_IN_PIPELINE, &stage).await, Ok(rows) if !rows.is_empty()) {
         return ApiError::invalid(
@@ -293,7 +300,8 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::DealsWrite).await?;
+    let (client, row) = access::client(ctx, req, who, client_id, Permission::DealsWrite).await?;
+    let limit = plans::limit(&row, Metric::Deals);
     let body: NewDeal = json_body(req, &["client_id", "id", "status", "closed_at", "lost_reason"])?;
     let pipeline_id = id_field("pipeline_id", &body.pipeline_id, "pipe")?;
     let stage_id = match body.stage_id {
@@ -325,8 +333,10 @@ pub async fn create<P: Platform>(
     };
     let id = new_id("deal")?;
     let now = ctx.p.now_ms();
-    let stmts = [
-        Stmt::new(INSERT, f.params(&id, &client, now)),
+    let mut insert = f.params(&id, &client, now);
+    insert.push(Param::Int(limit));
+    let mut stmts = vec![
+        Stmt::new(INSERT, insert),
         Stmt::new(
             HISTORY_ON_CREATE,
             vec![
@@ -352,8 +362,9 @@ pub async fn create<P: Platform>(
         )?,
         events::record_if_changed(ctx, client.id(), Kind::DealCreated, f.event_data(&id))?,
     ];
-    if !ctx.p.batch_changed(&stmts).await? {
-        return Err(explain_refusal(ctx.p, &client, &f).await);
+    stmts.extend(plans::crossing(&audit::actor(req, Some(who)), client.id(), Metric::Deals, limit, &id, 1, now)?);
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        return Err(explain_refusal(ctx.p, &client, &f, limit).await);
     }
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
 }
@@ -473,7 +484,7 @@ pub async fn update<P: Platform>(
             Some(now) if now.stage_id != cur.stage_id || now.status != cur.status => {
                 ApiError::conflict("deal_changed", "the deal was moved or closed meanwhile; read it again and retry")
             }
-            _ => explain_refusal(ctx.p, &client, &f).await,
+            _ => explain_refusal(ctx.p, &client, &f, i64::MAX).await,
         });
     }
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))

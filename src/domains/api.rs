@@ -9,6 +9,7 @@ use super::{
     Transition, INSERT, SAME_SITE_ELSEWHERE,
 };
 use crate::access::audit::{self, Event};
+use crate::access::plans::{self, Metric};
 use crate::access::{
     self,
     roles::{Permission, Principal},
@@ -94,7 +95,8 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let (client, row) = access::client(ctx, req, who, client_id, Permission::DomainsManage).await?;
+    let limit = plans::limit(&row, Metric::Domains);
     let client_id = client.id();
     let body: NewDomain = json_body(req, &["client_id", "status", "id", "verification_token"])?;
     let pattern =
@@ -145,7 +147,7 @@ pub async fn create<P: Platform>(
     let id = crate::platform::ids::new_id("dom")?;
     let token = crate::platform::ids::new_token("gatehouse-verify=")?;
     let now = ctx.p.now_ms();
-    let stmts = [
+    let mut stmts = vec![
         Stmt::new(
             INSERT,
             vec![
@@ -158,12 +160,13 @@ pub async fn create<P: Platform>(
                 purpose.into(),
                 token.into(),
                 Param::Int(now),
+                Param::Int(limit),
             ],
         ),
-        audit::entry(
+        audit::entry_if_changed(
             ctx,
             req,
-            Some(who),
+            who,
             Event {
                 tenant_id: client_id,
                 action: "domain.created",
@@ -173,12 +176,16 @@ pub async fn create<P: Platform>(
             },
         )?,
     ];
-    ctx.p.batch(&stmts).await.map_err(|e| match e {
+    stmts.extend(plans::crossing(&audit::actor(req, Some(who)), client_id, Metric::Domains, limit, &id, 1, now)?);
+    let changed = ctx.p.batch(&stmts).await.map_err(|e| match e {
         crate::platform::error::StoreError::Conflict(_) => {
             ApiError::conflict("domain_exists", "this client has already registered this domain")
         }
         other => other.into(),
     })?;
+    if changed.first().copied().unwrap_or(0) == 0 {
+        return Err(plans::exceeded(Metric::Domains, limit));
+    }
     let d = one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &d.to_json()))
 }

@@ -30,8 +30,10 @@ pub const LIST_FOR_CLIENT: &str = "SELECT id, client_id, hostname, scheme, port,
 pub const SELECT_ONE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
     verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at FROM domains \
     WHERE client_id = ?1 AND id = ?2";
+/// Refused inside the statement once the client holds its plan's number of domains (?10).
 pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, site, scheme, port, purpose, status, \
-    verification_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?9)";
+    verification_token, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?9 \
+    WHERE (SELECT count(*) FROM domains WHERE client_id = ?2) < ?10";
 pub const SET_STATUS: &str = "UPDATE domains SET status = ?3, status_reason = ?4, consecutive_failures = ?5, \
     verified_at = ?6, last_checked_at = ?7, updated_at = ?7, verified_by = ?8 WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";

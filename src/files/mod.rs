@@ -10,13 +10,14 @@ use sha2::{Digest, Sha256};
 
 use crate::access::audit::{self, Event};
 use crate::access::events::{self, Kind};
+use crate::access::plans::{self, Metric};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, require_permission, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::looks_like_id;
-use crate::platform::ports::{decode, decode_all, ByteRange, Param, Platform, Stmt};
+use crate::platform::ports::{decode, decode_all, ByteRange, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
 /// Inserts the pending row only if it fits the quota. One statement, so concurrent uploads
@@ -25,6 +26,9 @@ pub const INSERT_PENDING: &str =
     "INSERT INTO files (id, tenant_id, area, object_key, name, content_type, size, sha256, \
     status, uploaded_by, created_at, link_nonce) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?12 \
     WHERE (SELECT coalesce(sum(size), 0) FROM files WHERE tenant_id = ?2 AND status <> 'deleting') + ?7 <= ?11";
+/// The plan behind a tenant's storage limit: a client's (with its overrides) or an agency's.
+pub const STORAGE_PLAN: &str = "SELECT plan, limits, 1 AS client FROM clients WHERE id = ?1 \
+    UNION ALL SELECT plan, '{}' AS limits, 0 AS client FROM agencies WHERE id = ?1";
 pub const MARK_READY: &str =
     "UPDATE files SET status = 'ready', etag = ?3 WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
 pub const MARK_DELETING: &str =
@@ -211,6 +215,19 @@ pub struct Upload<'a> {
     pub bytes: Vec<u8>,
 }
 
+/// The storage limit of a client (its plan's, or its own override) or of an agency (its plan's),
+/// and whether the tenant is a client (whose usage events are recorded).
+async fn storage_limit(db: &impl Database, tenant_id: &str) -> ApiResult<(i64, bool)> {
+    #[derive(serde::Deserialize)]
+    struct Plan {
+        plan: String,
+        limits: String,
+        client: i64,
+    }
+    let p: Option<Plan> = db.query_first(STORAGE_PLAN, &[tenant_id.into()]).await?;
+    Ok(p.map_or((0, false), |p| (plans::limit_of(&p.plan, &p.limits, Metric::StorageBytes), p.client != 0)))
+}
+
 /// Stores a file: the row goes in `pending`, then the object, then the row turns `ready` with
 /// its audit entry in one batch. Any failure undoes what was done before it.
 pub async fn store<P: Platform>(
@@ -227,40 +244,35 @@ pub async fn store<P: Platform>(
         return Err(ApiError::TooLarge(format!("files are limited to {} bytes", ctx.cfg.max_upload_bytes)));
     }
     let content_type = check_content(up.content_type, &up.bytes, &ctx.cfg.allowed_upload_types)?;
-    let quota = ctx.cfg.default_storage_quota_bytes;
+    let (quota, is_client) = storage_limit(ctx.p, up.tenant_id).await?;
     let id = crate::platform::ids::new_id("fil")?;
     let key = ObjectKey::new(up.tenant_id, up.area, &id).ok_or(ApiError::NotFound)?;
     let sha = crate::platform::ids::hex(&Sha256::digest(&up.bytes));
     let name = clean_name(up.name);
     let now = ctx.p.now_ms();
-    let inserted = ctx
-        .p
-        .execute(
-            INSERT_PENDING,
-            &[
-                id.as_str().into(),
-                up.tenant_id.into(),
-                up.area.as_str().into(),
-                key.as_str().into(),
-                name.as_str().into(),
-                content_type.as_str().into(),
-                Param::Int(size as i64),
-                sha.as_str().into(),
-                who.user_id.as_str().into(),
-                Param::Int(now),
-                Param::Int(quota),
-                crate::platform::ids::new_token("")?.into(),
-            ],
-        )
-        .await?;
-    if inserted == 0 {
-        let used = ctx.p.query(USAGE, &[up.tenant_id.into()]).await?;
-        let used = used.first().and_then(|r| crate::platform::ports::col_i64(r, "used")).unwrap_or(0);
-        return Err(ApiError::TooMany(
-            "storage_quota_exceeded",
-            format!("this upload of {size} bytes would exceed the storage quota ({used} of {quota} bytes used)"),
-            None,
-        ));
+    let mut stmts = vec![Stmt::new(
+        INSERT_PENDING,
+        vec![
+            id.as_str().into(),
+            up.tenant_id.into(),
+            up.area.as_str().into(),
+            key.as_str().into(),
+            name.as_str().into(),
+            content_type.as_str().into(),
+            Param::Int(size as i64),
+            sha.as_str().into(),
+            who.user_id.as_str().into(),
+            Param::Int(now),
+            Param::Int(quota),
+            crate::platform::ids::new_token("")?.into(),
+        ],
+    )];
+    if is_client {
+        let actor = audit::actor(req, Some(who));
+        stmts.extend(plans::crossing(&actor, up.tenant_id, Metric::StorageBytes, quota, &id, size as i64, now)?);
+    }
+    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+        return Err(plans::exceeded(Metric::StorageBytes, quota));
     }
     let meta = match ctx.p.put(key.as_str(), up.bytes, &content_type).await {
         Ok(m) => m,

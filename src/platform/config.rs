@@ -48,8 +48,6 @@ pub struct Config {
     pub doh_resolver_url: String,
     /// Days an unproved domain claim lives before the scheduled job fails it.
     pub pending_domain_ttl_days: i64,
-    /// Widget submissions one client accepts per UTC day.
-    pub widget_daily_cap: i64,
     /// Milliseconds a human needs at least to fill in the widget form.
     pub widget_min_fill_ms: i64,
     /// Failed logins for one email, from all addresses, after which a Turnstile token is required.
@@ -63,7 +61,6 @@ pub struct Config {
     pub lapse_after_failures: i64,
     pub max_upload_bytes: u64,
     pub allowed_upload_types: Vec<String>,
-    pub default_storage_quota_bytes: i64,
     /// Development only: adds `x-gatehouse-db-queries` to responses so tests can count D1 calls.
     pub debug_headers: bool,
     pub gate_cache_ttl_ms: i64,
@@ -270,7 +267,6 @@ impl Config {
             max_signed_url_ttl_secs: positive("MAX_SIGNED_URL_TTL_SECS", 3600)?,
             doh_resolver_url: opt("DOH_RESOLVER_URL", "https://cloudflare-dns.com/dns-query"),
             pending_domain_ttl_days: positive("PENDING_DOMAIN_TTL_DAYS", 7)?,
-            widget_daily_cap: positive("WIDGET_DAILY_CAP", 500)?,
             widget_min_fill_ms: num("WIDGET_MIN_FILL_MS", 1500)?.max(0),
             login_turnstile_after: positive("LOGIN_TURNSTILE_AFTER", 10)?,
             turnstile_secret: get("TURNSTILE_SECRET_KEY").filter(|v| !v.trim().is_empty()),
@@ -289,7 +285,6 @@ impl Config {
             .map(|t| t.trim().to_ascii_lowercase())
             .filter(|t| !t.is_empty())
             .collect(),
-            default_storage_quota_bytes: num("DEFAULT_STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)?,
             debug_headers: opt("DEBUG_HEADERS", "false") == "true",
             gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
             webhooks: WebhookConfig {

@@ -48,9 +48,12 @@ pub enum ApiError {
     /// 422: a field is invalid.
     #[error("{1}")]
     Invalid(&'static str, String),
-    /// 429: over a rate limit or quota.
+    /// 429: over a rate limit.
     #[error("{1}")]
     TooMany(&'static str, String, Option<u64>),
+    /// 429 `quota_exceeded`: the write would take a client past its plan's limit for `metric`.
+    #[error("this client's plan allows {limit} {metric}; the limit is reached")]
+    QuotaExceeded { metric: &'static str, limit: i64 },
     /// 502: an upstream (DNS resolver) failed.
     #[error("{0}")]
     Upstream(String),
@@ -90,7 +93,7 @@ impl ApiError {
             Self::TooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::Invalid(..) => 422,
-            Self::TooMany(..) => 429,
+            Self::TooMany(..) | Self::QuotaExceeded { .. } => 429,
             Self::Internal(_) => 500,
             Self::Upstream(_) => 502,
             Self::Misconfigured(_) => 503,
@@ -105,6 +108,7 @@ impl ApiError {
             | Self::Conflict(c, _)
             | Self::Invalid(c, _)
             | Self::TooMany(c, _, _) => c,
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge(_) => "payload_too_large",
@@ -132,10 +136,12 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> Response {
-        let mut resp = Response::json(
-            self.status(),
-            &serde_json::json!({"error": {"code": self.code(), "message": self.public_message()}}),
-        );
+        let mut body = serde_json::json!({"error": {"code": self.code(), "message": self.public_message()}});
+        if let Self::QuotaExceeded { metric, limit } = &self {
+            body["error"]["metric"] = (*metric).into();
+            body["error"]["limit"] = (*limit).into();
+        }
+        let mut resp = Response::json(self.status(), &body);
         if let Self::TooMany(_, _, Some(secs)) = &self {
             resp.set_header("retry-after", secs.to_string());
         }

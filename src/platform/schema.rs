@@ -32,6 +32,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("webhook_endpoints", "client_id"),
     ("webhook_deliveries", "client_id"),
     ("webhook_attempts", "client_id"),
+    ("usage_events", "client_id"),
     ("api_keys", "tenant_id"),
     ("email_verifications", "agency_id"),
 ];

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::access::audit;
 use crate::access::audit::Event;
+use crate::access::plans::{self, Metric};
 use crate::access::roles::{Permission, Principal, Scope};
 use crate::access::store::{self, Agency};
 use crate::access::{self, require_permission};
@@ -67,6 +68,8 @@ struct ClientPatch {
     test_mode: Option<bool>,
     time_zone: Option<String>,
     require_mfa: Option<bool>,
+    /// Per-metric overrides of the plan's limits (`null` removes one).
+    limits: Option<serde_json::Map<String, Value>>,
 }
 
 fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
@@ -74,10 +77,10 @@ fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Opti
 }
 
 fn plan_field(v: &str) -> ApiResult<String> {
-    match v {
-        "starter" | "growth" | "scale" | "enterprise" => Ok(v.into()),
-        _ => Err(ApiError::invalid("invalid_plan", "plan must be starter, growth, scale or enterprise")),
+    if plans::is_plan(v) {
+        return Ok(v.into());
     }
+    Err(ApiError::invalid("invalid_plan", format!("plan must be one of {}", plans::plan_names().join(", "))))
 }
 
 fn status_field(v: &str) -> ApiResult<String> {
@@ -347,9 +350,12 @@ pub async fn update_client<P: Platform>(
 ) -> ApiResult<Response> {
     let (_, c) = access::client(ctx, req, who, id, Permission::ClientsWrite).await?;
     let patch: ClientPatch = json_body(req, FORBIDDEN)?;
-    let managed = patch.status.is_some() || patch.plan.is_some() || patch.test_mode.is_some();
+    let managed = patch.status.is_some() || patch.plan.is_some() || patch.test_mode.is_some() || patch.limits.is_some();
     if managed && !who.can(Permission::ClientsManage) {
-        return Err(ApiError::Forbidden("forbidden_field", "status, plan and test_mode are set by the agency".into()));
+        return Err(ApiError::Forbidden(
+            "forbidden_field",
+            "status, plan, limits and test_mode are set by the agency".into(),
+        ));
     }
     let changed = present_fields(&[
         ("name", patch.name.is_some()),
@@ -364,7 +370,12 @@ pub async fn update_client<P: Platform>(
         ("test_mode", patch.test_mode.is_some()),
         ("time_zone", patch.time_zone.is_some()),
         ("require_mfa", patch.require_mfa.is_some()),
+        ("limits", patch.limits.is_some()),
     ]);
+    let limits = match &patch.limits {
+        Some(l) => plans::patch_overrides(&c.limits, l)?,
+        None => c.limits.clone(),
+    };
     let time_zone = match patch.time_zone {
         Some(tz) => crate::platform::tz::Zone::get(ctx.p, &tz).map(|z| z.name().to_string()).ok_or_else(|| {
             ApiError::invalid("invalid_time_zone", "time_zone must be an IANA name like Europe/Berlin")
@@ -411,6 +422,7 @@ pub async fn update_client<P: Platform>(
                 Param::Int(ctx.p.now_ms()),
                 time_zone.into(),
                 Param::Int(patch.require_mfa.map_or(c.require_mfa, i64::from)),
+                limits.into(),
             ],
         ),
         audit::entry_if_changed(
@@ -495,4 +507,39 @@ pub async fn admin_tenant<P: Platform>(
     )?;
     ctx.p.execute(audit.sql, &audit.params).await?;
     Ok(Response::json(200, &body))
+}
+
+/// `GET /api/clients/{id}/usage`: each metric's `{used, limit, remaining, events}`, `events`
+/// being the recent crossings of 80% and 100%. API requests per minute are counted by the edge's
+/// Rate Limiting binding, so their `used` is null.
+pub async fn usage<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
+    let (_, c) = access::client(ctx, req, who, id, Permission::ClientsRead).await?;
+    let now = ctx.p.now_ms();
+    let used = ctx
+        .p
+        .query(plans::USAGE, &[c.id.as_str().into(), Param::Int(now)])
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    #[derive(Deserialize, serde::Serialize)]
+    struct Crossing {
+        metric: String,
+        threshold: i64,
+        used: i64,
+        limit: i64,
+        at: i64,
+    }
+    let events: Vec<Crossing> = ctx.p.query_as(plans::RECENT_EVENTS, &[c.id.as_str().into()]).await?;
+    let mut out = serde_json::Map::new();
+    for m in Metric::ALL {
+        let limit = plans::limit(&c, m);
+        let used = used.get(m.name()).and_then(Value::as_i64);
+        let mine: Vec<&Crossing> = events.iter().filter(|e| e.metric == m.name()).collect();
+        out.insert(
+            m.name().to_string(),
+            json!({"used": used, "limit": limit, "remaining": used.map(|u| (limit - u).max(0)), "events": mine}),
+        );
+    }
+    Ok(Response::json(200, &Value::Object(out)))
 }

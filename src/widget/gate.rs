@@ -25,7 +25,7 @@ use crate::platform::Ctx;
 /// suspended agency suspends its clients' widgets), its verified widget domains through
 /// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
 /// config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, \
     EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
       WHERE ss.client_id = c.id AND st.active = 1 AND sv.active = 1) AS bookable, \
     CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
@@ -47,6 +47,9 @@ pub struct ClientGate {
     pub name: String,
     pub active: bool,
     pub test_mode: bool,
+    /// The plan and limit overrides that cap the widget's leads (`access::plans`).
+    pub plan: String,
+    pub limits: String,
     pub rules: Vec<OriginRule>,
     /// The widget config, built with the gate, so a config request costs no D1 query of its own.
     pub config: Value,
@@ -57,6 +60,8 @@ struct LoadRow {
     id: String,
     agency_id: String,
     name: String,
+    plan: String,
+    limits: String,
     bookable: i64,
     status: String,
     test_mode: i64,
@@ -86,6 +91,8 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
         name: first.name.clone(),
         active: first.status == "active",
         test_mode: first.test_mode != 0,
+        plan: first.plan.clone(),
+        limits: first.limits.clone(),
         rules: Vec::new(),
         config: widget_config(&first.name, crate::branding::for_widget(&own, &agency), first.bookable != 0),
     };
@@ -472,7 +479,8 @@ mod book {
         let (visitor, said) = crate::widget::identity::check(ctx, &client, body.identity.as_ref()).await?;
         let email = visitor.as_ref().map_or(body.email, |v| v.email.clone());
         let person = Person { name: body.name, email, phone: body.phone };
-        let mut booker = Booker::person(&person, Some(&origin.serialize()))?;
+        let contacts = crate::access::plans::limit_of(&gate.plan, &gate.limits, crate::access::plans::Metric::Contacts);
+        let mut booker = Booker::person(&person, Some(&origin.serialize()), contacts)?;
         if let (Booker::New { external_user_id, .. }, Some(v)) = (&mut booker, &visitor) {
             *external_user_id = Some(v.user_id.clone());
         }
@@ -577,13 +585,27 @@ async fn create_lead<P: Platform>(
         message: lead.message,
     };
     let external = visitor.as_ref().map(|v| v.user_id.as_str());
-    let (status, mut body) =
-        match crate::crm::contacts::insert_widget(ctx, &scope, new, &origin.serialize(), sub.as_deref(), external)
-            .await?
-        {
-            Submitted::Created(id) => (201, json!({"id": id, "status": "received"})),
-            Submitted::Replayed(id) => (200, json!({"id": id, "status": "received", "replayed": true})),
-        };
+    let actor = crate::access::audit::Actor {
+        user_id: None,
+        role: Some("widget".into()),
+        ip: req.client_ip().unwrap_or("unknown").to_string(),
+        user_agent: req.user_agent().to_string(),
+    };
+    let intake = crate::crm::contacts::Intake { actor: &actor, plan: &gate.plan, limits: &gate.limits };
+    let (status, mut body) = match crate::crm::contacts::insert_widget(
+        ctx,
+        &scope,
+        intake,
+        new,
+        &origin.serialize(),
+        sub.as_deref(),
+        external,
+    )
+    .await?
+    {
+        Submitted::Created(id) => (201, json!({"id": id, "status": "received"})),
+        Submitted::Replayed(id) => (200, json!({"id": id, "status": "received", "replayed": true})),
+    };
     if let Some(said) = said {
         body["identity"] = json!(said);
     }
@@ -605,6 +627,8 @@ mod tests {
             name: "X".into(),
             active: true,
             test_mode,
+            plan: "starter".into(),
+            limits: "{}".into(),
             rules: vec![
                 rule("example.com", Scheme::Https, None),
                 rule("*.shop.example", Scheme::Https, None),

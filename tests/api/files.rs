@@ -143,7 +143,8 @@ fn signed_urls_work_without_a_token_and_refuse_tampering_and_expiry() {
 
 #[test]
 fn limits_and_sniffing_refuse_uploads_and_store_nothing() {
-    let t = TestApp::with_config(test_config(&[("MAX_UPLOAD_BYTES", "1000"), ("DEFAULT_STORAGE_QUOTA_BYTES", "1500")]));
+    let t = TestApp::with_config(test_config(&[("MAX_UPLOAD_BYTES", "1000")]));
+    t.p.exec(&format!("UPDATE clients SET limits = '{{\"storage_bytes\":1500}}' WHERE id = '{ACME}'"));
     let tok = t.login("user@acme.test");
     assert_eq!(upload(&t, &tok, ACME, "big.txt", "text/plain", &[b'a'; 1001]).status, 413);
     assert_eq!(
@@ -158,7 +159,8 @@ fn limits_and_sniffing_refuse_uploads_and_store_nothing() {
     assert_eq!(upload(&t, &tok, ACME, "one.txt", "text/plain", &[b'a'; 900]).status, 201);
     let over = upload(&t, &tok, ACME, "two.txt", "text/plain", &[b'a'; 900]);
     assert_eq!(over.status, 429, "quota");
-    assert_eq!(error_code(&over), "storage_quota_exceeded");
+    assert_eq!(error_code(&over), "quota_exceeded");
+    assert_eq!(json_of(&over)["error"]["metric"], "storage_bytes");
     assert_eq!(upload(&t, &tok, ACME, "logo.png", "image/png", PNG).status, 201);
     assert_eq!(rows_and_objects(&t), (2, 2));
 }

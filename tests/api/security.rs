@@ -198,7 +198,9 @@ fn widget_writes_are_rate_limited_per_ip_and_per_key() {
 
 #[test]
 fn a_client_takes_at_most_its_daily_cap_of_widget_submissions() {
-    let t = TestApp::with_config(test_config(&[("WIDGET_DAILY_CAP", "2")]));
+    let t = TestApp::new();
+    // The plan's cap, overridden for this client (as an agency would, with PUT /api/clients/{id}).
+    t.p.exec(&format!("UPDATE clients SET limits = '{{\"widget_submissions_per_day\":2}}' WHERE id = '{ACME}'"));
     let body = json!({"name": "Lead", "email": "lead@example.com"});
     assert_eq!(lead(&t, "198.51.100.1", body.clone(), None).status, 201);
     assert_eq!(lead(&t, "198.51.100.2", body.clone(), None).status, 201);

@@ -542,11 +542,18 @@ describe("size limit and storage quota (a second worker with small limits)", () 
   let ids = {};
 
   before(async () => {
-    s = await startWorker({ vars: { ...testSecrets(), MAX_UPLOAD_BYTES: String(MAX), DEFAULT_STORAGE_QUOTA_BYTES: String(QUOTA) } });
+    s = await startWorker({ vars: { ...testSecrets(), MAX_UPLOAD_BYTES: String(MAX) } });
     t.acme = await s.login("admin@acme.test");
     t.globex = await s.login("admin@globex.test");
     ids.acme = (await s.request("GET", "/api/me", { token: t.acme })).json.context.tenant;
     ids.globex = (await s.request("GET", "/api/me", { token: t.globex })).json.context.tenant;
+    // The agency sets both clients' storage limits below their plan's (a per-client override).
+    const agency = await s.login("agency.admin@northwind.test");
+    for (const id of [ids.acme, ids.globex]) {
+      const r = await s.request("PUT", `/api/clients/${id}`, { token: agency, json: { limits: { storage_bytes: QUOTA } } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.limits.storage_bytes, QUOTA);
+    }
   });
   after(async () => { await s?.stop(); });
 
@@ -565,19 +572,19 @@ describe("size limit and storage quota (a second worker with small limits)", () 
     assert.equal(s.d1(`SELECT count(*) AS n FROM files WHERE tenant_id = '${ids.acme}'`)[0].n, 1);
   });
 
-  test("uploads fill the quota exactly; the next byte → 429 storage_quota_exceeded", async () => {
+  test("uploads fill the quota exactly; the next byte → 429 quota_exceeded (storage_bytes)", async () => {
     const second = await upload(s, t.acme, ids.acme, text(MAX), "text/plain", { name: "second.txt" });
     assert.equal(second.status, 201, second.text);
     uploaded.push(second.json.id);
     const over = await upload(s, t.acme, ids.acme, text(MAX), "text/plain", { name: "over.txt" });
     assert.equal(over.status, 429, over.text);
-    assert.equal(errorCode(over), "storage_quota_exceeded");
+    assert.equal(errorCode(over), "quota_exceeded");
     const fill = await upload(s, t.acme, ids.acme, text(QUOTA - 2 * MAX), "text/plain", { name: "fill.txt" });
     assert.equal(fill.status, 201, `exactly at the quota is allowed: ${fill.text}`);
     uploaded.push(fill.json.id);
     const one = await upload(s, t.acme, ids.acme, text(1), "text/plain", { name: "one.txt" });
     assert.equal(one.status, 429, one.text);
-    assert.equal(errorCode(one), "storage_quota_exceeded");
+    assert.equal(errorCode(one), "quota_exceeded");
     assert.equal(s.d1(`SELECT sum(size) AS used FROM files WHERE tenant_id = '${ids.acme}'`)[0].used, QUOTA);
   });
 

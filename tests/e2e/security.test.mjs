@@ -24,7 +24,6 @@ before(async () => {
       TURNSTILE_SITE_KEY: "ts-site-key",
       TURNSTILE_VERIFY_URL: turnstile.url,
       LOGIN_TURNSTILE_AFTER: String(TURNSTILE_AFTER),
-      WIDGET_DAILY_CAP: String(DAILY_CAP),
     },
   });
   for (const [k, email] of Object.entries({
@@ -137,6 +136,9 @@ describe("3. widget spam", () => {
 
   test(`the daily cap holds under concurrency: ${DAILY_CAP * 2} parallel submissions from different addresses land exactly ${DAILY_CAP}`, async () => {
     const origin = "https://www.globex-cap.example";
+    // The agency lowers Globex's daily cap below its plan's (a per-client override).
+    const cap = await w.request("PUT", `/api/clients/${T.globex}`, { token: tok.agency, json: { limits: { widget_submissions_per_day: DAILY_CAP } } });
+    assert.equal(cap.status, 200, cap.text);
     const d = await w.request("POST", `/api/clients/${T.globex}/domains`, { token: tok.globex, json: { domain: "www.globex-cap.example", purpose: "widget" } });
     assert.equal(d.status, 201, d.text);
     const v = await w.request("POST", `/api/clients/${T.globex}/domains/${d.json.id}/verify`, { token: tok.platform, json: { force: true } });
