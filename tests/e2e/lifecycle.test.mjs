@@ -1,5 +1,6 @@
-// Tenant lifecycle under a real wrangler dev: the audit log's hash chain under concurrent writers,
-// the breaks raw SQL leaves, the scheduled sealing, and the CSV export.
+// Tenant lifecycle under a real wrangler dev: quotas under parallel writes at the limit, the audit
+// log's hash chain under concurrent writers, the breaks raw SQL leaves, the scheduled sealing, and
+// the CSV export.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, testSecrets, errorCode } from "./harness.mjs";
@@ -28,6 +29,30 @@ const verify = async (id) => {
   assert.equal(r.status, 200, r.text);
   return r.json;
 };
+
+describe("quotas", () => {
+  test("25 parallel contact creates against 10 free places: exactly 10 land, 15 get 429 quota_exceeded, each crossing recorded once", async () => {
+    const held = w.d1(`SELECT count(*) AS n FROM contacts WHERE client_id = '${T.globex}'`)[0].n;
+    const limit = held + 10;
+    const put = await w.request("PUT", `/api/clients/${T.globex}`, { token: tok.agency, json: { limits: { contacts: limit } } });
+    assert.equal(put.status, 200, put.text);
+    const results = await Promise.all(Array.from({ length: 25 }, (_, i) =>
+      w.request("POST", `/api/clients/${T.globex}/contacts`, { token: tok.agency, json: { name: `Quota ${i}` } })));
+    const counts = {};
+    for (const r of results) counts[r.status] = (counts[r.status] || 0) + 1;
+    assert.deepEqual(counts, { 201: 10, 429: 15 });
+    const refused = results.find((r) => r.status === 429);
+    assert.deepEqual(refused.json.error.metric, "contacts");
+    assert.equal(refused.json.error.limit, limit);
+    assert.equal(w.d1(`SELECT count(*) AS n FROM contacts WHERE client_id = '${T.globex}'`)[0].n, limit);
+    const events = w.d1(`SELECT threshold, used FROM usage_events WHERE client_id = '${T.globex}' AND metric = 'contacts' ORDER BY threshold`);
+    assert.deepEqual(events, [{ threshold: 80, used: Math.ceil(limit * 0.8) }, { threshold: 100, used: limit }]);
+    const usage = await w.request("GET", `/api/clients/${T.globex}/usage`, { token: tok.agency });
+    assert.equal(usage.status, 200, usage.text);
+    assert.deepEqual([usage.json.contacts.used, usage.json.contacts.limit, usage.json.contacts.remaining], [limit, limit, 0]);
+    assert.equal(usage.json.contacts.events.length, 2);
+  });
+});
 
 describe("the audit hash chain", () => {
   test("30 concurrent writers to one client leave one chain: seq 1..n, each row linking the one before", async () => {

@@ -101,6 +101,7 @@ const CLIENT_ENDPOINTS = [
   { name: "POST domain check", method: "POST", path: (id) => `/api/clients/${id}/domains/check`, json: { origin: "https://example.com" }, allowed: ADMINS, ok: 200 },
   { name: "GET contacts", method: "GET", path: (id) => `/api/clients/${id}/contacts`, allowed: ALL, ok: 200 },
   { name: "POST contact", method: "POST", path: (id) => `/api/clients/${id}/contacts`, json: { name: "Matrix Lead", email: "lead@example.com" }, allowed: ALL.filter((r) => r !== "client_viewer"), ok: 201 },
+  { name: "GET usage", method: "GET", path: (id) => `/api/clients/${id}/usage`, allowed: ALL, ok: 200 },
   { name: "GET audit", method: "GET", path: (id) => `/api/clients/${id}/audit`, allowed: ADMINS, ok: 200 },
   { name: "GET audit CSV", method: "GET", path: (id) => `/api/clients/${id}/audit/export?from=2026-01-01`, allowed: ADMINS, ok: 200 },
   { name: "GET audit verify", method: "GET", path: (id) => `/api/clients/${id}/audit/verify`, allowed: ADMINS, ok: 200 },
