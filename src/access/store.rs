@@ -22,19 +22,19 @@ pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phon
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
-    plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
+    plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
-    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, created_at, updated_at, \
+    status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
     (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 /// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
@@ -66,7 +66,8 @@ pub const PRINCIPAL_CLIENT: &str =
     json_object('id', c.id, 'agency_id', c.agency_id, 'name', c.name, 'slug', c.slug, 'business_type', \
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
     'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
-    'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'limits', c.limits, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
+    'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'limits', c.limits, \
+    'deleted_at', c.deleted_at, 'purge_after', c.purge_after, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
@@ -150,6 +151,11 @@ pub struct ClientRow {
     /// Per-metric overrides of the plan's limits, as JSON (`access::plans`).
     #[serde(default = "no_overrides")]
     pub limits: String,
+    /// Set while the client is deleted and restorable; `purge_after` is when it goes for good.
+    #[serde(default)]
+    pub deleted_at: Option<i64>,
+    #[serde(default)]
+    pub purge_after: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     /// The owning agency's status: a suspended agency suspends its clients.
@@ -166,9 +172,11 @@ impl ClientRow {
         self.status == "active" && self.agency_status == "active"
     }
 
-    /// The status callers act on: the agency's suspension shows through.
+    /// The status callers act on: a deletion, then the agency's suspension, shows through.
     pub fn effective_status(&self) -> &str {
-        if self.agency_status == "active" {
+        if self.deleted_at.is_some() {
+            "deleted"
+        } else if self.agency_status == "active" {
             &self.status
         } else {
             &self.agency_status
@@ -196,6 +204,8 @@ impl ClientRow {
             "time_zone": self.time_zone,
             "require_mfa": self.require_mfa != 0,
             "limits": serde_json::from_str::<Value>(&self.limits).unwrap_or(Value::Object(Default::default())),
+            "deleted_at": self.deleted_at,
+            "restorable_until": self.purge_after,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })

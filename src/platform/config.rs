@@ -68,6 +68,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Days an invitation can be accepted in.
     pub invitation_ttl_days: i64,
+    /// Days a deleted client can be restored in, before its data is purged.
+    pub client_delete_grace_days: i64,
     /// Whether agencies may sign themselves up (`POST /api/signup`).
     pub signup_enabled: bool,
     pub version: &'static str,
@@ -302,6 +304,7 @@ impl Config {
                 dev_mailbox: opt("DEV_MAILBOX", "false") == "true",
             },
             invitation_ttl_days: positive("INVITATION_TTL_DAYS", 7)?,
+            client_delete_grace_days: num("CLIENT_DELETE_GRACE_DAYS", 30)?.max(0),
             signup_enabled: opt("SIGNUP_ENABLED", "false") == "true",
             version: env!("CARGO_PKG_VERSION"),
         })

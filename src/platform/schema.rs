@@ -48,3 +48,47 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("login_attempts", "throttling keyed by email and IP, before any tenant is known"),
     ("d1_migrations", "wrangler's migration bookkeeping"),
 ];
+
+/// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be
+/// (its own row in `clients` goes last, by id).
+pub const AGENCY_OWNED: &[&str] = &["clients", "agency_memberships", "email_verifications"];
+
+/// The order a deleted client's rows are purged in: every client-owned table of `TENANT_OWNED`,
+/// children before the parents their foreign keys name. A test proves it covers them all and
+/// that the order satisfies every foreign key.
+pub const PURGE_ORDER: &[&str] = &[
+    "contact_tags",
+    "notes",
+    "deal_stage_history",
+    "deals",
+    "pipeline_stages",
+    "pipelines",
+    "tags",
+    "appointments",
+    "staff_services",
+    "staff_hours",
+    "time_off",
+    "staff",
+    "services",
+    "contacts",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "events",
+    "usage_events",
+    "usage_counters",
+    "client_settings",
+    "domains",
+    "files",
+    "branding",
+    "api_keys",
+    "invitations",
+    "outbox",
+    "client_users",
+    "audit_log",
+];
+
+/// The tenant column of a tenant-owned table.
+pub fn tenant_column(table: &str) -> Option<&'static str> {
+    TENANT_OWNED.iter().find(|(t, _)| *t == table).map(|(_, c)| *c)
+}

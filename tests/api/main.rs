@@ -13,6 +13,7 @@ mod domains;
 mod files;
 mod keys;
 mod layout;
+mod offboarding;
 mod quotas;
 mod schema;
 mod security;

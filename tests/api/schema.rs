@@ -37,6 +37,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("SELECT_CLIENT_BY_SLUG", "Host resolution, before any caller is known"),
     ("LIST_ALL_CLIENTS", "platform admins only (Scope::Platform)"),
     ("PORTAL_OWNER", "Host resolution by verified portal domain"),
+    ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
     ("UNSEALED_TENANTS", "the scheduled sealing of audit chains, which lists the tenants with rows to seal"),
     ("MFA_STATE", "the MFA policy of the tenant a login chose (c.id / agencies.id = ?2), read for that login"),
