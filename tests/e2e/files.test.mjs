@@ -4,12 +4,10 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { startWorker, testSecrets, errorCode, ENV, ROOT } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, r2Object } from "./harness.mjs";
 
 const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const BUCKET = "gatehouse-files";
 
 let w;
 let acme;
@@ -34,18 +32,6 @@ function upload(worker, token, client, bytes, type, { rawName, name, headers = {
   const h = { ...headers };
   if (type !== undefined) h["content-type"] = type;
   return worker.request("POST", `/api/clients/${client}/files${q}`, { token, body: bytes, headers: h, host });
-}
-
-/** Reads an object straight out of the local R2 store; null when it is absent. */
-function r2Object(worker, key) {
-  try {
-    return execFileSync(`${ROOT}/node_modules/.bin/wrangler`, ["r2", "object", "get", `${BUCKET}/${key}`, "--local", "--persist-to", worker.dir, "--pipe"], {
-      cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20,
-    });
-  } catch (e) {
-    if (/not found|does not exist|NoSuchKey/i.test(String(e.stderr) + String(e.stdout))) return null;
-    throw new Error(`wrangler r2 object get failed: ${e.stderr}`);
-  }
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -240,3 +240,15 @@ export function totp(b32, unixSecs) {
   const o = h[19] & 15;
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
+
+/** Reads an object straight out of the local R2 store; null when it is absent. */
+export function r2Object(worker, key) {
+  try {
+    return execFileSync(`${ROOT}/node_modules/.bin/wrangler`, ["r2", "object", "get", `gatehouse-files/${key}`, "--local", "--persist-to", worker.dir, "--pipe"], {
+      cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20,
+    });
+  } catch (e) {
+    if (/not found|does not exist|NoSuchKey/i.test(String(e.stderr) + String(e.stdout))) return null;
+    throw new Error(`wrangler r2 object get failed: ${e.stderr}`);
+  }
+}

@@ -1,9 +1,9 @@
-// Tenant lifecycle under a real wrangler dev: quotas under parallel writes at the limit, the audit
-// log's hash chain under concurrent writers, the breaks raw SQL leaves, the scheduled sealing, and
-// the CSV export.
+// Tenant lifecycle under a real wrangler dev: quotas under parallel writes at the limit, deleting,
+// restoring and purging a client (D1 rows and R2 objects), the audit log's hash chain under
+// concurrent writers, the breaks raw SQL leaves, the scheduled sealing, and the CSV export.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, testSecrets, errorCode } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, r2Object } from "./harness.mjs";
 
 let w;
 const tok = {};
@@ -51,6 +51,62 @@ describe("quotas", () => {
     assert.equal(usage.status, 200, usage.text);
     assert.deepEqual([usage.json.contacts.used, usage.json.contacts.limit, usage.json.contacts.remaining], [limit, limit, 0]);
     assert.equal(usage.json.contacts.events.length, 2);
+  });
+});
+
+describe("deleting a client", () => {
+  /** Rows naming `id` in any tenant column of any table: two D1 queries in all. */
+  let columns;
+  const rowsNaming = (id) => {
+    columns ??= w.d1(`SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p
+      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' AND m.name <> 'd1_migrations'
+      AND (p.name IN ('client_id', 'tenant_id', 'owner_id', 'tenant') OR (m.name = 'clients' AND p.name = 'id'))`);
+    const [row] = w.d1(`SELECT ${columns.map(({ t, c }) => `(SELECT count(*) FROM ${t} WHERE ${c} = '${id}') AS "${t}.${c}"`).join(", ")}`);
+    return Object.entries(row).filter(([, n]) => n > 0).map(([col, n]) => `${col}: ${n}`).sort();
+  };
+
+  test("suspends at once, restores as it was, and after the grace period the purge leaves no row and no object", async () => {
+    const made = await w.request("POST", "/api/clients", { token: tok.agency, json: { name: "Doomed Co", slug: "doomed-co" } });
+    assert.equal(made.status, 201, made.text);
+    const id = made.json.id;
+    const as = (method, path, json) => w.request(method, `/api/clients/${id}${path}`, { token: tok.agency, json });
+    assert.equal((await as("POST", "/contacts", { name: "Dee", email: "dee@example.com" })).status, 201);
+    const pipeline = await as("POST", "/pipelines", { name: "Sales", stages: ["New", "Won"] });
+    assert.equal((await as("POST", "/deals", { title: "Big", pipeline_id: pipeline.json.id })).status, 201);
+    assert.equal((await as("POST", "/api-keys", { name: "zap", permissions: ["contacts:read"] })).status, 201);
+    const file = await w.request("POST", `/api/clients/${id}/files?name=a.txt`, { token: tok.agency, body: Buffer.from("doomed file"), headers: { "content-type": "text/plain" } });
+    assert.equal(file.status, 201, file.text);
+    const key = w.d1(`SELECT object_key FROM files WHERE id = '${file.json.id}'`)[0].object_key;
+    assert.equal(String(r2Object(w, key)), "doomed file");
+    // Acme's own admin cannot delete Acme; the agency deletes Doomed Co.
+    assert.equal((await w.request("DELETE", `/api/clients/${T.acme}`, { token: tok.acme })).status, 403);
+    const del = await as("DELETE", "");
+    assert.equal(del.status, 202, del.text);
+    assert.equal((await as("GET", "/contacts")).json.items.length, 1, "the agency still reads it while restorable");
+    assert.equal((await w.request("GET", `/api/clients/${id}`, { token: tok.agency })).json.effective_status, "deleted");
+    const restored = await as("POST", "/restore");
+    assert.equal(restored.status, 200, restored.text);
+    assert.equal(restored.json.effective_status, "active");
+    assert.equal((await as("DELETE", "")).status, 202);
+    // Thirty days pass (the row's purge time is moved into the past); the window is closed.
+    w.d1(`UPDATE clients SET purge_after = 1 WHERE id = '${id}'`);
+    const late = await as("POST", "/restore");
+    assert.equal(late.status, 409);
+    assert.equal(errorCode(late), "restore_window_closed");
+    const acmeBefore = rowsNaming(T.acme);
+    assert.ok(rowsNaming(id).length >= 8, rowsNaming(id).join(", "));
+    for (let run = 0; ; run++) {
+      const cron = await w.request("GET", "/__scheduled?cron=*/15+*+*+*+*");
+      assert.equal(cron.status, 200, cron.text);
+      if (w.d1(`SELECT count(*) AS n FROM clients WHERE id = '${id}'`)[0].n === 0) break;
+      assert.ok(run < 5, "the purge finishes");
+    }
+    assert.deepEqual(rowsNaming(id), [], "no table holds a row of the purged client");
+    assert.equal(r2Object(w, key), null, "its object is gone from R2");
+    assert.deepEqual(rowsNaming(T.acme), acmeBefore, "a sibling keeps every row");
+    const audit = w.d1(`SELECT action FROM audit_log WHERE tenant_id = '${T.agency}' AND target_id = '${id}' ORDER BY seq`).map((r) => r.action);
+    assert.deepEqual(audit, ["client.deleted", "client.restored", "client.deleted", "client.purged"], "the agency's audit keeps the story");
+    assert.equal((await w.request("GET", `/api/clients/${id}`, { token: tok.agency })).status, 404);
   });
 });
 
