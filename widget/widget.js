@@ -105,7 +105,9 @@
     form.appendChild(button);
     form.appendChild(status);
     var booking = config.booking || {};
-    if (booking.enabled) {
+    // Either feature can be off for the client: then the other stands alone, without tabs.
+    var leadsOn = formSpec.enabled !== false;
+    if (booking.enabled && leadsOn) {
       var tabs = el("div", { class: "tabs", role: "tablist" });
       var contactTab = el("button", { type: "button", role: "tab", "aria-selected": "true" }, "Contact");
       var bookTab = el("button", { type: "button", role: "tab", "aria-selected": "false" }, "Book");
@@ -130,7 +132,8 @@
         pane.hidden = false;
       });
     }
-    root.appendChild(form);
+    if (leadsOn) root.appendChild(form);
+    else if (booking.enabled) root.appendChild(bookingPane(booking));
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();

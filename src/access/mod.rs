@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod flags;
 pub mod mail;
 pub mod plans;
 pub mod roles;

@@ -228,6 +228,8 @@ impl<'a, P: Platform> App<'a, P> {
             (Get, ["clients", id]) => tenants::get_client(ctx, req, who, id).await,
             (Put, ["clients", id]) => tenants::update_client(ctx, req, who, id).await,
             (Get, ["clients", id, "usage"]) => tenants::usage(ctx, req, who, id).await,
+            (Get, ["clients", id, "preferences"]) => tenants::preferences::get(ctx, req, who, id).await,
+            (Patch, ["clients", id, "preferences"]) => tenants::preferences::patch(ctx, req, who, id).await,
             (Delete, ["clients", id]) => tenants::offboarding::delete(ctx, req, who, id).await,
             (Post, ["clients", id, "restore"]) => tenants::offboarding::restore(ctx, req, who, id).await,
             // Audit logs: a client's, an agency's, the platform's; as JSON pages, CSV, and verified.
@@ -448,6 +450,7 @@ fn routed_path(path: &[&str]) -> bool {
         ["agencies" | "clients" | "users"]
             | ["agencies" | "clients", _]
             | ["clients", _, "audit" | "domains" | "files" | "branding" | "settings" | "contacts" | "usage"]
+            | ["clients", _, "preferences"]
             | ["agencies", _, "audit"]
             | ["clients", _, "restore"]
             | ["clients" | "agencies", _, "audit", "export" | "verify"]

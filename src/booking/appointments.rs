@@ -12,7 +12,7 @@ use crate::access::audit::{self, Event};
 use crate::access::events::{self, Kind};
 use crate::access::roles::{Permission, Principal};
 use crate::access::store::ClientRow;
-use crate::access::{self, ClientScope};
+use crate::access::ClientScope;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{email_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
@@ -392,7 +392,7 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, row) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: NewAppointment = json_body(req, &["client_id", "id", "status", "ends_at", "source"])?;
     let note = body.note.as_deref().map(|n| text_field("note", n, 2000)).transpose()?;
     let (shape, slot) =
@@ -437,7 +437,7 @@ pub async fn list<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, row) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let (cursor, limit) = page_params(req)?;
     let instant = |name: &'static str| -> ApiResult<Param> {
         match req.query_param(name) {
@@ -483,7 +483,7 @@ pub async fn get<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, row) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let a = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(200, &a.view(&zone_of(ctx.p, &row)?, &row.time_zone)))
 }
@@ -510,7 +510,7 @@ pub async fn update<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, row) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: Change = json_body(req, &["client_id", "id", "ends_at", "service_id"])?;
     let cur = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     match (body.status, body.starts_at) {
@@ -736,7 +736,7 @@ pub async fn availability<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, row) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, row) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let param = |k: &'static str| {
         req.query_param(k).ok_or_else(|| ApiError::bad_request("missing_parameter", format!("`{k}` is required")))
     };

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::int_bool;
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
-use crate::access::{self, ClientScope};
+use crate::access::ClientScope;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
@@ -111,7 +111,7 @@ pub async fn list<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let (cursor, limit) = page_params(req)?;
     let active = match req.query_param("active").as_deref() {
         None => Param::Null,
@@ -131,7 +131,7 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: ServiceBody = json_body(req, &["client_id", "id"])?;
     let (name, duration, price, currency, before, after, active) = merged(body, None)?;
     let id = new_id("svc")?;
@@ -167,7 +167,7 @@ pub async fn get<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -180,7 +180,7 @@ pub async fn update<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: ServiceBody = json_body(req, &["client_id", "id"])?;
     let cur = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     let (name, duration, price, currency, before, after, active) = merged(body, Some(&cur))?;
@@ -219,7 +219,7 @@ pub async fn delete<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     let stmts = [
         Stmt::new(DELETE, vec![client.id().into(), id.into()]),

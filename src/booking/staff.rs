@@ -8,7 +8,7 @@ use super::availability::{DaysOff, Window};
 use super::int_bool;
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
-use crate::access::{self, ClientScope};
+use crate::access::ClientScope;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
@@ -333,7 +333,7 @@ pub async fn list<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     let (cursor, limit) = page_params(req)?;
     let rows: Vec<StaffRow> = ctx.p.query_as(LIST, &[client.id().into(), cursor.into(), Param::Int(limit)]).await?;
     let items = complete(ctx.p, &client, rows).await?;
@@ -348,7 +348,7 @@ pub async fn create<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: StaffBody = json_body(req, &["client_id", "id"])?;
     let name = text_field("name", body.name.as_deref().unwrap_or(""), 120)?;
     let user = user_field(ctx.p, &client, body.user_id.flatten().as_deref()).await?;
@@ -384,7 +384,7 @@ pub async fn get<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -396,7 +396,7 @@ pub async fn update<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: StaffBody = json_body(req, &["client_id", "id"])?;
     let cur = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     let name = match &body.name {
@@ -443,7 +443,7 @@ pub async fn set_hours<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: HoursBody = json_body(req, &[])?;
     let week = windows(&body.hours)?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
@@ -468,7 +468,7 @@ pub async fn delete<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     let stmts = [
         Stmt::new(DELETE, vec![client.id().into(), id.into()]),
@@ -490,7 +490,7 @@ pub async fn list_time_off<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingRead).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
     let from = req.query_param("from").unwrap_or_else(|| "0000-01-01".into());
     let to = req.query_param("to").unwrap_or_else(|| "9999-12-31".into());
@@ -507,7 +507,7 @@ pub async fn add_time_off<P: Platform>(
     client_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let body: TimeOffBody = json_body(req, &["client_id", "staff_id", "id"])?;
     let (Some(from), Some(to)) = (tz::parse_date(&body.start_date), tz::parse_date(&body.end_date)) else {
         return Err(ApiError::invalid("invalid_date", "dates are YYYY-MM-DD"));
@@ -561,7 +561,7 @@ pub async fn delete_time_off<P: Platform>(
     id: &str,
     off_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
+    let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingWrite).await?;
     let stmts = [
         Stmt::new(DELETE_TIME_OFF, vec![client.id().into(), id.into(), off_id.into()]),
         audit::entry_if_changed(

@@ -2,6 +2,7 @@
 
 pub mod audit_log;
 pub mod offboarding;
+pub mod preferences;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -351,11 +352,15 @@ pub async fn update_client<P: Platform>(
 ) -> ApiResult<Response> {
     let (_, c) = access::client(ctx, req, who, id, Permission::ClientsWrite).await?;
     let patch: ClientPatch = json_body(req, FORBIDDEN)?;
-    let managed = patch.status.is_some() || patch.plan.is_some() || patch.test_mode.is_some() || patch.limits.is_some();
+    let managed = patch.status.is_some()
+        || patch.plan.is_some()
+        || patch.test_mode.is_some()
+        || patch.limits.is_some()
+        || patch.feature_flags.is_some();
     if managed && !who.can(Permission::ClientsManage) {
         return Err(ApiError::Forbidden(
             "forbidden_field",
-            "status, plan, limits and test_mode are set by the agency".into(),
+            "status, plan, limits, feature_flags and test_mode are set by the agency".into(),
         ));
     }
     let changed = present_fields(&[
@@ -387,17 +392,9 @@ pub async fn update_client<P: Platform>(
     if kind != "individual" && kind != "organization" {
         return Err(ApiError::invalid("invalid_kind", "kind must be individual or organization"));
     }
-    let flags = match patch.feature_flags {
-        Some(f) => {
-            if f.len() > 64 || f.iter().any(|(k, v)| k.len() > 64 || !v.is_boolean()) {
-                return Err(ApiError::invalid(
-                    "invalid_feature_flags",
-                    "feature_flags maps up to 64 names to booleans",
-                ));
-            }
-            Value::Object(f).to_string()
-        }
-        None => c.feature_flags,
+    let flags = match &patch.feature_flags {
+        Some(f) => crate::access::flags::patch(&c.feature_flags, f)?,
+        None => c.feature_flags.clone(),
     };
     let test_mode = patch.test_mode.map(i64::from).unwrap_or(c.test_mode);
     let stmts = [

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::access::flags::{self, Flag};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
 use crate::crm::contacts::Submitted;
@@ -25,7 +26,7 @@ use crate::platform::Ctx;
 /// suspended agency suspends its clients' widgets), its verified widget domains through
 /// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
 /// config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, c.feature_flags, \
     EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
       WHERE ss.client_id = c.id AND st.active = 1 AND sv.active = 1) AS bookable, \
     CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
@@ -50,6 +51,9 @@ pub struct ClientGate {
     /// The plan and limit overrides that cap the widget's leads (`access::plans`).
     pub plan: String,
     pub limits: String,
+    /// The client's `booking` and `widget_leads` feature flags.
+    pub booking: bool,
+    pub leads: bool,
     pub rules: Vec<OriginRule>,
     /// The widget config, built with the gate, so a config request costs no D1 query of its own.
     pub config: Value,
@@ -62,6 +66,7 @@ struct LoadRow {
     name: String,
     plan: String,
     limits: String,
+    feature_flags: String,
     bookable: i64,
     status: String,
     test_mode: i64,
@@ -85,6 +90,8 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
     let Some(first) = rows.first() else {
         return Ok(None);
     };
+    let booking = flags::enabled(&first.feature_flags, Flag::Booking);
+    let leads = flags::enabled(&first.feature_flags, Flag::WidgetLeads);
     let mut gate = ClientGate {
         client_id: first.id.clone(),
         agency_id: first.agency_id.clone(),
@@ -93,8 +100,15 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
         test_mode: first.test_mode != 0,
         plan: first.plan.clone(),
         limits: first.limits.clone(),
+        booking,
+        leads,
         rules: Vec::new(),
-        config: widget_config(&first.name, crate::branding::for_widget(&own, &agency), first.bookable != 0),
+        config: widget_config(
+            &first.name,
+            crate::branding::for_widget(&own, &agency),
+            first.bookable != 0 && booking,
+            leads,
+        ),
     };
     for r in &rows {
         let Some(hostname) = &r.hostname else {
@@ -287,6 +301,10 @@ pub async fn handle<P: Platform>(
             .with_header("access-control-allow-headers", "content-type")
             .with_header("access-control-max-age", "600"),
         (Method::Get, ["config"]) => Response::json(200, &gate.config),
+        (Method::Post, ["leads"]) if !gate.leads => feature_off(Flag::WidgetLeads),
+        (Method::Get, ["services"] | ["availability"]) | (Method::Post, ["bookings"]) if !gate.booking => {
+            feature_off(Flag::Booking)
+        }
         (Method::Post, ["leads"]) => {
             // Boxed: a lead write is rare next to config reads and preflights.
             Box::pin(create_lead(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
@@ -310,12 +328,17 @@ pub async fn handle<P: Platform>(
     Ok(resp)
 }
 
-fn widget_config(name: &str, branding: Value, bookable: bool) -> Value {
+fn feature_off(flag: Flag) -> Response {
+    flags::disabled(flag).into_response()
+}
+
+fn widget_config(name: &str, branding: Value, bookable: bool, leads: bool) -> Value {
     json!({
         "client": {"name": name},
         "branding": branding,
         "booking": {"enabled": bookable, "title": "Book an appointment", "submit_label": "Confirm booking"},
         "form": {
+            "enabled": leads,
             "title": "Get in touch",
             "submit_label": "Send",
             "success_message": "Thanks! We'll be in touch soon.",
@@ -629,6 +652,8 @@ mod tests {
             test_mode,
             plan: "starter".into(),
             limits: "{}".into(),
+            booking: true,
+            leads: true,
             rules: vec![
                 rule("example.com", Scheme::Https, None),
                 rule("*.shop.example", Scheme::Https, None),

@@ -288,3 +288,54 @@ fn a_retried_widget_booking_books_once_and_answers_with_the_first() {
     assert_eq!((other.status, error_code(&other)), (409, "slot_taken".to_string()), "another submission for the slot");
     assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM appointments WHERE source = 'widget'")[0]["n"], 1);
 }
+
+#[test]
+fn the_booking_and_widget_leads_flags_turn_their_routes_and_the_widget_parts_off_and_on() {
+    use gatehouse::platform::http::Request;
+    let t = TestApp::new();
+    let agency = t.login("agency.admin@northwind.test");
+    let admin = t.login("admin@acme.test");
+    let flags = |token: &str, v: serde_json::Value| {
+        t.req(Method::Put, &format!("/api/clients/{ACME}"), Some(token), Some(json!({"feature_flags": v})))
+    };
+    let widget = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut r = Request::new(method, &format!("/api/widget/v1/{path}?key={}", t.demo.acme_key))
+            .with_header("host", API)
+            .with_header("origin", "http://shop.localhost:8080");
+        if let Some(b) = body {
+            r = r.with_header("content-type", "application/json").with_body(b.to_string());
+        }
+        t.call(r)
+    };
+    // Flags are the agency's to set, by name, as booleans.
+    assert_eq!(error_code(&flags(&admin, json!({"booking": false}))), "forbidden_field");
+    assert_eq!(error_code(&flags(&agency, json!({"bookings": false}))), "invalid_feature_flags");
+    assert_eq!(error_code(&flags(&agency, json!({"booking": "off"}))), "invalid_feature_flags");
+    assert_eq!(json_of(&widget(Method::Get, "config", None))["booking"]["enabled"], true);
+    let r = flags(&agency, json!({"booking": false}));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(json_of(&r)["feature_flags"], json!({"booking": false}));
+    // Off: the booking API and the widget's Book tab.
+    for (method, path) in [
+        (Method::Get, format!("/api/clients/{ACME}/services")),
+        (Method::Get, format!("/api/clients/{ACME}/staff")),
+        (Method::Get, format!("/api/clients/{ACME}/appointments")),
+        (Method::Post, format!("/api/clients/{ACME}/services")),
+    ] {
+        let r = t.req(method, &path, Some(&admin), Some(json!({})));
+        assert_eq!((r.status, error_code(&r).as_str()), (403, "feature_disabled"), "{path}");
+    }
+    assert_eq!(json_of(&widget(Method::Get, "config", None))["booking"]["enabled"], false);
+    assert_eq!(error_code(&widget(Method::Get, "services", None)), "feature_disabled");
+    // A foreign client is still 404 before any flag is read.
+    let globex = t.login("admin@globex.test");
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/services"), Some(&globex), None).status, 404);
+    // Leads off too; then booking back on: the widget is a Book tab alone.
+    assert_eq!(flags(&agency, json!({"widget_leads": false})).status, 200);
+    let lead = widget(Method::Post, "leads", Some(json!({"name": "L", "email": "l@example.com"})));
+    assert_eq!((lead.status, error_code(&lead).as_str()), (403, "feature_disabled"));
+    assert_eq!(flags(&agency, json!({"booking": true})).status, 200);
+    let config = json_of(&widget(Method::Get, "config", None));
+    assert_eq!((config["booking"]["enabled"].clone(), config["form"]["enabled"].clone()), (json!(true), json!(false)));
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/services"), Some(&admin), None).status, 200);
+}

@@ -199,3 +199,40 @@ fn reveal_is_the_only_path_to_plaintext_and_it_is_tenant_scoped() {
         pollster::block_on(gatehouse::access::client(&ctx, &req, &globex, ACME, Permission::SettingsRead)).unwrap_err();
     assert_eq!(err.status(), 404);
 }
+
+#[test]
+fn preferences_take_only_allowlisted_keys_with_typed_values_and_null_restores_the_default() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let path = format!("/api/clients/{}/preferences", gatehouse::seed::ACME);
+    let get = || json_of(&t.req(Method::Get, &path, Some(&admin), None));
+    let before = get();
+    assert_eq!(before["locale"], "en-US");
+    assert_eq!(before["currency"], "USD");
+    assert_eq!(before["time_zone"], "America/New_York", "the client's own column");
+    let patch = |v: serde_json::Value| t.req(Method::Patch, &path, Some(&admin), Some(v));
+    let r =
+        patch(json!({"locale": "pt_br", "currency": "eur", "week_starts_on": "sunday", "time_zone": "Europe/Lisbon"}));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let now = json_of(&r);
+    assert_eq!((now["locale"].as_str(), now["currency"].as_str()), (Some("pt-BR"), Some("EUR")));
+    assert_eq!(get(), now);
+    for (bad, code) in [
+        (json!({"theme": "dark"}), "invalid_preference"),
+        (json!({"locale": "<script>"}), "invalid_preference"),
+        (json!({"currency": "XYZ"}), "invalid_currency"),
+        (json!({"week_starts_on": 1}), "invalid_preference"),
+        (json!({"time_zone": "Mars/Olympus"}), "invalid_time_zone"),
+    ] {
+        let r = patch(bad.clone());
+        assert_eq!((r.status, error_code(&r).as_str()), (422, code), "{bad}");
+    }
+    assert_eq!(get(), now, "a refused patch changes nothing");
+    assert_eq!(json_of(&patch(json!({"locale": null})))["locale"], "en-US");
+    // A viewer reads, and may not write.
+    let viewer = t.login("viewer@acme.test");
+    assert_eq!(t.req(Method::Get, &path, Some(&viewer), None).status, 200);
+    assert_eq!(t.req(Method::Patch, &path, Some(&viewer), Some(json!({"locale": "de"}))).status, 403);
+    let audited = t.p.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'client.preferences_updated'");
+    assert_eq!(audited[0]["n"], 2, "one row per change that happened");
+}

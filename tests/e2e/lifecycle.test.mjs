@@ -54,6 +54,38 @@ describe("quotas", () => {
   });
 });
 
+describe("feature flags and preferences", () => {
+  test("booking off: the API's booking routes and the widget's Book tab are refused; back on, they return", async () => {
+    const shop = { origin: "http://shop.localhost:8080" };
+    const config = async () => (await w.request("GET", `/api/widget/v1/config?key=${w.keys.acme}`, { headers: shop })).json;
+    assert.equal((await config()).booking.enabled, true);
+    const off = await w.request("PUT", `/api/clients/${T.acme}`, { token: tok.agency, json: { feature_flags: { booking: false } } });
+    assert.equal(off.status, 200, off.text);
+    const services = await w.request("GET", `/api/clients/${T.acme}/services`, { token: tok.acme });
+    assert.equal(services.status, 403);
+    assert.equal(errorCode(services), "feature_disabled");
+    assert.equal((await config()).booking.enabled, false);
+    const slots = await w.request("GET", `/api/widget/v1/services?key=${w.keys.acme}`, { headers: shop });
+    assert.equal(errorCode(slots), "feature_disabled");
+    const byClient = await w.request("PUT", `/api/clients/${T.acme}`, { token: tok.acme, json: { feature_flags: { booking: true } } });
+    assert.equal(errorCode(byClient), "forbidden_field", "flags are the agency's");
+    assert.equal((await w.request("PUT", `/api/clients/${T.acme}`, { token: tok.agency, json: { feature_flags: { booking: true } } })).status, 200);
+    assert.equal((await config()).booking.enabled, true);
+    assert.equal((await w.request("GET", `/api/clients/${T.acme}/services`, { token: tok.acme })).status, 200);
+  });
+
+  test("preferences: typed values only, normalised, audited", async () => {
+    const r = await w.request("PATCH", `/api/clients/${T.acme}/preferences`, { token: tok.acme, json: { locale: "de_de", currency: "eur" } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.locale, "de-DE");
+    assert.equal(r.json.currency, "EUR");
+    const bad = await w.request("PATCH", `/api/clients/${T.acme}/preferences`, { token: tok.acme, json: { locale: "de", theme: "dark" } });
+    assert.equal(bad.status, 422);
+    assert.equal(errorCode(bad), "invalid_preference");
+    assert.equal((await w.request("GET", `/api/clients/${T.acme}/preferences`, { token: tok.acme })).json.locale, "de-DE");
+  });
+});
+
 describe("deleting a client", () => {
   /** Rows naming `id` in any tenant column of any table: two D1 queries in all. */
   let columns;

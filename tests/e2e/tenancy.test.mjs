@@ -102,6 +102,8 @@ const CLIENT_ENDPOINTS = [
   { name: "GET contacts", method: "GET", path: (id) => `/api/clients/${id}/contacts`, allowed: ALL, ok: 200 },
   { name: "POST contact", method: "POST", path: (id) => `/api/clients/${id}/contacts`, json: { name: "Matrix Lead", email: "lead@example.com" }, allowed: ALL.filter((r) => r !== "client_viewer"), ok: 201 },
   { name: "GET usage", method: "GET", path: (id) => `/api/clients/${id}/usage`, allowed: ALL, ok: 200 },
+  { name: "GET preferences", method: "GET", path: (id) => `/api/clients/${id}/preferences`, allowed: ALL, ok: 200 },
+  { name: "PATCH preferences", method: "PATCH", path: (id) => `/api/clients/${id}/preferences`, json: { date_format: "DD/MM/YYYY" }, allowed: ADMINS, ok: 200 },
   // Restoring a client that is not deleted: reach and permission are checked first, then 409.
   { name: "POST restore", method: "POST", path: (id) => `/api/clients/${id}/restore`, allowed: ["platform_admin", "agency_admin"], ok: 409 },
   { name: "GET audit", method: "GET", path: (id) => `/api/clients/${id}/audit`, allowed: ADMINS, ok: 200 },
