@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import net from "node:net";
 import http from "node:http";
 import crypto from "node:crypto";
+import { chromium } from "playwright-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -251,4 +252,14 @@ export function r2Object(worker, key) {
     if (/not found|does not exist|NoSuchKey/i.test(String(e.stderr) + String(e.stdout))) return null;
     throw new Error(`wrangler r2 object get failed: ${e.stderr}`);
   }
+}
+
+/** The system's headless Chromium, as every browser test runs it. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-quic"],
+  });
 }

@@ -6,8 +6,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startWorker, testSecrets, errorCode, startFakeTurnstile, totp, ROOT } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, startFakeTurnstile, totp, ROOT, launchChromium } from "./harness.mjs";
 
 const SCREENSHOTS = join(ROOT, "tests", "e2e", "screenshots");
 let w, turnstile, browser;
@@ -32,12 +31,7 @@ before(async () => {
   T.acme = clients.find((c) => c.slug === "acme").id;
   T.globex = clients.find((c) => c.slug === "globex").id;
   T.agency = clients[0].agency_id;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
 

@@ -8,8 +8,7 @@ import crypto from "node:crypto";
 import { mkdirSync, statSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
-import { chromium } from "playwright-core";
-import { startWorker, testSecrets, errorCode, ROOT } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, ROOT, launchChromium } from "./harness.mjs";
 
 const SCREENSHOTS = join(ROOT, "tests", "e2e", "screenshots");
 
@@ -97,12 +96,7 @@ before(async () => {
   const g = await w.request("POST", `/api/clients/${ids.globex}/contacts`, { token: tok.globex, json: { name: "Globex Gina", email: "gina@globex-patient.test" } });
   assert.equal(g.status, 201, g.text);
 
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });
 

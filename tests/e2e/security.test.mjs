@@ -155,14 +155,18 @@ describe("3. widget spam", () => {
 
   test("a flood of made-up keys from one address stops reaching D1", async () => {
     const fake = (i) => `pk_${String(i).padStart(52, "a").replace(/[^a-z0-9]/g, "a")}`;
+    // GATE_MISS_LIMITER allows 60 misses per fixed 10-second window. 130 misses take about two
+    // seconds, so they touch at most two windows, and however a boundary splits them, at least 10
+    // land past a window's 60.
     const queries = [];
-    for (let i = 0; i < 70; i++) {
+    for (let i = 0; i < 130; i++) {
       const r = await w.request("GET", `/api/widget/v1/config?key=${fake(i)}`, { headers: { origin: SHOP, "cf-connecting-ip": "192.0.2.99" } });
       assert.equal(r.status, 403);
       queries.push(Number(r.headers["x-gatehouse-db-queries"]));
     }
     assert.ok(queries.slice(0, 10).every((q) => q === 1), "the first misses each cost a query");
-    assert.ok(queries.slice(-5).every((q) => q === 0), `past the limit, misses cost no query: ${queries.join(",")}`);
+    assert.ok(queries.filter((q) => q === 0).length >= 10, `past the limit, misses cost no query: ${queries.join(",")}`);
+    assert.ok(queries.every((q) => q === 0 || q === 1), queries.join(","));
     const known = await w.request("GET", `/api/widget/v1/config?key=${w.keys.acme}`, { headers: { origin: SHOP, "cf-connecting-ip": "192.0.2.99" } });
     assert.equal(known.status, 200, "a warm known key is never limited");
   });

@@ -8,8 +8,7 @@ import crypto from "node:crypto";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
-import { startWorker, testSecrets, ROOT } from "./harness.mjs";
+import { startWorker, testSecrets, ROOT, launchChromium } from "./harness.mjs";
 
 const SCREENSHOTS = join(ROOT, "tests", "e2e", "screenshots");
 const WIDGET_PREFIX = "[Gatehouse widget]";
@@ -57,12 +56,7 @@ before(async () => {
   acmeId = (await w.request("GET", "/api/me", { token: acmeToken })).json.context.tenant;
   server = await startPageServer(w.port, w.keys.acme);
   pagePort = server.address().port;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
