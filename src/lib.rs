@@ -22,6 +22,8 @@ pub mod widget;
 // The top: routing and scheduled jobs, imported by nobody but the edge.
 pub mod api;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod import;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod seed;
 
 #[cfg(target_arch = "wasm32")]

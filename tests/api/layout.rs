@@ -43,7 +43,7 @@ fn place(rel: &str) -> Option<(Layer, &str)> {
         "platform" => Layer::Platform,
         "access" => Layer::Access,
         f if FEATURES.contains(&f) => Layer::Feature,
-        "api" | "seed" | "bin" | "lib" => Layer::Top,
+        "api" | "seed" | "import" | "bin" | "lib" => Layer::Top,
         "edge" => Layer::Edge,
         _ => return None,
     };

@@ -11,6 +11,7 @@ mod booking;
 mod crm;
 mod domains;
 mod files;
+mod import;
 mod keys;
 mod layout;
 mod offboarding;
