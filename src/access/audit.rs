@@ -144,13 +144,16 @@ pub async fn seal_pending<P: Platform>(p: &P, tenants: i64) -> ApiResult<i64> {
 }
 
 /// What `verify` found: how many rows hold, the head to compare with a copy kept elsewhere (only
-/// that catches a removed tail), and the first break.
+/// that catches a removed tail), the first break, and how many newer rows still wait for sealing.
 #[derive(Debug, Serialize)]
 pub struct ChainReport {
     pub ok: bool,
     pub rows: i64,
     pub head: Option<Head>,
     pub first_break: Option<Break>,
+    /// Rows after the sealed head, written since (or past this call's sealing budget): not yet
+    /// links of the chain, and not breaks either.
+    pub pending: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,14 +169,19 @@ pub struct Break {
     /// The row found there, if any.
     pub id: Option<String>,
     /// `missing` (a removed row), `edited` (fields no longer match the hash), `relinked` (its
-    /// `prev_hash` is not the previous row's hash), or `unsealed` (a row left out of the chain).
+    /// `prev_hash` is not the previous row's hash), or `unsealed` (a row left out of the chain
+    /// below the sealed head).
     pub reason: &'static str,
 }
 
-/// Seals the tenant's new rows, then walks the whole chain from the first row.
+/// Seals the tenant's new rows, then walks the whole chain from the first row: every row up to
+/// the sealed head must link and hash; the rows after it are pending, but must still be
+/// contiguous (a gap there is a removed row all the same).
 pub async fn verify<P: Platform>(p: &P, tenant: &str) -> ApiResult<ChainReport> {
     seal(p, tenant, 5_000).await?;
+    let sealed_head = p.query_first::<Sealed>(LAST_SEALED, &[tenant.into()]).await?.map_or(0, |h| h.seq);
     let (mut seq, mut prev) = (0i64, GENESIS.to_string());
+    let (mut verified, mut pending) = (0i64, 0i64);
     let mut first_break = None;
     'walk: loop {
         let rows: Vec<ChainRow> = p.query_as(CHAIN_AFTER, &[tenant.into(), Param::Int(seq), Param::Int(500)]).await?;
@@ -181,6 +189,9 @@ pub async fn verify<P: Platform>(p: &P, tenant: &str) -> ApiResult<ChainReport> 
             let at = |reason| Break { seq: seq + 1, id: Some(r.id.clone()), reason };
             let broken = if r.seq != seq + 1 {
                 Some(Break { seq: seq + 1, id: None, reason: "missing" })
+            } else if r.seq > sealed_head {
+                pending += 1;
+                None
             } else if r.hash.is_none() {
                 Some(at("unsealed"))
             } else if r.prev_hash.as_deref() != Some(prev.as_str()) {
@@ -188,23 +199,27 @@ pub async fn verify<P: Platform>(p: &P, tenant: &str) -> ApiResult<ChainReport> 
             } else if r.hash.as_deref() != Some(chain_hash(&prev, r).as_str()) {
                 Some(at("edited"))
             } else {
+                verified = r.seq;
+                prev = r.hash.clone().unwrap_or_default();
                 None
             };
             if broken.is_some() {
                 first_break = broken;
                 break 'walk;
             }
-            (seq, prev) = (r.seq, r.hash.clone().unwrap_or_default());
+            seq = r.seq;
         }
         if (rows.len() as i64) < 500 {
             break;
         }
     }
+    let head_hash = if verified > 0 { Some(prev) } else { None };
     Ok(ChainReport {
         ok: first_break.is_none(),
-        rows: seq,
-        head: (seq > 0).then_some(Head { seq, hash: prev }),
+        rows: verified,
+        head: head_hash.map(|hash| Head { seq: verified, hash }),
         first_break,
+        pending,
     })
 }
 

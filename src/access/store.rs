@@ -44,7 +44,7 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug,
     WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
-    require_mfa = ?15, limits = ?16 WHERE id = ?1 AND agency_id = ?2";
+    require_mfa = ?15, limits = ?16 WHERE id = ?1 AND agency_id = ?2 AND deleted_at IS NULL";
 
 pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
     WHERE email = ?1";

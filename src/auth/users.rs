@@ -369,7 +369,14 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::
             nonce.as_str().into(),
         ],
     ));
-    if role.level() == Level::Client {
+    // Only a new member takes a seat: someone already in the client crosses nothing.
+    let member = role.level() == Level::Client
+        && !ctx
+            .p
+            .query(store::SELECT_CLIENT_MEMBERSHIP, &[user_id.as_str().into(), inv.tenant_id.as_str().into()])
+            .await?
+            .is_empty();
+    if role.level() == Level::Client && !member {
         stmts.extend(plans::crossing(&actor, &inv.tenant_id, Metric::Seats, seats, &user_id, 1, now)?);
     }
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {

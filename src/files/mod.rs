@@ -250,28 +250,27 @@ pub async fn store<P: Platform>(
     let sha = crate::platform::ids::hex(&Sha256::digest(&up.bytes));
     let name = clean_name(up.name);
     let now = ctx.p.now_ms();
-    let mut stmts = vec![Stmt::new(
-        INSERT_PENDING,
-        vec![
-            id.as_str().into(),
-            up.tenant_id.into(),
-            up.area.as_str().into(),
-            key.as_str().into(),
-            name.as_str().into(),
-            content_type.as_str().into(),
-            Param::Int(size as i64),
-            sha.as_str().into(),
-            who.user_id.as_str().into(),
-            Param::Int(now),
-            Param::Int(quota),
-            crate::platform::ids::new_token("")?.into(),
-        ],
-    )];
-    if is_client {
-        let actor = audit::actor(req, Some(who));
-        stmts.extend(plans::crossing(&actor, up.tenant_id, Metric::StorageBytes, quota, &id, size as i64, now)?);
-    }
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
+    let inserted = ctx
+        .p
+        .execute(
+            INSERT_PENDING,
+            &[
+                id.as_str().into(),
+                up.tenant_id.into(),
+                up.area.as_str().into(),
+                key.as_str().into(),
+                name.as_str().into(),
+                content_type.as_str().into(),
+                Param::Int(size as i64),
+                sha.as_str().into(),
+                who.user_id.as_str().into(),
+                Param::Int(now),
+                Param::Int(quota),
+                crate::platform::ids::new_token("")?.into(),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
         return Err(plans::exceeded(Metric::StorageBytes, quota));
     }
     let meta = match ctx.p.put(key.as_str(), up.bytes, &content_type).await {
@@ -299,6 +298,12 @@ pub async fn store<P: Platform>(
     if up.area == Area::Uploads {
         let data = json!({"file": {"id": id, "name": name, "content_type": content_type, "size": size, "sha256": sha}});
         stmts.push(events::record_if_changed(ctx, up.tenant_id, Kind::FileUploaded, data)?);
+    }
+    // A crossing of the storage limit is recorded with the file it counts, once it is stored: an
+    // upload that fails after its pending row leaves no event behind.
+    if is_client {
+        let actor = audit::actor(req, Some(who));
+        stmts.extend(plans::crossing(&actor, up.tenant_id, Metric::StorageBytes, quota, &id, size as i64, now)?);
     }
     if let Err(e) = ctx.p.batch(&stmts).await {
         if ctx.p.delete(key.as_str()).await.is_ok() {

@@ -352,6 +352,11 @@ pub async fn update_client<P: Platform>(
 ) -> ApiResult<Response> {
     let (_, c) = access::client(ctx, req, who, id, Permission::ClientsWrite).await?;
     let patch: ClientPatch = json_body(req, FORBIDDEN)?;
+    // A deleted client changes only by being restored: a status set here would wake it while its
+    // purge stays scheduled.
+    if c.deleted_at.is_some() {
+        return Err(ApiError::conflict("client_deleted", "this client is deleted; restore it first"));
+    }
     let managed = patch.status.is_some()
         || patch.plan.is_some()
         || patch.test_mode.is_some()

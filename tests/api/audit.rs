@@ -36,6 +36,7 @@ fn each_tenant_has_an_unbroken_chain_with_one_seq_per_row() {
     some_changes(&t, &admin, 5);
     let report = verify(&t, &admin, &format!("/api/clients/{ACME}"));
     assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["pending"], 0, "everything written was sealed by the verify");
     let rows = t.p.sql(&format!("SELECT seq, prev_hash, hash FROM audit_log WHERE tenant_id = '{ACME}' ORDER BY seq"));
     assert_eq!(report["rows"], rows.len() as i64);
     assert_eq!(report["head"]["hash"], rows.last().unwrap()["hash"]);

@@ -77,6 +77,9 @@ fn a_deleted_client_is_suspended_at_once_and_restored_as_it_was() {
         error_code(&t.req(Method::Delete, &format!("/api/clients/{ACME}"), Some(&agency), None)),
         "client_deleted"
     );
+    // Nothing wakes it but a restore: a status set by PUT would leave its purge scheduled.
+    let r = t.req(Method::Put, &format!("/api/clients/{ACME}"), Some(&agency), Some(json!({"status": "active"})));
+    assert_eq!((r.status, error_code(&r).as_str()), (409, "client_deleted"));
     // Restored within the grace period, as it was.
     t.p.now_ms.set(t.p.now_ms.get() + 29 * DAY_MS);
     let agency = t.login("agency.admin@northwind.test");
