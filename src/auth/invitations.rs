@@ -11,7 +11,7 @@ use crate::access::audit::{self, Event};
 use crate::access::roles::{effective_permissions, Permission, Principal, Role};
 use crate::access::{self, mail};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::extract::{page_params, page_response};
+use crate::platform::extract::tenant_page;
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_token};
 use crate::platform::ports::{Param, Platform, Stmt};
@@ -71,7 +71,30 @@ async fn one_granted<P: Platform>(
     Ok(inv)
 }
 
-/// `GET /api/{clients|agencies}/{id}/invitations`.
+/// The audit row of a change to a pending invitation, written only if the change happened.
+fn event<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    tenant_id: &str,
+    inv: &InvitationView,
+    action: &'static str,
+) -> ApiResult<Stmt> {
+    let event = Event {
+        tenant_id,
+        action,
+        target_type: "invitation",
+        target_id: Some(&inv.id),
+        metadata: json!({"role": inv.role}),
+    };
+    audit::entry_if_changed(ctx, req, who, event)
+}
+
+/// The refusal for revoking or resending an invitation that is no longer pending.
+fn not_pending(inv: &InvitationView) -> ApiError {
+    ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status))
+}
+
 /// The invitation mail. A client's invitation links to the accept page on the client's portal
 /// host, in its branding; the token rides in the fragment, which no server or log sees. An
 /// agency's is accepted through the API until the console serves a page for it.
@@ -103,6 +126,7 @@ pub async fn mail_text<P: Platform>(
     ))
 }
 
+/// `GET /api/{clients|agencies}/{id}/invitations`.
 pub async fn list<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -111,10 +135,7 @@ pub async fn list<P: Platform>(
     id: &str,
 ) -> ApiResult<Response> {
     let tenant_id = tenant(ctx, req, who, kind, id).await?;
-    let (cursor, limit) = page_params(req)?;
-    let items: Vec<InvitationView> =
-        ctx.p.query_as(LIST, &[tenant_id.as_str().into(), cursor.into(), Param::Int(limit)]).await?;
-    Ok(page_response(&items, limit, |i| Some(i.id.clone())))
+    tenant_page(ctx.p, req, LIST, &tenant_id, |i: &InvitationView| Some(i.id.clone())).await
 }
 
 /// `DELETE /api/{clients|agencies}/{id}/invitations/{invitation_id}`: a pending invitation can no
@@ -131,21 +152,10 @@ pub async fn revoke<P: Platform>(
     let inv = one_granted(ctx, who, &tenant_id, invitation).await?;
     let stmts = [
         Stmt::new(REVOKE, vec![tenant_id.as_str().into(), inv.id.as_str().into()]),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: &tenant_id,
-                action: "invitation.revoked",
-                target_type: "invitation",
-                target_id: Some(&inv.id),
-                metadata: json!({"role": inv.role}),
-            },
-        )?,
+        event(ctx, req, who, &tenant_id, &inv, "invitation.revoked")?,
     ];
     if !ctx.p.batch_changed(&stmts).await? {
-        return Err(ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status)));
+        return Err(not_pending(&inv));
     }
     Ok(Response::new(204))
 }
@@ -177,21 +187,10 @@ pub async fn resend<P: Platform>(
             ],
         ),
         mail::stmt_if_changed(ctx, &tenant_id, &inv.email, "You have been invited to Gatehouse", &body)?,
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: &tenant_id,
-                action: "invitation.resent",
-                target_type: "invitation",
-                target_id: Some(&inv.id),
-                metadata: json!({"role": inv.role}),
-            },
-        )?,
+        event(ctx, req, who, &tenant_id, &inv, "invitation.resent")?,
     ];
     if !ctx.p.batch_changed(&stmts).await? {
-        return Err(ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status)));
+        return Err(not_pending(&inv));
     }
     Ok(Response::json(202, &json!({"id": inv.id, "email": inv.email, "expires_at": expires})))
 }

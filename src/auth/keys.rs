@@ -15,7 +15,7 @@ use crate::access::audit::{self, Event};
 use crate::access::roles::{effective_permissions, granted_permissions, Permission, Principal, Role, Scope};
 use crate::access::{self, Site};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::extract::{json_body, page_params, page_response, text_field};
+use crate::platform::extract::{json_body, tenant_page, text_field};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, looks_like_token, new_id, new_token};
 use crate::platform::ports::{json_list, Param, Platform, Stmt};
@@ -259,10 +259,7 @@ pub async fn list<P: Platform>(
     id: &str,
 ) -> ApiResult<Response> {
     let (tenant_id, _) = tenant(ctx, req, who, kind, id).await?;
-    let (cursor, limit) = page_params(req)?;
-    let items: Vec<KeyView> =
-        ctx.p.query_as(LIST, &[tenant_id.as_str().into(), cursor.into(), Param::Int(limit)]).await?;
-    Ok(page_response(&items, limit, |k| Some(k.id.clone())))
+    tenant_page(ctx.p, req, LIST, &tenant_id, |k: &KeyView| Some(k.id.clone())).await
 }
 
 /// `DELETE /api/{clients|agencies}/{id}/api-keys/{key_id}`: revoked at once; the row stays for the

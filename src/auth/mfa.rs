@@ -12,7 +12,6 @@ use serde_json::json;
 use super::users::token_hash;
 
 use super::totp;
-use crate::access::audit::{self, Event};
 use crate::access::roles::Principal;
 use crate::access::Site;
 use crate::platform::crypto::{self, SecretContext};
@@ -163,18 +162,7 @@ async fn turn_on<P: Platform>(
     let mut stmts = vec![
         Stmt::new(DELETE_CODES, vec![u.id.as_str().into()]),
         Stmt::new(ENABLE, vec![u.id.as_str().into(), Param::Int(now), Param::Int(step), pending.into()]),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: who.tenant_id(),
-                action: "user.mfa_enabled",
-                target_type: "user",
-                target_id: Some(&u.id),
-                metadata: json!({}),
-            },
-        )?,
+        super::own_change(ctx, req, who, "user.mfa_enabled")?,
     ];
     for _ in 0..RECOVERY_CODES {
         let raw = new_token("")?;
@@ -204,18 +192,7 @@ pub async fn disable<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     }
     let stmts = [
         Stmt::new(DISABLE, vec![u.id.as_str().into()]),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: who.tenant_id(),
-                action: "user.mfa_disabled",
-                target_type: "user",
-                target_id: Some(&u.id),
-                metadata: json!({}),
-            },
-        )?,
+        super::own_change(ctx, req, who, "user.mfa_disabled")?,
         Stmt::new(DELETE_CODES, vec![u.id.as_str().into()]),
     ];
     ctx.p.batch(&stmts).await?;

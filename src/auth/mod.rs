@@ -68,3 +68,21 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &S
     }
     Ok(who)
 }
+
+/// The audit row of a change someone made to their own account (password, MFA), filed in the
+/// tenant they act in and written only if the change before it happened.
+pub(crate) fn own_change<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    action: &'static str,
+) -> ApiResult<crate::platform::ports::Stmt> {
+    let event = crate::access::audit::Event {
+        tenant_id: who.tenant_id(),
+        action,
+        target_type: "user",
+        target_id: Some(&who.user_id),
+        metadata: serde_json::json!({}),
+    };
+    crate::access::audit::entry_if_changed(ctx, req, who, event)
+}

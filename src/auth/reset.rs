@@ -176,18 +176,7 @@ pub async fn change<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
             CHANGE_PASSWORD,
             vec![who.user_id.as_str().into(), stored.password_hash.as_str().into(), hash.into(), Param::Int(now)],
         ),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: who.tenant_id(),
-                action: "user.password_changed",
-                target_type: "user",
-                target_id: Some(&who.user_id),
-                metadata: json!({}),
-            },
-        )?,
+        super::own_change(ctx, req, who, "user.password_changed")?,
     ];
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("password_changed", "the password changed meanwhile; try again"));

@@ -142,6 +142,19 @@ pub fn page_params(req: &Request) -> ApiResult<(String, i64)> {
     Ok((cursor, limit))
 }
 
+/// `GET` a page of a tenant's rows straight from a list statement taking `(tenant, cursor, limit)`.
+pub async fn tenant_page<T: DeserializeOwned + Serialize>(
+    db: &impl super::ports::Database,
+    req: &Request,
+    sql: &str,
+    tenant: &str,
+    cursor_of: impl Fn(&T) -> Option<String>,
+) -> ApiResult<Response> {
+    let (cursor, limit) = page_params(req)?;
+    let items: Vec<T> = db.query_as(sql, &[tenant.into(), cursor.into(), super::ports::Param::Int(limit)]).await?;
+    Ok(page_response(&items, limit, cursor_of))
+}
+
 /// A page of items and the cursor for the next one, if the page was full.
 pub fn page_response<T: Serialize>(items: &[T], limit: i64, cursor_of: impl Fn(&T) -> Option<String>) -> Response {
     /// Serialized straight to bytes: no `Value` tree built in between.

@@ -301,9 +301,9 @@ pub async fn handle<P: Platform>(
             .with_header("access-control-allow-headers", "content-type")
             .with_header("access-control-max-age", "600"),
         (Method::Get, ["config"]) => Response::json(200, &gate.config),
-        (Method::Post, ["leads"]) if !gate.leads => feature_off(Flag::WidgetLeads),
+        (Method::Post, ["leads"]) if !gate.leads => flags::disabled(Flag::WidgetLeads).into_response(),
         (Method::Get, ["services"] | ["availability"]) | (Method::Post, ["bookings"]) if !gate.booking => {
-            feature_off(Flag::Booking)
+            flags::disabled(Flag::Booking).into_response()
         }
         (Method::Post, ["leads"]) => {
             // Boxed: a lead write is rare next to config reads and preflights.
@@ -326,10 +326,6 @@ pub async fn handle<P: Platform>(
     resp.set_header("access-control-allow-origin", origin.serialize());
     resp.set_header("vary", "Origin");
     Ok(resp)
-}
-
-fn feature_off(flag: Flag) -> Response {
-    flags::disabled(flag).into_response()
 }
 
 fn widget_config(name: &str, branding: Value, bookable: bool, leads: bool) -> Value {
