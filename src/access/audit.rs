@@ -29,8 +29,10 @@ pub const INSERT_IF_CHANGED: &str = "INSERT INTO audit_log \
     (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata, seq) \
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
     (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2) WHERE changes() > 0";
-pub const LIST_FOR_TENANT: &str = "SELECT id, tenant_id, at, actor_user_id, actor_role, action, target_type, \
-    target_id, ip, user_agent, metadata FROM audit_log WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+/// Rows as `ChainRow`s, the one shape audit rows are read in.
+pub const LIST_FOR_TENANT: &str = "SELECT id, tenant_id, coalesce(seq, 0) AS seq, at, actor_user_id, actor_role, \
+    action, target_type, target_id, ip, user_agent, metadata, prev_hash, hash FROM audit_log \
+    WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 
 pub const LAST_SEALED: &str = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?1 AND hash IS NOT NULL \
     ORDER BY seq DESC LIMIT 1";

@@ -1,7 +1,7 @@
 //! Reading the audit logs: a client's, an agency's and the platform's own, as pages of JSON, as
 //! CSV (RFC 4180) for a date range, and checked against their hash chain (`verify`).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::access::audit::{self, ChainRow};
@@ -41,7 +41,7 @@ async fn reach<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, lo
 pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, log: Log<'_>) -> ApiResult<Response> {
     let tenant = reach(ctx, req, who, log).await?;
     let (cursor, limit) = page_params(req)?;
-    let rows: Vec<AuditRow> =
+    let rows: Vec<ChainRow> =
         ctx.p.query_as(audit::LIST_FOR_TENANT, &[tenant.into(), cursor.into(), Param::Int(limit)]).await?;
     let items: Vec<AuditEntry> = rows.into_iter().map(|r| AuditEntry::shown_to(who, r)).collect();
     Ok(page_response(&items, limit, |e| Some(e.id.clone())))
@@ -179,21 +179,6 @@ pub fn csv_line<'a>(out: &mut String, fields: impl IntoIterator<Item = &'a str>)
     out.push_str("\r\n");
 }
 
-#[derive(Deserialize)]
-struct AuditRow {
-    id: String,
-    tenant_id: String,
-    at: i64,
-    actor_user_id: Option<String>,
-    actor_role: Option<String>,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    metadata: Option<String>,
-}
-
 /// An audit row as the API shows it: metadata parsed, and the network details of staff above
 /// the viewer's level withheld.
 #[derive(Serialize)]
@@ -214,7 +199,7 @@ struct AuditEntry {
 }
 
 impl AuditEntry {
-    fn shown_to(who: &Principal, r: AuditRow) -> Self {
+    fn shown_to(who: &Principal, r: ChainRow) -> Self {
         let redact = !shows_network(who, r.actor_role.as_deref());
         Self {
             metadata: r.metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or(Value::Null),

@@ -50,18 +50,7 @@ pub async fn delete<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
             SOFT_DELETE,
             vec![c.id.as_str().into(), c.agency_id.as_str().into(), Param::Int(now), Param::Int(purge_after)],
         ),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: &c.agency_id,
-                action: "client.deleted",
-                target_type: "client",
-                target_id: Some(&c.id),
-                metadata: json!({"name": c.name, "slug": c.slug, "restorable_until": purge_after}),
-            },
-        )?,
+        agency_event(ctx, req, who, &c, "client.deleted", json!({"restorable_until": purge_after}))?,
     ];
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::conflict("client_deleted", "this client is already deleted"));
@@ -79,18 +68,7 @@ pub async fn restore<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     let now = ctx.p.now_ms();
     let stmts = [
         Stmt::new(RESTORE, vec![c.id.as_str().into(), c.agency_id.as_str().into(), Param::Int(now)]),
-        audit::entry_if_changed(
-            ctx,
-            req,
-            who,
-            Event {
-                tenant_id: &c.agency_id,
-                action: "client.restored",
-                target_type: "client",
-                target_id: Some(&c.id),
-                metadata: json!({"name": c.name, "slug": c.slug}),
-            },
-        )?,
+        agency_event(ctx, req, who, &c, "client.restored", json!({}))?,
     ];
     if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) == 0 {
         return Err(ApiError::conflict(
@@ -101,6 +79,22 @@ pub async fn restore<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
     ctx.tenant_changed(&c.id);
     let c = store::client(ctx.p, &c.id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(200, &c.to_json()))
+}
+
+/// The agency's audit row for a change to one of its clients, naming the client (whose own log
+/// may not outlive it), written only if the change happened.
+fn agency_event<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    c: &store::ClientRow,
+    action: &'static str,
+    mut metadata: Value,
+) -> ApiResult<Stmt> {
+    metadata["name"] = json!(c.name);
+    metadata["slug"] = json!(c.slug);
+    let event = Event { tenant_id: &c.agency_id, action, target_type: "client", target_id: Some(&c.id), metadata };
+    audit::entry_if_changed(ctx, req, who, event)
 }
 
 #[derive(Deserialize)]
