@@ -16,6 +16,7 @@ pub mod crm;
 pub mod domains;
 pub mod files;
 pub mod settings;
+pub mod templates;
 pub mod tenants;
 pub mod webhooks;
 pub mod widget;

@@ -23,28 +23,29 @@ pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phon
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
     plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
+    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
+    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 /// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
-    website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, '{}', 0, ?11, ?12, ?12 \
+    website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, template_id, \
+    template_version, integrations) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?13, 0, ?11, ?12, ?12, \
+    ?14, ?15, ?16 \
     WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
-    require_mfa = ?15, limits = ?16 WHERE id = ?1 AND agency_id = ?2 AND deleted_at IS NULL";
+    require_mfa = ?15, limits = ?16, integrations = ?17 WHERE id = ?1 AND agency_id = ?2 AND deleted_at IS NULL";
 
 pub const SELECT_USER_BY_EMAIL: &str = "SELECT id, email, name, password_hash, platform_role, status FROM users \
     WHERE email = ?1";
@@ -67,7 +68,8 @@ pub const PRINCIPAL_CLIENT: &str =
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
     'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
     'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'limits', c.limits, \
-    'deleted_at', c.deleted_at, 'purge_after', c.purge_after, 'created_at', c.created_at, 'updated_at', c.updated_at, 'agency_status', a.status) \
+    'deleted_at', c.deleted_at, 'purge_after', c.purge_after, 'created_at', c.created_at, 'updated_at', c.updated_at, \
+    'template_id', c.template_id, 'template_version', c.template_version, 'integrations', c.integrations, 'agency_status', a.status) \
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE m.client_id = ?2 AND m.user_id = ?1";
@@ -156,6 +158,14 @@ pub struct ClientRow {
     pub deleted_at: Option<i64>,
     #[serde(default)]
     pub purge_after: Option<i64>,
+    /// The template the client was made from, and the version of it the client is on.
+    #[serde(default)]
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub template_version: Option<i64>,
+    /// The integration providers the client may use, as a JSON array; `None`: all of them.
+    #[serde(default)]
+    pub integrations: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// The owning agency's status: a suspended agency suspends its clients.
@@ -206,6 +216,8 @@ impl ClientRow {
             "limits": serde_json::from_str::<Value>(&self.limits).unwrap_or(Value::Object(Default::default())),
             "deleted_at": self.deleted_at,
             "restorable_until": self.purge_after,
+            "template": self.template_id.as_ref().map(|id| serde_json::json!({"id": id, "version": self.template_version})),
+            "integrations": self.integrations.as_deref().and_then(|i| serde_json::from_str::<Value>(i).ok()),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -214,6 +226,14 @@ impl ClientRow {
 
 pub async fn agency(db: &impl Database, id: &str) -> ApiResult<Option<Agency>> {
     Ok(db.query_first(SELECT_AGENCY, &[id.into()]).await?)
+}
+
+pub const AGENCY_VERIFIED: &str = "SELECT signup_verified AS n FROM agencies WHERE id = ?1";
+
+/// Whether an agency's address is verified, so that it may add clients.
+pub async fn agency_verified(db: &impl Database, id: &str) -> ApiResult<bool> {
+    let rows = db.query(AGENCY_VERIFIED, &[id.into()]).await?;
+    Ok(rows.first().and_then(|r| crate::platform::ports::col_i64(r, "n")) == Some(1))
 }
 
 pub async fn client(db: &impl Database, id: &str) -> ApiResult<Option<ClientRow>> {

@@ -16,7 +16,7 @@ use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::{Ctx, FollowUp, Outbox};
 use crate::tenants::audit_log::Log;
-use crate::{auth, booking, branding, crm, domains, files, settings, tenants, webhooks, widget};
+use crate::{auth, booking, branding, crm, domains, files, settings, templates, tenants, webhooks, widget};
 
 /// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
 #[derive(Default)]
@@ -242,6 +242,13 @@ impl<'a, P: Platform> App<'a, P> {
             (Get, ["admin", "audit", rest @ ..]) => audit_route(ctx, req, who, Log::Platform, rest).await,
             (Get, ["admin", "tenants"]) => tenants::admin_tenants(ctx, req, who).await,
             (Get, ["admin", "tenants", id]) => tenants::admin_tenant(ctx, req, who, id).await,
+
+            // Templates.
+            (Get, ["agencies", id, "templates"]) => templates::list(ctx, req, who, id).await,
+            (Post, ["agencies", id, "templates"]) => templates::create(ctx, req, who, id).await,
+            (Get, ["agencies", id, "templates", t]) => templates::get(ctx, req, who, id, t).await,
+            (Post, ["agencies", id, "templates", t, "versions"]) => templates::add_version(ctx, req, who, id, t).await,
+            (Post, ["agencies", id, "templates", t, "push"]) => templates::push::push(ctx, req, who, id, t).await,
 
             // API keys.
             (Get, ["clients", id, "api-keys"]) => auth::keys::list(ctx, req, who, Kind::Client, id).await,

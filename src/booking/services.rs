@@ -45,23 +45,40 @@ pub struct Service {
     pub updated_at: i64,
 }
 
-#[derive(Deserialize, Default)]
+/// A service's fields as a request (or a template) gives them; absent ones keep their value.
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
-struct ServiceBody {
+pub struct ServiceBody {
     #[serde(default)]
-    name: Option<String>,
+    pub name: Option<String>,
     #[serde(default)]
-    duration_min: Option<i32>,
+    pub duration_min: Option<i32>,
     #[serde(default)]
-    price_minor: Option<i64>,
+    pub price_minor: Option<i64>,
     #[serde(default)]
-    currency: Option<String>,
+    pub currency: Option<String>,
     #[serde(default)]
-    buffer_before_min: Option<i32>,
+    pub buffer_before_min: Option<i32>,
     #[serde(default)]
-    buffer_after_min: Option<i32>,
+    pub buffer_after_min: Option<i32>,
     #[serde(default)]
-    active: Option<bool>,
+    pub active: Option<bool>,
+}
+
+impl ServiceBody {
+    /// A new service's body, validated, with every default filled in.
+    pub fn complete(self) -> ApiResult<ServiceBody> {
+        let (name, duration, price, currency, before, after, active) = merged(self, None)?;
+        Ok(ServiceBody {
+            name: Some(name),
+            duration_min: Some(duration),
+            price_minor: Some(price),
+            currency: Some(currency),
+            buffer_before_min: Some(before),
+            buffer_after_min: Some(after),
+            active: Some(active),
+        })
+    }
 }
 
 pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Service>> {

@@ -254,13 +254,38 @@ pub async fn upload_agency<P: Platform>(
     Ok(Response::json(200, &response(ctx, &Owner::Agency(&a)).await?))
 }
 
-fn row_params(owner: &Owner<'_>, row: &Row, who: &Principal, now: i64) -> Vec<Param> {
+/// The branding fields a person sets as text (the logo and favicon are uploaded instead).
+pub const TEXT_FIELDS: [&str; 6] =
+    ["primary_color", "secondary_color", "tagline", "support_email", "support_phone", "custom_css"];
+
+/// Validates one text field of `TEXT_FIELDS`, normalised; custom CSS may reference only `assets`.
+pub fn check_field(field: &str, v: &str, assets: &[String]) -> ApiResult<String> {
+    match field {
+        "primary_color" | "secondary_color" => parse_color(v),
+        "tagline" => text_field("tagline", v, 160),
+        "support_email" => email_field(v),
+        "support_phone" => text_field("support_phone", v, 40),
+        "custom_css" => crate::branding::css::sanitize(v, PORTAL_ROOT, &|u| assets.iter().any(|a| a == u))
+            .map_err(|e| ApiError::Invalid("invalid_css", e.to_string())),
+        _ => Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "`{}` is not a branding field; they are {}",
+                field.chars().take(40).collect::<String>(),
+                TEXT_FIELDS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The upsert of an owner's whole branding row.
+pub fn upsert(owner_id: &str, owner_kind: &str, row: &Row, by: &str, now: i64) -> Stmt {
     let text = |f: &str| -> Param { row.get(f).and_then(Value::as_str).map(String::from).into() };
-    let mut params = vec![owner.id().into(), owner.kind().into()];
+    let mut params = vec![owner_id.into(), owner_kind.into()];
     params.extend(FIELDS.iter().map(|f| text(f)));
-    params.push(who.user_id.as_str().into());
+    params.push(by.into());
     params.push(Param::Int(now));
-    params
+    Stmt::new(UPSERT, params)
 }
 
 async fn update<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, owner: &Owner<'_>) -> ApiResult<()> {
@@ -269,26 +294,21 @@ async fn update<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, o
     let (mut row, _) = load(ctx, owner.id(), owner.parent()).await?;
     let own_assets = tenant_assets(&row);
     let mut changed = Vec::new();
-    let mut set = |field: &'static str,
-                   value: Option<Option<String>>,
-                   check: &dyn Fn(&str) -> ApiResult<String>|
-     -> ApiResult<()> {
+    let fields = [
+        ("primary_color", patch.primary_color),
+        ("secondary_color", patch.secondary_color),
+        ("tagline", patch.tagline),
+        ("support_email", patch.support_email),
+        ("support_phone", patch.support_phone),
+        ("custom_css", patch.custom_css),
+    ];
+    for (field, value) in fields {
         if let Some(v) = value {
-            let v = v.map(|s| check(&s)).transpose()?;
+            let v = v.map(|s| check_field(field, &s, &own_assets)).transpose()?;
             row.insert(field.into(), v.map(Value::String).unwrap_or(Value::Null));
             changed.push(field);
         }
-        Ok(())
-    };
-    set("primary_color", patch.primary_color, &parse_color)?;
-    set("secondary_color", patch.secondary_color, &parse_color)?;
-    set("tagline", patch.tagline, &|s| text_field("tagline", s, 160))?;
-    set("support_email", patch.support_email, &email_field)?;
-    set("support_phone", patch.support_phone, &|s| text_field("support_phone", s, 40))?;
-    set("custom_css", patch.custom_css, &|s| {
-        crate::branding::css::sanitize(s, PORTAL_ROOT, &|u| own_assets.iter().any(|a| a == u))
-            .map_err(|e| ApiError::Invalid("invalid_css", e.to_string()))
-    })?;
+    }
     save(ctx, req, who, owner, &row, json!({"fields": changed})).await
 }
 
@@ -313,7 +333,7 @@ async fn save<P: Platform>(
             metadata,
         },
     )?;
-    ctx.p.batch(&[Stmt::new(UPSERT, row_params(owner, row, who, ctx.p.now_ms())), audit]).await?;
+    ctx.p.batch(&[upsert(owner.id(), owner.kind(), row, &who.user_id, ctx.p.now_ms()), audit]).await?;
     // The widget config carries branding; a client's or its agency's change must reach it.
     ctx.tenant_changed(owner.id());
     Ok(())

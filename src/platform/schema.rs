@@ -35,6 +35,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("usage_events", "client_id"),
     ("api_keys", "tenant_id"),
     ("email_verifications", "agency_id"),
+    ("templates", "agency_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.
@@ -51,7 +52,7 @@ pub const GLOBAL: &[(&str, &str)] = &[
 
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be
 /// (its own row in `clients` goes last, by id).
-pub const AGENCY_OWNED: &[&str] = &["clients", "agency_memberships", "email_verifications"];
+pub const AGENCY_OWNED: &[&str] = &["clients", "agency_memberships", "email_verifications", "templates"];
 
 /// The order a deleted client's rows are purged in: every client-owned table of `TENANT_OWNED`,
 /// children before the parents their foreign keys name. A test proves it covers them all and

@@ -49,6 +49,37 @@ pub struct ProviderSpec {
     pub fields: BTreeMap<String, FieldSpec>,
 }
 
+/// The catalogue's entry for the widget's own secret: always there, never an integration.
+const WIDGET: &str = "widget";
+
+/// Whether a client may use `provider`, given its `integrations` list (`None`: every provider).
+pub fn enabled(integrations: Option<&str>, provider: &str) -> bool {
+    provider == WIDGET
+        || integrations
+            .is_none_or(|list| serde_json::from_str::<Vec<String>>(list).is_ok_and(|l| l.iter().any(|p| p == provider)))
+}
+
+/// A list of provider names, checked against the catalogue, sorted and without repeats.
+pub fn integrations_field(names: &[String]) -> ApiResult<Vec<String>> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        if n == WIDGET || !providers().contains_key(n) {
+            return Err(ApiError::Invalid(
+                "unknown_provider",
+                format!(
+                    "unknown provider `{}`; they are {}",
+                    n.chars().take(40).collect::<String>(),
+                    providers().keys().map(String::as_str).filter(|p| *p != WIDGET).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        out.push(n.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The provider catalogue, parsed once per isolate.
 pub fn providers() -> &'static BTreeMap<String, ProviderSpec> {
     static CATALOGUE: OnceLock<BTreeMap<String, ProviderSpec>> = OnceLock::new();
@@ -78,8 +109,8 @@ pub async fn get<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::SettingsRead).await?;
-    Ok(Response::json(200, &read_all(ctx, &client).await?))
+    let (client, row) = access::client(ctx, req, who, client_id, Permission::SettingsRead).await?;
+    Ok(Response::json(200, &read_all(ctx, &client, row.integrations.as_deref()).await?))
 }
 
 pub async fn put<P: Platform>(
@@ -88,13 +119,13 @@ pub async fn put<P: Platform>(
     who: &Principal,
     client_id: &str,
 ) -> ApiResult<Response> {
-    let (client, _) = access::client(ctx, req, who, client_id, Permission::SettingsWrite).await?;
-    write(ctx, req, who, &client).await
+    let (client, row) = access::client(ctx, req, who, client_id, Permission::SettingsWrite).await?;
+    write(ctx, req, who, &client, row.integrations.as_deref()).await
 }
 
 /// Every provider and field, with masked values and who set each and when. Never plaintext of
 /// a secret field. A value that fails to decrypt is reported as such, not as an error.
-async fn read_all<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope) -> ApiResult<Value> {
+async fn read_all<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope, integrations: Option<&str>) -> ApiResult<Value> {
     let client_id = client.id();
     let rows: Vec<SettingRow> = ctx.p.query_as(LIST, &[client_id.into()]).await?;
     let mut out = Vec::new();
@@ -120,7 +151,9 @@ async fn read_all<P: Platform>(ctx: &Ctx<'_, P>, client: &ClientScope) -> ApiRes
             }
             fields.push(v);
         }
-        out.push(json!({"provider": name, "label": spec.label, "fields": fields}));
+        out.push(
+            json!({"provider": name, "label": spec.label, "enabled": enabled(integrations, name), "fields": fields}),
+        );
     }
     Ok(json!({"client_id": client_id, "providers": out}))
 }
@@ -131,6 +164,7 @@ async fn write<P: Platform>(
     req: &Request,
     who: &Principal,
     client: &ClientScope,
+    integrations: Option<&str>,
 ) -> ApiResult<Response> {
     let client_id = client.id();
     let body: Map<String, Value> = json_body(req, &["client_id"])?;
@@ -152,6 +186,12 @@ async fn write<P: Platform>(
                 return Err(ApiError::Invalid("unknown_field", format!("`{provider}` has no field `{field}`")));
             }
             let aad = SecretContext { client_id, provider, field };
+            if !value.is_null() && !enabled(integrations, provider) {
+                return Err(ApiError::Forbidden(
+                    "integration_disabled",
+                    format!("`{provider}` is not enabled for this client; its agency enables integrations"),
+                ));
+            }
             match value {
                 Value::Null => {
                     stmts.push(Stmt::new(
@@ -205,7 +245,7 @@ async fn write<P: Platform>(
         },
     )?);
     ctx.p.batch(&stmts).await?;
-    Ok(Response::json(200, &read_all(ctx, client).await?))
+    Ok(Response::json(200, &read_all(ctx, client, integrations).await?))
 }
 
 /// The one way to get a credential's plaintext, for internal callers (the CRM or the widget

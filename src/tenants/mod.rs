@@ -18,6 +18,7 @@ use crate::platform::extract::{email_field, json_body, page_params, page_respons
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
+use crate::templates;
 
 const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
 
@@ -53,6 +54,8 @@ struct NewClient {
     phone: Option<String>,
     website: Option<String>,
     plan: Option<String>,
+    /// Sets the client up from the latest version of one of the agency's templates.
+    template_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +75,14 @@ struct ClientPatch {
     require_mfa: Option<bool>,
     /// Per-metric overrides of the plan's limits (`null` removes one).
     limits: Option<serde_json::Map<String, Value>>,
+    /// The integration providers the client may use: a list, or `null` for all of them.
+    #[serde(default, deserialize_with = "present")]
+    integrations: Option<Value>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
@@ -293,7 +304,12 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
     }
     let website = opt_text("website", body.website, 200)?;
     let now = ctx.p.now_ms();
-    let stmts = [
+    let seeded = match &body.template_id {
+        Some(t) => Some(templates::seed_for(ctx, &agency_id, t).await?),
+        None => None,
+    };
+    let plan = body.plan.as_deref().or(seeded.as_ref().and_then(|s| s.plan.as_deref())).unwrap_or("starter");
+    let mut stmts = vec![
         Stmt::new(
             store::INSERT_CLIENT,
             vec![
@@ -306,9 +322,13 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 body.email.as_deref().map(email_field).transpose()?.into(),
                 opt_text("phone", body.phone, 40)?.into(),
                 website.into(),
-                plan_field(body.plan.as_deref().unwrap_or("starter"))?.into(),
+                plan_field(plan)?.into(),
                 key.into(),
                 Param::Int(now),
+                seeded.as_ref().map_or("{}", |s| s.feature_flags.as_str()).into(),
+                seeded.as_ref().map(|s| s.template_id.clone()).into(),
+                seeded.as_ref().map(|s| s.version).map_or(Param::Null, Param::Int),
+                seeded.as_ref().and_then(|s| s.integrations.clone()).into(),
             ],
         ),
         audit::entry_if_changed(
@@ -320,18 +340,36 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 action: "client.created",
                 target_type: "client",
                 target_id: Some(&id),
-                metadata: json!({"agency_id": agency_id}),
+                metadata: match &seeded {
+                    Some(s) => json!({"agency_id": agency_id, "template": {"id": s.template_id, "version": s.version}}),
+                    None => json!({"agency_id": agency_id}),
+                },
             },
         )?,
     ];
+    if let Some(s) = &seeded {
+        // The template's rows go in only beside a client row that went in: the agency's address
+        // is verified (a verified address stays verified), so the insert above cannot be skipped.
+        if !store::agency_verified(ctx.p, &agency_id).await? {
+            return Err(unverified());
+        }
+        stmts.extend(templates::provision(&s.spec, &id, &agency_id, &who.user_id, now)?);
+    }
     if ctx.p.batch(&stmts).await.map_err(slug_conflict)?.first().copied().unwrap_or(0) == 0 {
-        return Err(ApiError::Forbidden(
-            "email_unverified",
-            "verify the agency's address with the link mailed at signup before adding clients".into(),
-        ));
+        return Err(unverified());
+    }
+    if seeded.is_some() {
+        ctx.tenant_changed(&id);
     }
     let c = store::client(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(Response::json(201, &c.to_json()))
+}
+
+fn unverified() -> ApiError {
+    ApiError::Forbidden(
+        "email_unverified",
+        "verify the agency's address with the link mailed at signup before adding clients".into(),
+    )
 }
 
 pub async fn get_client<P: Platform>(
@@ -361,11 +399,12 @@ pub async fn update_client<P: Platform>(
         || patch.plan.is_some()
         || patch.test_mode.is_some()
         || patch.limits.is_some()
-        || patch.feature_flags.is_some();
+        || patch.feature_flags.is_some()
+        || patch.integrations.is_some();
     if managed && !who.can(Permission::ClientsManage) {
         return Err(ApiError::Forbidden(
             "forbidden_field",
-            "status, plan, limits, feature_flags and test_mode are set by the agency".into(),
+            "status, plan, limits, feature_flags, integrations and test_mode are set by the agency".into(),
         ));
     }
     let changed = present_fields(&[
@@ -382,7 +421,12 @@ pub async fn update_client<P: Platform>(
         ("time_zone", patch.time_zone.is_some()),
         ("require_mfa", patch.require_mfa.is_some()),
         ("limits", patch.limits.is_some()),
+        ("integrations", patch.integrations.is_some()),
     ]);
+    let integrations = match &patch.integrations {
+        Some(v) => templates::integrations_json(v)?,
+        None => c.integrations.clone(),
+    };
     let limits = match &patch.limits {
         Some(l) => plans::patch_overrides(&c.limits, l)?,
         None => c.limits.clone(),
@@ -426,6 +470,7 @@ pub async fn update_client<P: Platform>(
                 time_zone.into(),
                 Param::Int(patch.require_mfa.map_or(c.require_mfa, i64::from)),
                 limits.into(),
+                integrations.into(),
             ],
         ),
         audit::entry_if_changed(

@@ -18,8 +18,19 @@ enum Layer {
     Edge,
 }
 
-const FEATURES: &[&str] =
-    &["auth", "booking", "branding", "crm", "domains", "files", "settings", "tenants", "webhooks", "widget"];
+const FEATURES: &[&str] = &[
+    "auth",
+    "booking",
+    "branding",
+    "crm",
+    "domains",
+    "files",
+    "settings",
+    "templates",
+    "tenants",
+    "webhooks",
+    "widget",
+];
 
 /// The only ways one feature may reach another, each with its reason.
 const FEATURE_EDGES: &[(&str, &str, &str)] = &[
@@ -29,6 +40,11 @@ const FEATURE_EDGES: &[(&str, &str, &str)] = &[
     ("widget", "branding", "the widget's config wears the client's effective branding"),
     ("widget", "booking", "the widget's Book tab lists services and free slots, and books"),
     ("widget", "settings", "a signed visitor identity is checked with the client's encrypted widget secret"),
+    ("templates", "branding", "a template's branding is checked and written like the branding endpoint's"),
+    ("templates", "booking", "a template's services are checked like the services endpoint's"),
+    ("templates", "crm", "a template's pipelines share the CRM's stage limit"),
+    ("templates", "settings", "a template's integrations name providers from the settings catalogue"),
+    ("tenants", "templates", "a client can be created from a template, and its integrations are checked the same way"),
     (
         "webhooks",
         "domains",

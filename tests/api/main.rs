@@ -19,4 +19,5 @@ mod quotas;
 mod schema;
 mod security;
 mod settings;
+mod templates;
 mod webhooks;

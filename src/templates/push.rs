@@ -1,0 +1,357 @@
+//! Pushing a template version to the live clients made from the template.
+//!
+//! Each client is on some version (its base). For each part of the pushed version that differs
+//! from the base, the push compares the client's current value with the base's:
+//! - plan, feature flags and branding fields: the new value applies only where the client still
+//!   has the base's value; a value changed since is kept and reported as skipped;
+//! - pipelines, stages, services and enabled integrations: what the new version adds is created,
+//!   unless the client removed it since (it was in the base and is gone) or already has one by
+//!   that name.
+//!
+//! A client's changes, its new version and its audit row commit in one batch. The version only
+//! moves forward from the one the push read, so two pushes at once cannot both apply; the
+//! additions are idempotent by name besides.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{add_pipeline, add_service, versions, PipelineSpec, Spec, Template};
+use crate::access::audit::{self, Event};
+use crate::access::roles::{Permission, Principal};
+use crate::access::{self, plans};
+use crate::branding;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::extract::json_body;
+use crate::platform::http::{Request, Response};
+use crate::platform::ports::{Param, Platform, Row, Stmt};
+use crate::platform::Ctx;
+
+pub const CLIENTS_FROM: &str = "SELECT id, plan, feature_flags, integrations, template_version FROM clients \
+    WHERE agency_id = ?1 AND template_id = ?2 AND deleted_at IS NULL AND id > ?3 ORDER BY id LIMIT ?4";
+/// A client's pipelines (with stage names), service names and own branding, in one round trip.
+pub const CURRENT: &str = "SELECT \
+    (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'stages', \
+      json((SELECT json_group_array(s.name) FROM pipeline_stages s WHERE s.client_id = ?1 AND s.pipeline_id = p.id)))) \
+      FROM pipelines p WHERE p.client_id = ?1) AS pipelines, \
+    (SELECT json_group_array(name) FROM services WHERE client_id = ?1) AS services, \
+    (SELECT json_object('primary_color', primary_color, 'secondary_color', secondary_color, 'tagline', tagline, \
+      'support_email', support_email, 'support_phone', support_phone, 'logo_file_id', logo_file_id, \
+      'favicon_file_id', favicon_file_id, 'custom_css', custom_css) FROM branding WHERE owner_id = ?1) AS branding";
+/// Moves a client from the version the push read to the pushed one, with the scalar changes.
+pub const ADVANCE: &str = "UPDATE clients SET plan = ?3, feature_flags = ?4, integrations = ?5, \
+    template_version = ?6, updated_at = ?7 WHERE agency_id = ?1 AND id = ?2 AND template_id = ?8 \
+    AND template_version = ?9 AND deleted_at IS NULL";
+
+/// Clients per push call; the answer's `next_cursor` continues.
+const PAGE: i64 = 25;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    version: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ClientOnTemplate {
+    id: String,
+    plan: String,
+    feature_flags: String,
+    integrations: Option<String>,
+    template_version: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Current {
+    pipelines: Option<String>,
+    services: Option<String>,
+    branding: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CurrentPipeline {
+    id: String,
+    name: String,
+    stages: Vec<Option<String>>,
+}
+
+/// What one client's push does: its statements after `ADVANCE`, and the report.
+#[derive(Default)]
+struct Plan {
+    plan: Option<String>,
+    flags: Map<String, Value>,
+    integrations: Option<Vec<String>>,
+    branding: Option<Row>,
+    additions: Vec<Stmt>,
+    applied: Vec<String>,
+    skipped: Vec<Value>,
+}
+
+impl Plan {
+    fn skip(&mut self, item: String, reason: impl Into<String>) {
+        self.skipped.push(json!({"item": item, "reason": reason.into()}));
+    }
+}
+
+/// `POST /api/agencies/{id}/templates/{template_id}/push` with `{"version": N, "cursor": ...}`.
+pub async fn push<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    agency_id: &str,
+    id: &str,
+) -> ApiResult<Response> {
+    let (agency, _) = access::agency(ctx, req, who, agency_id, Permission::ClientsManage).await?;
+    let all = versions(ctx.p, agency.id(), id).await?;
+    let latest = all.last().ok_or(ApiError::NotFound)?.version;
+    let body: PushBody = json_body(req, &["id", "agency_id"])?;
+    let version = body.version.unwrap_or(latest);
+    let target = all
+        .iter()
+        .find(|t| t.version == version)
+        .ok_or_else(|| ApiError::invalid("invalid_version", format!("this template has versions 1-{latest}")))?;
+    let cursor = body.cursor.unwrap_or_default();
+    let clients: Vec<ClientOnTemplate> =
+        ctx.p.query_as(CLIENTS_FROM, &[agency.id().into(), id.into(), cursor.into(), Param::Int(PAGE)]).await?;
+    let mut report = Vec::with_capacity(clients.len());
+    for c in &clients {
+        let from = c.template_version.unwrap_or(1);
+        if from >= version {
+            report.push(json!({"client_id": c.id, "from_version": from, "status": "up_to_date"}));
+            continue;
+        }
+        let base = all.iter().find(|t| t.version == from).map(Template::spec).unwrap_or_default();
+        report.push(push_one(ctx, req, who, agency.id(), id, c, &base, target).await?);
+    }
+    let next_cursor = (clients.len() as i64 == PAGE).then(|| clients.last().map(|c| c.id.clone())).flatten();
+    Ok(Response::json(
+        200,
+        &json!({"template_id": id, "version": version, "clients": report, "next_cursor": next_cursor}),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn push_one<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    agency_id: &str,
+    template_id: &str,
+    c: &ClientOnTemplate,
+    base: &Spec,
+    target: &Template,
+) -> ApiResult<Value> {
+    let now = ctx.p.now_ms();
+    let new = target.spec();
+    let current: Current = ctx
+        .p
+        .query_first(CURRENT, &[c.id.as_str().into()])
+        .await?
+        .ok_or_else(|| ApiError::Internal("the current-state query returned no row".into()))?;
+    let mut plan = Plan { flags: serde_json::from_str(&c.feature_flags).unwrap_or_default(), ..Plan::default() };
+    scalars(&mut plan, c, base, &new);
+    branding_fields(&mut plan, current.branding.as_deref(), base, &new);
+    pipelines(&mut plan, current.pipelines.as_deref(), base, &new, &c.id, agency_id, now)?;
+    services(&mut plan, current.services.as_deref(), base, &new, &c.id, agency_id, now)?;
+    integrations(&mut plan, c.integrations.as_deref(), base, &new);
+
+    let from = c.template_version.unwrap_or(1);
+    let mut stmts = vec![
+        Stmt::new(
+            ADVANCE,
+            vec![
+                agency_id.into(),
+                c.id.as_str().into(),
+                plan.plan.clone().unwrap_or_else(|| c.plan.clone()).into(),
+                Value::Object(plan.flags.clone()).to_string().into(),
+                match &plan.integrations {
+                    Some(l) => json!(l).to_string().into(),
+                    None => c.integrations.clone().into(),
+                },
+                Param::Int(target.version),
+                Param::Int(now),
+                template_id.into(),
+                Param::Int(from),
+            ],
+        ),
+        audit::entry_if_changed(
+            ctx,
+            req,
+            who,
+            Event {
+                tenant_id: &c.id,
+                action: "client.template_pushed",
+                target_type: "template",
+                target_id: Some(template_id),
+                metadata: json!({"from_version": from, "to_version": target.version, "applied": plan.applied}),
+            },
+        )?,
+    ];
+    if let Some(row) = &plan.branding {
+        stmts.push(branding::upsert(&c.id, "client", row, &who.user_id, now));
+    }
+    stmts.append(&mut plan.additions);
+    let advanced = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0;
+    ctx.tenant_changed(&c.id);
+    let status = if advanced { "applied" } else { "conflict" };
+    Ok(json!({
+        "client_id": c.id, "from_version": from, "status": status,
+        "applied": if advanced { json!(plan.applied) } else { json!([]) }, "skipped": plan.skipped,
+    }))
+}
+
+/// Whether the client still holds the base's value (`base` absent: the value a client gets
+/// without the template, `default`).
+fn untouched<T: PartialEq>(current: Option<&T>, base: Option<&T>, default: Option<&T>) -> bool {
+    current == base.or(default)
+}
+
+fn scalars(plan: &mut Plan, c: &ClientOnTemplate, base: &Spec, new: &Spec) {
+    if let Some(p) = new.plan.as_ref().filter(|p| new.plan != base.plan && **p != c.plan) {
+        let default = plans::default_plan().to_string();
+        if untouched(Some(&c.plan), base.plan.as_ref(), Some(&default)) {
+            plan.plan = Some(p.clone());
+            plan.applied.push(format!("plan: {p}"));
+        } else {
+            plan.skip("plan".into(), format!("changed to {} since version {}", c.plan, version_of(c)));
+        }
+    }
+    for (flag, on) in &new.feature_flags {
+        let was = base.feature_flags.get(flag);
+        let now = plan.flags.get(flag).and_then(Value::as_bool);
+        if was == Some(on) || now.as_ref() == Some(on) {
+            continue;
+        }
+        if untouched(now.as_ref(), was, None) {
+            plan.flags.insert(flag.clone(), json!(on));
+            plan.applied.push(format!("feature_flags.{flag}: {on}"));
+        } else {
+            plan.skip(format!("feature_flags.{flag}"), format!("changed since version {}", version_of(c)));
+        }
+    }
+}
+
+fn version_of(c: &ClientOnTemplate) -> i64 {
+    c.template_version.unwrap_or(1)
+}
+
+fn branding_fields(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec) {
+    let mut row: Row = current.and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    let mut changed = false;
+    for (field, value) in &new.branding {
+        let was = base.branding.get(field);
+        let now = row.get(field).and_then(Value::as_str).map(String::from);
+        if was == Some(value) || now.as_ref() == Some(value) {
+            continue;
+        }
+        if untouched(now.as_ref(), was, None) {
+            row.insert(field.clone(), json!(value));
+            plan.applied.push(format!("branding.{field}"));
+            changed = true;
+        } else {
+            plan.skip(format!("branding.{field}"), "changed by the client since");
+        }
+    }
+    if changed {
+        plan.branding = Some(row);
+    }
+}
+
+fn names(list: Option<&str>) -> Vec<String> {
+    list.and_then(|l| serde_json::from_str::<Vec<Option<String>>>(l).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn pipelines(
+    plan: &mut Plan,
+    current: Option<&str>,
+    base: &Spec,
+    new: &Spec,
+    client_id: &str,
+    agency_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let have: Vec<CurrentPipeline> = current.and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    let had = |name: &str| base.pipelines.iter().find(|p| p.name == name);
+    for p in &new.pipelines {
+        let was: Option<&PipelineSpec> = had(&p.name);
+        match have.iter().find(|h| h.name == p.name) {
+            None if was.is_some() => plan.skip(format!("pipeline {}", p.name), "removed by the client since"),
+            None => {
+                plan.additions.extend(add_pipeline(p, &p.stages, None, client_id, agency_id, now)?);
+                plan.applied.push(format!("pipeline {}", p.name));
+            }
+            Some(h) => {
+                let mut added = Vec::new();
+                for s in &p.stages {
+                    if h.stages.iter().flatten().any(|x| x == s) {
+                        continue;
+                    }
+                    if was.is_some_and(|w| w.stages.contains(s)) {
+                        plan.skip(format!("stage {} / {s}", p.name), "removed by the client since");
+                    } else {
+                        added.push(s.clone());
+                    }
+                }
+                if !added.is_empty() {
+                    plan.additions.extend(add_pipeline(p, &added, Some(&h.id), client_id, agency_id, now)?);
+                    plan.applied.extend(added.iter().map(|s| format!("stage {} / {s}", p.name)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn services(
+    plan: &mut Plan,
+    current: Option<&str>,
+    base: &Spec,
+    new: &Spec,
+    client_id: &str,
+    agency_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let have = names(current);
+    for s in &new.services {
+        let name = s.name.clone().unwrap_or_default();
+        let in_base = base.services.iter().any(|b| b.name.as_deref() == Some(name.as_str()));
+        match (have.contains(&name), in_base) {
+            (true, true) => {}
+            (true, false) => plan.skip(format!("service {name}"), "the client already has a service by that name"),
+            (false, true) => plan.skip(format!("service {name}"), "removed by the client since"),
+            (false, false) => {
+                plan.additions.push(add_service(s, client_id, agency_id, now)?);
+                plan.applied.push(format!("service {name}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn integrations(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec) {
+    let (Some(list), Some(wanted)) = (current, &new.integrations) else {
+        // The client may use every provider already, or the template does not narrow them.
+        return;
+    };
+    let mut now: Vec<String> = serde_json::from_str(list).unwrap_or_default();
+    let was: BTreeMap<&str, ()> = base.integrations.iter().flatten().map(|p| (p.as_str(), ())).collect();
+    for p in wanted {
+        if now.contains(p) {
+            continue;
+        }
+        if was.contains_key(p.as_str()) {
+            plan.skip(format!("integration {p}"), "turned off for the client since");
+        } else {
+            now.push(p.clone());
+            plan.applied.push(format!("integration {p}"));
+        }
+    }
+    now.sort();
+    plan.integrations = Some(now);
+}
