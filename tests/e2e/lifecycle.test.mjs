@@ -54,6 +54,68 @@ describe("quotas", () => {
   });
 });
 
+describe("templates", () => {
+  const v1 = {
+    plan: "growth",
+    feature_flags: { widget_leads: false },
+    branding: { primary_color: "#0A7", tagline: "Fresh cuts" },
+    pipelines: [{ name: "Sales", stages: ["Lead", "Won"] }],
+    services: [{ name: "Haircut", duration_min: 45, price_minor: 3000 }],
+    integrations: ["twilio"],
+  };
+  const count = (sql) => w.d1(sql)[0].n;
+
+  test("a client made from a template gets all of it in its creating batch, and two pushes at once apply once", async () => {
+    const tpl = await w.request("POST", `/api/agencies/${T.agency}/templates`, { token: tok.agency, json: { name: "Salon", spec: v1 } });
+    assert.equal(tpl.status, 201, tpl.text);
+    const ids = [];
+    for (const slug of ["tpl-one", "tpl-two", "tpl-three"]) {
+      const r = await w.request("POST", "/api/clients", { token: tok.agency, json: { name: slug, slug, template_id: tpl.json.id } });
+      assert.equal(r.status, 201, r.text);
+      assert.deepEqual([r.json.plan, r.json.template, r.json.integrations], ["growth", { id: tpl.json.id, version: 1 }, ["twilio"]]);
+      ids.push(r.json.id);
+    }
+    const [one] = ids;
+    assert.deepEqual(w.d1(`SELECT s.name FROM pipeline_stages s JOIN pipelines p ON p.id = s.pipeline_id WHERE p.client_id = '${one}' AND p.name = 'Sales' ORDER BY s.position`).map((r) => r.name), ["Lead", "Won"]);
+    assert.deepEqual(w.d1(`SELECT name, duration_min, price_minor FROM services WHERE client_id = '${one}'`), [{ name: "Haircut", duration_min: 45, price_minor: 3000 }]);
+    assert.equal(w.d1(`SELECT primary_color FROM branding WHERE owner_id = '${one}'`)[0].primary_color, "#0a7");
+    assert.equal(w.d1(`SELECT feature_flags AS f FROM clients WHERE id = '${one}'`)[0].f, '{"widget_leads":false}');
+
+    const v2 = { ...v1, pipelines: [{ name: "Sales", stages: ["Lead", "Booked", "Won"] }, { name: "Retention", stages: ["Follow-up"] }], services: [...v1.services, { name: "Colour", duration_min: 90 }] };
+    const saved = await w.request("POST", `/api/agencies/${T.agency}/templates/${tpl.json.id}/versions`, { token: tok.agency, json: { spec: v2 } });
+    assert.equal(saved.status, 201, saved.text);
+    const push = () => w.request("POST", `/api/agencies/${T.agency}/templates/${tpl.json.id}/push`, { token: tok.agency, json: { version: 2 } });
+    const [a, b] = await Promise.all([push(), push()]);
+    assert.equal(a.status, 200, a.text);
+    assert.equal(b.status, 200, b.text);
+    for (const id of ids) {
+      const statuses = [a, b].map((r) => r.json.clients.find((c) => c.client_id === id).status).sort();
+      assert.equal(statuses.filter((s) => s === "applied").length, 1, `${id}: ${statuses}`);
+      assert.equal(count(`SELECT count(*) AS n FROM pipelines WHERE client_id = '${id}' AND name = 'Retention'`), 1);
+      assert.equal(count(`SELECT count(*) AS n FROM pipeline_stages WHERE client_id = '${id}' AND name = 'Booked'`), 1);
+      assert.equal(count(`SELECT count(*) AS n FROM services WHERE client_id = '${id}' AND name = 'Colour'`), 1);
+      assert.equal(count(`SELECT count(*) AS n FROM audit_log WHERE tenant_id = '${id}' AND action = 'client.template_pushed'`), 1);
+      assert.equal(w.d1(`SELECT template_version AS v FROM clients WHERE id = '${id}'`)[0].v, 2);
+    }
+  });
+
+  test("six versions saved at once: each gets its own number or a 409, with no gap", async () => {
+    const tpl = await w.request("POST", `/api/agencies/${T.agency}/templates`, { token: tok.agency, json: { name: "Race", spec: {} } });
+    assert.equal(tpl.status, 201, tpl.text);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+      w.request("POST", `/api/agencies/${T.agency}/templates/${tpl.json.id}/versions`, { token: tok.agency, json: { name: `Race ${i}`, spec: {} } })));
+    const ok = results.filter((r) => r.status === 201);
+    assert.ok(ok.length >= 1);
+    for (const r of results.filter((r) => r.status !== 201)) {
+      assert.equal(r.status, 409, r.text);
+      assert.equal(errorCode(r), "version_conflict");
+    }
+    const versions = w.d1(`SELECT version FROM templates WHERE id = '${tpl.json.id}' ORDER BY version`).map((r) => r.version);
+    assert.deepEqual(versions, Array.from({ length: ok.length + 1 }, (_, i) => i + 1));
+    assert.equal(count(`SELECT count(*) AS n FROM audit_log WHERE target_id = '${tpl.json.id}'`), ok.length + 1);
+  });
+});
+
 describe("feature flags and preferences", () => {
   test("booking off: the API's booking routes and the widget's Book tab are refused; back on, they return", async () => {
     const shop = { origin: "http://shop.localhost:8080" };

@@ -12,6 +12,7 @@ let mailServer;
 const tokens = {};
 const T = {}; // tenant ids
 const F = {}; // CRM fixtures by client id
+const TPL = {}; // a template per agency id
 
 const ROLE_USERS = {
   platform_admin: "admin@gatehouse.test",
@@ -49,6 +50,12 @@ before(async () => {
   const initech = await w.request("POST", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.platform_admin, json: { name: "Initech", slug: "initech" } });
   assert.equal(initech.status, 201, initech.text);
   T.initech = initech.json.id;
+  // A template in each agency: the agency endpoints' item paths.
+  for (const a of [T.agency, T.otherAgency]) {
+    const tpl = await w.request("POST", `/api/agencies/${a}/templates`, { token: tokens.platform_admin, json: { name: "Matrix", spec: { pipelines: [{ name: "Matrix", stages: ["One"] }] } } });
+    assert.equal(tpl.status, 201, tpl.text);
+    TPL[a] = tpl.json.id;
+  }
   // CRM fixtures in every client, made by the platform admin: the matrix's item paths.
   for (const id of [T.acme, T.globex, T.initech]) {
     const as = (method, path, json) => w.request(method, `/api/clients/${id}${path}`, { token: tokens.platform_admin, json });
@@ -183,6 +190,11 @@ const AGENCY_ENDPOINTS = [
   { name: "GET agency audit", method: "GET", path: (id) => `/api/agencies/${id}/audit`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency audit CSV", method: "GET", path: (id) => `/api/agencies/${id}/audit/export`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
   { name: "GET agency audit verify", method: "GET", path: (id) => `/api/agencies/${id}/audit/verify`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "GET templates", method: "GET", path: (id) => `/api/agencies/${id}/templates`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
+  { name: "POST template", method: "POST", path: (id) => `/api/agencies/${id}/templates`, json: { name: "Matrix new", spec: {} }, allowed: ["platform_admin", "agency_admin"], ok: 201 },
+  { name: "GET template", method: "GET", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
+  { name: "POST template version", method: "POST", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}/versions`, json: { spec: { pipelines: [{ name: "Matrix", stages: ["One", "Two"] }] } }, allowed: ["platform_admin", "agency_admin"], ok: 201 },
+  { name: "POST template push", method: "POST", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}/push`, json: {}, allowed: ["platform_admin", "agency_admin"], ok: 200 },
 ];
 
 describe("isolation matrix: endpoint × role × {own, sibling, other agency}", () => {
@@ -235,6 +247,20 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
     const r = await w.request("GET", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.agency_admin });
     assert.equal(r.status, 200);
     assert.equal(r.json.items.length, 0);
+  });
+  test("another agency's template id is unknown through one's own agency, and cannot seed a client", async () => {
+    const foreign = TPL[T.otherAgency];
+    for (const [method, path, json] of [
+      ["GET", `/api/agencies/${T.agency}/templates/${foreign}`],
+      ["POST", `/api/agencies/${T.agency}/templates/${foreign}/versions`, { spec: {} }],
+      ["POST", `/api/agencies/${T.agency}/templates/${foreign}/push`, {}],
+    ]) {
+      const r = await w.request(method, path, { token: tokens.agency_admin, json });
+      assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+    }
+    const r = await w.request("POST", "/api/clients", { token: tokens.agency_admin, json: { name: "Stolen", slug: "stolen-template", template_id: foreign } });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(errorCode(r), "template_not_found");
   });
   test("a platform admin filters clients by ?agency_id=", async () => {
     const r = await w.request("GET", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.platform_admin });
