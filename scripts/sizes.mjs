@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
-const BUDGET = { wasmGzip: 800 * 1024, widgetGzip: 10 * 1024 };
+// The wasm budget is ours, far under Cloudflare's (3 MB compressed on Free, 10 MB on Paid): a
+// guard on cold start, which scripts/bench.sh measures. It was 800 KB until templates took the
+// build to 808.6 KB; README "Benchmarks" has the size pass that preceded raising it.
+const BUDGET = { wasmGzip: 1024 * 1024, widgetGzip: 10 * 1024 };
 const sizes = {};
 for (const [name, path] of [["wasm", "build/index_bg.wasm"], ["glue", "build/index.js"], ["widget", "widget/widget.js"]]) {
   const buf = readFileSync(path);
