@@ -323,6 +323,51 @@ impl Blobs for Edge {
             }
         }
     }
+
+    async fn multipart_start(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        let upload = self
+            .bucket()?
+            .create_multipart_upload(key)
+            .http_metadata(HttpMetadata { content_type: Some(content_type.to_string()), ..Default::default() })
+            .execute()
+            .await
+            .map_err(store_err)?;
+        Ok(upload.upload_id().await)
+    }
+
+    async fn multipart_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let upload = self.bucket()?.resume_multipart_upload(key, upload_id).map_err(store_err)?;
+        Ok(upload.upload_part(part, bytes).await.map_err(store_err)?.etag())
+    }
+
+    async fn multipart_finish(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<ObjectMeta, StoreError> {
+        let upload = self.bucket()?.resume_multipart_upload(key, upload_id).map_err(store_err)?;
+        let obj = upload
+            .complete(parts.iter().map(|(n, etag)| worker::UploadedPart::new(*n, etag.clone())))
+            .await
+            .map_err(store_err)?;
+        Ok(ObjectMeta {
+            content_type: obj.http_metadata().content_type.unwrap_or_default(),
+            size: obj.size(),
+            etag: obj.http_etag(),
+        })
+    }
+
+    async fn multipart_abort(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        let upload = self.bucket()?.resume_multipart_upload(key, upload_id).map_err(store_err)?;
+        upload.abort().await.map_err(store_err)
+    }
 }
 
 impl Clock for Edge {

@@ -234,6 +234,13 @@ pub struct Actor {
     pub user_agent: String,
 }
 
+impl Actor {
+    /// The Worker itself, in a scheduled or queued job.
+    pub fn system() -> Actor {
+        Actor { role: Some("system".into()), ip: "internal".into(), user_agent: "cron".into(), ..Actor::default() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event<'a> {
     pub tenant_id: &'a str,

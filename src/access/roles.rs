@@ -108,6 +108,7 @@ impl Role {
                 WebhooksManage,
                 ApiKeysManage,
                 AuditRead,
+                DataExport,
             ],
             Role::AgencyUser => &[
                 AgenciesRead,
@@ -146,6 +147,7 @@ impl Role {
                 WebhooksManage,
                 ApiKeysManage,
                 AuditRead,
+                DataExport,
             ],
             Role::ClientUser => &[
                 ClientsRead,
@@ -225,6 +227,9 @@ pub enum Permission {
     ApiKeysManage,
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Exporting every row and file of a client (its data, for portability or before leaving).
+    #[serde(rename = "data:export")]
+    DataExport,
 }
 
 impl Permission {
@@ -256,6 +261,7 @@ impl Permission {
         Permission::WebhooksManage,
         Permission::ApiKeysManage,
         Permission::AuditRead,
+        Permission::DataExport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -288,6 +294,7 @@ impl Permission {
             Permission::WebhooksManage => "webhooks:manage",
             Permission::ApiKeysManage => "api_keys:manage",
             Permission::AuditRead => "audit:read",
+            Permission::DataExport => "data:export",
         }
     }
 
@@ -584,6 +591,9 @@ mod tests {
             (ClientAdmin, ClientsManage, false),
             (ClientAdmin, SettingsRead, true),
             (ClientAdmin, AuditRead, true),
+            (ClientAdmin, DataExport, true),
+            (AgencyUser, DataExport, false),
+            (ClientUser, DataExport, false),
             (ClientUser, FilesWrite, true),
             (ClientUser, BrandingWrite, false),
             (ClientUser, SettingsRead, false),

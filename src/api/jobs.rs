@@ -40,6 +40,13 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     note("mail", crate::access::mail::send_due(ctx).await.map(|m| json!(m)));
     // Events, deliveries and attempts past their retention go, a bounded batch per run.
     note("event_retention", crate::webhooks::delivery::prune(ctx).await);
+    // Exports whose step was lost are queued again; archives past their time are deleted.
+    note(
+        "exports",
+        crate::files::export::sweep(ctx)
+            .await
+            .map(|(requeued, expired)| json!({"requeued": requeued, "expired": expired})),
+    );
     // Deleted clients past their grace period are purged, a bounded share per run.
     note("purge", crate::tenants::offboarding::purge_due(ctx).await);
     // New audit rows join their tenant's hash chain.

@@ -96,9 +96,16 @@ impl<'a, P: Platform> App<'a, P> {
         }
     }
 
-    /// The webhooks queue consumer: one attempt per message.
+    /// The queue consumer: one webhook attempt, or one step of a data export, per message.
     pub async fn deliver(&self, message: &str) -> webhooks::delivery::Ack {
-        webhooks::delivery::deliver(&Ctx::new(self.p, self.cfg), message).await
+        let ctx = Ctx::new(self.p, self.cfg);
+        if message.starts_with("exp_") {
+            return match files::export::step(&ctx, message).await {
+                Ok(()) => webhooks::delivery::Ack::Done,
+                Err(_) => webhooks::delivery::Ack::Retry,
+            };
+        }
+        webhooks::delivery::deliver(&ctx, message).await
     }
 
     /// A scheduled run (`jobs`), with the same cache upkeep as a request.
@@ -132,6 +139,9 @@ impl<'a, P: Platform> App<'a, P> {
             (Get | Head, ["assets", id]) => return Box::pin(files::public_asset(ctx, req, id)).await,
             (Get | Head, ["api", "files", "signed", id]) => {
                 return Box::pin(files::signed_download(ctx, req, id)).await
+            }
+            (Get | Head, ["api", "exports", "signed", id]) => {
+                return Box::pin(files::export::signed_download(ctx, req, id)).await
             }
             _ => {}
         }
@@ -294,6 +304,10 @@ impl<'a, P: Platform> App<'a, P> {
             (Post, ["clients", id, "files"]) => files::upload(ctx, req, who, id).await,
             (Get | Head, ["clients", id, "files", file]) => files::get(ctx, req, who, id, file).await,
             (Delete, ["clients", id, "files", file]) => files::delete(ctx, req, who, id, file).await,
+            (Get, ["clients", id, "exports"]) => files::export::list(ctx, req, who, id).await,
+            (Post, ["clients", id, "exports"]) => files::export::create(ctx, req, who, id).await,
+            (Get, ["clients", id, "exports", e]) => files::export::get(ctx, req, who, id, e).await,
+            (Post, ["clients", id, "exports", e, "link"]) => files::export::link(ctx, req, who, id, e).await,
             (Post, ["clients", id, "files", file, "sign"]) => files::sign(ctx, req, who, id, file).await,
             (Post, ["clients", id, "files", file, "revoke-links"]) => {
                 files::revoke_links(ctx, req, who, id, file).await
@@ -473,6 +487,9 @@ fn routed_path(path: &[&str]) -> bool {
             | ["clients", _, "pipelines", _, "board" | "stages"]
             | ["clients", _, "pipelines", _, "stages", _]
             | ["clients", _, "deals", _, "history"]
+            | ["clients", _, "exports"]
+            | ["clients", _, "exports", _]
+            | ["clients", _, "exports", _, "link"]
             | ["agencies", _, "templates"]
             | ["agencies", _, "templates", _]
             | ["agencies", _, "templates", _, "versions" | "push"]

@@ -1,7 +1,10 @@
 //! Tenant files in R2. Object keys are built only here, as `tenants/{tenant}/{area}/{file_id}`
 //! from validated ids; a user's filename is metadata and never reaches a key. The D1 row and
 //! the R2 object are made and removed together: a row is `pending` until its object exists,
-//! `deleting` while its object goes, and only `ready` rows are visible.
+//! `deleting` while its object goes, and only `ready` rows are visible. `export` writes a client's
+//! whole data (rows and files) into one archive.
+
+pub mod export;
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -467,10 +470,15 @@ fn link_mac(secret: &[u8], file_id: &str, tenant_id: &str, expires: i64, nonce: 
 /// A download URL that works without a token until `expires` (unix seconds), or until the
 /// file's links are revoked.
 pub fn signed_path(secret: &[u8], f: &FileRow, expires: i64) -> ApiResult<String> {
+    Ok(format!("/api/files/signed/{}{}", f.id, signed_query(secret, f, expires)?))
+}
+
+/// A signed link's query: `?t={tenant}&e={expires}&s={mac}`.
+fn signed_query(secret: &[u8], f: &FileRow, expires: i64) -> ApiResult<String> {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let mac = link_mac(secret, &f.id, &f.tenant_id, expires, &f.link_nonce)?;
     let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    Ok(format!("/api/files/signed/{}?t={}&e={expires}&s={sig}", f.id, f.tenant_id))
+    Ok(format!("?t={}&e={expires}&s={sig}", f.tenant_id))
 }
 
 /// Checks a signed URL against the file it names, in constant time. Tampered, malformed,
@@ -610,15 +618,20 @@ pub async fn sign<P: Platform>(
     file_id: &str,
 ) -> ApiResult<Response> {
     let (_, f) = client_file(ctx, req, who, client_id, file_id, false).await?;
+    let expires = link_expiry(ctx, req)?;
+    let path = signed_path(&ctx.cfg.file_signing_secret, &f, expires)?;
+    Ok(Response::json(200, &json!({"url": path, "expires_at": expires})))
+}
+
+/// When a link asked for with `{expires_in?}` (seconds, up to the configured maximum) expires.
+fn link_expiry<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<i64> {
     let body: SignBody = if req.body.is_empty() { SignBody::default() } else { json_body(req, &[])? };
     let max = ctx.cfg.max_signed_url_ttl_secs;
     let ttl = body.expires_in.unwrap_or(max.min(3600));
     if !(1..=max).contains(&ttl) {
         return Err(ApiError::invalid("invalid_expiry", format!("expires_in must be 1-{max} seconds")));
     }
-    let expires = ctx.p.now_secs() + ttl;
-    let path = signed_path(&ctx.cfg.file_signing_secret, &f, expires)?;
-    Ok(Response::json(200, &json!({"url": path, "expires_at": expires})))
+    Ok(ctx.p.now_secs() + ttl)
 }
 
 /// `POST /api/clients/{id}/files/{file_id}/revoke-links`: every link signed so far stops working.

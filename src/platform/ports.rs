@@ -128,6 +128,20 @@ pub trait Blobs {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Keys under a prefix that ends in `/`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Starts a multipart upload (R2's rule: every part but the last has one size, at least
+    /// 5 MiB); answers its upload id.
+    async fn multipart_start(&self, key: &str, content_type: &str) -> Result<String, StoreError>;
+    /// Uploads part `part` (from 1); answers its etag. Uploading a number again replaces it.
+    async fn multipart_part(&self, key: &str, upload_id: &str, part: u16, bytes: Vec<u8>)
+        -> Result<String, StoreError>;
+    /// Joins the parts, in order, into the object.
+    async fn multipart_finish(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<ObjectMeta, StoreError>;
+    async fn multipart_abort(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
 }
 
 pub trait Clock {

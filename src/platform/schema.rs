@@ -36,6 +36,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("api_keys", "tenant_id"),
     ("email_verifications", "agency_id"),
     ("templates", "agency_id"),
+    ("exports", "client_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.
@@ -58,6 +59,7 @@ pub const AGENCY_OWNED: &[&str] = &["clients", "agency_memberships", "email_veri
 /// children before the parents their foreign keys name. A test proves it covers them all and
 /// that the order satisfies every foreign key.
 pub const PURGE_ORDER: &[&str] = &[
+    "exports",
     "contact_tags",
     "notes",
     "deal_stage_history",

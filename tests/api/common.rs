@@ -33,9 +33,14 @@ impl SentPost {
     }
 }
 
+/// An open multipart upload: its key, content type and parts so far.
+pub type Upload = (String, String, BTreeMap<u16, Vec<u8>>);
+
 pub struct TestPlatform {
     pub conn: rusqlite::Connection,
     pub blobs: RefCell<BTreeMap<String, (Vec<u8>, String)>>,
+    /// Open multipart uploads by id.
+    pub uploads: RefCell<HashMap<String, Upload>>,
     pub now_ms: Cell<i64>,
     /// TXT records by name, as the fake resolver serves them.
     pub dns: RefCell<HashMap<String, Vec<String>>>,
@@ -95,6 +100,7 @@ impl TestPlatform {
         Self {
             conn,
             blobs: RefCell::default(),
+            uploads: RefCell::default(),
             now_ms: Cell::new(1_800_000_000_000),
             dns: RefCell::default(),
             dns_down: Cell::new(false),
@@ -242,6 +248,69 @@ impl Blobs for TestPlatform {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         Ok(self.blobs.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+    }
+
+    async fn multipart_start(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        let id = format!("upload-{}", self.uploads.borrow().len() + 1);
+        self.uploads.borrow_mut().insert(id.clone(), (key.into(), content_type.into(), BTreeMap::new()));
+        Ok(id)
+    }
+
+    async fn multipart_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        if self.fail_blob_put.get() {
+            return Err(StoreError::Unavailable("injected R2 put failure".into()));
+        }
+        let mut uploads = self.uploads.borrow_mut();
+        let up = uploads
+            .get_mut(upload_id)
+            .filter(|u| u.0 == key)
+            .ok_or_else(|| StoreError::Unavailable("no such multipart upload".into()))?;
+        assert!(part >= 1, "R2 numbers parts from 1");
+        let etag = format!("part-{part}-{}", bytes.len());
+        up.2.insert(part, bytes);
+        Ok(etag)
+    }
+
+    /// Holds the parts to R2's rules: numbered 1..n without a gap, each etag the one its upload
+    /// answered, and every part but the last of one size of at least 5 MiB.
+    async fn multipart_finish(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u16, String)],
+    ) -> Result<ObjectMeta, StoreError> {
+        let (k, ct, stored) = self
+            .uploads
+            .borrow_mut()
+            .remove(upload_id)
+            .ok_or_else(|| StoreError::Unavailable("no such multipart upload".into()))?;
+        assert_eq!(k, key);
+        let numbers: Vec<u16> = parts.iter().map(|p| p.0).collect();
+        assert_eq!(numbers, (1..=parts.len() as u16).collect::<Vec<_>>(), "parts 1..n in order");
+        let mut bytes = Vec::new();
+        for (i, (n, etag)) in parts.iter().enumerate() {
+            let part = stored.get(n).expect("a part that was uploaded");
+            assert_eq!(etag, &format!("part-{n}-{}", part.len()), "the etag the upload answered");
+            if i + 1 < parts.len() {
+                assert!(part.len() >= 5 * 1024 * 1024, "a non-final part under 5 MiB");
+                assert_eq!(part.len(), stored[&parts[0].0].len(), "non-final parts of one size");
+            }
+            bytes.extend_from_slice(part);
+        }
+        let size = bytes.len() as u64;
+        self.blobs.borrow_mut().insert(key.to_string(), (bytes, ct.clone()));
+        Ok(ObjectMeta { content_type: ct, size, etag: format!("\"mp-{size}\"") })
+    }
+
+    async fn multipart_abort(&self, _key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.uploads.borrow_mut().remove(upload_id);
+        Ok(())
     }
 }
 

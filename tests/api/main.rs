@@ -10,6 +10,7 @@ mod auth;
 mod booking;
 mod crm;
 mod domains;
+mod exports;
 mod files;
 mod import;
 mod keys;

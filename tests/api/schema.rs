@@ -56,6 +56,9 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("VERIFICATION_BY_TOKEN", "a signup's only key is the mailed token; its hash is unique platform-wide"),
     ("MARK_AGENCY_VERIFIED", "the agency the token just used belongs to, guarded by that use"),
     ("CLAIM_DUE", "the platform-wide mail sender, by due time"),
+    ("CLAIM_STEP", "a queued export step, by its unguessable id; it answers the client it then works in"),
+    ("STALLED_EXPORTS", "the platform-wide cron that queues exports whose step was lost"),
+    ("EXPIRED_ARCHIVES", "the platform-wide cron that deletes export archives past their time"),
     ("MAILBOX", "the development mailbox (DEV_MAILBOX=true only, never in production)"),
     (
         "API_KEY_BY_HASH",
