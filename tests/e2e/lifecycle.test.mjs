@@ -116,6 +116,80 @@ describe("templates", () => {
   });
 });
 
+describe("data export", () => {
+  // The entries of a ustar archive, by path.
+  const untar = (buf) => {
+    const out = new Map();
+    const field = (b) => b.subarray(0, b.indexOf(0) < 0 ? b.length : b.indexOf(0)).toString("utf8");
+    let at = 0;
+    while (at + 512 <= buf.length) {
+      const h = buf.subarray(at, at + 512);
+      const name = field(h.subarray(0, 100));
+      if (!name) break;
+      const prefix = field(h.subarray(345, 500));
+      const size = parseInt(field(h.subarray(124, 136)), 8);
+      out.set(prefix ? `${prefix}/${name}` : name, buf.subarray(at + 512, at + 512 + size));
+      at += 512 + Math.ceil(size / 512) * 512;
+    }
+    return out;
+  };
+
+  test("the archive in R2 holds every row and file of the client, no secret and nothing of another tenant; the link needs no token", async () => {
+    const admin = await w.login("admin@globex.test");
+    const id = T.globex;
+    const put = await w.request("PUT", `/api/clients/${id}/settings`, { token: admin, json: { twilio: { account_sid: "AC-e2e", auth_token: "e2e-secret-not-in-export" } } });
+    assert.equal(put.status, 200, put.text);
+    // (The quota test above left this client at a contact limit of its own.)
+    assert.equal((await w.request("PUT", `/api/clients/${id}`, { token: tok.agency, json: { limits: { contacts: null } } })).status, 200);
+    const contact = await w.request("POST", `/api/clients/${id}/contacts`, { token: admin, json: { name: "Exported Person", email: "exported@example.com" } });
+    assert.equal(contact.status, 201, contact.text);
+    // 3 + 3 MiB of files: the archive spans two parts of R2's multipart upload.
+    const files = [];
+    for (const [name, fill] of [["one.bin", "x"], ["two.bin", "y"]]) {
+      const bytes = Buffer.alloc(3 * 1024 * 1024, fill);
+      const r = await w.request("POST", `/api/clients/${id}/files?name=${name}`, { token: admin, body: bytes, headers: { "content-type": "text/plain" } });
+      assert.equal(r.status, 201, r.text);
+      files.push([r.json.id, bytes]);
+    }
+    const started = await w.request("POST", `/api/clients/${id}/exports`, { token: admin });
+    assert.equal(started.status, 202, started.text);
+    let e;
+    for (let i = 0; i < 150; i++) {
+      e = (await w.request("GET", `/api/clients/${id}/exports/${started.json.id}`, { token: admin })).json;
+      if (e.status === "ready" || e.status === "failed") break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(e.status, "ready", JSON.stringify(e));
+    const link = await w.request("POST", `/api/clients/${id}/exports/${e.id}/link`, { token: admin, json: { expires_in: 300 } });
+    assert.equal(link.status, 200, link.text);
+    const got = await w.request("GET", link.json.url);
+    assert.equal(got.status, 200);
+    assert.equal(got.headers["content-type"], "application/x-tar");
+    assert.equal(got.bytes.length, e.size);
+    const entries = untar(got.bytes);
+    const manifest = JSON.parse(entries.get("manifest.json"));
+    const lines = (table) => [...entries].filter(([k]) => k.startsWith(`data/${table}/`)).flatMap(([, v]) => v.toString("utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)));
+    for (const [table, n] of Object.entries(manifest.tables)) assert.equal(lines(table).length, n, table);
+    const column = { contacts: "client_id", pipelines: "client_id", pipeline_stages: "client_id", services: "client_id", client_settings: "client_id", domains: "client_id", files: "tenant_id", branding: "owner_id" };
+    const counts = w.d1(`SELECT ${Object.entries(column).map(([t, c]) => `(SELECT count(*) FROM ${t} WHERE ${c} = '${id}') AS ${t}`).join(", ")}`)[0];
+    for (const [table, n] of Object.entries(counts)) assert.equal(lines(table).length, n, table);
+    assert.equal(lines("clients").length, 1);
+    assert.ok(lines("contacts").some((c) => c.id === contact.json.id && c.email === "exported@example.com"));
+    assert.ok(lines("contacts").every((c) => c.client_id === id));
+    assert.ok(lines("client_settings").every((s) => !("ciphertext" in s)));
+    for (const [fid, bytes] of files) {
+      const [, body] = [...entries].find(([k]) => k.startsWith(`files/${fid}/`));
+      assert.ok(body.equals(bytes), fid);
+    }
+    const all = got.bytes.toString("latin1");
+    assert.ok(!all.includes("e2e-secret-not-in-export"));
+    assert.ok(!all.includes(T.acme), "nothing of another tenant");
+    assert.ok(r2Object(w, `tenants/${id}/exports/${e.id}.tar`).equals(got.bytes), "one archive in R2, as downloaded");
+    const tampered = await w.request("GET", link.json.url.replace(`t=${id}`, `t=${T.acme}`));
+    assert.equal(tampered.status, 403);
+  });
+});
+
 describe("feature flags and preferences", () => {
   test("booking off: the API's booking routes and the widget's Book tab are refused; back on, they return", async () => {
     const shop = { origin: "http://shop.localhost:8080" };
