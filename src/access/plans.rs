@@ -2,7 +2,8 @@
 //! client's `limits` column overrides any of them. Every write that adds to a metric checks the
 //! limit inside its own INSERT (so parallel writes at the limit let exactly `limit` through), and
 //! the statements from `crossing` record a usage event, with its audit row, when that write
-//! crossed 80% or 100%.
+//! crossed 80% or 100%. The API rate per minute is the Rate Limiting binding's business
+//! (`api_request`).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -14,7 +15,8 @@ use super::audit::{self, Actor, Event};
 use super::store::ClientRow;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ids::new_id;
-use crate::platform::ports::{Param, Stmt};
+use crate::platform::ports::{Limit, Param, Platform, Stmt, API_RATES};
+use crate::platform::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Metric {
@@ -134,11 +136,32 @@ pub fn patch_overrides(stored: &str, patch: &serde_json::Map<String, Value>) -> 
                 let n = v.as_i64().filter(|n| (0..=1_000_000_000_000_000).contains(n)).ok_or_else(|| {
                     ApiError::invalid("invalid_limits", format!("`{k}` must be a whole number from 0, or null"))
                 })?;
+                // The API rate is enforced by a Rate Limiting binding per rate, fixed at deploy.
+                if m == Metric::ApiRequestsPerMinute && !API_RATES.iter().any(|r| i64::from(*r) == n) {
+                    return Err(ApiError::invalid(
+                        "invalid_limits",
+                        format!("`{k}` must be one of {}", API_RATES.map(|r| r.to_string()).join(", ")),
+                    ));
+                }
                 current.insert(m.name().to_string(), n);
             }
         }
     }
     Ok(json!(current).to_string())
+}
+
+/// Counts one API request on a client against its plan's per-minute rate (the Rate Limiting
+/// binding for that rate, keyed by the client): 429 `rate_limited` past it.
+pub async fn api_request<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<()> {
+    if !ctx.cfg.api_rate_limits {
+        return Ok(());
+    }
+    let rate = u32::try_from(limit(c, Metric::ApiRequestsPerMinute)).unwrap_or(0);
+    let ok = ctx.p.allow(Limit::ApiPerMinute(rate), &c.id).await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::TooMany("rate_limited", format!("this client's plan allows {rate} API requests a minute"), Some(60)))
 }
 
 /// The refusal for a write past the limit.

@@ -63,6 +63,8 @@ pub struct Config {
     pub allowed_upload_types: Vec<String>,
     /// Development only: adds `x-gatehouse-db-queries` to responses so tests can count D1 calls.
     pub debug_headers: bool,
+    /// Per-client API rates by plan (`API_RATE_LIMITS`, on unless `false`).
+    pub api_rate_limits: bool,
     pub gate_cache_ttl_ms: i64,
     pub webhooks: WebhookConfig,
     pub mail: MailConfig,
@@ -288,6 +290,7 @@ impl Config {
             .filter(|t| !t.is_empty())
             .collect(),
             debug_headers: opt("DEBUG_HEADERS", "false") == "true",
+            api_rate_limits: opt("API_RATE_LIMITS", "true") != "false",
             gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
             webhooks: WebhookConfig {
                 timeout_ms: num("WEBHOOK_TIMEOUT_MS", 10_000)?.clamp(100, 30_000) as u32,

@@ -218,7 +218,14 @@ pub enum Limit {
     /// Requests that mail someone or spend a one-time token (password reset, signup and its
     /// verification, accepting an invitation) per client IP.
     AuthIp,
+    /// API requests on one client per minute, at its plan's rate: one binding per rate in
+    /// `API_RATES`.
+    ApiPerMinute(u32),
 }
+
+/// The per-minute API rates there is a binding for (`API_RPM_{rate}_LIMITER`); the plans use
+/// them, and a client's override must pick one.
+pub const API_RATES: [u32; 4] = [600, 1200, 6000, 30000];
 
 impl Limit {
     /// The `[[ratelimits]]` binding name in wrangler.toml.
@@ -228,6 +235,11 @@ impl Limit {
             Limit::WidgetIp => "WIDGET_IP_LIMITER",
             Limit::GateMiss => "GATE_MISS_LIMITER",
             Limit::AuthIp => "AUTH_IP_LIMITER",
+            Limit::ApiPerMinute(600) => "API_RPM_600_LIMITER",
+            Limit::ApiPerMinute(1200) => "API_RPM_1200_LIMITER",
+            Limit::ApiPerMinute(6000) => "API_RPM_6000_LIMITER",
+            Limit::ApiPerMinute(30000) => "API_RPM_30000_LIMITER",
+            Limit::ApiPerMinute(_) => "API_RPM_UNSUPPORTED_LIMITER",
         }
     }
 }

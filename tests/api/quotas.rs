@@ -220,3 +220,60 @@ fn deals_domains_seats_and_widget_leads_each_stop_at_their_limit() {
     assert_eq!(metric(&r), "contacts");
     assert_eq!(count(&format!("SELECT count(*) AS n FROM contacts WHERE client_id = '{ACME}'")), contacts);
 }
+
+#[test]
+fn every_plan_rate_has_its_rate_limiting_binding() {
+    use gatehouse::platform::ports::{Limit, API_RATES};
+    let plans: Value = serde_json::from_str(include_str!("../../data/plans.json")).unwrap();
+    let toml = include_str!("../../wrangler.toml");
+    for (name, plan) in plans["plans"].as_object().unwrap() {
+        let rate = plan["api_requests_per_minute"].as_u64().unwrap() as u32;
+        assert!(API_RATES.contains(&rate), "plan {name}: {rate} has no binding");
+    }
+    for rate in API_RATES {
+        let binding = Limit::ApiPerMinute(rate).binding();
+        let block = toml.split("[[ratelimits]]").find(|b| b.contains(&format!("\"{binding}\""))).unwrap_or_else(|| {
+            panic!("wrangler.toml lacks {binding}");
+        });
+        assert!(block.contains(&format!("simple = {{ limit = {rate}, period = 60 }}")), "{binding}: {block}");
+    }
+}
+
+#[test]
+fn a_clients_api_requests_are_capped_at_its_plans_rate_and_other_clients_keep_theirs() {
+    use gatehouse::platform::ports::Limit;
+    let t = TestApp::new();
+    t.p.limits.borrow_mut().insert(Limit::ApiPerMinute(600), 3);
+    t.p.limits.borrow_mut().insert(Limit::ApiPerMinute(1200), 5);
+    let admin = t.login("admin@acme.test");
+    let globex = t.login("admin@globex.test");
+    let contacts = format!("/api/clients/{ACME}/contacts");
+    for _ in 0..3 {
+        assert_eq!(t.req(Method::Get, &contacts, Some(&admin), None).status, 200);
+    }
+    let r = t.req(Method::Get, &contacts, Some(&admin), None);
+    assert_eq!((r.status, error_code(&r).as_str()), (429, "rate_limited"));
+    assert_eq!(r.header("retry-after"), Some("60"));
+    // The budget is the client's, not the caller's: the agency is refused on it too.
+    let agency = t.login("agency.admin@northwind.test");
+    assert_eq!(t.req(Method::Get, &contacts, Some(&agency), None).status, 429);
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&globex), None).status, 200);
+    // An override picks another rate's binding; a rate with none is refused.
+    let bad = t.req(
+        Method::Put,
+        &format!("/api/clients/{GLOBEX}"),
+        Some(&agency),
+        Some(json!({"limits": {"api_requests_per_minute": 700}})),
+    );
+    assert_eq!(error_code(&bad), "invalid_limits");
+    let r = t.req(
+        Method::Put,
+        &format!("/api/clients/{GLOBEX}"),
+        Some(&agency),
+        Some(json!({"limits": {"api_requests_per_minute": 1200}})),
+    );
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&globex), None).status, 200);
+    let seen = t.p.limit_counts.borrow().get(&(Limit::ApiPerMinute(1200), GLOBEX.to_string())).copied();
+    assert_eq!(seen, Some(1), "the next request counts against the new rate");
+}

@@ -78,7 +78,9 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   creds = parseCredentials(readFileSync(join(dir, "credentials.txt"), "utf8"));
   const port = await freePort();
   const inspector = await freePort();
-  const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", ...vars };
+  // Per-client API rates are off unless a test turns them on: the isolation matrix alone sends
+  // more than a starter plan's 600 requests a minute to one client. lifecycle.test.mjs runs them.
+  const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", API_RATE_LIMITS: "false", ...vars };
   const args = [
     "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
     "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", logLevel,

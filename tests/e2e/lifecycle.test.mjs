@@ -10,7 +10,8 @@ const tok = {};
 const T = {};
 
 before(async () => {
-  w = await startWorker({ vars: testSecrets() });
+  // Per-client API rates on (the harness leaves them off elsewhere): see "API rate by plan".
+  w = await startWorker({ vars: { ...testSecrets(), API_RATE_LIMITS: "true" } });
   tok.acme = await w.login("admin@acme.test");
   tok.agency = await w.login("agency.admin@northwind.test");
   tok.platform = await w.login("admin@gatehouse.test");
@@ -187,6 +188,30 @@ describe("data export", () => {
     assert.ok(r2Object(w, `tenants/${id}/exports/${e.id}.tar`).equals(got.bytes), "one archive in R2, as downloaded");
     const tampered = await w.request("GET", link.json.url.replace(`t=${id}`, `t=${T.acme}`));
     assert.equal(tampered.status, 403);
+  });
+});
+
+describe("API rate by plan", () => {
+  test("1,300 requests on a starter client in a burst: at least 600 pass, the rest get 429 rate_limited, another client is untouched", async () => {
+    const made = await w.request("POST", "/api/clients", { token: tok.agency, json: { name: "Rate", slug: "rate-limited" } });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.plan, "starter");
+    const path = `/api/clients/${made.json.id}/usage`;
+    const statuses = {};
+    let refused;
+    // 16 at a time; a 60 s window can roll over once in the burst, so at most 1,200 can pass.
+    for (let i = 0; i < 1300; i += 16) {
+      const batch = await Promise.all(Array.from({ length: Math.min(16, 1300 - i) }, () => w.request("GET", path, { token: tok.agency })));
+      for (const r of batch) {
+        statuses[r.status] = (statuses[r.status] || 0) + 1;
+        if (r.status === 429) refused = r;
+      }
+    }
+    assert.deepEqual(Object.keys(statuses).sort(), ["200", "429"], JSON.stringify(statuses));
+    assert.ok(statuses[200] >= 600 && statuses[200] <= 1200, JSON.stringify(statuses));
+    assert.equal(errorCode(refused), "rate_limited");
+    assert.equal(refused.headers["retry-after"], "60");
+    assert.equal((await w.request("GET", `/api/clients/${T.acme}/usage`, { token: tok.agency })).status, 200);
   });
 });
 
