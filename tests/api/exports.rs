@@ -248,3 +248,19 @@ fn only_those_holding_data_export_on_the_client_reach_its_exports() {
     let shown = json_of(&t.req(Method::Get, &format!("/api/clients/{ACME}/exports/{id}"), Some(&admin), None));
     assert_eq!(shown["status"], "expired");
 }
+
+#[test]
+fn a_deleted_client_can_still_be_exported_by_its_agency_before_the_purge() {
+    let t = TestApp::new();
+    let agency = t.login("agency.admin@northwind.test");
+    assert_eq!(t.req(Method::Delete, &format!("/api/clients/{ACME}"), Some(&agency), None).status, 202);
+    let r = t.req(Method::Post, &format!("/api/clients/{ACME}/exports"), Some(&agency), None);
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    run_queue(&t);
+    let id = json_of(&r)["id"].as_str().unwrap().to_string();
+    let done = json_of(&t.req(Method::Get, &format!("/api/clients/{ACME}/exports/{id}"), Some(&agency), None));
+    assert_eq!(done["status"], "ready", "{done}");
+    let contacts =
+        t.p.sql(&format!("SELECT count(*) AS n FROM contacts WHERE client_id = '{ACME}'"))[0]["n"].as_i64().unwrap();
+    assert_eq!(done["tables"]["contacts"].as_i64().unwrap_or(0), contacts);
+}
