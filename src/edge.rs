@@ -55,6 +55,18 @@ export function gh_response(status, body, headers) {
   }
   return new Response(body.length ? body : null, { status, headers: list });
 }
+// A stored object as the response body, streamed from R2 (null when the object is gone).
+export async function gh_object_response(bucket, key, offset, length, status, headers) {
+  const obj = await bucket.get(key, length >= 0 ? { range: { offset, length } } : undefined);
+  if (!obj) return null;
+  return gh_response_stream(status, obj.body, headers);
+}
+function gh_response_stream(status, stream, headers) {
+  const list = [];
+  const parts = headers.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
+  return new Response(stream, { status, headers: list });
+}
 // Time zones come from the runtime's ICU: a formatter per zone, kept for the isolate's life.
 const ZONES = new Map();
 function zoneFormat(zone) {
@@ -133,6 +145,15 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn gh_request_body(req: &web_sys::Request) -> Result<JsValue, JsValue>;
     fn gh_response(status: u16, body: Vec<u8>, headers: &str) -> web_sys::Response;
+    #[wasm_bindgen(catch)]
+    async fn gh_object_response(
+        bucket: &JsValue,
+        key: &str,
+        offset: f64,
+        length: f64,
+        status: u16,
+        headers: &str,
+    ) -> Result<JsValue, JsValue>;
     fn gh_tz_canonical(zone: &str) -> String;
     fn gh_tz_offset(zone: &str, ms: f64) -> f64;
     async fn gh_post(url: &str, body: &str, headers: &str, timeout_ms: u32, head_bytes: u32) -> JsValue;
@@ -508,7 +529,13 @@ async fn to_core(req: &web_sys::Request) -> Result<Request, Response> {
 
 /// The core's response as a JS Response, in one call. HEAD answers carry no body.
 fn to_js(resp: Response, head: bool) -> web_sys::Response {
+    let headers = header_lines(&resp);
     let body = if head { Vec::new() } else { resp.body };
+    gh_response(resp.status, body, &headers)
+}
+
+/// Headers as the JS side takes them: `name\nvalue\n…`.
+fn header_lines(resp: &Response) -> String {
     let mut headers = String::with_capacity(resp.headers.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in &resp.headers {
         if !headers.is_empty() {
@@ -518,7 +545,22 @@ fn to_js(resp: Response, head: bool) -> web_sys::Response {
         headers.push('\n');
         headers.push_str(v);
     }
-    gh_response(resp.status, body, &headers)
+    headers
+}
+
+/// A response whose body is a stored object: streamed from the bucket; 404 if it is gone.
+async fn object_to_js(env: &Env, resp: Response) -> web_sys::Response {
+    let Some(object) = resp.object.as_ref() else { return to_js(resp, false) };
+    let (offset, length) = object.range.map_or((0.0, -1.0), |r| (r.offset as f64, r.length as f64));
+    let bucket = js_sys::Reflect::get(env, &JsValue::from_str("FILES")).unwrap_or(JsValue::UNDEFINED);
+    match gh_object_response(&bucket, &object.key, offset, length, resp.status, &header_lines(&resp)).await {
+        Ok(js) if !js.is_null() => js.unchecked_into(),
+        Ok(_) => to_js(crate::platform::error::ApiError::NotFound.into_response(), false),
+        Err(e) => {
+            console_error!("streaming {} failed: {:?}", object.key, e);
+            to_js(crate::platform::error::ApiError::Upstream("the file store failed".into()).into_response(), false)
+        }
+    }
 }
 
 // workers-rs installs its own panic hook, which marks the instance for re-initialisation after a
@@ -544,6 +586,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     if cfg.debug_headers {
         resp.set_header("x-gatehouse-db-queries", platform.queries.get().to_string());
     }
+    let streamed = resp.object.is_some() && !head;
+    let js = if streamed { object_to_js(&env, resp).await } else { to_js(resp, head) };
     if !outbox.is_empty() {
         // The events this request recorded head for the webhooks queue, and its mail for the mail
         // API, once the answer is out.
@@ -555,7 +599,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             }
         });
     }
-    Ok(to_js(resp, head))
+    Ok(js)
 }
 
 /// The webhooks queue consumer: one delivery attempt per message. A message whose attempt could

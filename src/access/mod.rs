@@ -117,7 +117,7 @@ pub async fn reach_client<P: Platform>(
     if !who.reaches_client(&c.id, &c.agency_id) {
         return Err(ApiError::NotFound);
     }
-    plans::api_request(ctx, &c).await?;
+    plans::api_request(ctx, who, &c).await?;
     audit::staff_access(ctx, req, who, &c.id, "client").await?;
     Ok((ClientScope::of(&c), c))
 }

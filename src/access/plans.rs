@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::audit::{self, Actor, Event};
+use super::roles::{Principal, Scope};
 use super::store::ClientRow;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ids::new_id;
@@ -150,13 +151,17 @@ pub fn patch_overrides(stored: &str, patch: &serde_json::Map<String, Value>) -> 
     Ok(json!(current).to_string())
 }
 
-/// Counts one API request on a client against its plan's per-minute rate (the Rate Limiting
-/// binding for that rate, keyed by the client): 429 `rate_limited` past it.
-pub async fn api_request<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<()> {
-    if !ctx.cfg.api_rate_limits {
+/// Counts one API request by a client's own members or keys against its plan's per-minute rate
+/// (the Rate Limiting binding for that rate, keyed by the client): 429 `rate_limited` past it.
+/// The agency's and the platform's requests are not the client's traffic, and never count, so
+/// a client at its limit can still be managed (its plan raised, say). A stored override between
+/// the bound rates takes the next rate up (only bound rates can be set now).
+pub async fn api_request<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, c: &ClientRow) -> ApiResult<()> {
+    if !ctx.cfg.api_rate_limits || !matches!(who.scope, Scope::Client { .. }) {
         return Ok(());
     }
-    let rate = u32::try_from(limit(c, Metric::ApiRequestsPerMinute)).unwrap_or(0);
+    let wanted = limit(c, Metric::ApiRequestsPerMinute);
+    let rate = API_RATES.into_iter().find(|r| i64::from(*r) >= wanted).unwrap_or(API_RATES[API_RATES.len() - 1]);
     let ok = ctx.p.allow(Limit::ApiPerMinute(rate), &c.id).await.map_err(|e| ApiError::Misconfigured(e.to_string()))?;
     if ok {
         return Ok(());

@@ -22,25 +22,35 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{page_params, page_response};
 use crate::platform::http::{Request, Response};
 use crate::platform::ids::{looks_like_id, new_id, new_token};
-use crate::platform::ports::{col_i64, Param, Platform, QueueMessage, Row, Stmt};
+use crate::platform::ports::{col_i64, ByteRange, Param, Platform, QueueMessage, Row, Stmt};
 use crate::platform::schema::{AGENCY_OWNED, TENANT_OWNED};
 use crate::platform::Ctx;
 
 /// Starts an export unless one of the client's is already under way (decided by the insert).
 pub const INSERT: &str = "INSERT INTO exports (id, client_id, status, requested_by, object_key, link_nonce, \
-    created_at, updated_at) SELECT ?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?6 \
+    part_size, created_at, updated_at) SELECT ?1, ?2, 'queued', ?3, ?4, ?5, ?7, ?6, ?6 \
     WHERE NOT EXISTS (SELECT 1 FROM exports WHERE client_id = ?2 AND status IN ('queued', 'running'))";
 pub const LIST: &str = "SELECT id, client_id, status, requested_by, object_key, upload_id, parts, phase, cursor, \
-    file_cursor, chunk, pending_key, pending_bytes, counts, rows, files, size, etag, link_nonce, attempts, \
+    file_cursor, chunk, pending_key, pending_bytes, counts, rows, files, size, part_size, etag, link_nonce, attempts, \
     lease_until, error, created_at, updated_at, finished_at, expires_at \
     FROM exports WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const SELECT_ONE: &str = "SELECT id, client_id, status, requested_by, object_key, upload_id, parts, phase, \
-    cursor, file_cursor, chunk, pending_key, pending_bytes, counts, rows, files, size, etag, link_nonce, attempts, \
-    lease_until, error, created_at, updated_at, finished_at, expires_at FROM exports WHERE client_id = ?1 AND id = ?2";
+    cursor, file_cursor, chunk, pending_key, pending_bytes, counts, rows, files, size, part_size, etag, link_nonce, \
+    attempts, lease_until, error, created_at, updated_at, finished_at, expires_at FROM exports \
+    WHERE client_id = ?1 AND id = ?2";
 /// A step's claim: one worker at a time, while the export is under way.
 pub const CLAIM_STEP: &str = "UPDATE exports SET status = 'running', lease_until = ?3, attempts = attempts + 1, \
     updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < ?2) \
+    AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = exports.client_id AND c.purge_after <= ?2) \
     RETURNING client_id";
+/// A step gives its lease back when the store failed under it, so the queue's retry can run.
+pub const RELEASE: &str = "UPDATE exports SET lease_until = NULL WHERE client_id = ?1 AND id = ?2 AND lease_until = ?3";
+/// Whether a step still holds its lease, asked before it uploads anything.
+pub const LEASE_OF: &str = "SELECT lease_until AS n FROM exports WHERE client_id = ?1 AND id = ?2";
+/// Starts an export over (a new upload), after its upload could not be completed.
+pub const RESTART: &str = "UPDATE exports SET upload_id = NULL, parts = '[]', phase = 0, cursor = '', \
+    file_cursor = '', chunk = 0, pending_key = NULL, pending_bytes = 0, counts = '{}', rows = 0, files = 0, \
+    lease_until = NULL, updated_at = ?3 WHERE client_id = ?1 AND id = ?2 AND lease_until = ?4";
 /// A step's progress, only under the lease it claimed.
 pub const SAVE: &str = "UPDATE exports SET upload_id = ?3, parts = ?4, phase = ?5, cursor = ?6, file_cursor = ?7, \
     chunk = ?8, pending_key = ?9, pending_bytes = ?10, counts = ?11, rows = ?12, files = ?13, size = ?14, \
@@ -62,8 +72,11 @@ pub const FILES: &str = "SELECT id, tenant_id, area, object_key, name, content_t
     uploaded_by, created_at, link_nonce FROM files WHERE tenant_id = ?1 AND status = 'ready' AND id > ?2 \
     ORDER BY id LIMIT ?3";
 
-/// R2's part size: every part but the last is exactly this.
-pub const PART: usize = 5 * 1024 * 1024;
+/// R2's smallest part: every part but the last is one size, at least this.
+pub const MIN_PART: i64 = 5 * 1024 * 1024;
+/// R2's most parts in one upload (with some room: the row count is an estimate).
+const PARTS_PLANNED: i64 = 9_000;
+const MAX_PARTS: usize = 10_000;
 const ROWS_PER_CHUNK: i64 = 500;
 /// A step stops after this many bytes or chunks, so each one stays well inside a Worker's limits.
 const STEP_BYTES: usize = 8 * 1024 * 1024;
@@ -85,12 +98,46 @@ pub const WITHHELD: &[(&str, &[&str])] = &[
     ("files", &["link_nonce"]),
 ];
 
-/// What an export reads, in order: the client's own row, then every client-owned table (not the
-/// exports themselves, which describe the export).
-pub fn tables() -> Vec<(&'static str, &'static str)> {
-    let mut t = vec![("clients", "id")];
-    t.extend(TENANT_OWNED.iter().filter(|(t, _)| !AGENCY_OWNED.contains(t) && *t != "exports").copied());
-    t
+/// The key each table is paged by, where it is not `id`: a key an index leading with the tenant
+/// column orders, so each page is an index search (a test checks every table's plan). Tables
+/// without an `id` go by rowid: their tenant index holds the rowid in order.
+const PAGE_KEYS: &[(&str, &str)] = &[
+    ("audit_log", "seq"),
+    ("events", "seq"),
+    ("client_users", "rowid"),
+    ("client_settings", "rowid"),
+    ("branding", "rowid"),
+    ("usage_counters", "rowid"),
+    ("contact_tags", "rowid"),
+    ("staff_services", "rowid"),
+    ("staff_hours", "rowid"),
+];
+
+/// What an export reads, in order, as (table, tenant column, page key): the client's own row,
+/// then every client-owned table (not the exports themselves, which describe the export).
+pub fn tables() -> Vec<(&'static str, &'static str, &'static str)> {
+    let key = |t: &str| PAGE_KEYS.iter().find(|(n, _)| *n == t).map_or("id", |(_, k)| *k);
+    let mut out = vec![("clients", "id", "id")];
+    out.extend(
+        TENANT_OWNED
+            .iter()
+            .filter(|(t, _)| !AGENCY_OWNED.contains(t) && *t != "exports")
+            .map(|(t, c)| (*t, *c, key(t))),
+    );
+    out
+}
+
+/// One page of a table's rows for a client, after `cursor` (a key value as text; empty: the
+/// start), in key order. The SQL is built from `tables()` alone.
+pub fn page_sql(table: &str, col: &str, key: &str) -> String {
+    format!("SELECT {key} AS _key, * FROM {table} WHERE {col} = ?1 AND {key} > ?2 ORDER BY {key} LIMIT ?3")
+}
+
+fn cursor_param(key: &str, cursor: &str) -> Param {
+    if key == "id" {
+        return cursor.into();
+    }
+    Param::Int(cursor.parse().unwrap_or(i64::MIN))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,7 +150,7 @@ pub struct ExportRow {
     pub upload_id: Option<String>,
     pub parts: String,
     pub phase: i64,
-    pub cursor: i64,
+    pub cursor: String,
     pub file_cursor: String,
     pub chunk: i64,
     pub pending_key: Option<String>,
@@ -112,6 +159,7 @@ pub struct ExportRow {
     pub rows: i64,
     pub files: i64,
     pub size: i64,
+    pub part_size: i64,
     pub etag: Option<String>,
     link_nonce: String,
     pub attempts: i64,
@@ -173,6 +221,11 @@ pub async fn create<P: Platform>(
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DataExport).await?;
     let id = new_id("exp")?;
     let key = object_key(client.id(), &id).ok_or_else(|| ApiError::Internal("export key".into()))?;
+    // Parts of one size for the whole upload, big enough that the archive (its files, and as much
+    // again for rows and headers) fits R2's 10,000 parts.
+    let stored = ctx.p.query(super::USAGE, &[client.id().into()]).await?;
+    let estimate = 2 * stored.first().and_then(|r| col_i64(r, "used")).unwrap_or(0);
+    let part_size = MIN_PART.max(((estimate / PARTS_PLANNED + (1 << 20) - 1) >> 20) << 20);
     let stmts = [
         Stmt::new(
             INSERT,
@@ -183,6 +236,7 @@ pub async fn create<P: Platform>(
                 key.into(),
                 new_token("")?.into(),
                 Param::Int(ctx.p.now_ms()),
+                Param::Int(part_size),
             ],
         ),
         audit::entry_if_changed(ctx, req, who, event(client.id(), "export.requested", &id, json!({})))?,
@@ -270,7 +324,7 @@ pub async fn signed_download<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, id: &
         &req.query_param("s").unwrap_or_default(),
         ctx.p.now_secs(),
     )?;
-    download(ctx, req, &f, "attachment").await
+    download(req, &f, "attachment")
 }
 
 /// A queue message for an export: runs one step, and queues the next unless it was the last.
@@ -297,6 +351,11 @@ pub async fn step<P: Platform>(ctx: &Ctx<'_, P>, id: &str) -> ApiResult<()> {
         Ok(false) => Ok(()),
         Err(err) => {
             ctx.p.log("error", &format!("export {id} step failed (attempt {}): {err}", e.attempts));
+            // Give the lease back, so the queue's retry of this message can run the step again.
+            let release = [client_id.into(), id.into(), Param::Int(lease)];
+            if let Err(e2) = ctx.p.execute(RELEASE, &release).await {
+                ctx.p.log("warn", &format!("export {id}: lease not released ({e2}); it runs out"));
+            }
             Err(err)
         }
     }
@@ -309,10 +368,21 @@ async fn fail<P: Platform>(ctx: &Ctx<'_, P>, e: &ExportRow, why: &str) -> ApiRes
         audit::after_change(&Actor::system(), event(&e.client_id, "export.failed", &e.id, json!({"error": why})), now)?,
     ];
     ctx.p.batch(&stmts).await?;
+    // Nothing of a failed export stays in the bucket: its upload, pending bytes and any archive.
     if let Some(up) = &e.upload_id {
         let _ = ctx.p.multipart_abort(&e.object_key, up).await;
     }
+    clean_pending(ctx, e).await;
+    let _ = ctx.p.delete(&e.object_key).await;
     Ok(())
+}
+
+/// Deletes what steps left in the export's pending folder (best effort: the purge of a deleted
+/// client and the next export's end sweep the same folder).
+async fn clean_pending<P: Platform>(ctx: &Ctx<'_, P>, e: &ExportRow) {
+    for k in ctx.p.list(&pending_prefix(e)).await.unwrap_or_default() {
+        let _ = ctx.p.delete(&k).await;
+    }
 }
 
 /// The tar bytes of one step, appended to what was pending; full parts go to R2, the rest to a
@@ -336,36 +406,31 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> Api
     };
     let mtime = now.div_euclid(1000);
     let tables = tables();
+    let part = usize::try_from(e.part_size).unwrap_or(0).max(MIN_PART as usize);
     let mut produced = 0usize;
     let mut chunks = 0usize;
     let mut done = false;
     while produced < STEP_BYTES && chunks < STEP_CHUNKS {
         let phase = e.phase as usize;
-        if let Some((table, col)) = tables.get(phase) {
-            let sql = format!(
-                "SELECT rowid AS _rowid, * FROM {table} WHERE {col} = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3"
-            );
-            let rows = ctx
-                .p
-                .query(&sql, &[e.client_id.as_str().into(), Param::Int(e.cursor), Param::Int(ROWS_PER_CHUNK)])
-                .await?;
+        if let Some((table, col, key)) = tables.get(phase) {
+            let params = [e.client_id.as_str().into(), cursor_param(key, &e.cursor), Param::Int(ROWS_PER_CHUNK)];
+            let rows = ctx.p.query(&page_sql(table, col, key), &params).await?;
             if !rows.is_empty() {
-                let last = rows.last().and_then(|r| col_i64(r, "_rowid")).unwrap_or(e.cursor);
-                let lines = jsonl(table, rows);
-                let n = lines.1 as i64;
-                produced += tar_entry(&mut buf, &format!("data/{table}/{:06}.jsonl", e.chunk), &lines.0, mtime);
+                let last = rows.last().and_then(|r| r.get("_key")).map(key_text).unwrap_or_default();
+                let (lines, n) = jsonl(table, rows);
+                produced += tar_entry(&mut buf, &format!("data/{table}/{:06}.jsonl", e.chunk), &lines, mtime);
                 e.chunk += 1;
-                e.rows += n;
+                e.rows += n as i64;
                 e.cursor = last;
-                *counts.entry(table.to_string()).or_insert(json!(0)) =
-                    json!(counts.get(*table).and_then(Value::as_i64).unwrap_or(0) + n);
+                let had = counts.get(*table).and_then(Value::as_i64).unwrap_or(0);
+                counts.insert(table.to_string(), json!(had + n as i64));
                 chunks += 1;
-                if n == ROWS_PER_CHUNK {
+                if n as i64 == ROWS_PER_CHUNK {
                     continue;
                 }
             }
             e.phase += 1;
-            e.cursor = 0;
+            e.cursor.clear();
             e.chunk = 0;
         } else if phase == tables.len() {
             let files: Vec<FileRow> = ctx
@@ -379,6 +444,8 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> Api
                 e.phase += 1;
                 continue;
             }
+            // The files this step archives, listed beside them: the manifest points at the lists.
+            let mut listed = Vec::new();
             for f in &files {
                 if produced >= STEP_BYTES {
                     break;
@@ -388,35 +455,60 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> Api
                 if let Some(body) = ctx.p.get(&f.object_key, None).await? {
                     produced += tar_entry(&mut buf, &file_path(f), &body.bytes, mtime);
                     e.files += 1;
+                    let entry = json!({"id": f.id, "path": file_path(f), "name": f.name, "area": f.area,
+                        "size": f.size, "sha256": f.sha256});
+                    if serde_json::to_writer(&mut listed, &entry).is_ok() {
+                        listed.push(b'\n');
+                    }
                 }
                 e.file_cursor = f.id.clone();
             }
+            if !listed.is_empty() {
+                produced += tar_entry(&mut buf, &format!("files/index-{:06}.jsonl", e.chunk), &listed, mtime);
+                e.chunk += 1;
+            }
             chunks += 1;
         } else {
-            let manifest = manifest(ctx, &e, &counts).await?;
+            let manifest = manifest(&e, &counts)?;
             tar_entry(&mut buf, "manifest.json", manifest.as_bytes(), mtime);
             buf.extend_from_slice(&[0u8; 1024]); // the end of the archive
             done = true;
             break;
         }
     }
+    // A step whose lease ran out (it was slow, and another took over) uploads nothing.
+    let held = ctx.p.query(LEASE_OF, &[e.client_id.as_str().into(), e.id.as_str().into()]).await?;
+    if held.first().and_then(|r| col_i64(r, "n")) != Some(lease) {
+        return Ok(false);
+    }
     // Full parts go now; a finished archive sends the rest as its last part.
     let mut sent = 0usize;
-    while buf.len() - sent >= PART {
-        let n = parts.len() as u16 + 1;
-        let etag = ctx.p.multipart_part(&e.object_key, &upload_id, n, buf[sent..sent + PART].to_vec()).await?;
-        parts.push((n, etag));
-        sent += PART;
+    while buf.len() - sent >= part {
+        let etag = ctx
+            .p
+            .multipart_part(&e.object_key, &upload_id, part_number(&parts)?, buf[sent..sent + part].to_vec())
+            .await?;
+        parts.push((part_number(&parts)?, etag));
+        sent += part;
     }
     let rest = buf.split_off(sent);
     let old_pending = e.pending_key.clone();
     let (status, pending_key, pending_bytes, finished, expires) = if done {
-        if !rest.is_empty() || parts.is_empty() {
-            let n = parts.len() as u16 + 1;
-            let etag = ctx.p.multipart_part(&e.object_key, &upload_id, n, rest).await?;
-            parts.push((n, etag));
-        }
-        let meta = ctx.p.multipart_finish(&e.object_key, &upload_id, &parts).await?;
+        // A rerun of a final step whose upload was completed before its progress was saved
+        // finds the archive there already.
+        let meta = match ctx.p.get(&e.object_key, Some(ByteRange { offset: 0, length: 1 })).await? {
+            Some(existing) => existing.meta,
+            None => {
+                if !rest.is_empty() || parts.is_empty() {
+                    let etag = ctx.p.multipart_part(&e.object_key, &upload_id, part_number(&parts)?, rest).await?;
+                    parts.push((part_number(&parts)?, etag));
+                }
+                match ctx.p.multipart_finish(&e.object_key, &upload_id, &parts).await {
+                    Ok(meta) => meta,
+                    Err(err) => return restart(ctx, &e, &upload_id, lease, &err.to_string()).await,
+                }
+            }
+        };
         e.size = meta.size as i64;
         e.etag = Some(meta.etag);
         ("ready", None, 0i64, Some(now), Some(now + KEEP_MS))
@@ -436,7 +528,7 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> Api
             upload_id.as_str().into(),
             json!(parts).to_string().into(),
             Param::Int(e.phase),
-            Param::Int(e.cursor),
+            e.cursor.as_str().into(),
             e.file_cursor.as_str().into(),
             Param::Int(e.chunk),
             pending_key.clone().into(),
@@ -471,11 +563,41 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> Api
     }
     if done {
         // Pending objects of steps that died before they could record themselves.
-        for k in ctx.p.list(&pending_prefix(&e)).await.unwrap_or_default() {
-            let _ = ctx.p.delete(&k).await;
-        }
+        clean_pending(ctx, &e).await;
     }
     Ok(!done)
+}
+
+/// The next part's number; R2 takes at most 10,000.
+fn part_number(parts: &[(u16, String)]) -> ApiResult<u16> {
+    u16::try_from(parts.len() + 1)
+        .ok()
+        .filter(|n| usize::from(*n) <= MAX_PARTS)
+        .ok_or_else(|| ApiError::Internal("the archive outgrew R2's 10,000 parts".into()))
+}
+
+/// A key value as the cursor keeps it.
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The upload could not be completed (a part replaced under it, say): abort it and start the
+/// export over; the attempts count bounds how often.
+async fn restart<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    e: &ExportRow,
+    upload_id: &str,
+    lease: i64,
+    why: &str,
+) -> ApiResult<bool> {
+    ctx.p.log("warn", &format!("export {}: completing the upload failed ({why}); starting over", e.id));
+    let _ = ctx.p.multipart_abort(&e.object_key, upload_id).await;
+    clean_pending(ctx, e).await;
+    let params = [e.client_id.as_str().into(), e.id.as_str().into(), Param::Int(ctx.p.now_ms()), Param::Int(lease)];
+    Ok(ctx.p.execute(RESTART, &params).await? > 0)
 }
 
 /// Where an export's pending bytes wait between steps: a folder of its own, emptied at the end.
@@ -489,7 +611,7 @@ fn jsonl(table: &str, rows: Vec<Row>) -> (Vec<u8>, usize) {
     let n = rows.len();
     let mut out = Vec::new();
     for mut row in rows {
-        row.remove("_rowid");
+        row.remove("_key");
         for c in withheld {
             row.remove(*c);
         }
@@ -506,21 +628,7 @@ fn file_path(f: &FileRow) -> String {
     format!("files/{}/{}", f.id, name)
 }
 
-async fn manifest<P: Platform>(ctx: &Ctx<'_, P>, e: &ExportRow, counts: &Map<String, Value>) -> ApiResult<String> {
-    let mut files = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page: Vec<FileRow> =
-            ctx.p.query_as(FILES, &[e.client_id.as_str().into(), cursor.as_str().into(), Param::Int(100)]).await?;
-        let Some(last) = page.last() else { break };
-        cursor = last.id.clone();
-        files.extend(page.iter().filter(|f| f.id.as_str() <= e.file_cursor.as_str()).map(|f| {
-            json!({"id": f.id, "path": file_path(f), "name": f.name, "area": f.area, "size": f.size, "sha256": f.sha256})
-        }));
-        if (page.len() as i64) < 100 {
-            break;
-        }
-    }
+fn manifest(e: &ExportRow, counts: &Map<String, Value>) -> ApiResult<String> {
     let withheld: Map<String, Value> = WITHHELD.iter().map(|(t, c)| (t.to_string(), json!(c))).collect();
     let doc = json!({
         "format": "gatehouse-export/1",
@@ -529,7 +637,8 @@ async fn manifest<P: Platform>(ctx: &Ctx<'_, P>, e: &ExportRow, counts: &Map<Str
         "created_at": e.created_at,
         "tables": counts,
         "rows": e.rows,
-        "files": files,
+        "files": e.files,
+        "file_lists": "files/index-*.jsonl: one line per archived file (id, path, name, area, size, sha256)",
         "withheld_columns": withheld,
     });
     serde_json::to_string_pretty(&doc).map_err(|err| ApiError::Internal(err.to_string()))
@@ -639,8 +748,8 @@ mod tests {
     #[test]
     fn every_client_table_is_exported_and_only_those() {
         let t = tables();
-        assert_eq!(t[0], ("clients", "id"));
-        for (name, col) in &t[1..] {
+        assert_eq!(t[0], ("clients", "id", "id"));
+        for (name, col, _) in &t[1..] {
             assert!(*name != "exports" && !AGENCY_OWNED.contains(name), "{name}");
             assert_eq!(TENANT_OWNED.iter().find(|(n, _)| n == name).map(|(_, c)| c), Some(col));
         }

@@ -18,7 +18,7 @@ use crate::access::roles::{Permission, Principal};
 use crate::access::{self, require_permission, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response};
-use crate::platform::http::{Request, Response};
+use crate::platform::http::{Request, Response, StoredBody};
 use crate::platform::ids::looks_like_id;
 use crate::platform::ports::{decode, decode_all, ByteRange, Database, Param, Platform, Stmt};
 use crate::platform::Ctx;
@@ -415,12 +415,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>,
 }
 
 /// Streams a ready file back with its type, length, ETag and Range support.
-pub async fn download<P: Platform>(
-    ctx: &Ctx<'_, P>,
-    req: &Request,
-    f: &FileRow,
-    disposition: &str,
-) -> ApiResult<Response> {
+pub fn download(req: &Request, f: &FileRow, disposition: &str) -> ApiResult<Response> {
     let size = f.size.max(0) as u64;
     let etag = f.etag.clone().unwrap_or_else(|| format!("\"{}\"", f.sha256));
     // Weak comparison (RFC 9110 §13.1.2): `W/"x"` matches `"x"`, and `*` matches any file.
@@ -440,18 +435,19 @@ pub async fn download<P: Platform>(
                 .with_status(416));
         }
     };
-    let body = ctx.p.get(&f.object_key, range).await?.ok_or(ApiError::NotFound)?;
     let encoded: String =
         url::form_urlencoded::byte_serialize(f.name.as_bytes()).collect::<String>().replace('+', "%20");
+    let length = range.map_or(size, |r| r.length);
     let mut resp = Response::new(if range.is_some() { 206 } else { 200 })
         .with_header("content-type", f.content_type.as_str())
-        .with_header("content-length", body.bytes.len().to_string())
+        .with_header("content-length", length.to_string())
         .with_header("etag", etag)
         .with_header("accept-ranges", "bytes")
         .with_header("content-disposition", format!("{disposition}; filename*=UTF-8''{encoded}"))
         .with_header("content-security-policy", "default-src 'none'; sandbox")
-        .with_header("cache-control", "private, max-age=0, must-revalidate")
-        .with_body(body.bytes);
+        .with_header("cache-control", "private, max-age=0, must-revalidate");
+    // Streamed from R2 by the platform: an export archive may be far larger than a Worker's memory.
+    resp.object = Some(StoredBody { key: f.object_key.clone(), range });
     if let Some(r) = range {
         resp.set_header("content-range", format!("bytes {}-{}/{size}", r.offset, r.offset + r.length - 1));
     }
@@ -593,7 +589,7 @@ pub async fn get<P: Platform>(
     file_id: &str,
 ) -> ApiResult<Response> {
     let (_, f) = client_file(ctx, req, who, client_id, file_id, false).await?;
-    download(ctx, req, &f, "attachment").await
+    download(req, &f, "attachment")
 }
 
 /// `DELETE /api/clients/{id}/files/{file_id}`.
@@ -683,7 +679,7 @@ pub async fn signed_download<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, file_
         Err(other) => return Err(other),
     };
     verify_signed(&ctx.cfg.file_signing_secret, &f, &e, &s, ctx.p.now_secs())?;
-    download(ctx, req, &f, "attachment").await
+    download(req, &f, "attachment")
 }
 
 /// `GET /assets/{file_id}`: public branding assets (logos, favicons), inline.
@@ -694,7 +690,7 @@ pub async fn public_asset<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, file_id:
     let row =
         ctx.p.query(SELECT_PUBLIC_ASSET, &[file_id.into()]).await?.into_iter().next().ok_or(ApiError::NotFound)?;
     let f: FileRow = decode(row)?;
-    let mut resp = download(ctx, req, &f, "inline").await?;
+    let mut resp = download(req, &f, "inline")?;
     resp.set_header("cache-control", "public, max-age=3600");
     resp.set_header("access-control-allow-origin", "*");
     Ok(resp)

@@ -93,11 +93,21 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body is this stored object (or a range of it), streamed by the platform from the
+    /// bucket to the client without passing through the Worker's memory.
+    pub object: Option<StoredBody>,
+}
+
+/// A stored object as a response body: its key, and the byte range wanted (all of it if none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    pub key: String,
+    pub range: Option<super::ports::ByteRange>,
 }
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self { status, headers: Vec::new(), body: Vec::new(), object: None }
     }
 
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {

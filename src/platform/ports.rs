@@ -239,7 +239,8 @@ impl Limit {
             Limit::ApiPerMinute(1200) => "API_RPM_1200_LIMITER",
             Limit::ApiPerMinute(6000) => "API_RPM_6000_LIMITER",
             Limit::ApiPerMinute(30000) => "API_RPM_30000_LIMITER",
-            Limit::ApiPerMinute(_) => "API_RPM_UNSUPPORTED_LIMITER",
+            // `plans::api_request` asks only for the rates above.
+            Limit::ApiPerMinute(_) => "API_RPM_30000_LIMITER",
         }
     }
 }

@@ -43,22 +43,41 @@ pub const INSERT_VERSION: &str = "INSERT INTO templates (id, agency_id, version,
 pub const CLIENTS_ON: &str = "SELECT count(*) AS n FROM clients WHERE agency_id = ?1 AND template_id = ?2 \
     AND deleted_at IS NULL";
 
+// Every statement below goes in only beside the change that sets the client on its template
+// version: the client row, inserted or advanced in the same batch, has that version and was
+// touched at this batch's instant. A push that lost its race (or a client deleted meanwhile)
+// therefore adds nothing.
 /// A pipeline, unless the client already has one by that name.
 pub const ADD_PIPELINE: &str = "INSERT INTO pipelines (id, client_id, name, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?4 WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?5 AND id = ?2) \
+    SELECT ?1, ?2, ?3, ?4, ?4 WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?5 AND id = ?2 \
+    AND template_version = ?6 AND updated_at = ?4 AND deleted_at IS NULL) \
     AND NOT EXISTS (SELECT 1 FROM pipelines WHERE client_id = ?2 AND name = ?3)";
 /// A stage at the end of a pipeline, unless it has one by that name or is full.
 pub const ADD_STAGE: &str = "INSERT INTO pipeline_stages (id, client_id, pipeline_id, name, position, created_at, \
     updated_at) SELECT ?1, ?2, ?3, ?4, coalesce(max(position), -1) + 1, ?5, ?5 \
     FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 \
     HAVING count(*) < ?6 AND EXISTS (SELECT 1 FROM pipelines WHERE client_id = ?2 AND id = ?3) \
-    AND NOT EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND name = ?4)";
+    AND NOT EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND name = ?4) \
+    AND EXISTS (SELECT 1 FROM clients WHERE agency_id = ?7 AND id = ?2 AND template_version = ?8 \
+    AND updated_at = ?5 AND deleted_at IS NULL)";
 /// A service, unless the client already has one by that name.
 pub const ADD_SERVICE: &str = "INSERT INTO services (id, client_id, name, duration_min, price_minor, currency, \
     buffer_before_min, buffer_after_min, active, created_at, updated_at) \
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10 \
-    WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?11 AND id = ?2) \
+    WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?11 AND id = ?2 AND template_version = ?12 \
+    AND updated_at = ?10 AND deleted_at IS NULL) \
     AND NOT EXISTS (SELECT 1 FROM services WHERE client_id = ?2 AND name = ?3)";
+/// The client's whole branding row, under the same guard.
+pub const SET_BRANDING: &str = "INSERT INTO branding (owner_id, owner_kind, primary_color, secondary_color, tagline, \
+    support_email, support_phone, logo_file_id, favicon_file_id, custom_css, updated_by, updated_at) \
+    SELECT ?1, 'client', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+    WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?12 AND id = ?1 AND template_version = ?13 \
+    AND updated_at = ?11 AND deleted_at IS NULL) \
+    ON CONFLICT (owner_id) DO UPDATE SET primary_color = excluded.primary_color, \
+    secondary_color = excluded.secondary_color, tagline = excluded.tagline, support_email = excluded.support_email, \
+    support_phone = excluded.support_phone, logo_file_id = excluded.logo_file_id, \
+    favicon_file_id = excluded.favicon_file_id, custom_css = excluded.custom_css, updated_by = excluded.updated_by, \
+    updated_at = excluded.updated_at";
 
 const MAX_PIPELINES: usize = 20;
 const MAX_SERVICES: usize = 50;
@@ -216,7 +235,9 @@ pub async fn create<P: Platform>(
     who: &Principal,
     agency_id: &str,
 ) -> ApiResult<Response> {
-    let (agency, _) = access::agency(ctx, req, who, agency_id, Permission::ClientsCreate).await?;
+    // A template sets a client's plan, flags and integrations: the agency's levers, so saving one
+    // takes what setting them directly takes.
+    let (agency, _) = access::agency(ctx, req, who, agency_id, Permission::ClientsManage).await?;
     let body: Save = json_body(req, &["id", "agency_id", "version"])?;
     let name = text_field("name", body.name.as_deref().unwrap_or(""), 80)?;
     save(ctx, req, who, &agency, &new_id("tpl")?, 1, &name, body.spec).await
@@ -231,7 +252,7 @@ pub async fn add_version<P: Platform>(
     agency_id: &str,
     id: &str,
 ) -> ApiResult<Response> {
-    let (agency, _) = access::agency(ctx, req, who, agency_id, Permission::ClientsCreate).await?;
+    let (agency, _) = access::agency(ctx, req, who, agency_id, Permission::ClientsManage).await?;
     let latest = versions(ctx.p, agency.id(), id).await?.pop().ok_or(ApiError::NotFound)?;
     let body: Save = json_body(req, &["id", "agency_id", "version"])?;
     let name = match body.name {
@@ -318,32 +339,43 @@ async fn get_version<P: Platform>(
     Ok(out)
 }
 
+/// Where a template's statements land: the client, its agency, the template version the client
+/// is set on, and the instant the batch sets it (`updated_at`), which every statement checks.
+pub struct Target<'a> {
+    pub client_id: &'a str,
+    pub agency_id: &'a str,
+    pub version: i64,
+    pub now: i64,
+}
+
 /// The statements that set a new client up from a template's spec, for the batch that inserts
 /// the client (its plan, flags and integrations go in the client's own row).
-pub fn provision(spec: &Spec, client_id: &str, agency_id: &str, by: &str, now: i64) -> ApiResult<Vec<Stmt>> {
+pub fn provision(spec: &Spec, to: &Target<'_>, by: &str) -> ApiResult<Vec<Stmt>> {
     let mut stmts = Vec::new();
     if !spec.branding.is_empty() {
         let row = spec.branding.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        stmts.push(branding::upsert(client_id, "client", &row, by, now));
+        stmts.push(set_branding(&row, to, by));
     }
     for p in &spec.pipelines {
-        stmts.extend(add_pipeline(p, &p.stages, None, client_id, agency_id, now)?);
+        stmts.extend(add_pipeline(p, &p.stages, None, to)?);
     }
     for s in &spec.services {
-        stmts.push(add_service(s, client_id, agency_id, now)?);
+        stmts.push(add_service(s, to)?);
     }
     Ok(stmts)
 }
 
+/// The client's branding row as `row` has it (`branding::FIELDS`), guarded like the rest.
+fn set_branding(row: &crate::platform::ports::Row, to: &Target<'_>, by: &str) -> Stmt {
+    let text = |f: &str| -> Param { row.get(f).and_then(Value::as_str).map(String::from).into() };
+    let mut params = vec![to.client_id.into()];
+    params.extend(branding::FIELDS.iter().map(|f| text(f)));
+    params.extend([by.into(), Param::Int(to.now), to.agency_id.into(), Param::Int(to.version)]);
+    Stmt::new(SET_BRANDING, params)
+}
+
 /// A pipeline (new unless `existing` names it) and the given stages appended to it.
-fn add_pipeline(
-    p: &PipelineSpec,
-    stages: &[String],
-    existing: Option<&str>,
-    client_id: &str,
-    agency_id: &str,
-    now: i64,
-) -> ApiResult<Vec<Stmt>> {
+fn add_pipeline(p: &PipelineSpec, stages: &[String], existing: Option<&str>, to: &Target<'_>) -> ApiResult<Vec<Stmt>> {
     let mut stmts = Vec::new();
     let pipeline_id = match existing {
         Some(id) => id.to_string(),
@@ -351,7 +383,14 @@ fn add_pipeline(
             let id = new_id("pipe")?;
             stmts.push(Stmt::new(
                 ADD_PIPELINE,
-                vec![id.as_str().into(), client_id.into(), p.name.as_str().into(), Param::Int(now), agency_id.into()],
+                vec![
+                    id.as_str().into(),
+                    to.client_id.into(),
+                    p.name.as_str().into(),
+                    Param::Int(to.now),
+                    to.agency_id.into(),
+                    Param::Int(to.version),
+                ],
             ));
             id
         }
@@ -361,24 +400,26 @@ fn add_pipeline(
             ADD_STAGE,
             vec![
                 new_id("stage")?.into(),
-                client_id.into(),
+                to.client_id.into(),
                 pipeline_id.as_str().into(),
                 s.as_str().into(),
-                Param::Int(now),
+                Param::Int(to.now),
                 Param::Int(MAX_STAGES as i64),
+                to.agency_id.into(),
+                Param::Int(to.version),
             ],
         ));
     }
     Ok(stmts)
 }
 
-fn add_service(s: &ServiceBody, client_id: &str, agency_id: &str, now: i64) -> ApiResult<Stmt> {
+fn add_service(s: &ServiceBody, to: &Target<'_>) -> ApiResult<Stmt> {
     let int = |v: Option<i32>| Param::Int(v.unwrap_or(0).into());
     Ok(Stmt::new(
         ADD_SERVICE,
         vec![
             new_id("svc")?.into(),
-            client_id.into(),
+            to.client_id.into(),
             s.name.clone().unwrap_or_default().into(),
             int(s.duration_min),
             Param::Int(s.price_minor.unwrap_or(0)),
@@ -386,8 +427,9 @@ fn add_service(s: &ServiceBody, client_id: &str, agency_id: &str, now: i64) -> A
             int(s.buffer_before_min),
             int(s.buffer_after_min),
             Param::Int(s.active.unwrap_or(true).into()),
-            Param::Int(now),
-            agency_id.into(),
+            Param::Int(to.now),
+            to.agency_id.into(),
+            Param::Int(to.version),
         ],
     ))
 }

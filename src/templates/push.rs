@@ -17,18 +17,19 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{add_pipeline, add_service, versions, PipelineSpec, Spec, Template};
+use super::{add_pipeline, add_service, set_branding, versions, PipelineSpec, Spec, Target, Template};
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, plans};
-use crate::branding;
+use crate::crm::pipelines::MAX_STAGES;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::json_body;
 use crate::platform::http::{Request, Response};
 use crate::platform::ports::{Param, Platform, Row, Stmt};
 use crate::platform::Ctx;
 
-pub const CLIENTS_FROM: &str = "SELECT id, plan, feature_flags, integrations, template_version FROM clients \
+pub const CLIENTS_FROM: &str =
+    "SELECT id, plan, feature_flags, integrations, template_version, updated_at FROM clients \
     WHERE agency_id = ?1 AND template_id = ?2 AND deleted_at IS NULL AND id > ?3 ORDER BY id LIMIT ?4";
 /// A client's pipelines (with stage names), service names and own branding, in one round trip.
 pub const CURRENT: &str = "SELECT \
@@ -38,11 +39,15 @@ pub const CURRENT: &str = "SELECT \
     (SELECT json_group_array(name) FROM services WHERE client_id = ?1) AS services, \
     (SELECT json_object('primary_color', primary_color, 'secondary_color', secondary_color, 'tagline', tagline, \
       'support_email', support_email, 'support_phone', support_phone, 'logo_file_id', logo_file_id, \
-      'favicon_file_id', favicon_file_id, 'custom_css', custom_css) FROM branding WHERE owner_id = ?1) AS branding";
-/// Moves a client from the version the push read to the pushed one, with the scalar changes.
+      'favicon_file_id', favicon_file_id, 'custom_css', custom_css) FROM branding WHERE owner_id = ?1) AS branding, \
+    (SELECT updated_at FROM branding WHERE owner_id = ?1) AS branding_updated_at";
+/// Moves a client from the version the push read to the pushed one, with the scalar changes,
+/// only if neither the client row nor its branding changed since the push read them (so no
+/// value the merge kept is overwritten, and a concurrent push cannot also apply).
 pub const ADVANCE: &str = "UPDATE clients SET plan = ?3, feature_flags = ?4, integrations = ?5, \
     template_version = ?6, updated_at = ?7 WHERE agency_id = ?1 AND id = ?2 AND template_id = ?8 \
-    AND template_version = ?9 AND deleted_at IS NULL";
+    AND template_version = ?9 AND updated_at = ?10 AND deleted_at IS NULL \
+    AND coalesce((SELECT b.updated_at FROM branding b WHERE b.owner_id = ?2), 0) = ?11";
 
 /// Clients per push call; the answer's `next_cursor` continues.
 const PAGE: i64 = 25;
@@ -61,6 +66,7 @@ struct ClientOnTemplate {
     feature_flags: String,
     integrations: Option<String>,
     template_version: Option<i64>,
+    updated_at: i64,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +74,7 @@ struct Current {
     pipelines: Option<String>,
     services: Option<String>,
     branding: Option<String>,
+    branding_updated_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -77,14 +84,15 @@ struct CurrentPipeline {
     stages: Vec<Option<String>>,
 }
 
-/// What one client's push does: its statements after `ADVANCE`, and the report.
+/// What one client's push does: its statements after `ADVANCE`, and the report. An addition
+/// with a label is reported applied only if its statement changed a row.
 #[derive(Default)]
 struct Plan {
     plan: Option<String>,
     flags: Map<String, Value>,
     integrations: Option<Vec<String>>,
     branding: Option<Row>,
-    additions: Vec<Stmt>,
+    additions: Vec<(Stmt, Option<String>)>,
     applied: Vec<String>,
     skipped: Vec<Value>,
 }
@@ -143,21 +151,24 @@ async fn push_one<P: Platform>(
     base: &Spec,
     target: &Template,
 ) -> ApiResult<Value> {
-    let now = ctx.p.now_ms();
+    let now = ctx.p.now_ms().max(c.updated_at + 1);
     let new = target.spec();
     let current: Current = ctx
         .p
         .query_first(CURRENT, &[c.id.as_str().into()])
         .await?
         .ok_or_else(|| ApiError::Internal("the current-state query returned no row".into()))?;
+    let from = c.template_version.unwrap_or(1);
+    let to = Target { client_id: &c.id, agency_id, version: target.version, now };
     let mut plan = Plan { flags: serde_json::from_str(&c.feature_flags).unwrap_or_default(), ..Plan::default() };
     scalars(&mut plan, c, base, &new);
     branding_fields(&mut plan, current.branding.as_deref(), base, &new);
-    pipelines(&mut plan, current.pipelines.as_deref(), base, &new, &c.id, agency_id, now)?;
-    services(&mut plan, current.services.as_deref(), base, &new, &c.id, agency_id, now)?;
+    pipelines(&mut plan, current.pipelines.as_deref(), base, &new, &to)?;
+    services(&mut plan, current.services.as_deref(), base, &new, &to)?;
     integrations(&mut plan, c.integrations.as_deref(), base, &new);
 
-    let from = c.template_version.unwrap_or(1);
+    let planned: Vec<String> =
+        plan.applied.iter().cloned().chain(plan.additions.iter().filter_map(|(_, l)| l.clone())).collect();
     let mut stmts = vec![
         Stmt::new(
             ADVANCE,
@@ -174,6 +185,8 @@ async fn push_one<P: Platform>(
                 Param::Int(now),
                 template_id.into(),
                 Param::Int(from),
+                Param::Int(c.updated_at),
+                Param::Int(current.branding_updated_at.unwrap_or(0)),
             ],
         ),
         audit::entry_if_changed(
@@ -185,21 +198,35 @@ async fn push_one<P: Platform>(
                 action: "client.template_pushed",
                 target_type: "template",
                 target_id: Some(template_id),
-                metadata: json!({"from_version": from, "to_version": target.version, "applied": plan.applied}),
+                metadata: json!({"from_version": from, "to_version": target.version, "applied": planned}),
             },
         )?,
     ];
     if let Some(row) = &plan.branding {
-        stmts.push(branding::upsert(&c.id, "client", row, &who.user_id, now));
+        stmts.push(set_branding(row, &to, &who.user_id));
     }
-    stmts.append(&mut plan.additions);
-    let advanced = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0;
+    let first_addition = stmts.len();
+    let labels: Vec<Option<String>> = plan.additions.iter().map(|(_, l)| l.clone()).collect();
+    stmts.extend(plan.additions.into_iter().map(|(s, _)| s));
+    let changed = ctx.p.batch(&stmts).await?;
     ctx.tenant_changed(&c.id);
-    let status = if advanced { "applied" } else { "conflict" };
-    Ok(json!({
-        "client_id": c.id, "from_version": from, "status": status,
-        "applied": if advanced { json!(plan.applied) } else { json!([]) }, "skipped": plan.skipped,
-    }))
+    if changed.first().copied().unwrap_or(0) == 0 {
+        return Ok(json!({
+            "client_id": c.id, "from_version": from, "status": "conflict", "applied": [], "skipped": plan.skipped,
+            "reason": "the client changed while the push ran; push again",
+        }));
+    }
+    let mut applied = plan.applied;
+    for (i, label) in labels.into_iter().enumerate() {
+        match label {
+            Some(l) if changed.get(first_addition + i).copied().unwrap_or(0) > 0 => applied.push(l),
+            Some(l) => plan.skipped.push(json!({"item": l, "reason": "the client has one by that name already"})),
+            None => {}
+        }
+    }
+    Ok(
+        json!({"client_id": c.id, "from_version": from, "status": "applied", "applied": applied, "skipped": plan.skipped}),
+    )
 }
 
 /// Whether the client still holds the base's value (`base` absent: the value a client gets
@@ -267,15 +294,7 @@ fn names(list: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-fn pipelines(
-    plan: &mut Plan,
-    current: Option<&str>,
-    base: &Spec,
-    new: &Spec,
-    client_id: &str,
-    agency_id: &str,
-    now: i64,
-) -> ApiResult<()> {
+fn pipelines(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec, to: &Target<'_>) -> ApiResult<()> {
     let have: Vec<CurrentPipeline> = current.and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
     let had = |name: &str| base.pipelines.iter().find(|p| p.name == name);
     for p in &new.pipelines {
@@ -283,10 +302,14 @@ fn pipelines(
         match have.iter().find(|h| h.name == p.name) {
             None if was.is_some() => plan.skip(format!("pipeline {}", p.name), "removed by the client since"),
             None => {
-                plan.additions.extend(add_pipeline(p, &p.stages, None, client_id, agency_id, now)?);
-                plan.applied.push(format!("pipeline {}", p.name));
+                let mut stmts = add_pipeline(p, &p.stages, None, to)?.into_iter();
+                if let Some(first) = stmts.next() {
+                    plan.additions.push((first, Some(format!("pipeline {}", p.name))));
+                }
+                plan.additions.extend(stmts.map(|s| (s, None)));
             }
             Some(h) => {
+                let mut room = MAX_STAGES.saturating_sub(h.stages.len());
                 let mut added = Vec::new();
                 for s in &p.stages {
                     if h.stages.iter().flatten().any(|x| x == s) {
@@ -294,29 +317,26 @@ fn pipelines(
                     }
                     if was.is_some_and(|w| w.stages.contains(s)) {
                         plan.skip(format!("stage {} / {s}", p.name), "removed by the client since");
+                    } else if room == 0 {
+                        plan.skip(
+                            format!("stage {} / {s}", p.name),
+                            format!("the pipeline has {MAX_STAGES} stages already"),
+                        );
                     } else {
+                        room -= 1;
                         added.push(s.clone());
                     }
                 }
-                if !added.is_empty() {
-                    plan.additions.extend(add_pipeline(p, &added, Some(&h.id), client_id, agency_id, now)?);
-                    plan.applied.extend(added.iter().map(|s| format!("stage {} / {s}", p.name)));
-                }
+                let stmts = add_pipeline(p, &added, Some(&h.id), to)?;
+                plan.additions
+                    .extend(stmts.into_iter().zip(&added).map(|(st, s)| (st, Some(format!("stage {} / {s}", p.name)))));
             }
         }
     }
     Ok(())
 }
 
-fn services(
-    plan: &mut Plan,
-    current: Option<&str>,
-    base: &Spec,
-    new: &Spec,
-    client_id: &str,
-    agency_id: &str,
-    now: i64,
-) -> ApiResult<()> {
+fn services(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec, to: &Target<'_>) -> ApiResult<()> {
     let have = names(current);
     for s in &new.services {
         let name = s.name.clone().unwrap_or_default();
@@ -325,10 +345,7 @@ fn services(
             (true, true) => {}
             (true, false) => plan.skip(format!("service {name}"), "the client already has a service by that name"),
             (false, true) => plan.skip(format!("service {name}"), "removed by the client since"),
-            (false, false) => {
-                plan.additions.push(add_service(s, client_id, agency_id, now)?);
-                plan.applied.push(format!("service {name}"));
-            }
+            (false, false) => plan.additions.push((add_service(s, to)?, Some(format!("service {name}")))),
         }
     }
     Ok(())

@@ -353,7 +353,8 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
         if !store::agency_verified(ctx.p, &agency_id).await? {
             return Err(unverified());
         }
-        stmts.extend(templates::provision(&s.spec, &id, &agency_id, &who.user_id, now)?);
+        let to = templates::Target { client_id: &id, agency_id: &agency_id, version: s.version, now };
+        stmts.extend(templates::provision(&s.spec, &to, &who.user_id)?);
     }
     if ctx.p.batch(&stmts).await.map_err(slug_conflict)?.first().copied().unwrap_or(0) == 0 {
         return Err(unverified());

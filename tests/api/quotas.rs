@@ -254,9 +254,11 @@ fn a_clients_api_requests_are_capped_at_its_plans_rate_and_other_clients_keep_th
     let r = t.req(Method::Get, &contacts, Some(&admin), None);
     assert_eq!((r.status, error_code(&r).as_str()), (429, "rate_limited"));
     assert_eq!(r.header("retry-after"), Some("60"));
-    // The budget is the client's, not the caller's: the agency is refused on it too.
+    // The budget is for the client's own traffic: its agency still manages it, uncounted.
     let agency = t.login("agency.admin@northwind.test");
-    assert_eq!(t.req(Method::Get, &contacts, Some(&agency), None).status, 429);
+    assert_eq!(t.req(Method::Get, &contacts, Some(&agency), None).status, 200);
+    let user = t.login("user@acme.test");
+    assert_eq!(t.req(Method::Get, &contacts, Some(&user), None).status, 429, "every member shares the client's budget");
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&globex), None).status, 200);
     // An override picks another rate's binding; a rate with none is refused.
     let bad = t.req(
@@ -274,6 +276,9 @@ fn a_clients_api_requests_are_capped_at_its_plans_rate_and_other_clients_keep_th
     );
     assert_eq!(r.status, 200, "{}", body_str(&r));
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&globex), None).status, 200);
+    // An override stored before rates were bound (1000) takes the next bound rate up.
+    t.p.exec(&format!("UPDATE clients SET limits = '{{\"api_requests_per_minute\":1000}}' WHERE id = '{GLOBEX}'"));
+    assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&globex), None).status, 200);
     let seen = t.p.limit_counts.borrow().get(&(Limit::ApiPerMinute(1200), GLOBEX.to_string())).copied();
-    assert_eq!(seen, Some(1), "the next request counts against the new rate");
+    assert_eq!(seen, Some(2), "the next requests count against the 1,200 rate");
 }

@@ -323,3 +323,38 @@ fn pushing_a_version_applies_its_additions_and_keeps_what_clients_changed() {
     let r = t.req(Method::Post, &format!("/api/agencies/{AGENCY}/templates/{tpl}/push"), Some(&user), Some(json!({})));
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn a_templates_statements_add_nothing_unless_the_client_was_just_set_on_that_version() {
+    use gatehouse::templates::{ADD_PIPELINE, ADD_SERVICE, SET_BRANDING};
+    let t = TestApp::new();
+    let agency = t.login("agency.admin@northwind.test");
+    let tpl = make_template(&t, &agency, spec_v1());
+    let id = make_client(&t, &agency, "guarded", &tpl);
+    let row = &t.p.sql(&format!("SELECT updated_at, template_version FROM clients WHERE id = '{id}'"))[0];
+    let (at, v) = (row["updated_at"].as_i64().unwrap(), row["template_version"].as_i64().unwrap());
+    let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| t.p.conn.execute(sql, params).unwrap();
+    // Another instant, another version, another agency: each guard holds the statement back.
+    for (when, version, agency_id) in
+        [(at + 1, v, AGENCY), (at, v + 1, AGENCY), (at, v, "agy_zzzzzzzzzzzzzzzzzzzzzzzz")]
+    {
+        assert_eq!(run(ADD_PIPELINE, &[&"pipe_x", &id, &"Late", &when, &agency_id, &version]), 0);
+        assert_eq!(
+            run(ADD_SERVICE, &[&"svc_x", &id, &"Late", &30, &0, &"USD", &0, &0, &1, &when, &agency_id, &version]),
+            0
+        );
+        let null: Option<String> = None;
+        assert_eq!(
+            run(
+                SET_BRANDING,
+                &[&id, &"#000", &null, &null, &null, &null, &null, &null, &null, &"usr_x", &when, &agency_id, &version]
+            ),
+            0
+        );
+    }
+    // The same statements at the client's own instant and version go in.
+    assert_eq!(run(ADD_PIPELINE, &[&"pipe_x", &id, &"Late", &at, &AGENCY, &v]), 1);
+    // A deleted client takes nothing.
+    t.p.exec(&format!("UPDATE clients SET deleted_at = 1 WHERE id = '{id}'"));
+    assert_eq!(run(ADD_PIPELINE, &[&"pipe_y", &id, &"Later", &at, &AGENCY, &v]), 0);
+}

@@ -192,16 +192,18 @@ describe("data export", () => {
 });
 
 describe("API rate by plan", () => {
-  test("1,300 requests on a starter client in a burst: at least 600 pass, the rest get 429 rate_limited, another client is untouched", async () => {
+  test("1,300 requests by a starter client's own key in a burst: at least 600 pass, the rest get 429 rate_limited; its agency and other clients are untouched", async () => {
     const made = await w.request("POST", "/api/clients", { token: tok.agency, json: { name: "Rate", slug: "rate-limited" } });
     assert.equal(made.status, 201, made.text);
     assert.equal(made.json.plan, "starter");
-    const path = `/api/clients/${made.json.id}/usage`;
+    const key = await w.request("POST", `/api/clients/${made.json.id}/api-keys`, { token: tok.agency, json: { name: "burst", permissions: ["contacts:read"] } });
+    assert.equal(key.status, 201, key.text);
+    const path = `/api/clients/${made.json.id}/contacts`;
     const statuses = {};
     let refused;
     // 16 at a time; a 60 s window can roll over once in the burst, so at most 1,200 can pass.
     for (let i = 0; i < 1300; i += 16) {
-      const batch = await Promise.all(Array.from({ length: Math.min(16, 1300 - i) }, () => w.request("GET", path, { token: tok.agency })));
+      const batch = await Promise.all(Array.from({ length: Math.min(16, 1300 - i) }, () => w.request("GET", path, { token: key.json.key })));
       for (const r of batch) {
         statuses[r.status] = (statuses[r.status] || 0) + 1;
         if (r.status === 429) refused = r;
@@ -211,7 +213,9 @@ describe("API rate by plan", () => {
     assert.ok(statuses[200] >= 600 && statuses[200] <= 1200, JSON.stringify(statuses));
     assert.equal(errorCode(refused), "rate_limited");
     assert.equal(refused.headers["retry-after"], "60");
-    assert.equal((await w.request("GET", `/api/clients/${T.acme}/usage`, { token: tok.agency })).status, 200);
+    // The agency's requests are not the client's traffic: it still manages the client.
+    assert.equal((await w.request("GET", path, { token: tok.agency })).status, 200);
+    assert.equal((await w.request("GET", `/api/clients/${T.acme}/usage`, { token: tok.acme })).status, 200);
   });
 });
 
