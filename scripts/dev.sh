@@ -32,6 +32,8 @@ Gatehouse is starting on http://localhost:$PORT
   health:   curl http://localhost:$PORT/healthz
   login:    curl -s http://localhost:$PORT/api/auth/login -H 'content-type: application/json' \\
               -d '{"email":"admin@acme.test","password":"dev-acme-admin"}'
+  console:  http://localhost:$PORT/console   (agency.admin@northwind.test / dev-agency-admin)
+            http://acme.localhost:$PORT/console   (the client's own, on its portal host)
   portal:   http://acme.localhost:$PORT   http://globex.localhost:$PORT
   widget:   <script src="http://localhost:$PORT/widget.js" data-key="<acme key above>" async></script>
             on a page served from http://shop.localhost:<any port>

@@ -71,7 +71,7 @@ function Domains({ base, can }) {
             <div class="kv"><span>TXT value</span><code data-copy=${d.verification.value}>${d.verification.value}</code><${Copy} text=${d.verification.value} label="Copy value" /></div>
           </div>` : null}
         </div>
-        ${manage && d.status !== "verified" ? html`<${Form} submit="Verify" action=${async () => { await api("POST", `${base}/domains/${encodeURIComponent(d.domain)}/verify`, {}); list.reload(); }} />` : null}
+        ${manage && d.status !== "verified" ? html`<${Form} submit="Verify" action=${async () => { await api("POST", `${base}/domains/${d.id}/verify`, {}); list.reload(); }} />` : null}
       </li>`)}
     </ul>`}<//>
     ${manage ? html`<${Form} id="add-domain" submit="Add domain" action=${async (f, form) => {
@@ -112,7 +112,9 @@ export function Branding({ base, can }) {
   const write = can("branding:write");
   const [draft, setDraft] = useState({});
   return html`<${Loaded} state=${state}>${(b) => {
-    const shown = { ...(b.effective ? Object.fromEntries(Object.entries(b.effective).map(([k, v]) => [k, v?.value ?? v])) : {}), ...b.own, ...draft };
+    // What the client would show: its own values over the inherited ones, and what is being typed.
+    const inherited = Object.fromEntries(Object.entries(b.effective || {}).map(([k, v]) => [k, v && v.value]));
+    const shown = { ...inherited, ...Object.fromEntries(Object.entries(b.own).filter(([, v]) => v != null)), ...draft };
     const color = (k, d) => (/^#[0-9a-f]{3,6}$/i.test(shown[k] || "") ? shown[k] : d);
     return html`<div class="split">
       <${Section} title="Branding">
@@ -264,10 +266,10 @@ function Board({ base, pipeline, write }) {
     <div class="board">
       ${b.columns.map((col) => html`<div class="column" data-stage=${col.stage.name}
           onDragOver=${(e) => write && e.preventDefault()}
-          onDrop=${(e) => { e.preventDefault(); const id = e.dataTransfer.getData("text/deal"); if (id) move(id, col.stage.id); }}>
+          onDrop=${(e) => { e.preventDefault(); const id = e.dataTransfer.getData("text/plain"); if (id) move(id, col.stage.id); }}>
         <h3>${col.stage.name} <span class="muted">${col.count}</span></h3>
         ${col.deals.map((d) => html`<div class="deal" draggable=${write} data-deal=${d.title}
-            onDragStart=${(e) => e.dataTransfer.setData("text/deal", d.id)}>
+            onDragStart=${(e) => e.dataTransfer.setData("text/plain", d.id)}>
           <strong>${d.title}</strong>
           ${d.value_minor ? html`<span class="muted">${(d.value_minor / 100).toFixed(2)} ${d.currency}</span>` : null}
           ${write ? html`<label class="sr-only" for=${`move-${d.id}`}>Move ${d.title} to</label>

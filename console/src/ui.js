@@ -64,9 +64,10 @@ let fieldSeq = 0;
 /** A labelled input. */
 export function Field({ label, name, type = "text", value, required, hint, readOnly, ...rest }) {
   const id = useRef(`f${++fieldSeq}`).current;
+  // Uncontrolled: `defaultValue` fills the field once, so a re-render never wipes what was typed.
   const input = type === "textarea"
-    ? html`<textarea id=${id} name=${name} required=${required} readOnly=${readOnly} ...${rest}>${value ?? ""}</textarea>`
-    : html`<input id=${id} name=${name} type=${type} value=${value ?? ""} required=${required} readOnly=${readOnly} ...${rest} />`;
+    ? html`<textarea id=${id} name=${name} required=${required} readOnly=${readOnly} defaultValue=${value ?? ""} ...${rest} />`
+    : html`<input id=${id} name=${name} type=${type} defaultValue=${value ?? ""} required=${required} readOnly=${readOnly} ...${rest} />`;
   return html`<div class="field"><label for=${id}>${label}</label>${input}${hint ? html`<small>${hint}</small>` : null}</div>`;
 }
 
@@ -82,7 +83,7 @@ export function Select({ label, name, options, value, onChange, required }) {
 export function Meter({ label, used, limit }) {
   const known = typeof used === "number" && typeof limit === "number" && limit > 0;
   const pct = known ? Math.min(100, Math.round((used / limit) * 100)) : 0;
-  const level = pct >= 100 ? "full" : pct >= 80 ? "high" : "ok";
+  const level = pct >= 100 ? "lvl-full" : pct >= 80 ? "lvl-high" : "lvl-ok";
   return html`<div class="meter">
     <div class="meter-label"><span>${label}</span><span>${known ? `${fmt(used)} / ${fmt(limit)}` : limit != null ? `limit ${fmt(limit)}` : "—"}</span></div>
     <div class=${`bar ${level}`} role="meter" aria-label=${label} aria-valuemin="0" aria-valuemax=${limit ?? 0} aria-valuenow=${used ?? 0}>

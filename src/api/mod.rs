@@ -157,6 +157,10 @@ impl<'a, P: Platform> App<'a, P> {
                 _ => {}
             }
         }
+        // The console's shell, on the API host and on every portal.
+        if let ["console", rest @ ..] = path.as_slice() {
+            return Box::pin(branding::console::page(ctx, req, &site, rest)).await;
+        }
         let rest = match path.as_slice() {
             ["api", rest @ ..] => rest,
             page => {

@@ -1,6 +1,7 @@
 //! Branding for clients and agencies. An agency's branding is the default its clients
 //! inherit; the effective branding says, field by field, which level each value came from.
 
+pub mod console;
 pub mod css;
 pub mod portal;
 

@@ -1,0 +1,37 @@
+// Platform staff: every agency with its clients, status and plan; suspending and reactivating;
+// the platform audit log. Opening a tenant as support is marked on every page and audited by the
+// API (each staff read or write of a tenant writes `platform.access` to its log).
+import { api, all } from "./api.js";
+import { html, useData, Loaded, Badge, Section, when } from "./ui.js";
+
+export function Agencies() {
+  const list = useData(() => all("/api/agencies"), []);
+  const setStatus = async (a, status) => {
+    await api("PUT", `/api/agencies/${a.id}`, { status });
+    list.reload();
+  };
+  return html`<${Section} title="Agencies">
+    <${Loaded} state=${list} empty="No agencies yet.">${(items) => html`<table class="table">
+      <thead><tr><th scope="col">Agency</th><th scope="col">Status</th><th scope="col">Plan</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+      <tbody>${items.map((a) => html`<tr data-agency=${a.slug}>
+        <td><a href=${`#/agencies/${a.id}`}>${a.name}</a><br /><span class="muted">${a.slug}</span></td>
+        <td><${Badge} status=${a.status} /></td><td>${a.plan}</td>
+        <td class="row-actions">
+          <a class="button secondary small" href=${`#/agencies/${a.id}`}>Open as support</a>
+          ${a.status === "active"
+            ? html`<button type="button" class="danger small" onClick=${() => setStatus(a, "suspended")}>Suspend</button>`
+            : html`<button type="button" class="secondary small" onClick=${() => setStatus(a, "active")}>Reactivate</button>`}
+        </td></tr>`)}</tbody>
+    </table>`}<//>
+  <//>`;
+}
+
+export function PlatformAudit() {
+  const list = useData("/api/admin/audit?limit=50", []);
+  return html`<${Section} title="Platform audit log">
+    <${Loaded} state=${list} empty="Nothing recorded yet.">${(page) => html`<table class="table">
+      <thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Tenant</th><th scope="col">Target</th></tr></thead>
+      <tbody>${page.items.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.action}</td><td>${r.tenant_id}</td><td>${r.target_type} ${r.target_id || ""}</td></tr>`)}</tbody>
+    </table>`}<//>
+  <//>`;
+}

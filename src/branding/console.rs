@@ -1,0 +1,122 @@
+//! The console's shell: one HTML page at `/console` on the API host and on every client portal
+//! (slug host or verified custom domain), wearing the portal client's colours there. The app
+//! itself (`console/src`, bundled by esbuild at build time) is a static asset that Cloudflare
+//! serves from the `[assets]` directory; the page loads it under a CSP that allows only this
+//! origin's scripts and styles, with no inline script or style at all.
+
+use serde_json::Value;
+
+use super::portal::escape_html;
+use crate::access::Site;
+use crate::branding;
+use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::http::{Method, Request, Response};
+use crate::platform::ports::Platform;
+use crate::platform::Ctx;
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `GET /console` (the app routes in the fragment) and `GET /console/theme.css`.
+pub async fn page<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site, rest: &[&str]) -> ApiResult<Response> {
+    if !matches!(req.method, Method::Get | Method::Head) {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    match rest {
+        [] => Ok(shell(site)),
+        ["theme.css"] => theme(ctx, site).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn shell(site: &Site) -> Response {
+    let (kind, client_id, name) = match site {
+        Site::Api => ("api", String::new(), String::new()),
+        Site::ClientPortal { client, .. } => ("client", escape_html(&client.id), escape_html(&client.name)),
+    };
+    let title = if name.is_empty() { "Gatehouse console".to_string() } else { format!("{name} console") };
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/console/assets/console.css">
+<link rel="stylesheet" href="/console/theme.css">
+<script type="module" src="/console/assets/console.js"></script>
+</head>
+<body>
+<div id="gh-console" data-site="{kind}" data-client-id="{client_id}" data-name="{name}"><noscript>The console needs JavaScript.</noscript></div>
+</body>
+</html>
+"#
+    );
+    Response::text(200, "text/html; charset=utf-8", html)
+        .with_header("content-security-policy", CSP)
+        .with_header("x-frame-options", "DENY")
+        .with_header("referrer-policy", "same-origin")
+        .with_header("cache-control", "no-cache")
+}
+
+/// The site's colours as CSS variables: a portal client's effective branding, else the defaults.
+async fn theme<P: Platform>(ctx: &Ctx<'_, P>, site: &Site) -> ApiResult<Response> {
+    let (primary, secondary) = match site {
+        Site::Api => (branding::DEFAULT_PRIMARY.to_string(), branding::DEFAULT_SECONDARY.to_string()),
+        Site::ClientPortal { client, .. } => {
+            let b = branding::values(&branding::effective(ctx, &client.id, &client.agency_id).await?);
+            // Colours were validated as hex on the way in; re-check so nothing else reaches CSS.
+            let color = |k: &str, d: &str| {
+                b.get(k).and_then(Value::as_str).filter(|v| branding::parse_color(v).is_ok()).unwrap_or(d).to_string()
+            };
+            (color("primary_color", branding::DEFAULT_PRIMARY), color("secondary_color", branding::DEFAULT_SECONDARY))
+        }
+    };
+    // A tenant picks any colour; text on it is black or white, whichever contrasts more (at
+    // least 4.58:1 either way), and links fall back to a dark blue where the colour is too light
+    // to read on white (WCAG AA asks 4.5:1).
+    let on = |c: &str| if contrast(c, "#ffffff") >= contrast(c, "#000000") { "#ffffff" } else { "#000000" };
+    let link = if contrast(&primary, "#ffffff") >= 4.5 { primary.as_str() } else { "#1e3a8a" };
+    let css = format!(
+        ":root {{ --gh-primary: {primary}; --gh-on-primary: {}; --gh-link: {link}; --gh-secondary: {secondary}; \
+         --gh-on-secondary: {}; }}\n",
+        on(&primary),
+        on(&secondary)
+    );
+    Ok(Response::text(200, "text/css; charset=utf-8", css).with_header("cache-control", "no-cache"))
+}
+
+/// WCAG 2 contrast ratio of two `#rgb`/`#rrggbb` colours (1 when either is not one).
+pub fn contrast(a: &str, b: &str) -> f64 {
+    let (Some(la), Some(lb)) = (luminance(a), luminance(b)) else { return 1.0 };
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+fn luminance(hex: &str) -> Option<f64> {
+    let h = hex.strip_prefix('#')?;
+    let full: String = match h.len() {
+        3 => h.chars().flat_map(|c| [c, c]).collect(),
+        6 => h.to_string(),
+        _ => return None,
+    };
+    let channel = |i: usize| -> Option<f64> {
+        let v = f64::from(u8::from_str_radix(full.get(i..i + 2)?, 16).ok()?) / 255.0;
+        Some(if v <= 0.03928 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) })
+    };
+    Some(0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contrast_follows_wcag() {
+        assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 1e-9);
+        assert!((contrast("#fff", "#ffffff") - 1.0).abs() < 1e-9);
+        // WCAG's own example pair: #777 on white is 4.48:1, just under AA.
+        assert!((contrast("#777777", "#ffffff") - 4.48).abs() < 0.01);
+        assert_eq!(contrast("red", "#fff"), 1.0);
+    }
+}

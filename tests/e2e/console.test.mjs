@@ -1,0 +1,270 @@
+// The console in headless Chromium under a real wrangler dev: the agency journey (sign in, create
+// a client from a template, add and verify a domain against the fake DoH, brand it with a CSS
+// refusal shown inline, store a Twilio credential and see it masked, invite someone who accepts
+// from the dev mailbox, open the client's console on its portal host), the client journey (a deal
+// moved across stages by drag and by keyboard, a visitor's booking through the widget on the
+// calendar), the role journey (a viewer sees no edit control and the API refuses a write from the
+// page), axe-core on each main page, and screenshots at 1280 and 375 px.
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { startWorker, testSecrets, ROOT, launchChromium } from "./harness.mjs";
+import { startFakeDoh } from "./fake-doh.mjs";
+
+// Written on every run (ignored by git); docs/screenshots keeps a committed copy for the README.
+const SHOTS = join(ROOT, "tests", "e2e", "screenshots", "console");
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+let w, doh, browser;
+const tok = {};
+const T = {};
+
+before(async () => {
+  doh = await startFakeDoh();
+  w = await startWorker({ vars: { ...testSecrets(), DOH_RESOLVER_URL: doh.url, DEV_MAILBOX: "true" } });
+  tok.agency = await w.login("agency.admin@northwind.test");
+  tok.platform = await w.login("admin@gatehouse.test");
+  const clients = (await w.request("GET", "/api/clients", { token: tok.agency })).json.items;
+  T.acme = clients.find((c) => c.slug === "acme").id;
+  T.agency = clients[0].agency_id;
+  browser = await launchChromium();
+  mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await w?.stop();
+  await doh?.stop();
+});
+
+/** A page at `width`, signed in as `email` on `host` (the API host by default). */
+async function signedIn(email, { host = `localhost:${w.port}`, width = 1280, bypassCSP = false } = {}) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Script errors and console errors; an API refusal the test provokes logs "Failed to load
+  // resource", which the page itself shows inline.
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded with a status of 4")) errors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() === 404 || r.status() >= 500) errors.push(`${r.status()} ${r.url()}`); });
+  await page.goto(`http://${host}/console`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(w.users[email]);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  return { context, page, errors };
+}
+
+async function axe(page) {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+describe("the console's shell", () => {
+  test("is served on the API host and on a portal host under a strict CSP, and its assets are static", async () => {
+    for (const host of [`localhost:${w.port}`, `acme.localhost:${w.port}`]) {
+      const r = await w.request("GET", "/console", { host });
+      assert.equal(r.status, 200, r.text);
+      const csp = r.headers["content-security-policy"];
+      assert.match(csp, /script-src 'self';/);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+      assert.doesNotMatch(r.text, /<script>|<style>|style=/, "no inline script or style");
+    }
+    const js = await w.request("GET", "/console/assets/console.js");
+    assert.equal(js.status, 200);
+    assert.match(js.headers["content-type"], /javascript/);
+    const theme = await w.request("GET", "/console/theme.css", { host: `acme.localhost:${w.port}` });
+    assert.match(theme.text, /--gh-primary: #[0-9a-f]{3,6};/);
+  });
+});
+
+describe("the agency journey", () => {
+  test("sign in, create a client from a template, verify a domain, brand it, store a credential, invite someone, open its portal", async () => {
+    const tpl = await w.request("POST", `/api/agencies/${T.agency}/templates`, { token: tok.agency, json: { name: "Salon", spec: { plan: "growth", pipelines: [{ name: "Sales", stages: ["Lead", "Won"] }], integrations: ["twilio"] } } });
+    assert.equal(tpl.status, 201, tpl.text);
+    const { context, page, errors } = await signedIn("agency.admin@northwind.test");
+    try {
+      await page.getByRole("heading", { name: "Clients" }).waitFor();
+      await page.screenshot({ path: join(SHOTS, "agency-clients-1280.png"), fullPage: true });
+      await page.getByRole("link", { name: "New client", exact: true }).click();
+      await page.getByLabel("Name").fill("Shear Joy");
+      await page.getByLabel("Slug").fill("shear-joy");
+      await page.getByLabel("Template").selectOption({ label: "Salon (version 1)" });
+      await page.getByRole("button", { name: "Create client" }).click();
+      await page.getByRole("heading", { name: "Shear Joy" }).waitFor();
+      const id = page.url().split("#/c/")[1];
+      assert.match(id, /^cli_/);
+      assert.equal(w.d1(`SELECT plan, template_id FROM clients WHERE id = '${id}'`)[0].plan, "growth");
+
+      // A domain, its TXT record, and verification against the fake resolver.
+      await page.getByRole("link", { name: "Domains", exact: true }).click();
+      await page.getByLabel("Domain").fill("www.shear-joy.example");
+      await page.getByRole("button", { name: "Add domain" }).click();
+      const row = page.locator('[data-domain="www.shear-joy.example"]');
+      await row.waitFor();
+      const name = await row.locator("code").nth(0).textContent();
+      const value = await row.locator("code").nth(1).textContent();
+      assert.equal(name, "_gatehouse-challenge.www.shear-joy.example");
+      doh.records.set(name, [value]);
+      await row.getByRole("button", { name: "Verify", exact: true }).click();
+      await row.locator(".badge.verified").waitFor();
+      await page.screenshot({ path: join(SHOTS, "client-domains-1280.png"), fullPage: true });
+
+      // Branding: a refusal of the sanitiser is shown inline; a good save sticks.
+      await page.getByRole("link", { name: "Branding", exact: true }).click();
+      await page.getByLabel("Custom CSS (portal)").fill("body { background: url(https://evil.example/x.png) }");
+      await page.getByRole("button", { name: "Save" }).click();
+      await page.locator('#branding [data-code="invalid_css"]').waitFor();
+      await page.getByLabel("Custom CSS (portal)").fill("");
+      await page.getByLabel("Primary colour").fill("#0a7c55");
+      await page.getByLabel("Tagline").fill("Cuts that last");
+      await page.getByRole("button", { name: "Save" }).click();
+      await page.getByText("Saved.").waitFor();
+      assert.equal(w.d1(`SELECT primary_color FROM branding WHERE owner_id = '${id}'`)[0].primary_color, "#0a7c55");
+      await page.screenshot({ path: join(SHOTS, "client-branding-1280.png"), fullPage: true });
+
+      // A Twilio credential, write-only: shown masked afterwards.
+      await page.getByRole("link", { name: "Integrations", exact: true }).click();
+      const twilio = page.locator("#provider-twilio");
+      await twilio.getByLabel("Auth token").fill("tw-auth-token-123456");
+      await twilio.getByRole("button", { name: "Save" }).click();
+      await twilio.getByText("Saved.").waitFor();
+      const shown = await twilio.locator('[data-field="twilio.auth_token"] small').textContent();
+      assert.match(shown, /Stored as/);
+      assert.doesNotMatch(await page.content(), /tw-auth-token-123456/);
+
+      // An invitation, accepted from the dev mailbox.
+      await page.getByRole("link", { name: "People", exact: true }).click();
+      await page.getByLabel("Email").fill("stylist@shear-joy.example");
+      await page.getByRole("button", { name: "Invite" }).click();
+      await page.getByText("Invitation sent.").waitFor();
+      const mail = await w.request("GET", `/api/dev/mailbox?to=${encodeURIComponent("stylist@shear-joy.example")}`);
+      const token = mail.json.items[0].body.match(/token=(inv_[0-9a-z]+)/)[1];
+      const accepted = await w.request("POST", "/api/invitations/accept", { host: `shear-joy.localhost:${w.port}`, json: { token, name: "Sam Stylist", password: "a long stylist password" } });
+      assert.equal(accepted.status, 200, accepted.text);
+      assert.deepEqual(errors, []);
+
+      // The client's console on its own portal host, in its colours.
+      const portal = await context.newPage();
+      await portal.goto(`http://shear-joy.localhost:${w.port}/console`);
+      await portal.getByRole("heading", { name: "Sign in to Shear Joy" }).waitFor();
+      await portal.getByLabel("Email").fill("stylist@shear-joy.example");
+      await portal.getByLabel("Password").fill("a long stylist password");
+      await portal.getByRole("button", { name: "Sign in" }).click();
+      await portal.getByRole("heading", { name: "Shear Joy" }).waitFor();
+      const primary = await portal.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--gh-primary").trim());
+      assert.equal(primary, "#0a7c55");
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("the client journey", () => {
+  test("a deal moves across stages by drag and by keyboard; a widget booking shows on the calendar", async () => {
+    const { context, page, errors } = await signedIn("admin@acme.test", { host: `acme.localhost:${w.port}` });
+    try {
+      await page.getByRole("link", { name: "Pipeline", exact: true }).click();
+      await page.getByLabel("Deal title").fill("Boiler swap");
+      await page.getByRole("button", { name: "Add deal" }).click();
+      const deal = page.locator('[data-deal="Boiler swap"]');
+      await deal.waitFor();
+      const stages = await page.locator(".column h3").allTextContents();
+      const second = page.locator(".column").nth(1);
+      // Dragged by its title (the card's stage menu, at its centre, is for the keyboard).
+      await deal.locator("strong").dragTo(second);
+      await second.locator('[data-deal="Boiler swap"]').waitFor();
+      // The keyboard alternative: the card's stage menu.
+      const third = await page.locator(".column").nth(2).getAttribute("data-stage");
+      await page.locator('[data-deal="Boiler swap"] select').selectOption({ label: third });
+      await page.locator(`.column[data-stage="${third}"] [data-deal="Boiler swap"]`).waitFor();
+      const history = w.d1("SELECT count(*) AS n FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id WHERE d.title = 'Boiler swap'")[0].n;
+      assert.ok(history >= 2, `two moves recorded (${history}); stages ${stages}`);
+      await page.screenshot({ path: join(SHOTS, "client-pipeline-1280.png"), fullPage: true });
+
+      // A visitor books through the widget's API from a verified origin.
+      const origin = "http://shop.localhost:8080";
+      const headers = { origin, "content-type": "application/json", "cf-connecting-ip": "203.0.113.90" };
+      const services = await w.request("GET", `/api/widget/v1/services?key=${w.keys.acme}`, { headers });
+      assert.equal(services.status, 200, services.text);
+      const svc = services.json.items[0];
+      // A Wednesday at least a week ahead: the demo staff work weekdays.
+      const d = new Date(Date.now() + 7 * 86_400_000);
+      while (d.getUTCDay() !== 3) d.setUTCDate(d.getUTCDate() + 1);
+      const date = d.toISOString().slice(0, 10);
+      const day = await w.request("GET", `/api/widget/v1/availability?key=${w.keys.acme}&service=${svc.id}&date=${date}`, { headers });
+      assert.ok(day.json.slots?.length, day.text);
+      const slot = day.json.slots[0];
+      const booked = await w.request("POST", `/api/widget/v1/bookings?key=${w.keys.acme}`, { headers, body: JSON.stringify({ service_id: svc.id, staff_id: slot.staff_id, starts_at: slot.starts_at, name: "Vera Visitor", email: "vera@shop.test", elapsed_ms: 5000 }) });
+      assert.equal(booked.status, 201, booked.text);
+      await page.getByRole("link", { name: "Calendar", exact: true }).click();
+      await page.locator(".appointment").first().waitFor();
+      // The booking is on the calendar, on its day, at its local time.
+      const local = booked.json.local_start || booked.json.appointment?.local_start;
+      assert.ok(local, booked.text);
+      const onDay = page.locator(".calendar .day", { has: page.locator(`h3:text-is("${local.slice(0, 10)}")`) });
+      await onDay.locator(".appointment", { hasText: local.slice(11, 16) }).first().waitFor();
+      await page.screenshot({ path: join(SHOTS, "client-calendar-1280.png"), fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("the role journey", () => {
+  test("a client viewer sees no edit controls, and a write from the page is refused by the API", async () => {
+    const { context, page } = await signedIn("viewer@acme.test", { host: `acme.localhost:${w.port}` });
+    try {
+      await page.getByRole("link", { name: "Pipeline", exact: true }).click();
+      await page.locator(".board").waitFor();
+      assert.equal(await page.getByRole("button", { name: "Add deal" }).count(), 0);
+      assert.equal(await page.locator(".deal select").count(), 0);
+      await page.getByRole("link", { name: "Contacts", exact: true }).click();
+      await page.locator("#contact-search").waitFor();
+      assert.equal(await page.getByRole("button", { name: "Add contact" }).count(), 0);
+      assert.equal(await page.getByRole("link", { name: "Integrations", exact: true }).count(), 0, "no settings:read");
+      const status = await page.evaluate(async (client) => {
+        const token = Object.entries(sessionStorage).find(([k]) => k.startsWith("gatehouse-console-token"))[1];
+        const r = await fetch(`/api/clients/${client}/contacts`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "Sneaky" }) });
+        return r.status;
+      }, T.acme);
+      assert.equal(status, 403);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("accessibility and screenshots", () => {
+  const pages = [
+    ["agency.admin@northwind.test", null, "#/clients", "agency-clients"],
+    ["agency.admin@northwind.test", null, "#/templates", "agency-templates"],
+    ["admin@acme.test", "acme", "", "client-overview"],
+    ["admin@acme.test", "acme", "/domains", "client-domains"],
+    ["admin@acme.test", "acme", "/settings", "client-integrations"],
+    ["admin@acme.test", "acme", "/contacts", "client-contacts"],
+    ["admin@acme.test", "acme", "/audit", "client-audit"],
+    ["admin@gatehouse.test", null, "#/agencies", "platform-agencies"],
+  ];
+  for (const [email, portal, route, name] of pages) {
+    test(`${name}: axe finds no serious or critical violation, at 1280 and 375 px`, async () => {
+      for (const width of [1280, 375]) {
+        const host = portal ? `${portal}.localhost:${w.port}` : `localhost:${w.port}`;
+        const { context, page } = await signedIn(email, { host, width, bypassCSP: true });
+        try {
+          const hash = portal ? `#/c/${T.acme}${route}` : route;
+          await page.goto(`http://${host}/console${hash}`);
+          await page.locator("main.content h1, main.content h2").first().waitFor();
+          await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+          assert.deepEqual(await axe(page), [], `${name} at ${width}`);
+          await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true });
+        } finally {
+          await context.close();
+        }
+      }
+    });
+  }
+});
