@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::portal::escape_html;
+use super::portal::{document_head, escape_html, html_page};
 use crate::access::Site;
 use crate::branding;
 use crate::platform::error::{ApiError, ApiResult};
@@ -34,15 +34,13 @@ fn shell(site: &Site) -> Response {
         Site::Api => ("api", String::new(), String::new()),
         Site::ClientPortal { client, .. } => ("client", escape_html(&client.id), escape_html(&client.name)),
     };
-    let title = if name.is_empty() { "Gatehouse console".to_string() } else { format!("{name} console") };
+    let title = match site {
+        Site::Api => "Gatehouse console".to_string(),
+        Site::ClientPortal { client, .. } => format!("{} console", client.name),
+    };
+    let head = document_head(&title);
     let html = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<link rel="icon" href="data:,">
+        r#"{head}<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/assets/console.css">
 <link rel="stylesheet" href="/console/theme.css">
 <script type="module" src="/console/assets/console.js"></script>
@@ -53,11 +51,7 @@ fn shell(site: &Site) -> Response {
 </html>
 "#
     );
-    Response::text(200, "text/html; charset=utf-8", html)
-        .with_header("content-security-policy", CSP)
-        .with_header("x-frame-options", "DENY")
-        .with_header("referrer-policy", "same-origin")
-        .with_header("cache-control", "no-cache")
+    html_page(CSP, html).with_header("cache-control", "no-cache")
 }
 
 /// The site's colours as CSS variables: a portal client's effective branding, else the defaults.

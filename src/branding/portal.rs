@@ -17,6 +17,23 @@ pub const STYLE: &str = include_str!("../../portal/portal.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The head every page of ours opens with: doctype, charset, viewport and (escaped) title.
+pub fn document_head(title: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n",
+        escape_html(title)
+    )
+}
+
+/// A page under `csp` that no other site may frame.
+pub fn html_page(csp: &str, html: String) -> Response {
+    Response::text(200, "text/html; charset=utf-8", html)
+        .with_header("content-security-policy", csp)
+        .with_header("x-frame-options", "DENY")
+        .with_header("referrer-policy", "same-origin")
+}
+
 /// Escapes text for HTML element content and double-quoted attributes.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -99,13 +116,7 @@ async fn render<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<Respo
     let custom_css = text("custom_css").replace('<', "");
     let root_class = &PORTAL_ROOT[1..];
     let html = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{name}</title>
-{favicon}
+        r#"{head}{favicon}
 <link rel="stylesheet" href="/portal.css">
 <style>:root {{ --gh-primary: {primary}; --gh-secondary: {secondary}; }}</style>
 <style id="gh-custom-css">{custom_css}</style>
@@ -123,6 +134,7 @@ async fn render<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<Respo
 </body>
 </html>
 "#,
+        head = document_head(&c.name),
         name = escape_html(&c.name),
         id = escape_html(&c.id),
         tagline_html = if tagline.is_empty() {
@@ -131,10 +143,7 @@ async fn render<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<Respo
             format!(r#"<p class="gh-tagline">{}</p>"#, escape_html(&tagline))
         },
     );
-    Ok(Response::text(200, "text/html; charset=utf-8", html)
-        .with_header("content-security-policy", CSP)
-        .with_header("x-frame-options", "DENY")
-        .with_header("referrer-policy", "same-origin"))
+    Ok(html_page(CSP, html))
 }
 
 #[cfg(test)]

@@ -62,9 +62,12 @@ pub const FAIL_RIVAL: &str = "UPDATE domains SET status = 'failed', status_reaso
 pub const EXPIRED_PENDING: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
     verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at \
     FROM domains WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at LIMIT ?2";
+/// The whole client row, as `store::SELECT_CLIENT` reads it: a portal's client becomes its
+/// members' home client, whose plan, limits and integrations the request acts under.
 pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
-    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.time_zone, c.created_at, c.updated_at, \
-    a.status AS agency_status FROM domains d JOIN clients c ON c.id = d.client_id JOIN agencies a ON a.id = c.agency_id \
+    c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.time_zone, c.require_mfa, \
+    c.limits, c.deleted_at, c.purge_after, c.template_id, c.template_version, c.integrations, c.created_at, \
+    c.updated_at, a.status AS agency_status FROM domains d JOIN clients c ON c.id = d.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
 /// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.
 pub const DUE_FOR_RECHECK: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use gatehouse::platform::http::Method;
-use gatehouse::seed::AGENCY;
+use gatehouse::seed::{ACME, AGENCY};
 use serde_json::{json, Value};
 
 fn spec_v1() -> Value {
@@ -357,4 +357,47 @@ fn a_templates_statements_add_nothing_unless_the_client_was_just_set_on_that_ver
     // A deleted client takes nothing.
     t.p.exec(&format!("UPDATE clients SET deleted_at = 1 WHERE id = '{id}'"));
     assert_eq!(run(ADD_PIPELINE, &[&"pipe_y", &id, &"Later", &at, &AGENCY, &v]), 0);
+}
+
+#[test]
+fn a_clients_integrations_hold_on_its_custom_portal_domain_too() {
+    let t = TestApp::new();
+    let agency = t.login("agency.admin@northwind.test");
+    let platform = t.login("admin@gatehouse.test");
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{ACME}/domains"),
+        Some(&agency),
+        Some(json!({"domain": "portal.acme-plumbing.example", "purpose": "portal"})),
+    );
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    let d = json_of(&r)["id"].as_str().unwrap().to_string();
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{ACME}/domains/{d}/verify"),
+        Some(&platform),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let r =
+        t.req(Method::Put, &format!("/api/clients/{ACME}"), Some(&agency), Some(json!({"integrations": ["twilio"]})));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    // Signed in on the custom domain, the client's row comes from the domain lookup: it must be
+    // the whole row, integrations included.
+    let host = "portal.acme-plumbing.example";
+    let pw = t.password("admin@acme.test");
+    let login = t.req_on(
+        host,
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@acme.test", "password": pw})),
+    );
+    assert_eq!(login.status, 200, "{}", body_str(&login));
+    let token = json_of(&login)["access_token"].as_str().unwrap().to_string();
+    let path = format!("/api/clients/{ACME}/settings");
+    let r = t.req_on(host, Method::Put, &path, Some(&token), Some(json!({"pipedrive": {"api_token": "x"}})));
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "integration_disabled"));
+    let r = t.req_on(host, Method::Put, &path, Some(&token), Some(json!({"twilio": {"account_sid": "AC1"}})));
+    assert_eq!(r.status, 200, "{}", body_str(&r));
 }

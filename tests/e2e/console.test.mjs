@@ -39,8 +39,8 @@ after(async () => {
 });
 
 /** A page at `width`, signed in as `email` on `host` (the API host by default). */
-async function signedIn(email, { host = `localhost:${w.port}`, width = 1280, bypassCSP = false } = {}) {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP });
+async function signedIn(email, { host = `localhost:${w.port}`, width = 1280, bypassCSP = false, on = browser } = {}) {
+  const context = await on.newContext({ viewport: { width, height: 900 }, bypassCSP });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -140,10 +140,18 @@ describe("the agency journey", () => {
       await page.getByLabel("Email").fill("stylist@shear-joy.example");
       await page.getByRole("button", { name: "Invite" }).click();
       await page.getByText("Invitation sent.").waitFor();
+      // The invitee follows the mailed link to the client's branded invitation page.
       const mail = await w.request("GET", `/api/dev/mailbox?to=${encodeURIComponent("stylist@shear-joy.example")}`);
-      const token = mail.json.items[0].body.match(/token=(inv_[0-9a-z]+)/)[1];
-      const accepted = await w.request("POST", "/api/invitations/accept", { host: `shear-joy.localhost:${w.port}`, json: { token, name: "Sam Stylist", password: "a long stylist password" } });
-      assert.equal(accepted.status, 200, accepted.text);
+      const link = mail.json.items[0].body.match(/http:\/\/shear-joy\.localhost:\d+\/invite#token=inv_[0-9a-z]+/)[0];
+      const invitee = await context.newPage();
+      await invitee.goto(link);
+      await invitee.click("#gh-invite button[type=submit]");
+      await invitee.waitForSelector("#gh-invite-account:not([hidden])");
+      await invitee.fill("#gh-invite-name", "Sam Stylist");
+      await invitee.fill("#gh-invite-password", "a long stylist password");
+      await invitee.click("#gh-invite button[type=submit]");
+      await invitee.waitForSelector("#gh-profile");
+      assert.match(await invitee.textContent("#gh-profile"), /stylist@shear-joy\.example \(client_user\)/);
       assert.deepEqual(errors, []);
 
       // The client's console on its own portal host, in its colours.
@@ -267,4 +275,33 @@ describe("accessibility and screenshots", () => {
       }
     });
   }
+});
+
+describe("a client's own portal domain", () => {
+  test("the console answers on a verified custom portal domain, as that client only", async () => {
+    const globex = (await w.request("GET", "/api/clients", { token: tok.agency })).json.items.find((c) => c.slug === "globex");
+    // A real custom domain (not under the portal base domain), which this Chromium resolves to
+    // loopback.
+    const host = "portal.globex-industries.example";
+    const made = await w.request("POST", `/api/clients/${globex.id}/domains`, { token: tok.agency, json: { domain: host, purpose: "portal" } });
+    assert.equal(made.status, 201, made.text);
+    const forced = await w.request("POST", `/api/clients/${globex.id}/domains/${made.json.id}/verify`, { token: tok.platform, json: { force: true } });
+    assert.equal(forced.status, 200, forced.text);
+    const own = await launchChromium([`--host-resolver-rules=MAP ${host} 127.0.0.1`]);
+    const { context, page, errors } = await signedIn("admin@globex.test", { host: `${host}:${w.port}`, on: own });
+    try {
+      await page.getByRole("heading", { name: globex.name, exact: true }).waitFor();
+      assert.equal(await page.title(), `${globex.name} console`);
+      assert.deepEqual(errors, []);
+      // A session made on this host answers for this client only.
+      const other = await page.evaluate(async (acme) => {
+        const token = Object.entries(sessionStorage).find(([k]) => k.startsWith("gatehouse-console-token"))[1];
+        return (await fetch(`/api/clients/${acme}`, { headers: { authorization: `Bearer ${token}` } })).status;
+      }, T.acme);
+      assert.equal(other, 404);
+    } finally {
+      await context.close();
+      await own.close();
+    }
+  });
 });

@@ -257,11 +257,11 @@ export function r2Object(worker, key) {
 }
 
 /** The system's headless Chromium, as every browser test runs it. */
-export function launchChromium() {
+export function launchChromium(extraArgs = []) {
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic"],
+      "--disable-component-update", "--disable-sync", "--disable-quic", ...extraArgs],
   });
 }
