@@ -20,10 +20,16 @@ export function Clients({ agencyId, can, go }) {
   const [q, setQ] = useState("");
   const manage = can("clients:manage");
   const setStatus = async (c, status) => {
-    await api("PUT", `/api/clients/${c.id}`, { status });
+    if (status === "suspended" && !confirm(`Suspend ${c.name}? Its members, portal and widget stop until it is reactivated.`)) return;
+    try {
+      await api("PUT", `/api/clients/${c.id}`, { status });
+    } catch (e) {
+      alert(e.message);
+    }
     list.reload();
   };
-  return html`<${Section} title="Clients" actions=${can("clients:create") ? html`<a class="button" href="#/clients/new">New client</a>` : null}>
+  const newHref = agencyId && !location.hash.startsWith("#/clients") ? `#/agencies/${agencyId}/clients/new` : "#/clients/new";
+  return html`<${Section} title="Clients" actions=${can("clients:create") ? html`<a class="button" href=${newHref}>New client</a>` : null}>
     <div class="field search"><label for="client-search">Search clients</label>
       <input id="client-search" type="search" placeholder="Name or slug" value=${q} onInput=${(e) => setQ(e.currentTarget.value.toLowerCase())} /></div>
     <${Loaded} state=${list} empty="No clients yet.">${(items) => {
@@ -37,9 +43,9 @@ export function Clients({ agencyId, can, go }) {
           <td>${c.plan}</td>
           <td><${RowUsage} id=${c.id} /></td>
           <td class="row-actions">
-            <button type="button" class="secondary small" onClick=${() => go(`#/c/${c.id}`)}>Open</button>
-            ${manage && c.effective_status === "active" ? html`<button type="button" class="danger small" onClick=${() => setStatus(c, "suspended")}>Suspend</button>` : null}
-            ${manage && c.status === "suspended" && !c.deleted_at ? html`<button type="button" class="secondary small" onClick=${() => setStatus(c, "active")}>Reactivate</button>` : null}
+            <button type="button" class="secondary small" aria-label=${`Open ${c.name}`} onClick=${() => go(`#/c/${c.id}`)}>Open</button>
+            ${manage && c.effective_status === "active" ? html`<button type="button" class="danger small" aria-label=${`Suspend ${c.name}`} onClick=${() => setStatus(c, "suspended")}>Suspend</button>` : null}
+            ${manage && c.status === "suspended" && !c.deleted_at ? html`<button type="button" class="secondary small" aria-label=${`Reactivate ${c.name}`} onClick=${() => setStatus(c, "active")}>Reactivate</button>` : null}
           </td>
         </tr>`)}</tbody>
       </table>`;
@@ -54,7 +60,8 @@ export function NewClient({ agencyId, go }) {
       const body = { name: f.get("name"), slug: f.get("slug") };
       if (f.get("template_id")) body.template_id = f.get("template_id");
       if (f.get("email")) body.email = f.get("email");
-      const c = await api("POST", "/api/clients", body);
+      // Platform staff name the agency; an agency's own session is its agency already.
+      const c = await api("POST", location.hash.startsWith("#/agencies/") ? `/api/clients?agency_id=${agencyId}` : "/api/clients", body);
       go(`#/c/${c.id}`);
     }}>
       <${Field} label="Name" name="name" required />
@@ -73,17 +80,35 @@ const EXAMPLE_SPEC = JSON.stringify({
   services: [{ name: "Consultation", duration_min: 30 }],
 }, null, 2);
 
+/** Pushes a version to every client of the template, page by page (25 clients a call). */
+async function pushAll(agencyId, t) {
+  const clients = [];
+  let cursor;
+  for (let i = 0; i < 400; i++) {
+    const page = await api("POST", `/api/agencies/${agencyId}/templates/${t.id}/push`, cursor ? { version: t.version, cursor } : { version: t.version });
+    clients.push(...page.clients);
+    if (!page.next_cursor) return { version: page.version, clients };
+    cursor = page.next_cursor;
+  }
+  return { version: t.version, clients };
+}
+
 export function Templates({ agencyId, can }) {
   const list = useData(() => all(`/api/agencies/${agencyId}/templates`), [agencyId]);
   const [report, setReport] = useState(null);
+  const [busy, setBusy] = useState(null);
   const manage = can("clients:manage");
   return html`<${Section} title="Templates">
     <${Loaded} state=${list} empty="No templates yet.">${(items) => html`<ul class="rows">
       ${items.map((t) => html`<li class="row"><div class="grow"><strong>${t.name}</strong> <span class="muted">version ${t.version} · ${when(t.created_at)}</span></div>
-        ${manage ? html`<button type="button" class="secondary small" onClick=${async () => setReport(await api("POST", `/api/agencies/${agencyId}/templates/${t.id}/push`, {}))}>Push version ${t.version}</button>` : null}
+        ${manage ? html`<button type="button" class="secondary small" disabled=${busy === t.id} aria-label=${`Push version ${t.version} of ${t.name} to its clients`}
+          onClick=${async () => {
+            setBusy(t.id);
+            try { setReport(await pushAll(agencyId, t)); } catch (e) { setReport({ error: e.message }); } finally { setBusy(null); }
+          }}>${busy === t.id ? "Pushing…" : `Push version ${t.version}`}</button>` : null}
       </li>`)}
     </ul>`}<//>
-    ${report ? html`<div class="answer" role="status"><strong>Pushed version ${report.version}</strong>
+    ${report?.error ? html`<p class="error" role="alert">${report.error}</p>` : report ? html`<div class="answer" role="status"><strong>Pushed version ${report.version} to ${report.clients.length} clients</strong>
       <ul>${report.clients.map((c) => html`<li>${c.client_id}: ${c.status}${c.applied?.length ? ` — applied ${c.applied.join(", ")}` : ""}${c.skipped?.length ? ` — skipped ${c.skipped.map((s) => `${s.item} (${s.reason})`).join(", ")}` : ""}</li>`)}</ul></div>` : null}
     ${manage ? html`<${Form} id="new-template" submit="Save template" action=${async (f, form) => {
       let spec;
@@ -102,7 +127,7 @@ export function Templates({ agencyId, can }) {
 const AGENCY_ROLES = [["agency_user", "Agency user"], ["agency_admin", "Agency admin"]];
 
 export function Members({ agencyId, can }) {
-  const invitations = useData(() => all(`/api/agencies/${agencyId}/invitations`), [agencyId]);
+  const invitations = useData(() => (can("users:manage") ? all(`/api/agencies/${agencyId}/invitations`) : Promise.resolve([])), [agencyId]);
   const users = useData(() => all("/api/users"), [agencyId]);
   return html`<${Section} title="People">
     <${Loaded} state=${users} empty="No one yet.">${(items) => html`<ul class="rows">

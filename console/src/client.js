@@ -11,8 +11,8 @@ const METRICS = [
 ];
 
 export const CLIENT_PAGES = [
-  ["", "Overview", "clients:read"], ["domains", "Domains", "domains:read"], ["branding", "Branding", "branding:read"],
-  ["settings", "Integrations", "settings:read"], ["people", "People", "users:read"], ["files", "Files", "files:read"],
+  ["", "Overview", "clients:read"], ["domains", "Domains", "domains:manage"], ["branding", "Branding", "branding:read"],
+  ["settings", "Integrations", "settings:read"], ["people", "People", "users:manage"], ["files", "Files", "files:read"],
   ["contacts", "Contacts", "contacts:read"], ["pipeline", "Pipeline", "deals:read"], ["calendar", "Calendar", "booking:read"],
   ["audit", "Audit log", "audit:read"], ["embed", "Embed", "clients:read"],
 ];
@@ -96,8 +96,11 @@ function Explainer({ base }) {
     <${Field} label="The page's origin" name="origin" required placeholder="https://www.example.com" />
   <//>
   ${answer ? html`<div class=${`answer ${answer.allowed ? "ok" : "error"}`} role="status">
-    <strong>${answer.allowed ? "Allowed" : "Refused"}</strong>
-    <p>${answer.explanation || answer.reason || ""}</p>
+    <strong>${answer.allowed ? "Allowed" : "Refused"}${answer.origin ? ` for ${answer.origin}` : ""}</strong>
+    ${answer.origin_error ? html`<p>${answer.origin_error.reason}</p>` : null}
+    ${answer.matched_rule ? html`<p>Matched <code>${answer.matched_rule}</code>.</p>` : null}
+    ${answer.reason ? html`<p>${answer.reason}</p>` : null}
+    ${(answer.domains || []).length ? html`<ul>${answer.domains.map((d) => html`<li><code>${d.domain}</code> ${d.status}${d.why_not ? `: ${d.why_not}` : ""}</li>`)}</ul>` : null}
   </div>` : null}`;
 }
 
@@ -154,16 +157,18 @@ function Settings({ base, can }) {
   return html`<${Loaded} state=${state}>${(s) => html`<div class="providers">
     ${s.providers.filter((p) => p.provider !== "widget" || write).map((p) => html`<${Section} title=${p.label}>
       ${p.enabled ? null : html`<p class="muted">Not enabled for this client.</p>`}
-      <${Form} id=${`provider-${p.provider}`} disabled=${!write || !p.enabled} action=${async (f) => {
+      <${Form} id=${`provider-${p.provider}`} disabled=${!write || !p.enabled} action=${async (f, form) => {
         const fields = {};
         for (const fl of p.fields) { const v = f.get(fl.field); if (v) fields[fl.field] = v; }
         if (!Object.keys(fields).length) return "Nothing to save.";
         await api("PUT", `${base}/settings`, { [p.provider]: fields });
+        // Write-only: nothing typed stays in the page once it is stored.
+        form.reset();
         state.reload();
         return "Saved.";
       }}>
         ${p.fields.map((fl) => html`<div class="setting" data-field=${`${p.provider}.${fl.field}`}>
-          <${Field} label=${fl.label} name=${fl.field} type=${fl.secret ? "password" : "text"} autocomplete="off"
+          <${Field} label=${fl.label} name=${fl.field} type=${fl.secret ? "password" : "text"} autocomplete=${fl.secret ? "new-password" : "off"}
             readOnly=${!write || !p.enabled} placeholder=${fl.set ? (fl.secret ? `${fl.value} (set; type to replace)` : fl.value) : "not set"} />
           ${fl.set ? html`<small class="muted">${fl.secret ? `Stored as ${fl.value}` : "Set"} by ${fl.updated_by || "—"} on ${when(fl.updated_at)}</small>` : null}
         </div>`)}
@@ -179,12 +184,14 @@ function People({ c, base, can }) {
   return html`<${Section} title="Invitations">
     <${Loaded} state=${invitations} empty="No invitations.">${(items) => html`<ul class="rows">
       ${items.map((i) => html`<li class="row"><div class="grow"><strong>${i.email}</strong> <span class="muted">${i.role}</span> <${Badge} status=${i.status} /></div>
-        ${i.status === "pending" ? html`<button type="button" class="secondary small" onClick=${async () => { await api("POST", `${base}/invitations/${i.id}/resend`, {}); invitations.reload(); }}>Resend</button>
-        <button type="button" class="danger small" onClick=${async () => { await api("DELETE", `${base}/invitations/${i.id}`); invitations.reload(); }}>Revoke</button>` : null}
+        ${i.status === "pending" ? html`<button type="button" class="secondary small" aria-label=${`Resend the invitation to ${i.email}`}
+          onClick=${async () => { try { await api("POST", `${base}/invitations/${i.id}/resend`, {}); } catch (e) { alert(e.message); } invitations.reload(); }}>Resend</button>
+        <button type="button" class="danger small" aria-label=${`Revoke the invitation to ${i.email}`}
+          onClick=${async () => { try { await api("DELETE", `${base}/invitations/${i.id}`); } catch (e) { alert(e.message); } invitations.reload(); }}>Revoke</button>` : null}
       </li>`)}
     </ul>`}<//>
     ${can("users:manage") ? html`<${Form} id="invite" submit="Invite" action=${async (f, form) => {
-      await api("POST", "/api/users", { email: f.get("email"), role: f.get("role"), tenant: c.id });
+      await api("POST", `${base}/invitations`, { email: f.get("email"), role: f.get("role") });
       form.reset();
       invitations.reload();
       return "Invitation sent.";
@@ -200,9 +207,10 @@ function Files({ base, can }) {
   return html`<${Section} title="Files">
     <${Loaded} state=${list} empty="No files yet.">${(items) => html`<ul class="rows">
       ${items.map((f) => html`<li class="row"><div class="grow"><strong>${f.name}</strong> <span class="muted">${fmt(f.size)} bytes · ${f.content_type}</span></div>
-        <button type="button" class="secondary small" onClick=${async () => {
+        <button type="button" class="secondary small" aria-label=${`Download ${f.name}`} onClick=${async () => {
           const link = await api("POST", `${base}/files/${f.id}/sign`, {});
-          location.assign(link.url);
+          // Only our own signed-download path is followed.
+          if (typeof link.url === "string" && link.url.startsWith("/api/files/signed/")) location.assign(link.url);
         }}>Download</button></li>`)}
     </ul>`}<//>
     ${can("files:write") ? html`<${Form} id="upload" submit="Upload" action=${async (f, form) => {
@@ -311,7 +319,8 @@ function Calendar({ base }) {
 }
 
 function Audit({ base }) {
-  const list = useData(`${base}/audit?limit=50`, [base]);
+  // The log reads oldest first; the page shows the newest 50 (of at most 2,000 read).
+  const list = useData(async () => ({ items: (await all(`${base}/audit`)).slice(-50).reverse() }), [base]);
   const chain = useData(`${base}/audit/verify`, [base]);
   const [error, setError] = useState(null);
   const csv = async () => {
@@ -331,7 +340,7 @@ function Audit({ base }) {
   return html`<${Section} title="Audit log" actions=${html`<button type="button" class="secondary" onClick=${csv}>Export CSV</button>`}>
     ${error ? html`<p class="error" role="alert">${error.message}</p>` : null}
     <${Loaded} state=${chain}>${(v) => html`<p class=${`chain ${v.ok ? "ok" : "error"}`} role="status">
-      ${v.ok ? `Chain intact: ${v.checked ?? v.rows ?? ""} rows verified.` : `Chain broken at row ${v.first_break?.seq ?? "?"}: ${v.first_break?.problem ?? ""}`}</p>`}<//>
+      ${v.ok ? `Chain intact: ${v.checked ?? v.rows ?? ""} rows verified.` : `Chain broken at row ${v.first_break?.seq ?? "?"}: ${v.first_break?.reason ?? ""}`}</p>`}<//>
     <${Loaded} state=${list} empty="Nothing recorded yet.">${(page) => html`<table class="table">
       <thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Who</th><th scope="col">Target</th></tr></thead>
       <tbody>${page.items.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.action}</td><td>${r.actor_role || r.role || ""}</td><td>${r.target_type} ${r.target_id || ""}</td></tr>`)}</tbody>
@@ -340,7 +349,9 @@ function Audit({ base }) {
 }
 
 function Embed({ c }) {
-  const snippet = `<script src="${location.origin}/widget.js" data-key="${c.publishable_key}" async></script>`;
+  // The widget is served by the API host, wherever this console runs.
+  const origin = document.getElementById("gh-console").dataset.apiOrigin || location.origin;
+  const snippet = `<script src="${origin}/widget.js" data-key="${c.publishable_key}" async></script>`;
   return html`<${Section} title="Embed the widget">
     <p>Paste this into the pages of a verified domain. The publishable key is safe in a page: the widget answers only on this client's verified domains.</p>
     <div class="kv"><span>Publishable key</span><code data-copy=${c.publishable_key}>${c.publishable_key}</code><${Copy} text=${c.publishable_key} label="Copy key" /></div>

@@ -10,7 +10,15 @@ import { Clients, NewClient, Templates, Members, AgencyBranding } from "./agency
 import { Agencies, PlatformAudit } from "./platform.js";
 
 const shell = document.getElementById("gh-console");
-const site = { kind: shell.dataset.site, clientId: shell.dataset.clientId, name: shell.dataset.name };
+const site = {
+  kind: shell.dataset.site, clientId: shell.dataset.clientId, name: shell.dataset.name,
+  apiOrigin: shell.dataset.apiOrigin || location.origin,
+};
+export { site };
+
+/** Route segments that name a tenant must look like one: nothing from the fragment reaches an API
+ * path unless it does (a crafted link cannot point a page at another endpoint). */
+const ID = /^(cli|agy)_[0-9a-z]{1,64}$/;
 
 function useRoute() {
   const [hash, setHash] = useState(location.hash || "#/");
@@ -19,7 +27,7 @@ function useRoute() {
     addEventListener("hashchange", on);
     return () => removeEventListener("hashchange", on);
   }, []);
-  return hash.slice(1).split("?")[0].split("/").filter(Boolean).map(decodeURIComponent);
+  return hash.slice(1).split("?")[0].split("/").filter(Boolean);
 }
 
 const go = (to) => { location.hash = to; };
@@ -50,21 +58,39 @@ function App() {
 
 function Login({ notice, onSignedIn }) {
   const [mfa, setMfa] = useState(null);
+  const [codes, setCodes] = useState(null);
   const signedIn = (res) => {
     if (res.access_token) {
       session.set(res.access_token);
-      onSignedIn();
+      // Enrolment at sign-in hands out recovery codes once: they are shown before going on.
+      if (res.recovery_codes) setCodes(res.recovery_codes);
+      else onSignedIn();
     } else if (res.mfa_token) {
       setMfa(res);
     }
   };
+  if (codes) {
+    return html`<main class="login"><${Section} title="Your recovery codes">
+      <p>Each code signs you in once if you lose your authenticator. They are shown only now: keep them somewhere safe.</p>
+      <ul class="codes">${codes.map((c) => html`<li><code>${c}</code></li>`)}</ul>
+      <button type="button" onClick=${onSignedIn}>I have saved them</button>
+    <//></main>`;
+  }
   if (mfa) {
     return html`<main class="login"><${Section} title="Two-step verification">
       ${mfa.mfa_enrolment_required ? html`<p>Add this key to your authenticator app, then enter its code.</p><p><code>${mfa.secret}</code></p>`
         : html`<p>Enter the code from your authenticator app, or a recovery code.</p>`}
-      <${Form} id="mfa" submit="Verify" action=${async (f) => signedIn(await api("POST", "/api/auth/login/mfa", { mfa_token: mfa.mfa_token, code: String(f.get("code")).trim() }))}>
-        <${Field} label="Code" name="code" required autocomplete="one-time-code" inputmode="numeric" />
+      <${Form} id="mfa" submit="Verify" action=${async (f) => {
+        try {
+          signedIn(await api("POST", "/api/auth/login/mfa", { mfa_token: mfa.mfa_token, code: String(f.get("code")).trim() }));
+        } catch (e) {
+          if (e.code === "invalid_mfa_token") setMfa(null);
+          throw e;
+        }
+      }}>
+        <${Field} label="Code" name="code" required autocomplete="one-time-code" />
       <//>
+      <button type="button" class="secondary" onClick=${() => setMfa(null)}>Start again</button>
     <//></main>`;
   }
   return html`<main class="login"><${Section} title=${site.name ? `Sign in to ${site.name}` : "Sign in to the console"}>
@@ -91,14 +117,18 @@ function Signed({ me, reload, signOut }) {
   let page = null;
   let support = null;
   let clientNav = null;
-  const [head, a, b] = route;
-  if (head === "c" && a) {
+  const [head, a, b, c2] = route;
+  if (a && !["new"].includes(a) && ["c", "agencies"].includes(head) && !ID.test(a)) {
+    page = html`<p class="state error" role="alert">There is no such page.</p>`;
+  } else if (head === "c" && a) {
     clientNav = a;
     page = html`<${ClientPage} id=${a} page=${b || ""} can=${can} />`;
     if (scope === "platform") support = a;
   } else if (scope === "platform" && head === "agencies" && a) {
     support = a;
-    page = b === "templates" ? html`<${Templates} agencyId=${a} can=${can} />` : html`<${Clients} agencyId=${a} can=${can} go=${go} />`;
+    page = b === "templates" ? html`<${Templates} agencyId=${a} can=${can} />`
+      : b === "clients" && c2 === "new" ? html`<${NewClient} agencyId=${a} go=${go} />`
+      : html`<${Clients} agencyId=${a} can=${can} go=${go} />`;
   } else if (scope === "platform" && head === "agencies") {
     page = html`<${Agencies} />`;
   } else if (scope === "platform" && head === "audit") {
@@ -127,17 +157,21 @@ function Signed({ me, reload, signOut }) {
       <span class="who">${me.user.email} · ${ctx.role}</span>
       ${others.length && site.kind !== "client" ? html`<label class="sr-only" for="switch">Switch to</label>
         <select id="switch" onChange=${async (e) => {
-          const res = await api("POST", "/api/auth/switch", { tenant: e.currentTarget.value });
-          session.set(res.access_token);
-          go("#/");
-          reload();
+          try {
+            const res = await api("POST", "/api/auth/switch", { tenant: e.currentTarget.value });
+            session.set(res.access_token);
+            location.hash = "";
+            reload();
+          } catch (err) {
+            alert(err.message);
+          }
         }}><option value="">Switch to…</option>${others.map((m) => html`<option value=${m.tenant}>${m.name || m.tenant} (${m.role})</option>`)}</select>` : null}
       <button type="button" class="secondary small" onClick=${signOut}>Sign out</button>
     </header>
     ${support ? html`<div class="support" role="note"><strong>Support access.</strong> You are acting in ${support} as platform staff; every read and change is recorded in its audit log.</div>` : null}
     <nav class="side" aria-label="Console">
       ${scope === "platform" ? html`${link("#/agencies", "Agencies")}${link("#/audit", "Audit log")}` : null}
-      ${scope === "agency" ? html`${link("#/clients", "Clients")}${link("#/templates", "Templates")}${link("#/people", "Team")}${link("#/branding", "Agency branding")}` : null}
+      ${scope === "agency" ? html`${link("#/clients", "Clients")}${link("#/templates", "Templates")}${can("users:manage") ? link("#/people", "Team") : null}${link("#/branding", "Agency branding")}` : null}
       ${clientNav ? html`<div class="sub"><span class="muted">Client</span>
         ${CLIENT_PAGES.filter(([, , p]) => can(p)).map(([slug, text]) => link(`#/c/${clientNav}${slug ? `/${slug}` : ""}`, text, !slug))}</div>` : null}
     </nav>

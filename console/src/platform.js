@@ -7,7 +7,12 @@ import { html, useData, Loaded, Badge, Section, when } from "./ui.js";
 export function Agencies() {
   const list = useData(() => all("/api/agencies"), []);
   const setStatus = async (a, status) => {
-    await api("PUT", `/api/agencies/${a.id}`, { status });
+    if (status === "suspended" && !confirm(`Suspend ${a.name}? Every one of its clients stops with it.`)) return;
+    try {
+      await api("PUT", `/api/agencies/${a.id}`, { status });
+    } catch (e) {
+      alert(e.message);
+    }
     list.reload();
   };
   return html`<${Section} title="Agencies">
@@ -17,17 +22,18 @@ export function Agencies() {
         <td><a href=${`#/agencies/${a.id}`}>${a.name}</a><br /><span class="muted">${a.slug}</span></td>
         <td><${Badge} status=${a.status} /></td><td>${a.plan}</td>
         <td class="row-actions">
-          <a class="button secondary small" href=${`#/agencies/${a.id}`}>Open as support</a>
+          <a class="button secondary small" href=${`#/agencies/${a.id}`} aria-label=${`Open ${a.name} as support`}>Open as support</a>
           ${a.status === "active"
-            ? html`<button type="button" class="danger small" onClick=${() => setStatus(a, "suspended")}>Suspend</button>`
-            : html`<button type="button" class="secondary small" onClick=${() => setStatus(a, "active")}>Reactivate</button>`}
+            ? html`<button type="button" class="danger small" aria-label=${`Suspend ${a.name}`} onClick=${() => setStatus(a, "suspended")}>Suspend</button>`
+            : html`<button type="button" class="secondary small" aria-label=${`Reactivate ${a.name}`} onClick=${() => setStatus(a, "active")}>Reactivate</button>`}
         </td></tr>`)}</tbody>
     </table>`}<//>
   <//>`;
 }
 
 export function PlatformAudit() {
-  const list = useData("/api/admin/audit?limit=50", []);
+  // The log reads oldest first; the page shows the newest 50 (of at most 2,000 read).
+  const list = useData(async () => ({ items: (await all("/api/admin/audit")).slice(-50).reverse() }), []);
   return html`<${Section} title="Platform audit log">
     <${Loaded} state=${list} empty="Nothing recorded yet.">${(page) => html`<table class="table">
       <thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Tenant</th><th scope="col">Target</th></tr></thead>

@@ -274,6 +274,7 @@ impl<'a, P: Platform> App<'a, P> {
 
             // Invitations after they are sent.
             (Get, ["clients", id, "invitations"]) => auth::invitations::list(ctx, req, who, Kind::Client, id).await,
+            (Post, ["clients", id, "invitations"]) => auth::users::invite_into_client(ctx, req, who, id).await,
             (Get, ["agencies", id, "invitations"]) => auth::invitations::list(ctx, req, who, Kind::Agency, id).await,
             (Delete, ["clients", id, "invitations", inv]) => {
                 auth::invitations::revoke(ctx, req, who, Kind::Client, id, inv).await

@@ -184,10 +184,36 @@ pub fn token_hash(token: &str) -> String {
 /// email already has an account, so it reveals nothing; the invitee proves the address by
 /// accepting the mailed token, and sets their own password if they are new.
 pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
+    invite(ctx, req, who, None).await
+}
+
+/// `POST /api/clients/{id}/invitations`: the same invitation, into the client the path names (the
+/// only form a client's portal serves, since a portal answers only under its own client's path).
+pub async fn invite_into_client<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    client_id: &str,
+) -> ApiResult<Response> {
+    invite(ctx, req, who, Some(client_id)).await
+}
+
+async fn invite<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    req: &Request,
+    who: &Principal,
+    path: Option<&str>,
+) -> ApiResult<Response> {
     let body: Invite =
         json_body(req, &["id", "agency_id", "client_id", "platform_role", "status", "password", "user_id"])?;
     let email = email_field(&body.email)?;
-    let tenant = body.tenant.unwrap_or_else(|| who.tenant_id().to_string());
+    let tenant = match (path, body.tenant) {
+        (Some(p), Some(b)) if b != p => {
+            return Err(ApiError::invalid("tenant_mismatch", "`tenant` must be the client the path names, or absent"))
+        }
+        (Some(p), _) => p.to_string(),
+        (None, b) => b.unwrap_or_else(|| who.tenant_id().to_string()),
+    };
     let t = if crate::platform::ids::looks_like_id(&tenant, "agy") {
         target(ctx, req, who, Some(tenant), None).await?
     } else if crate::platform::ids::looks_like_id(&tenant, "cli") {

@@ -23,13 +23,26 @@ pub async fn page<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site, res
         return Err(ApiError::MethodNotAllowed);
     }
     match rest {
-        [] => Ok(shell(site)),
+        [] => Ok(shell(site, &api_origin(ctx, req, site))),
         ["theme.css"] => theme(ctx, site).await,
         _ => Err(ApiError::NotFound),
     }
 }
 
-fn shell(site: &Site) -> Response {
+/// Where the API host answers, for what only it serves (the widget's script and routes): this
+/// origin on the API host; on a portal, the first configured API host, on the portal's scheme
+/// and (when the entry names none) its port.
+fn api_origin<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> String {
+    let Site::ClientPortal { host, .. } = site else { return String::new() };
+    let Some(api) = ctx.cfg.api_hosts.first() else { return String::new() };
+    let port = host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(p) if !api.contains(':') => format!("{}://{api}:{p}", req.scheme),
+        _ => format!("{}://{api}", req.scheme),
+    }
+}
+
+fn shell(site: &Site, api_origin: &str) -> Response {
     let (kind, client_id, name) = match site {
         Site::Api => ("api", String::new(), String::new()),
         Site::ClientPortal { client, .. } => ("client", escape_html(&client.id), escape_html(&client.name)),
@@ -39,6 +52,7 @@ fn shell(site: &Site) -> Response {
         Site::ClientPortal { client, .. } => format!("{} console", client.name),
     };
     let head = document_head(&title);
+    let api = escape_html(api_origin);
     let html = format!(
         r#"{head}<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/assets/console.css">
@@ -46,7 +60,7 @@ fn shell(site: &Site) -> Response {
 <script type="module" src="/console/assets/console.js"></script>
 </head>
 <body>
-<div id="gh-console" data-site="{kind}" data-client-id="{client_id}" data-name="{name}"><noscript>The console needs JavaScript.</noscript></div>
+<div id="gh-console" data-site="{kind}" data-client-id="{client_id}" data-name="{name}" data-api-origin="{api}"><noscript>The console needs JavaScript.</noscript></div>
 </body>
 </html>
 "#

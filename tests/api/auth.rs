@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use gatehouse::platform::http::{Method, Request};
+use gatehouse::seed::{ACME, GLOBEX};
 use serde_json::json;
 
 #[test]
@@ -656,4 +657,43 @@ fn signup_is_off_unless_enabled_and_needs_turnstile_where_configured() {
         .collect()
     )
     .is_err());
+}
+
+#[test]
+fn a_client_invites_through_its_own_path_which_a_portal_serves() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let path = format!("/api/clients/{ACME}/invitations");
+    let body = |tenant: Option<&str>| {
+        let mut b = json!({"email": "helper@acme-plumbing.example", "role": "client_viewer"});
+        if let Some(x) = tenant {
+            b["tenant"] = json!(x);
+        }
+        b
+    };
+    // On the portal host, /api/users is outside the portal's client and answers 404; the client's
+    // own path works there.
+    let pw = t.password("admin@acme.test");
+    let login = t.req_on(
+        "acme.portal.test",
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@acme.test", "password": pw})),
+    );
+    let portal = json_of(&login)["access_token"].as_str().unwrap().to_string();
+    assert_eq!(t.req_on("acme.portal.test", Method::Post, "/api/users", Some(&portal), Some(body(None))).status, 404);
+    let r = t.req_on("acme.portal.test", Method::Post, &path, Some(&portal), Some(body(None)));
+    assert_eq!(r.status, 202, "{}", body_str(&r));
+    // The body cannot name another tenant than the path.
+    let r = t.req(Method::Post, &path, Some(&admin), Some(body(Some(GLOBEX))));
+    assert_eq!((r.status, error_code(&r).as_str()), (422, "tenant_mismatch"));
+    // Another client's path is out of reach, and a viewer cannot invite.
+    let globex = t.login("admin@globex.test");
+    assert_eq!(t.req(Method::Post, &path, Some(&globex), Some(body(None))).status, 404);
+    let viewer = t.login("viewer@acme.test");
+    assert_eq!(t.req(Method::Post, &path, Some(&viewer), Some(body(None))).status, 403);
+    let n =
+        t.p.sql("SELECT count(*) AS n FROM invitations WHERE email = 'helper@acme-plumbing.example'")[0]["n"].clone();
+    assert_eq!(n, 1);
 }

@@ -68,9 +68,15 @@ describe("the console's shell", () => {
       const r = await w.request("GET", "/console", { host });
       assert.equal(r.status, 200, r.text);
       const csp = r.headers["content-security-policy"];
-      assert.match(csp, /script-src 'self';/);
+      for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"]) assert.ok(csp.includes(d), `${d} in ${csp}`);
       assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
-      assert.doesNotMatch(r.text, /<script>|<style>|style=/, "no inline script or style");
+      const scripts = [...r.text.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+      assert.ok(scripts.length >= 1);
+      for (const [, attrs, bodyText] of scripts) {
+        assert.match(attrs, /src="\/console\/assets\//, "every script is a file of ours");
+        assert.equal(bodyText.trim(), "", "no inline script");
+      }
+      assert.doesNotMatch(r.text, /<style|style=/, "no inline style");
     }
     const js = await w.request("GET", "/console/assets/console.js");
     assert.equal(js.status, 200);
@@ -134,6 +140,7 @@ describe("the agency journey", () => {
       const shown = await twilio.locator('[data-field="twilio.auth_token"] small').textContent();
       assert.match(shown, /Stored as/);
       assert.doesNotMatch(await page.content(), /tw-auth-token-123456/);
+      assert.equal(await twilio.getByLabel("Auth token").inputValue(), "", "nothing typed stays in the page");
 
       // An invitation, accepted from the dev mailbox.
       await page.getByRole("link", { name: "People", exact: true }).click();
@@ -164,6 +171,9 @@ describe("the agency journey", () => {
       await portal.getByRole("heading", { name: "Shear Joy" }).waitFor();
       const primary = await portal.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--gh-primary").trim());
       assert.equal(primary, "#0a7c55");
+      // The embed snippet names the API host, where the widget is served, not the portal.
+      await portal.getByRole("link", { name: "Embed", exact: true }).click();
+      assert.match(await portal.locator(".snippet code").textContent(), new RegExp(`^<script src="http://localhost:${w.port}/widget\\.js"`));
     } finally {
       await context.close();
     }
@@ -189,7 +199,7 @@ describe("the client journey", () => {
       await page.locator('[data-deal="Boiler swap"] select').selectOption({ label: third });
       await page.locator(`.column[data-stage="${third}"] [data-deal="Boiler swap"]`).waitFor();
       const history = w.d1("SELECT count(*) AS n FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id WHERE d.title = 'Boiler swap'")[0].n;
-      assert.ok(history >= 2, `two moves recorded (${history}); stages ${stages}`);
+      assert.equal(history, 3, `the creation and two moves recorded (${history}); stages ${stages}`);
       await page.screenshot({ path: join(SHOTS, "client-pipeline-1280.png"), fullPage: true });
 
       // A visitor books through the widget's API from a verified origin.
@@ -215,6 +225,12 @@ describe("the client journey", () => {
       const onDay = page.locator(".calendar .day", { has: page.locator(`h3:text-is("${local.slice(0, 10)}")`) });
       await onDay.locator(".appointment", { hasText: local.slice(11, 16) }).first().waitFor();
       await page.screenshot({ path: join(SHOTS, "client-calendar-1280.png"), fullPage: true });
+      // The client admin invites from its own portal's console.
+      await page.getByRole("link", { name: "People", exact: true }).click();
+      await page.getByLabel("Email").fill("helper@acme-plumbing.example");
+      await page.getByRole("button", { name: "Invite" }).click();
+      await page.getByText("Invitation sent.").waitFor();
+      assert.equal(w.d1("SELECT count(*) AS n FROM invitations WHERE email = 'helper@acme-plumbing.example'")[0].n, 1);
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -227,7 +243,8 @@ describe("the role journey", () => {
     const { context, page } = await signedIn("viewer@acme.test", { host: `acme.localhost:${w.port}` });
     try {
       await page.getByRole("link", { name: "Pipeline", exact: true }).click();
-      await page.locator(".board").waitFor();
+      await page.locator(".board .deal").first().waitFor();
+      assert.ok((await page.locator(".deal").count()) > 0, "the viewer sees deals");
       assert.equal(await page.getByRole("button", { name: "Add deal" }).count(), 0);
       assert.equal(await page.locator(".deal select").count(), 0);
       await page.getByRole("link", { name: "Contacts", exact: true }).click();

@@ -179,6 +179,7 @@ const CLIENT_ENDPOINTS = [
   { name: "GET api keys", method: "GET", path: (id) => `/api/clients/${id}/api-keys`, allowed: ADMINS, ok: 200 },
   { name: "POST api key", method: "POST", path: (id) => `/api/clients/${id}/api-keys`, body: (id, role) => ({ name: `matrix ${role}`, permissions: ["contacts:read"] }), allowed: ADMINS, ok: 201 },
   { name: "GET invitations", method: "GET", path: (id) => `/api/clients/${id}/invitations`, allowed: ADMINS, ok: 200 },
+  { name: "POST invitation", method: "POST", path: (id) => `/api/clients/${id}/invitations`, body: (id, role) => ({ email: `matrix-${role.replace("_", "-")}-${id.slice(-4)}@example.com`, role: "client_viewer" }), allowed: ADMINS, ok: 202 },
   { name: "GET exports", method: "GET", path: (id) => `/api/clients/${id}/exports`, allowed: ADMINS, ok: 200 },
   { name: "GET unknown export", method: "GET", path: (id) => `/api/clients/${id}/exports/exp_zzzzzzzzzzzzzzzzzzzzzzzz`, allowed: ADMINS, ok: 404 },
   { name: "POST link of an unknown export", method: "POST", path: (id) => `/api/clients/${id}/exports/exp_zzzzzzzzzzzzzzzzzzzzzzzz/link`, allowed: ADMINS, ok: 404 },
