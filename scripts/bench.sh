@@ -12,7 +12,10 @@ if [ -n "${BENCH_BEFORE_REV:-}" ]; then
   git worktree remove --force "$BEFORE_DIR" >/dev/null 2>&1 || rm -rf "$BEFORE_DIR"
   git worktree add --detach "$BEFORE_DIR" "$BENCH_BEFORE_REV" >/dev/null
   ln -s "$ROOT/node_modules" "$BEFORE_DIR/node_modules"
-  (cd "$BEFORE_DIR" && bash scripts/build.sh >"$GATEHOUSE_CACHE/bench-before-build.log" 2>&1) \
+  # Its own target dir: in the shared one, the older checkout's artifacts would later pass for
+  # this checkout's (cargo's fingerprints do not include the source path).
+  (cd "$BEFORE_DIR" && CARGO_TARGET_DIR="$GATEHOUSE_CACHE/bench-before-target" bash scripts/build.sh \
+    >"$GATEHOUSE_CACHE/bench-before-build.log" 2>&1) \
     || { tail -30 "$GATEHOUSE_CACHE/bench-before-build.log"; exit 1; }
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     --enable-exception-handling --enable-reference-types --enable-multivalue \

@@ -46,6 +46,13 @@ fi
 export PATH="$ROOT/node_modules/.bin:$PATH"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 
+# The console's bundle, which the Worker embeds (src/branding/console.rs): esbuild over
+# console/src, with preact and htm from node_modules, before anything compiles the crate.
+rm -rf "$ROOT/console/dist" && mkdir -p "$ROOT/console/dist"
+"$ESBUILD_BIN" "$ROOT/console/src/main.js" --bundle --minify --format=esm --target=es2020 --log-level=warning \
+  --outfile="$ROOT/console/dist/console.js"
+"$ESBUILD_BIN" "$ROOT/console/src/console.css" --minify --log-level=warning --outfile="$ROOT/console/dist/console.css"
+
 # 5. Chromium (browser tests) and wrk (benchmarks), from Debian.
 missing=""
 for pkg in $DEBIAN_PACKAGES; do

@@ -63,7 +63,7 @@ async function axe(page) {
 }
 
 describe("the console's shell", () => {
-  test("is served on the API host and on a portal host under a strict CSP, and its assets are static", async () => {
+  test("is served on the API host and on a portal host under a strict CSP, with its bundle from the Worker", async () => {
     for (const host of [`localhost:${w.port}`, `acme.localhost:${w.port}`]) {
       const r = await w.request("GET", "/console", { host });
       assert.equal(r.status, 200, r.text);
@@ -81,6 +81,7 @@ describe("the console's shell", () => {
     const js = await w.request("GET", "/console/assets/console.js");
     assert.equal(js.status, 200);
     assert.match(js.headers["content-type"], /javascript/);
+    assert.equal(js.headers["x-content-type-options"], "nosniff");
     const theme = await w.request("GET", "/console/theme.css", { host: `acme.localhost:${w.port}` });
     assert.match(theme.text, /--gh-primary: #[0-9a-f]{3,6};/);
   });
