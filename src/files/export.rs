@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{download, link_expiry, signed_query, verify_signed, FileRow};
+use super::{download, link_denied, link_expiry, signed_query, verify_signed, FileRow};
 use crate::access::audit::{self, Actor, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, ClientScope};
@@ -306,15 +306,13 @@ pub async fn link<P: Platform>(
 
 /// `GET /api/exports/signed/{export_id}?t=&e=&s=`: the archive; the signature is the authority.
 pub async fn signed_download<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, id: &str) -> ApiResult<Response> {
-    let denied =
-        || ApiError::Forbidden("invalid_signature", "this download link is invalid, expired or revoked".into());
     let t = req.query_param("t").unwrap_or_default();
     if !looks_like_id(&t, "cli") || !looks_like_id(id, "exp") {
-        return Err(denied());
+        return Err(link_denied());
     }
-    let e: ExportRow = ctx.p.query_first(SELECT_ONE, &[t.as_str().into(), id.into()]).await?.ok_or_else(denied)?;
+    let e: ExportRow = ctx.p.query_first(SELECT_ONE, &[t.as_str().into(), id.into()]).await?.ok_or_else(link_denied)?;
     if e.status != "ready" {
-        return Err(denied());
+        return Err(link_denied());
     }
     let f = e.archive();
     verify_signed(
