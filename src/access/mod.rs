@@ -34,6 +34,22 @@ pub enum Site {
         client: Box<ClientRow>,
         host: String,
     },
+    /// An agency's portal (`{agency-slug}.{PORTAL_BASE_DOMAIN}` or a verified agency domain),
+    /// and its host, to which its tokens are bound. It serves the agency and its clients only.
+    AgencyPortal {
+        agency: Box<Agency>,
+        host: String,
+    },
+}
+
+impl Site {
+    /// The host a portal's tokens are bound to; none on the API host.
+    pub fn portal_host(&self) -> Option<&str> {
+        match self {
+            Site::Api => None,
+            Site::ClientPortal { host, .. } | Site::AgencyPortal { host, .. } => Some(host),
+        }
+    }
 }
 
 /// Proof that this request may act on one client. Only `access` makes one: after a caller's

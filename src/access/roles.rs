@@ -429,6 +429,20 @@ impl Principal {
         }
     }
 
+    /// This caller, confined to one agency: what platform staff become on an agency's portal
+    /// (an agency member stays as they are). The platform's own permissions stay behind.
+    pub fn confined_to_agency(&self, agency_id: &str) -> Principal {
+        let member = matches!(&self.scope, Scope::Agency { agency_id: a } if a == agency_id);
+        let mut p = self.clone();
+        if !member {
+            p.scope = Scope::Agency { agency_id: agency_id.into() };
+            p.permissions.retain(|p| !matches!(p, Permission::PlatformAdmin | Permission::AgenciesCreate));
+            p.staff = true;
+            p.home_client = None;
+        }
+        p
+    }
+
     /// Whether this caller's scope reaches a client owned by `agency_id`.
     pub fn reaches_client(&self, client_id: &str, agency_id: &str) -> bool {
         match &self.scope {

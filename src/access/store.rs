@@ -11,6 +11,9 @@ use crate::platform::ports::{decode_all, Database, Log, Param};
 pub const SELECT_AGENCY: &str =
     "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
     FROM agencies WHERE id = ?1";
+pub const SELECT_AGENCY_BY_SLUG: &str =
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
+    FROM agencies WHERE slug = ?1";
 pub const LIST_AGENCIES: &str =
     "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
     FROM agencies WHERE id > ?1 ORDER BY id LIMIT ?2";
@@ -240,6 +243,10 @@ pub async fn client(db: &impl Database, id: &str) -> ApiResult<Option<ClientRow>
     Ok(db.query_first(SELECT_CLIENT, &[id.into()]).await?)
 }
 
+pub async fn agency_by_slug(db: &impl Database, slug: &str) -> ApiResult<Option<Agency>> {
+    Ok(db.query_first(SELECT_AGENCY_BY_SLUG, &[slug.into()]).await?)
+}
+
 pub async fn client_by_slug(db: &impl Database, slug: &str) -> ApiResult<Option<ClientRow>> {
     Ok(db.query_first(SELECT_CLIENT_BY_SLUG, &[slug.into()]).await?)
 }
@@ -348,6 +355,29 @@ pub async fn load_portal_principal(
         }
     }
     Ok(None)
+}
+
+/// The authority of someone signed in on an agency's portal, acting in `tenant`: the agency
+/// itself or one of its clients. Their own membership there, or else their agency's or the
+/// platform's, confined to that tenant. None: no access from this portal.
+pub async fn load_agency_portal_principal(
+    db: &(impl Database + Log),
+    user_id: &str,
+    agency: &Agency,
+    tenant: &str,
+) -> ApiResult<Option<Principal>> {
+    if tenant == agency.id {
+        for t in [agency.id.as_str(), "platform"] {
+            if let Some(p) = load_principal(db, user_id, t).await? {
+                return Ok(Some(p.confined_to_agency(&agency.id)));
+            }
+        }
+        return Ok(None);
+    }
+    let Some(c) = client(db, tenant).await?.filter(|c| c.agency_id == agency.id) else {
+        return Ok(None);
+    };
+    load_portal_principal(db, user_id, &c).await
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -28,6 +28,7 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     };
     // Verified domains are re-checked.
     note("domains", crate::domains::recheck(ctx, min_age).await);
+    note("agency_domains", crate::domains::agency::recheck(ctx, min_age).await);
     // Unproved domain claims expire, so nobody squats a name forever.
     note("expired_claims", crate::domains::expire_pending(ctx).await);
     // One bounded batch of values still sealed under a retired key is sealed again.

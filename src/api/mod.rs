@@ -5,7 +5,7 @@
 
 pub mod jobs;
 
-use crate::access::store::client_by_slug;
+use crate::access::store::{agency_by_slug, client_by_slug};
 use crate::access::{Site, TenantKind};
 use crate::auth::keys::Kind;
 use crate::crm::notes::Subject;
@@ -166,6 +166,12 @@ impl<'a, P: Platform> App<'a, P> {
             page => {
                 return match &site {
                     Site::ClientPortal { client, .. } => Box::pin(branding::portal::page(ctx, req, client, page)).await,
+                    // An agency's portal is its console; a mailed invitation leads to `/invite`.
+                    Site::AgencyPortal { .. } => match page {
+                        [] => Ok(Response::new(302).with_header("location", "/console")),
+                        ["invite"] => Box::pin(branding::console::page(ctx, req, &site, &[])).await,
+                        _ => Err(ApiError::NotFound),
+                    },
                     Site::Api => Err(ApiError::NotFound),
                 }
             }
@@ -224,11 +230,19 @@ impl<'a, P: Platform> App<'a, P> {
     async fn authenticated(&self, ctx: &Ctx<'_, P>, req: &Request, site: &Site, rest: &[&str]) -> ApiResult<Response> {
         use Method::*;
         let who = &auth::authenticate(ctx, req, site).await?;
-        if let Site::ClientPortal { client, .. } = site {
-            match rest {
+        match site {
+            Site::ClientPortal { client, .. } => match rest {
                 ["clients", id, ..] if *id == client.id => {}
                 _ => return Err(ApiError::NotFound),
-            }
+            },
+            // An agency's portal serves the agency and its clients (the principal is confined to
+            // them), never the platform's routes or another agency's.
+            Site::AgencyPortal { agency, .. } => match rest {
+                ["admin", ..] | ["agencies"] => return Err(ApiError::NotFound),
+                ["agencies", id, ..] if *id != agency.id => return Err(ApiError::NotFound),
+                _ => {}
+            },
+            Site::Api => {}
         }
         let m = req.method;
         match (m, rest) {
@@ -237,6 +251,10 @@ impl<'a, P: Platform> App<'a, P> {
             (Post, ["agencies"]) => tenants::create_agency(ctx, req, who).await,
             (Get, ["agencies", id]) => tenants::get_agency(ctx, req, who, id).await,
             (Put, ["agencies", id]) => tenants::update_agency(ctx, req, who, id).await,
+            (Get, ["agencies", id, "domains"]) => domains::agency::list(ctx, req, who, id).await,
+            (Post, ["agencies", id, "domains"]) => domains::agency::create(ctx, req, who, id).await,
+            (Post, ["agencies", id, "domains", d, "verify"]) => domains::agency::verify(ctx, req, who, id, d).await,
+            (Delete, ["agencies", id, "domains", d]) => domains::agency::delete(ctx, req, who, id, d).await,
             (Get, ["clients"]) => tenants::list_clients(ctx, req, who).await,
             (Post, ["clients"]) => tenants::create_client(ctx, req, who).await,
             (Get, ["clients", id]) => tenants::get_client(ctx, req, who, id).await,
@@ -553,22 +571,33 @@ pub async fn resolve_site<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiRe
     if ctx.cfg.api_hosts.iter().any(|h| *h == host || *h == with_port) {
         return Ok(Site::Api);
     }
+    // Boxed: the widget gate, on the API host, should not carry the portal lookups' state.
+    Box::pin(resolve_portal(ctx, host, with_port)).await
+}
+
+/// A portal host: a client's or an agency's, by slug or by verified domain.
+async fn resolve_portal<P: Platform>(ctx: &Ctx<'_, P>, host: String, with_port: String) -> ApiResult<Site> {
     let base = &ctx.cfg.portal_base_domain;
-    let client = if let Some(slug) = host.strip_suffix(base.as_str()).and_then(|s| s.strip_suffix('.')) {
+    // A slug names one tenant, agency or client (unique across both, enforced in the schema).
+    let owner = if let Some(slug) = host.strip_suffix(base.as_str()).and_then(|s| s.strip_suffix('.')) {
         if slug.contains('.') {
             None
+        } else if let Some(c) = client_by_slug(ctx.p, slug).await? {
+            Some(domains::PortalOwner::Client(c))
         } else {
-            client_by_slug(ctx.p, slug).await?
+            agency_by_slug(ctx.p, slug).await?.map(domains::PortalOwner::Agency)
         }
     } else {
-        domains::portal_owner(ctx.p, &host).await?.map(|domains::PortalOwner::Client(c)| c)
+        domains::portal_owner(ctx, &host).await?
     };
-    let c = client.ok_or(ApiError::NotFound)?;
-    // A suspended client, or a client of a suspended agency, serves no portal at all.
-    if !c.is_active() {
-        return Err(ApiError::Forbidden("tenant_suspended", "this portal is unavailable".into()));
+    let unavailable = || ApiError::Forbidden("tenant_suspended", "this portal is unavailable".into());
+    match owner.ok_or(ApiError::NotFound)? {
+        // A suspended client, or a client of a suspended agency, serves no portal at all.
+        domains::PortalOwner::Client(c) if !c.is_active() => Err(unavailable()),
+        domains::PortalOwner::Client(c) => Ok(Site::ClientPortal { client: Box::new(c), host: with_port }),
+        domains::PortalOwner::Agency(a) if a.status != "active" => Err(unavailable()),
+        domains::PortalOwner::Agency(a) => Ok(Site::AgencyPortal { agency: Box::new(a), host: with_port }),
     }
-    Ok(Site::ClientPortal { client: Box::new(c), host: with_port })
 }
 
 fn suspended_page() -> Response {

@@ -95,9 +95,9 @@ fn not_pending(inv: &InvitationView) -> ApiError {
     ApiError::conflict("invitation_not_pending", format!("this invitation is {}", inv.status))
 }
 
-/// The invitation mail. A client's invitation links to the accept page on the client's portal
-/// host, in its branding; the token rides in the fragment, which no server or log sees. An
-/// agency's is accepted through the API until the console serves a page for it.
+/// The invitation mail. It links to the accept page on the tenant's portal host (the client's
+/// portal, or the agency's console), in its branding; the token rides in the fragment, which no
+/// server or log sees.
 pub async fn mail_text<P: Platform>(
     ctx: &Ctx<'_, P>,
     req: &Request,
@@ -106,24 +106,21 @@ pub async fn mail_text<P: Platform>(
     token: &str,
 ) -> ApiResult<String> {
     let days = ctx.cfg.invitation_ttl_days;
-    if let Some(c) = access::store::client(ctx.p, tenant_id).await? {
-        let port = req
-            .header("host")
-            .and_then(|h| crate::platform::extract::parse_host(h).ok())
-            .and_then(|(_, port)| port)
-            .map(|p| format!(":{p}"))
-            .unwrap_or_default();
-        let link = format!("{}://{}.{}{port}/invite#token={token}", req.scheme, c.slug, ctx.cfg.portal_base_domain);
-        return Ok(format!(
-            "You have been invited to join {} as {role}.\n\nAccept within {days} days:\n{link}\n",
-            c.name
-        ));
-    }
-    let name = access::store::agency(ctx.p, tenant_id).await?.map_or_else(|| tenant_id.to_string(), |a| a.name);
-    Ok(format!(
-        "You have been invited to join {name} as {role}.\n\nAccept within {days} days: POST /api/invitations/accept \
-         with {{\"token\": \"{token}\"}} (new accounts also send a name and a password).\n"
-    ))
+    let (name, slug) = match access::store::client(ctx.p, tenant_id).await? {
+        Some(c) => (c.name, c.slug),
+        None => {
+            let a = access::store::agency(ctx.p, tenant_id).await?.ok_or(ApiError::NotFound)?;
+            (a.name, a.slug)
+        }
+    };
+    let port = req
+        .header("host")
+        .and_then(|h| crate::platform::extract::parse_host(h).ok())
+        .and_then(|(_, port)| port)
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let link = format!("{}://{slug}.{}{port}/invite#token={token}", req.scheme, ctx.cfg.portal_base_domain);
+    Ok(format!("You have been invited to join {name} as {role}.\n\nAccept within {days} days:\n{link}\n"))
 }
 
 /// `GET /api/{clients|agencies}/{id}/invitations`.

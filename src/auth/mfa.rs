@@ -282,10 +282,7 @@ async fn challenge<P: Platform>(
     }
     let token = new_token("mfa_")?;
     let now = ctx.p.now_ms();
-    let site_host = match site {
-        Site::ClientPortal { host, .. } => Some(host.clone()),
-        Site::Api => None,
-    };
+    let site_host = site.portal_host().map(str::to_string);
     ctx.p
         .execute(
             INSERT_CHALLENGE,
@@ -340,11 +337,7 @@ pub async fn second_step<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Si
     if c.used_at.is_some() || c.expires_at <= now || c.attempts >= CHALLENGE_ATTEMPTS {
         return Err(dead());
     }
-    let here = match site {
-        Site::ClientPortal { host, .. } => Some(host.as_str()),
-        Site::Api => None,
-    };
-    if c.site.as_deref() != here {
+    if c.site.as_deref() != site.portal_host() {
         return Err(ApiError::Forbidden("tenant_mismatch", "finish signing in where you started".into()));
     }
     let u = user_mfa(ctx, &c.user_id).await.map_err(|_| dead())?;
@@ -368,6 +361,9 @@ pub async fn second_step<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Si
     let tenant = c.tenant.unwrap_or_default();
     let who = match site {
         Site::ClientPortal { client, .. } => crate::access::store::load_portal_principal(ctx.p, &u.id, client).await?,
+        Site::AgencyPortal { agency, .. } => {
+            crate::access::store::load_agency_portal_principal(ctx.p, &u.id, agency, &tenant).await?
+        }
         Site::Api => crate::access::store::load_principal(ctx.p, &u.id, &tenant).await?,
     }
     .ok_or_else(|| ApiError::Forbidden("no_access", "this account has no access to that tenant".into()))?;

@@ -15,7 +15,7 @@ pub mod totp;
 pub mod turnstile;
 pub mod users;
 
-use crate::access::roles::Principal;
+use crate::access::roles::{Principal, Scope};
 use crate::access::{store, Site};
 use crate::platform::config::Config;
 use crate::platform::error::{ApiError, ApiResult};
@@ -30,7 +30,8 @@ pub fn token_keys(c: &Config) -> TokenKeys {
 
 /// Verifies the bearer token and loads the caller's current authority. When the Host names a
 /// tenant, the token's tenant must agree with it. A token issued on a portal carries that
-/// portal's host and is accepted there only, confined to the portal's client.
+/// portal's host and is accepted there only, confined to the portal's client, or on an agency's
+/// portal to the agency and its clients.
 pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> ApiResult<Principal> {
     if req.header_count("authorization") > 1 {
         return Err(ApiError::unauthorized("exactly one Authorization header is allowed"));
@@ -54,13 +55,25 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &S
             }
             store::load_portal_principal(ctx.p, &claims.sub, c).await?.ok_or_else(gone)?
         }
+        (Some(bound), Site::AgencyPortal { agency: a, host }) => {
+            if host != bound {
+                return Err(mismatch());
+            }
+            store::load_agency_portal_principal(ctx.p, &claims.sub, a, &claims.tenant).await?.ok_or_else(gone)?
+        }
         (Some(_), _) => return Err(mismatch()),
         (None, _) => store::load_principal(ctx.p, &claims.sub, &claims.tenant).await?.ok_or_else(gone)?,
     };
-    if let Site::ClientPortal { client: c, .. } = site {
-        if !who.reaches_client(&c.id, &c.agency_id) {
-            return Err(mismatch());
-        }
+    let confined = match site {
+        Site::Api => true,
+        Site::ClientPortal { client: c, .. } => who.reaches_client(&c.id, &c.agency_id),
+        Site::AgencyPortal { agency: a, .. } => match &who.scope {
+            Scope::Agency { agency_id } | Scope::Client { agency_id, .. } => *agency_id == a.id,
+            Scope::Platform => false,
+        },
+    };
+    if !confined {
+        return Err(mismatch());
     }
     // A password reset or change since the token was issued ends it.
     if who.token_version != claims.ver {

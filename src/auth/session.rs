@@ -88,7 +88,15 @@ pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) ->
             }
             crate::access::store::load_portal_principal(ctx.p, &user.id, c).await?.ok_or_else(no_access)?
         }
-        _ => {
+        // On an agency's portal the session starts in the agency (or a client of it, when asked
+        // for), bound to the portal's host.
+        Site::AgencyPortal { agency: a, .. } => {
+            let tenant = body.tenant.as_deref().unwrap_or(&a.id);
+            crate::access::store::load_agency_portal_principal(ctx.p, &user.id, a, tenant)
+                .await?
+                .ok_or_else(agency_portal_refusal)?
+        }
+        Site::Api => {
             let platform_admin = user.platform_role.as_deref() == Some("platform_admin");
             let contexts = crate::access::store::contexts_of(ctx.p, &user.id, platform_admin).await?;
             pick_context(ctx, &user.id, &contexts, body.tenant.as_deref()).await?
@@ -99,6 +107,11 @@ pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) ->
         return Ok(challenge);
     }
     issue(ctx, req, &who, site, "auth.login").await
+}
+
+/// A tenant this agency's portal does not serve, or a user with no place in it.
+fn agency_portal_refusal() -> ApiError {
+    ApiError::Forbidden("no_access", "this account has no access to that tenant from this agency's portal".into())
 }
 
 fn no_access() -> ApiError {
@@ -159,10 +172,7 @@ pub(crate) async fn session<P: Platform>(
         role: who.role.as_str().to_string(),
         permissions: who.permissions.iter().map(|p| p.as_str().to_string()).collect(),
         jti: crate::platform::ids::new_id("jti")?,
-        site: match site {
-            Site::ClientPortal { host, .. } => Some(host.clone()),
-            _ => None,
-        },
+        site: site.portal_host().map(str::to_string),
         ver: who.token_version,
     };
     let token = super::token_keys(ctx.cfg)
@@ -177,7 +187,7 @@ pub(crate) async fn session<P: Platform>(
             action,
             target_type: "user",
             target_id: Some(&who.user_id),
-            metadata: json!({"staff": who.staff, "portal": matches!(site, Site::ClientPortal { .. })}),
+            metadata: json!({"staff": who.staff, "portal": site.portal_host().is_some()}),
         },
     )?;
     ctx.p.execute(audit.sql, &audit.params).await?;
@@ -201,7 +211,12 @@ pub async fn switch<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -
         Site::ClientPortal { client: c, .. } => {
             crate::access::store::load_portal_principal(ctx.p, &current.user_id, c).await?.ok_or_else(no_access)?
         }
-        _ => crate::access::store::load_principal(ctx.p, &current.user_id, &body.tenant)
+        Site::AgencyPortal { agency: a, .. } => {
+            crate::access::store::load_agency_portal_principal(ctx.p, &current.user_id, a, &body.tenant)
+                .await?
+                .ok_or_else(agency_portal_refusal)?
+        }
+        Site::Api => crate::access::store::load_principal(ctx.p, &current.user_id, &body.tenant)
             .await?
             .ok_or_else(|| ApiError::Forbidden("no_access", "you do not belong to that tenant".into()))?,
     };
@@ -221,6 +236,12 @@ pub async fn me<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> Ap
     let mut memberships = crate::access::store::contexts_of(ctx.p, &who.user_id, platform_admin).await?;
     // A portal session sees only the portal's own client: the portal's host is the tenant's, and
     // what else this person can reach is none of its business.
+    // An agency's portal: the agency and its clients only.
+    if let Site::AgencyPortal { agency: a, .. } = site {
+        memberships.retain(|m| {
+            m["tenant"].as_str() == Some(a.id.as_str()) || m["agency_id"].as_str() == Some(a.id.as_str())
+        });
+    }
     if let Site::ClientPortal { client: c, .. } = site {
         memberships = vec![json!({"tenant": c.id, "kind": "client", "role": who.role, "agency_id": c.agency_id,
             "name": c.name, "slug": c.slug, "status": c.effective_status(), "staff": who.staff})];

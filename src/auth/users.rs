@@ -287,8 +287,8 @@ struct InvitationRow {
 /// `POST /api/invitations/accept`: no token needed; the invitation token is the proof. An
 /// existing account just gains the membership; a new one is created with the given password.
 ///
-/// On a client's portal host (where the mailed link leads) only that client's invitations are
-/// accepted; any other is as unknown as a made-up token.
+/// On a portal host (where the mailed link leads) only that client's, or that agency's,
+/// invitations are accepted; any other is as unknown as a made-up token.
 pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::access::Site) -> ApiResult<Response> {
     let body: Accept = json_body(req, &["email", "role", "tenant", "permissions"])?;
     let invalid =
@@ -312,10 +312,13 @@ pub async fn accept<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &crate::
         "pending" => {}
         _ => return Err(invalid()),
     }
-    if let crate::access::Site::ClientPortal { client, .. } = site {
-        if client.id != inv.tenant_id {
-            return Err(invalid());
-        }
+    let here = match site {
+        crate::access::Site::Api => true,
+        crate::access::Site::ClientPortal { client, .. } => client.id == inv.tenant_id,
+        crate::access::Site::AgencyPortal { agency, .. } => agency.id == inv.tenant_id,
+    };
+    if !here {
+        return Err(invalid());
     }
     let role = Role::parse(&inv.role).ok_or_else(invalid)?;
     let existing = store::user_by_email(ctx.p, &inv.email).await?;

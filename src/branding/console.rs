@@ -1,5 +1,6 @@
-//! The console: one HTML page at `/console` on the API host and on every client portal (slug
-//! host or verified custom domain), wearing the portal client's colours there, and the app
+//! The console: one HTML page at `/console` on the API host, on every client portal and on
+//! every agency portal (slug host or verified custom domain), wearing the portal tenant's
+//! colours there, and the app
 //! itself (`console/src`, bundled by esbuild in `scripts/setup.sh` into `console/dist`, embedded
 //! here). The page loads it under a CSP that allows only this origin's scripts and styles, with
 //! no inline script or style at all.
@@ -48,7 +49,7 @@ fn asset(content_type: &str, body: &'static str) -> Response {
 /// origin on the API host; on a portal, the first configured API host, on the portal's scheme
 /// and (when the entry names none) its port.
 fn api_origin<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> String {
-    let Site::ClientPortal { host, .. } = site else { return String::new() };
+    let Some(host) = site.portal_host() else { return String::new() };
     let Some(api) = ctx.cfg.api_hosts.first() else { return String::new() };
     let port = host.rsplit_once(':').map(|(_, p)| p).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
     match port {
@@ -58,14 +59,13 @@ fn api_origin<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> Stri
 }
 
 fn shell(site: &Site, api_origin: &str) -> Response {
-    let (kind, client_id, name) = match site {
-        Site::Api => ("api", String::new(), String::new()),
-        Site::ClientPortal { client, .. } => ("client", escape_html(&client.id), escape_html(&client.name)),
+    let (kind, id, name) = match site {
+        Site::Api => ("api", "", ""),
+        Site::ClientPortal { client, .. } => ("client", client.id.as_str(), client.name.as_str()),
+        Site::AgencyPortal { agency, .. } => ("agency", agency.id.as_str(), agency.name.as_str()),
     };
-    let title = match site {
-        Site::Api => "Gatehouse console".to_string(),
-        Site::ClientPortal { client, .. } => format!("{} console", client.name),
-    };
+    let title = if name.is_empty() { "Gatehouse console".to_string() } else { format!("{name} console") };
+    let (id, name) = (escape_html(id), escape_html(name));
     let head = document_head(&title);
     let api = escape_html(api_origin);
     let html = format!(
@@ -75,7 +75,7 @@ fn shell(site: &Site, api_origin: &str) -> Response {
 <script type="module" src="/console/assets/console.js"></script>
 </head>
 <body>
-<div id="gh-console" data-site="{kind}" data-client-id="{client_id}" data-name="{name}" data-api-origin="{api}"><noscript>The console needs JavaScript.</noscript></div>
+<div id="gh-console" data-site="{kind}" data-tenant-id="{id}" data-name="{name}" data-api-origin="{api}"><noscript>The console needs JavaScript.</noscript></div>
 </body>
 </html>
 "#
@@ -90,6 +90,13 @@ async fn theme<P: Platform>(ctx: &Ctx<'_, P>, site: &Site) -> ApiResult<Response
         Site::ClientPortal { client, .. } => {
             let b = branding::values(&branding::effective(ctx, &client.id, &client.agency_id).await?);
             // Colours were validated as hex on the way in; re-check so nothing else reaches CSS.
+            let color = |k: &str, d: &str| {
+                b.get(k).and_then(Value::as_str).filter(|v| branding::parse_color(v).is_ok()).unwrap_or(d).to_string()
+            };
+            (color("primary_color", branding::DEFAULT_PRIMARY), color("secondary_color", branding::DEFAULT_SECONDARY))
+        }
+        Site::AgencyPortal { agency, .. } => {
+            let b = branding::values(&branding::of_agency(ctx, &agency.id).await?);
             let color = |k: &str, d: &str| {
                 b.get(k).and_then(Value::as_str).filter(|v| branding::parse_color(v).is_ok()).unwrap_or(d).to_string()
             };

@@ -90,6 +90,12 @@ pub async fn effective<P: Platform>(
     Ok(resolve(&own, &agency))
 }
 
+/// The effective branding of an agency's own portal: its value, else the default.
+pub async fn of_agency<P: Platform>(ctx: &Ctx<'_, P>, agency_id: &str) -> ApiResult<Map<String, Value>> {
+    let (_, agency) = load(ctx, agency_id, agency_id).await?;
+    Ok(resolve(&Row::default(), &agency))
+}
+
 /// Field by field: the client's value, else the agency's, else the default, with its source.
 pub fn resolve(own: &Row, agency: &Row) -> Map<String, Value> {
     let mut out = Map::new();

@@ -236,14 +236,14 @@ async fn prove<P: Platform>(
             let t = Transition {
                 domain: &d,
                 status: "failed",
-                reason: Some("another client verified an overlapping domain first".into()),
+                reason: Some("another tenant verified an overlapping domain first".into()),
                 failures: d.consecutive_failures,
                 action: "domain.verification_failed",
             };
             apply(ctx, &actor, t).await?;
             return Err(ApiError::conflict(
                 "domain_taken",
-                "another client verified this domain, or one overlapping it, first",
+                "another tenant verified this domain, or one overlapping it, first",
             ));
         }
     }

@@ -1,6 +1,7 @@
 //! Verified domains: registration rules, DNS-over-HTTPS proof of ownership, the status
 //! lifecycle (pending → verified | failed, verified → lapsed) and the scheduled re-check.
 
+pub mod agency;
 pub mod api;
 pub mod hostname;
 pub mod origin;
@@ -42,7 +43,8 @@ pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";
 pub const SAME_SITE_ELSEWHERE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
     verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at \
     FROM domains WHERE site = ?1 AND client_id <> ?2";
-/// Verifies a claim only if no other client holds a verified claim overlapping it, decided inside
+/// Verifies a claim only if no other client holds a verified claim overlapping it (and, for a
+/// portal, no agency has verified the hostname as its portal), decided inside
 /// the statement so two verifications racing for overlapping names cannot both win. ?6 is the
 /// claim's base name, ?7 whether it is a wildcard and ?8 its site; another claim's base `ob` overlaps when it
 /// is the same name, when it is a wildcard above ours, or when ours is a wildcard above it.
@@ -53,7 +55,9 @@ pub const VERIFY_GUARDED: &str = "UPDATE domains SET status = 'verified', status
       substr(o.hostname, 1, 2) = '*.' AS ow FROM domains o \
       WHERE o.site = ?8 AND o.client_id <> ?1 AND o.status = 'verified') \
     WHERE ob = ?6 OR (ow AND substr(?6, -length(ob) - 1) = '.' || ob) \
-      OR (?7 AND substr(ob, -length(?6) - 1) = '.' || ?6))";
+      OR (?7 AND substr(ob, -length(?6) - 1) = '.' || ?6)) \
+    AND NOT (domains.purpose IN ('portal', 'both') AND EXISTS (SELECT 1 FROM agency_domains ad \
+      WHERE ad.hostname = domains.hostname AND ad.status = 'verified'))";
 /// A rival's unproved claim loses once ours is verified (checked in the same batch).
 pub const FAIL_RIVAL: &str = "UPDATE domains SET status = 'failed', status_reason = ?3, updated_at = ?4 \
     WHERE client_id = ?1 AND id = ?2 AND status IN ('pending', 'failed', 'lapsed') \
@@ -163,12 +167,17 @@ async fn reload(db: &impl Database, d: &DomainRow) -> ApiResult<DomainRow> {
 
 pub enum PortalOwner {
     Client(ClientRow),
+    Agency(crate::access::store::Agency),
 }
 
-/// The tenant whose verified portal domain this host is, if any.
-pub async fn portal_owner(db: &impl Database, host: &str) -> ApiResult<Option<PortalOwner>> {
-    let row = db.query(PORTAL_OWNER, &[host.into()]).await?.into_iter().next();
-    Ok(row.map(decode).transpose()?.map(PortalOwner::Client))
+/// The tenant whose verified portal domain this host is, if any: a client's, else an agency's
+/// (a hostname is verified for one of them at most, decided in each verifying statement).
+pub async fn portal_owner<P: Platform>(ctx: &Ctx<'_, P>, host: &str) -> ApiResult<Option<PortalOwner>> {
+    let row = ctx.p.query(PORTAL_OWNER, &[host.into()]).await?.into_iter().next();
+    if let Some(c) = row.map(decode).transpose()? {
+        return Ok(Some(PortalOwner::Client(c)));
+    }
+    Ok(agency::portal_owner(ctx, host).await?.map(PortalOwner::Agency))
 }
 
 const CONSUMER_MAIL_DOMAINS: &str = include_str!("../../data/consumer_mail_domains.txt");
@@ -418,7 +427,7 @@ pub async fn expire_pending<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     Ok(json!({"expired": due.len()}))
 }
 
-fn system_actor() -> crate::access::audit::Actor {
+pub(crate) fn system_actor() -> crate::access::audit::Actor {
     crate::access::audit::Actor {
         user_id: None,
         role: Some("system".into()),

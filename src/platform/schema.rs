@@ -8,6 +8,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("client_users", "client_id"),
     ("audit_log", "tenant_id"),
     ("domains", "client_id"),
+    ("agency_domains", "agency_id"),
     ("contacts", "client_id"),
     ("client_settings", "client_id"),
     ("files", "tenant_id"),
@@ -53,7 +54,8 @@ pub const GLOBAL: &[(&str, &str)] = &[
 
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be
 /// (its own row in `clients` goes last, by id).
-pub const AGENCY_OWNED: &[&str] = &["clients", "agency_memberships", "email_verifications", "templates"];
+pub const AGENCY_OWNED: &[&str] =
+    &["clients", "agency_memberships", "email_verifications", "templates", "agency_domains"];
 
 /// The order a deleted client's rows are purged in: every client-owned table of `TENANT_OWNED`,
 /// children before the parents their foreign keys name. A test proves it covers them all and

@@ -195,12 +195,12 @@ pub enum CheckError {
     Unavailable(ApiError),
 }
 
-/// Every rule, DNS included, plus the clients' verified custom domains.
+/// Every rule, DNS included, plus the tenants' verified portal domains.
 pub async fn check<P: Platform>(ctx: &Ctx<'_, P>, raw: &str) -> Result<Target, CheckError> {
     let target = check_static(raw, ctx.cfg).map_err(CheckError::Refused)?;
     let Some(name) = target.dns_name() else { return Ok(target) };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    match crate::domains::portal_owner(ctx.p, &name).await {
+    match crate::domains::portal_owner(ctx, &name).await {
         Ok(Some(_)) => return Err(CheckError::Refused(Refusal::PlatformHost)),
         Ok(None) => {}
         Err(e) => return Err(CheckError::Unavailable(e)),

@@ -43,6 +43,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("MFA_STATE", "the MFA policy of the tenant a login chose (c.id / agencies.id = ?2), read for that login"),
     ("DUE_FOR_RECHECK", "the platform-wide scheduled DNS re-check"),
     ("SAME_SITE_ELSEWHERE", "cross-tenant uniqueness of domains; reads only hostnames of one site"),
+    ("HELD_ELSEWHERE", "cross-tenant uniqueness of portal hostnames; answers only whether one is taken"),
     ("LOAD", "the widget gate, keyed by the client's unique publishable key"),
     ("AGENCY_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
     ("CLIENT_MEMBERSHIPS_OF_USER", "a user's own memberships, filtered by user"),
