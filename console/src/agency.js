@@ -1,9 +1,9 @@
 // The agency's pages: its clients with status, plan and usage, creating a client (from a template),
-// templates, members and invitations, and its own branding.
+// templates, members and invitations, its own branding and its portal's domains.
 import { useState } from "preact/hooks";
 import { api, all } from "./api.js";
 import { html, useData, Loaded, Form, Field, Select, Meter, Badge, Section, when } from "./ui.js";
-import { Branding } from "./client.js";
+import { Branding, DomainList } from "./client.js";
 
 /** A client row's meters, loaded on their own so the list shows at once. */
 function RowUsage({ id }) {
@@ -152,4 +152,15 @@ export function Members({ agencyId, can }) {
 
 export function AgencyBranding({ agencyId, can }) {
   return html`<${Branding} base=${`/api/agencies/${agencyId}`} can=${can} />`;
+}
+
+/** Where the agency's own console answers: its slug host, and each domain it proves here. */
+export function AgencyDomains({ agencyId, can }) {
+  const agency = useData(`/api/agencies/${agencyId}`, [agencyId]);
+  const host = agency.data ? `${agency.data.portal_host}${location.port ? `:${location.port}` : ""}` : null;
+  return html`<${Section} title="Portal domains">
+    <p>Your team's console answers at ${host ? html`<a href=${`${location.protocol}//${host}/console`}><code>${host}</code></a>` : "your agency's portal host"}
+      and, once verified, on each domain below, in your agency's branding.</p>
+    <${DomainList} base=${`/api/agencies/${agencyId}`} manage=${can("agencies:write")} empty="No portal domains yet." />
+  <//>`;
 }

@@ -58,10 +58,20 @@ function Overview({ c, base }) {
 }
 
 function Domains({ base, can }) {
-  const list = useData(() => all(`${base}/domains`), [base]);
-  const manage = can("domains:manage");
   return html`<${Section} title="Domains">
-    <${Loaded} state=${list} empty="No domains yet. Add the site the widget will run on.">${(items) => html`<ul class="rows">
+    <${DomainList} base=${base} manage=${can("domains:manage")} empty="No domains yet. Add the site the widget will run on."
+      purposes=${[["widget", "Widget"], ["portal", "Portal"], ["both", "Both"]]} />
+  <//>
+  <${Section} title="Why doesn't my widget show?">
+    <${Explainer} base=${base} />
+  <//>`;
+}
+
+/** A tenant's domains with the TXT record each needs, verify and delete: a client's (widget,
+ * portal or both, chosen per domain) or an agency's (its portal, `purposes` absent). */
+export function DomainList({ base, manage, empty, purposes }) {
+  const list = useData(() => all(`${base}/domains`), [base]);
+  return html`<${Loaded} state=${list} empty=${empty}>${(items) => html`<ul class="rows">
       ${items.map((d) => html`<li class="row domain" data-domain=${d.domain}>
         <div class="grow"><strong>${d.domain}</strong> <span class="muted">${d.purpose}</span> <${Badge} status=${d.status} />
           ${d.status_reason ? html`<p class="muted reason">${d.status_reason}</p>` : null}
@@ -72,20 +82,21 @@ function Domains({ base, can }) {
           </div>` : null}
         </div>
         ${manage && d.status !== "verified" ? html`<${Form} submit="Verify" action=${async () => { await api("POST", `${base}/domains/${d.id}/verify`, {}); list.reload(); }} />` : null}
+        ${manage ? html`<button type="button" class="danger small" aria-label=${`Delete ${d.domain}`} onClick=${async () => {
+          if (!confirm(`Delete ${d.domain}? It stops serving at once.`)) return;
+          try { await api("DELETE", `${base}/domains/${d.id}`); } catch (e) { alert(e.message); }
+          list.reload();
+        }}>Delete</button>` : null}
       </li>`)}
     </ul>`}<//>
     ${manage ? html`<${Form} id="add-domain" submit="Add domain" action=${async (f, form) => {
-      await api("POST", `${base}/domains`, { domain: f.get("domain"), purpose: f.get("purpose") });
+      await api("POST", `${base}/domains`, purposes ? { domain: f.get("domain"), purpose: f.get("purpose") } : { domain: f.get("domain") });
       form.reset();
       list.reload();
     }}>
-      <${Field} label="Domain" name="domain" required placeholder="www.example.com" />
-      <${Select} label="Used for" name="purpose" options=${[["widget", "Widget"], ["portal", "Portal"], ["both", "Both"]]} value="widget" />
-    <//>` : null}
-  <//>
-  <${Section} title="Why doesn't my widget show?">
-    <${Explainer} base=${base} />
-  <//>`;
+      <${Field} label="Domain" name="domain" required placeholder=${purposes ? "www.example.com" : "clients.example.com"} />
+      ${purposes ? html`<${Select} label="Used for" name="purpose" options=${purposes} value="widget" />` : null}
+    <//>` : null}`;
 }
 
 function Explainer({ base }) {

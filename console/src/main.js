@@ -6,12 +6,12 @@ import { useState, useEffect } from "preact/hooks";
 import { api, session, whenSignedOut } from "./api.js";
 import { html, Form, Field, Section } from "./ui.js";
 import { ClientPage, CLIENT_PAGES } from "./client.js";
-import { Clients, NewClient, Templates, Members, AgencyBranding } from "./agency.js";
+import { Clients, NewClient, Templates, Members, AgencyBranding, AgencyDomains } from "./agency.js";
 import { Agencies, PlatformAudit } from "./platform.js";
 
 const shell = document.getElementById("gh-console");
 const site = {
-  kind: shell.dataset.site, clientId: shell.dataset.clientId, name: shell.dataset.name,
+  kind: shell.dataset.site, tenantId: shell.dataset.tenantId, name: shell.dataset.name,
   apiOrigin: shell.dataset.apiOrigin || location.origin,
 };
 export { site };
@@ -31,6 +31,43 @@ function useRoute() {
 }
 
 const go = (to) => { location.hash = to; };
+
+/** Where a mailed agency invitation leads (`/invite#token=...` on the agency's portal): accept
+ * it, creating the account when the address has none yet, then sign in. */
+function Accept() {
+  const [token] = useState(() => {
+    const found = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    // The token leaves the address bar (and the history) at once.
+    history.replaceState(null, "", "/invite");
+    return found ? decodeURIComponent(found[1]) : null;
+  });
+  const [account, setAccount] = useState(false);
+  const [done, setDone] = useState(null);
+  const name = site.name || "the console";
+  if (done) {
+    return html`<main class="login"><${Section} title=${`You have joined ${name}`}>
+      <p role="status">Your invitation is accepted${done.email ? ` for ${done.email}` : ""}.</p>
+      <a class="button" href="/console">Sign in</a>
+    <//></main>`;
+  }
+  return html`<main class="login"><${Section} title=${`Join ${name}`}>
+    ${token ? html`<p>You have been invited to ${name}.</p>` : html`<p class="error" role="alert">This link is incomplete. Open the link from your invitation mail again.</p>`}
+    ${account ? html`<p role="status">Create your account: choose your name and a password.</p>` : null}
+    <${Form} id="accept" submit="Accept invitation" disabled=${!token} action=${async (f) => {
+      const body = { token };
+      if (account) { body.name = f.get("name"); body.password = f.get("password"); }
+      try {
+        setDone(await api("POST", "/api/invitations/accept", body));
+      } catch (e) {
+        if (e.code === "password_required") { setAccount(true); return; }
+        throw e;
+      }
+    }}>
+      ${account ? html`<${Field} label="Your name" name="name" required autocomplete="name" />
+        <${Field} label="Choose a password (10 characters or more)" name="password" type="password" required minlength="10" autocomplete="new-password" />` : null}
+    <//>
+  <//></main>`;
+}
 
 function App() {
   const [me, setMe] = useState(null);
@@ -141,6 +178,8 @@ function Signed({ me, reload, signOut }) {
     page = html`<${Templates} agencyId=${agencyId} can=${can} />`;
   } else if (head === "people" && agencyId) {
     page = html`<${Members} agencyId=${agencyId} can=${can} />`;
+  } else if (head === "domains" && agencyId) {
+    page = html`<${AgencyDomains} agencyId=${agencyId} can=${can} />`;
   } else if (head === "branding" && agencyId) {
     page = html`<${AgencyBranding} agencyId=${agencyId} can=${can} />`;
   } else if (route.length) {
@@ -171,7 +210,7 @@ function Signed({ me, reload, signOut }) {
     ${support ? html`<div class="support" role="note"><strong>Support access.</strong> You are acting in ${support} as platform staff; every read and change is recorded in its audit log.</div>` : null}
     <nav class="side" aria-label="Console">
       ${scope === "platform" ? html`${link("#/agencies", "Agencies")}${link("#/audit", "Audit log")}` : null}
-      ${scope === "agency" ? html`${link("#/clients", "Clients")}${link("#/templates", "Templates")}${can("users:manage") ? link("#/people", "Team") : null}${link("#/branding", "Agency branding")}` : null}
+      ${scope === "agency" ? html`${link("#/clients", "Clients")}${link("#/templates", "Templates")}${can("users:manage") ? link("#/people", "Team") : null}${link("#/branding", "Agency branding")}${link("#/domains", "Portal domains")}` : null}
       ${clientNav ? html`<div class="sub"><span class="muted">Client</span>
         ${CLIENT_PAGES.filter(([, , p]) => can(p)).map(([slug, text]) => link(`#/c/${clientNav}${slug ? `/${slug}` : ""}`, text, !slug))}</div>` : null}
     </nav>
@@ -179,4 +218,4 @@ function Signed({ me, reload, signOut }) {
   </div>`;
 }
 
-render(html`<${App} />`, shell);
+render(site.kind === "agency" && location.pathname === "/invite" ? html`<${Accept} />` : html`<${App} />`, shell);

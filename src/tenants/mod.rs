@@ -108,9 +108,12 @@ fn present_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
     fields.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect()
 }
 
-fn agency_json(a: &Agency) -> Value {
+/// An agency as the API shows it, with the host its portal answers on (`base` is
+/// `PORTAL_BASE_DOMAIN`); its verified portal domains are listed under `/domains`.
+fn agency_json(a: &Agency, base: &str) -> Value {
     let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
     v["require_mfa"] = Value::Bool(a.require_mfa != 0);
+    v["portal_host"] = Value::String(format!("{}.{base}", a.slug));
     v
 }
 
@@ -125,7 +128,7 @@ pub async fn list_agencies<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
         }
         Scope::Client { .. } => Vec::new(),
     };
-    Ok(page_response(&items.iter().map(agency_json).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
+    Ok(page_response(&items.iter().map(|a| agency_json(a, &ctx.cfg.portal_base_domain)).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
 }
 
 pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -168,7 +171,7 @@ pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
     ];
     ctx.p.batch(&stmts).await.map_err(slug_conflict)?;
     let agency = store::agency(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(201, &agency_json(&agency)))
+    Ok(Response::json(201, &agency_json(&agency, &ctx.cfg.portal_base_domain)))
 }
 
 fn slug_conflict(e: crate::platform::error::StoreError) -> ApiError {
@@ -187,7 +190,7 @@ pub async fn get_agency<P: Platform>(
     id: &str,
 ) -> ApiResult<Response> {
     let (_, a) = access::agency(ctx, req, who, id, Permission::AgenciesRead).await?;
-    Ok(Response::json(200, &agency_json(&a)))
+    Ok(Response::json(200, &agency_json(&a, &ctx.cfg.portal_base_domain)))
 }
 
 pub async fn update_agency<P: Platform>(
@@ -251,7 +254,7 @@ pub async fn update_agency<P: Platform>(
     // Its clients' widgets and branding depend on the agency's status and branding.
     ctx.tenant_changed(id);
     let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, &agency_json(&a)))
+    Ok(Response::json(200, &agency_json(&a, &ctx.cfg.portal_base_domain)))
 }
 
 pub async fn list_clients<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -502,7 +505,7 @@ pub async fn admin_tenants<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
     let mut items = Vec::with_capacity(agencies.len());
     for a in &agencies {
         let clients = store::clients_page(ctx.p, Some(&a.id), "", 100).await?;
-        let mut v = agency_json(a);
+        let mut v = agency_json(a, &ctx.cfg.portal_base_domain);
         v["clients"] =
             clients.iter().map(|c| json!({"id": c.id, "name": c.name, "slug": c.slug, "status": c.status})).collect();
         items.push(v);
@@ -534,7 +537,7 @@ pub async fn admin_tenant<P: Platform>(
     }
     let body = if crate::platform::ids::looks_like_id(id, "agy") {
         let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
-        json!({"kind": "agency", "agency": agency_json(&a)})
+        json!({"kind": "agency", "agency": agency_json(&a, &ctx.cfg.portal_base_domain)})
     } else {
         if !crate::platform::ids::looks_like_id(id, "cli") {
             return Err(ApiError::NotFound);

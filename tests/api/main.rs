@@ -16,6 +16,7 @@ mod import;
 mod keys;
 mod layout;
 mod offboarding;
+mod portals;
 mod quotas;
 mod schema;
 mod security;
