@@ -159,8 +159,7 @@ export function AgencyDomains({ agencyId, can }) {
   const agency = useData(`/api/agencies/${agencyId}`, [agencyId]);
   const host = agency.data ? `${agency.data.portal_host}${location.port ? `:${location.port}` : ""}` : null;
   return html`<${Section} title="Portal domains">
-    <p>Your team's console answers at ${host ? html`<a href=${`${location.protocol}//${host}/console`}><code>${host}</code></a>` : "your agency's portal host"}
-      and, once verified, on each domain below, in your agency's branding.</p>
+    <p>Your team's console answers at ${host ? html`<a href=${`${location.protocol}//${host}/console`}><code>${host}</code></a>` : "your agency's portal host"} and, once verified, on each domain below, in your agency's branding.</p>
     <${DomainList} base=${`/api/agencies/${agencyId}`} manage=${can("agencies:write")} empty="No portal domains yet." />
   <//>`;
 }

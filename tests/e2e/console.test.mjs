@@ -323,3 +323,95 @@ describe("a client's own portal domain", () => {
     }
   });
 });
+
+describe("an agency's own portal", () => {
+  test("an agency proves a portal domain in the console, its team signs in there in its colours, and an invitee joins on its portal", async () => {
+    const host = "clients.northwind-digital.example";
+    const branded = await w.request("PUT", `/api/agencies/${T.agency}/branding`, { token: tok.agency, json: { primary_color: "#5b21b6" } });
+    assert.equal(branded.status, 200, branded.text);
+    const { context, page, errors } = await signedIn("agency.admin@northwind.test");
+    try {
+      await page.getByRole("link", { name: "Portal domains", exact: true }).click();
+      await page.getByRole("heading", { name: "Portal domains" }).waitFor();
+      assert.equal(await page.locator("main.content p code").first().textContent(), `northwind.localhost:${w.port}`);
+      await page.getByLabel("Domain").fill(host);
+      await page.getByRole("button", { name: "Add domain" }).click();
+      const row = page.locator(`li[data-domain="${host}"]`);
+      await row.waitFor();
+      assert.equal(await row.locator("code").first().textContent(), `_gatehouse-challenge.${host}`);
+      doh.records.set(`_gatehouse-challenge.${host}`, [await row.locator("code").nth(1).textContent()]);
+      await row.getByRole("button", { name: "Verify", exact: true }).click();
+      await row.getByText("verified").waitFor();
+      assert.equal(w.d1(`SELECT status FROM agency_domains WHERE hostname = '${host}'`)[0].status, "verified");
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+
+    // The agency's console on its proved domain: its name, its colours, its clients, nothing more.
+    const own = await launchChromium([`--host-resolver-rules=MAP ${host} 127.0.0.1`]);
+    try {
+      const { context: c2, page: p2, errors: e2 } = await signedIn("agency.admin@northwind.test", { host: `${host}:${w.port}`, on: own });
+      await p2.getByRole("heading", { name: "Clients" }).waitFor();
+      assert.equal(await p2.title(), "Northwind Digital console");
+      const primary = await p2.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--gh-primary").trim());
+      assert.equal(primary, "#5b21b6");
+      await p2.locator('tr[data-client="acme"]').waitFor();
+      assert.deepEqual(e2, []);
+      const status = await p2.evaluate(async () => {
+        const token = Object.entries(sessionStorage).find(([k]) => k.startsWith("gatehouse-console-token"))[1];
+        const get = async (path) => (await fetch(path, { headers: { authorization: `Bearer ${token}` } })).status;
+        return { admin: await get("/api/admin/tenants"), agencies: await get("/api/agencies") };
+      });
+      assert.deepEqual(status, { admin: 404, agencies: 404 });
+      await c2.close();
+    } finally {
+      await own.close();
+    }
+
+    // An agency invitation leads to the agency's portal, where the invitee makes an account.
+    const invited = await w.request("POST", "/api/users", { token: tok.agency, json: { email: "planner@northwind.test", role: "agency_user", tenant: T.agency } });
+    assert.equal(invited.status, 202, invited.text);
+    const mail = await w.request("GET", `/api/dev/mailbox?to=${encodeURIComponent("planner@northwind.test")}`);
+    const link = mail.json.items[0].body.match(/http:\/\/northwind\.localhost:\d+\/invite#token=inv_[0-9a-z]+/)[0];
+    const context3 = await browser.newContext({ viewport: { width: 375, height: 900 } });
+    try {
+      const p3 = await context3.newPage();
+      const e3 = [];
+      p3.on("pageerror", (e) => e3.push(String(e)));
+      await p3.goto(link);
+      await p3.getByRole("heading", { name: "Join Northwind Digital" }).waitFor();
+      assert.equal(new URL(p3.url()).hash, "", "the token leaves the address bar");
+      await p3.getByRole("button", { name: "Accept invitation" }).click();
+      await p3.getByLabel("Your name").fill("Pia Planner");
+      await p3.getByLabel("Choose a password (10 characters or more)").fill("a long planner password");
+      await p3.getByRole("button", { name: "Accept invitation" }).click();
+      await p3.getByRole("heading", { name: "You have joined Northwind Digital" }).waitFor();
+      await p3.getByRole("link", { name: "Sign in" }).click();
+      await p3.getByLabel("Email").fill("planner@northwind.test");
+      await p3.getByLabel("Password").fill("a long planner password");
+      await p3.getByRole("button", { name: "Sign in" }).click();
+      await p3.getByRole("heading", { name: "Clients" }).waitFor();
+      assert.match(await p3.locator(".who").textContent(), /planner@northwind\.test · agency_user/);
+      assert.deepEqual(e3, []);
+    } finally {
+      await context3.close();
+    }
+  });
+
+  test("portal domains on the agency's portal: axe finds no serious or critical violation, at 1280 and 375 px", async () => {
+    for (const width of [1280, 375]) {
+      const host = `northwind.localhost:${w.port}`;
+      const { context, page } = await signedIn("agency.admin@northwind.test", { host, width, bypassCSP: true });
+      try {
+        await page.goto(`http://${host}/console#/domains`);
+        await page.getByRole("heading", { name: "Portal domains" }).waitFor();
+        await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+        assert.deepEqual(await axe(page), [], `agency-portal-domains at ${width}`);
+        await page.screenshot({ path: join(SHOTS, `agency-portal-domains-${width}.png`), fullPage: true });
+      } finally {
+        await context.close();
+      }
+    }
+  });
+});

@@ -3,9 +3,10 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest, totp } from "./harness.mjs";
+import { startFakeDoh } from "./fake-doh.mjs";
 
 const secrets = testSecrets();
-let w;
+let w, doh;
 // A fake mail API on loopback: records each JSON POST with its Authorization header.
 const mails = [];
 let mailServer;
@@ -13,6 +14,7 @@ const tokens = {};
 const T = {}; // tenant ids
 const F = {}; // CRM fixtures by client id
 const TPL = {}; // a template per agency id
+const ADM = {}; // an unproved portal domain claim per agency id
 
 const ROLE_USERS = {
   platform_admin: "admin@gatehouse.test",
@@ -36,7 +38,8 @@ before(async () => {
   });
   await new Promise((r) => mailServer.listen(0, "127.0.0.1", r));
   const mailUrl = `http://127.0.0.1:${mailServer.address().port}/send`;
-  w = await startWorker({ vars: { ...secrets, WEBHOOK_TEST_RECEIVERS: "http://127.0.0.1:9", WEBHOOK_RETRY_SCHEDULE: "3600", WEBHOOK_TIMEOUT_MS: "1000", MAIL_API_URL: mailUrl, MAIL_API_KEY: "e2e-mail-key" } });
+  doh = await startFakeDoh();
+  w = await startWorker({ vars: { ...secrets, DOH_RESOLVER_URL: doh.url, WEBHOOK_TEST_RECEIVERS: "http://127.0.0.1:9", WEBHOOK_RETRY_SCHEDULE: "3600", WEBHOOK_TIMEOUT_MS: "1000", MAIL_API_URL: mailUrl, MAIL_API_KEY: "e2e-mail-key" } });
   for (const [role, email] of Object.entries(ROLE_USERS)) tokens[role] = await w.login(email);
   const me = (await w.request("GET", "/api/me", { token: tokens.agency_admin })).json;
   T.agency = me.context.tenant;
@@ -55,6 +58,10 @@ before(async () => {
     const tpl = await w.request("POST", `/api/agencies/${a}/templates`, { token: tokens.platform_admin, json: { name: "Matrix", spec: { pipelines: [{ name: "Matrix", stages: ["One"] }] } } });
     assert.equal(tpl.status, 201, tpl.text);
     TPL[a] = tpl.json.id;
+    // And a portal domain claim each, never proved (the fake resolver has no record for it).
+    const claim = await w.request("POST", `/api/agencies/${a}/domains`, { token: tokens.platform_admin, json: { domain: `portal.matrix-${a.slice(-6)}.example` } });
+    assert.equal(claim.status, 201, claim.text);
+    ADM[a] = claim.json.id;
   }
   // CRM fixtures in every client, made by the platform admin: the matrix's item paths.
   for (const id of [T.acme, T.globex, T.initech]) {
@@ -89,6 +96,7 @@ before(async () => {
 
 after(async () => {
   await w?.stop();
+  await doh?.stop();
   await new Promise((r) => (mailServer ? mailServer.close(r) : r()));
 });
 
@@ -199,6 +207,10 @@ const AGENCY_ENDPOINTS = [
   { name: "GET template", method: "GET", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
   { name: "POST template version", method: "POST", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}/versions`, json: { spec: { pipelines: [{ name: "Matrix", stages: ["One", "Two"] }] } }, allowed: ["platform_admin", "agency_admin"], ok: 201 },
   { name: "POST template push", method: "POST", path: (id) => `/api/agencies/${id}/templates/${TPL[id]}/push`, json: {}, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "GET agency portal domains", method: "GET", path: (id) => `/api/agencies/${id}/domains`, allowed: ["platform_admin", "agency_admin", "agency_user"], ok: 200 },
+  { name: "POST agency portal domain", method: "POST", path: (id) => `/api/agencies/${id}/domains`, json: (role) => ({ domain: `${role.replace("_", "-")}.matrix-portal.example` }), allowed: ["platform_admin", "agency_admin"], ok: 201 },
+  { name: "POST agency portal domain verify", method: "POST", path: (id) => `/api/agencies/${id}/domains/${ADM[id]}/verify`, allowed: ["platform_admin", "agency_admin"], ok: 200 },
+  { name: "DELETE unknown agency portal domain", method: "DELETE", path: (id) => `/api/agencies/${id}/domains/adm_zzzzzzzzzzzzzzzzzzzzzzzz`, allowed: ["platform_admin", "agency_admin"], ok: 404 },
 ];
 
 describe("isolation matrix: endpoint × role × {own, sibling, other agency}", () => {
@@ -221,7 +233,8 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
       for (const agency of ["agency", "otherAgency"]) {
         const want = !reachesAgency(role, agency) ? 404 : ep.allowed.includes(role) ? ep.ok : 403;
         test(`${ep.name} as ${role} on ${agency} → ${want}`, async () => {
-          const r = await w.request(ep.method, ep.path(T[agency]), { token: tokens[role], json: ep.json });
+          const json = typeof ep.json === "function" ? ep.json(role, agency) : ep.json;
+          const r = await w.request(ep.method, ep.path(T[agency]), { token: tokens[role], json });
           assert.equal(r.status, want, r.text);
         });
       }
@@ -269,6 +282,70 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
   test("a platform admin filters clients by ?agency_id=", async () => {
     const r = await w.request("GET", `/api/clients?agency_id=${T.otherAgency}`, { token: tokens.platform_admin });
     assert.deepEqual(r.json.items.map((c) => c.slug), ["initech"]);
+  });
+});
+
+describe("agency portals under wrangler dev", () => {
+  const northwind = () => `northwind.localhost:${w.port}`;
+  test("the agency's slug host serves its console, and its sessions stay on that host", async () => {
+    const page = await w.request("GET", "/console", { host: northwind() });
+    assert.equal(page.status, 200);
+    assert.match(page.text, new RegExp(`data-site="agency" data-tenant-id="${T.agency}"`));
+    const token = await w.login("agency.admin@northwind.test", { host: northwind() });
+    const clients = await w.request("GET", "/api/clients?limit=100", { host: northwind(), token });
+    assert.deepEqual(clients.json.items.map((c) => c.slug).sort(), ["acme", "globex"]);
+    for (const host of [w.host, `acme.localhost:${w.port}`, `contoso.localhost:${w.port}`]) {
+      const r = await w.request("GET", "/api/me", { host, token });
+      assert.equal(r.status, 403, `${host}: ${r.text}`);
+    }
+    const staff = await w.login("admin@gatehouse.test", { host: northwind() });
+    for (const path of [`/api/clients/${T.initech}`, `/api/agencies/${T.otherAgency}`, "/api/admin/tenants"]) {
+      const r = await w.request("GET", path, { host: northwind(), token: staff });
+      assert.equal(r.status, 404, `${path}: ${r.text}`);
+      assert.doesNotMatch(r.text, /Initech|Contoso/);
+    }
+  });
+
+  test("a slug raced by an agency and a client at once goes to exactly one of them", async () => {
+    const slugs = ["race-one", "race-two", "race-three", "race-four"];
+    const results = await Promise.all(slugs.flatMap((slug) => [
+      w.request("POST", "/api/agencies", { token: tokens.platform_admin, json: { name: `Agency ${slug}`, slug } }),
+      w.request("POST", "/api/clients", { token: tokens.agency_admin, json: { name: `Client ${slug}`, slug } }),
+    ]));
+    for (const [i, slug] of slugs.entries()) {
+      const pair = [results[2 * i], results[2 * i + 1]];
+      assert.deepEqual(pair.map((r) => r.status).sort(), [201, 409], `${slug}: ${pair.map((r) => r.text)}`);
+      assert.equal(errorCode(pair.find((r) => r.status === 409)), "slug_taken");
+      const held = w.d1(`SELECT (SELECT count(*) FROM agencies WHERE slug = '${slug}') + (SELECT count(*) FROM clients WHERE slug = '${slug}') AS n`);
+      assert.equal(held[0].n, 1, slug);
+    }
+  });
+
+  test("two agencies proving one portal hostname at once: exactly one wins, and the host serves it", async () => {
+    const host = "portal.race-agency.example";
+    const claims = [];
+    for (const a of [T.agency, T.otherAgency]) {
+      const r = await w.request("POST", `/api/agencies/${a}/domains`, { token: tokens.platform_admin, json: { domain: host } });
+      assert.equal(r.status, 201, r.text);
+      claims.push(r.json);
+    }
+    doh.records.set(`_gatehouse-challenge.${host}`, claims.map((c) => c.verification.value));
+    const results = await Promise.all(claims.map((c) =>
+      w.request("POST", `/api/agencies/${c.agency_id}/domains/${c.id}/verify`, { token: tokens.platform_admin })));
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 409], results.map((r) => r.text).join("\n"));
+    const winner = claims[results.findIndex((r) => r.status === 200)];
+    const rows = w.d1(`SELECT agency_id, status FROM agency_domains WHERE hostname = '${host}' ORDER BY status`);
+    assert.deepEqual(rows.map((r) => r.status), ["failed", "verified"]);
+    assert.equal(rows.find((r) => r.status === "verified").agency_id, winner.agency_id);
+    const page = await w.request("GET", "/console", { host: `${host}:${w.port}` });
+    assert.match(page.text, new RegExp(`data-tenant-id="${winner.agency_id}"`));
+    // A client cannot take it as its portal now.
+    const acme = await w.request("POST", `/api/clients/${T.acme}/domains`, { token: tokens.agency_admin, json: { domain: host, purpose: "portal" } });
+    assert.equal(acme.status, 201, acme.text);
+    doh.records.set(`_gatehouse-challenge.${host}`, [acme.json.verification.value]);
+    const r = await w.request("POST", `/api/clients/${T.acme}/domains/${acme.json.id}/verify`, { token: tokens.agency_admin });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(errorCode(r), "domain_taken");
   });
 });
 
