@@ -49,4 +49,7 @@ CREATE TABLE agency_domains (
 CREATE INDEX agency_domains_by_hostname ON agency_domains (hostname, status);
 CREATE INDEX agency_domains_due ON agency_domains (status, last_checked_at);
 
+-- Audit pages go by time (ids are random), either way; `id` breaks ties within a millisecond.
+CREATE INDEX audit_log_by_tenant_at_id ON audit_log (tenant_id, at, id);
+
 INSERT INTO schema_version (version, name) VALUES (23, 'agency_portals');

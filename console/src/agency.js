@@ -1,12 +1,31 @@
 // The agency's pages: its clients with status, plan and usage, creating a client (from a template),
 // templates, members and invitations, its own branding and its portal's domains.
-import { useState } from "preact/hooks";
+import { useState, useEffect, useRef } from "preact/hooks";
 import { api, all } from "./api.js";
-import { html, useData, Loaded, Form, Field, Select, Meter, Badge, Section, when } from "./ui.js";
+import { html, useData, Loaded, Form, Field, Select, Meter, Badge, Section, ActionButton, when } from "./ui.js";
 import { Branding, DomainList } from "./client.js";
 
-/** A client row's meters, loaded on their own so the list shows at once. */
+/** Calls `onSeen` once `ref`'s element first scrolls into view. */
+function useSeen(ref) {
+  const [seen, setSeen] = useState(false);
+  useEffect(() => {
+    if (seen || !ref.current) return undefined;
+    const io = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) setSeen(true); });
+    io.observe(ref.current);
+    return () => io.disconnect();
+  }, [seen]);
+  return seen;
+}
+
+/** A client row's meters, loaded on their own once the row is on screen, so a long list shows at
+ * once and asks only for the usage someone can see. */
 function RowUsage({ id }) {
+  const ref = useRef(null);
+  const seen = useSeen(ref);
+  return html`<div ref=${ref}>${seen ? html`<${Usage} id=${id} />` : html`<span class="muted">…</span>`}</div>`;
+}
+
+function Usage({ id }) {
   const u = useData(`/api/clients/${id}/usage`, [id]);
   if (!u.data) return html`<span class="muted">${u.error ? "—" : "…"}</span>`;
   return html`<div class="row-meters">
@@ -21,11 +40,7 @@ export function Clients({ agencyId, can, go }) {
   const manage = can("clients:manage");
   const setStatus = async (c, status) => {
     if (status === "suspended" && !confirm(`Suspend ${c.name}? Its members, portal and widget stop until it is reactivated.`)) return;
-    try {
-      await api("PUT", `/api/clients/${c.id}`, { status });
-    } catch (e) {
-      alert(e.message);
-    }
+    await api("PUT", `/api/clients/${c.id}`, { status });
     list.reload();
   };
   const newHref = agencyId && !location.hash.startsWith("#/clients") ? `#/agencies/${agencyId}/clients/new` : "#/clients/new";
@@ -42,11 +57,11 @@ export function Clients({ agencyId, can, go }) {
           <td><${Badge} status=${c.effective_status} /></td>
           <td>${c.plan}</td>
           <td><${RowUsage} id=${c.id} /></td>
-          <td class="row-actions">
+          <td class="row-actions"><div class="actions-row">
             <button type="button" class="secondary small" aria-label=${`Open ${c.name}`} onClick=${() => go(`#/c/${c.id}`)}>Open</button>
-            ${manage && c.effective_status === "active" ? html`<button type="button" class="danger small" aria-label=${`Suspend ${c.name}`} onClick=${() => setStatus(c, "suspended")}>Suspend</button>` : null}
-            ${manage && c.status === "suspended" && !c.deleted_at ? html`<button type="button" class="secondary small" aria-label=${`Reactivate ${c.name}`} onClick=${() => setStatus(c, "active")}>Reactivate</button>` : null}
-          </td>
+            ${manage && c.effective_status === "active" ? html`<${ActionButton} class="danger small" label=${`Suspend ${c.name}`} action=${() => setStatus(c, "suspended")}>Suspend<//>` : null}
+            ${manage && c.status === "suspended" && !c.deleted_at ? html`<${ActionButton} label=${`Reactivate ${c.name}`} action=${() => setStatus(c, "active")}>Reactivate<//>` : null}
+          </div></td>
         </tr>`)}</tbody>
       </table>`;
     }}<//>

@@ -1,9 +1,9 @@
 // A client's pages: overview with usage, domains, branding, integrations, people, files, contacts,
 // the pipeline board, the calendar, the audit log and the embed snippet. Controls a caller's
 // permissions do not allow are not shown; the API refuses them anyway.
-import { useState } from "preact/hooks";
+import { useState, useEffect } from "preact/hooks";
 import { api, all } from "./api.js";
-import { html, useData, Loaded, Form, Field, Select, Meter, Copy, Badge, Section, when, fmt } from "./ui.js";
+import { html, useData, usePaged, Loaded, Form, Field, Select, Meter, Copy, Badge, Section, ActionButton, More, when, fmt } from "./ui.js";
 
 const METRICS = [
   ["seats", "Seats"], ["contacts", "Contacts"], ["deals", "Deals"], ["storage_bytes", "Storage"],
@@ -82,11 +82,11 @@ export function DomainList({ base, manage, empty, purposes }) {
           </div>` : null}
         </div>
         ${manage && d.status !== "verified" ? html`<${Form} submit="Verify" action=${async () => { await api("POST", `${base}/domains/${d.id}/verify`, {}); list.reload(); }} />` : null}
-        ${manage ? html`<button type="button" class="danger small" aria-label=${`Delete ${d.domain}`} onClick=${async () => {
+        ${manage ? html`<${ActionButton} class="danger small" label=${`Delete ${d.domain}`} action=${async () => {
           if (!confirm(`Delete ${d.domain}? It stops serving at once.`)) return;
-          try { await api("DELETE", `${base}/domains/${d.id}`); } catch (e) { alert(e.message); }
+          await api("DELETE", `${base}/domains/${d.id}`);
           list.reload();
-        }}>Delete</button>` : null}
+        }}>Delete<//>` : null}
       </li>`)}
     </ul>`}<//>
     ${manage ? html`<${Form} id="add-domain" submit="Add domain" action=${async (f, form) => {
@@ -195,10 +195,10 @@ function People({ c, base, can }) {
   return html`<${Section} title="Invitations">
     <${Loaded} state=${invitations} empty="No invitations.">${(items) => html`<ul class="rows">
       ${items.map((i) => html`<li class="row"><div class="grow"><strong>${i.email}</strong> <span class="muted">${i.role}</span> <${Badge} status=${i.status} /></div>
-        ${i.status === "pending" ? html`<button type="button" class="secondary small" aria-label=${`Resend the invitation to ${i.email}`}
-          onClick=${async () => { try { await api("POST", `${base}/invitations/${i.id}/resend`, {}); } catch (e) { alert(e.message); } invitations.reload(); }}>Resend</button>
-        <button type="button" class="danger small" aria-label=${`Revoke the invitation to ${i.email}`}
-          onClick=${async () => { try { await api("DELETE", `${base}/invitations/${i.id}`); } catch (e) { alert(e.message); } invitations.reload(); }}>Revoke</button>` : null}
+        ${i.status === "pending" ? html`<${ActionButton} label=${`Resend the invitation to ${i.email}`}
+          action=${async () => { await api("POST", `${base}/invitations/${i.id}/resend`, {}); invitations.reload(); }}>Resend<//>
+        <${ActionButton} class="danger small" label=${`Revoke the invitation to ${i.email}`}
+          action=${async () => { await api("DELETE", `${base}/invitations/${i.id}`); invitations.reload(); }}>Revoke<//>` : null}
       </li>`)}
     </ul>`}<//>
     ${can("users:manage") ? html`<${Form} id="invite" submit="Invite" action=${async (f, form) => {
@@ -237,7 +237,7 @@ function Files({ base, can }) {
 
 function Contacts({ base, can }) {
   const [q, setQ] = useState("");
-  const list = useData(() => api("GET", `${base}/contacts?limit=50${q ? `&q=${encodeURIComponent(q)}` : ""}`), [base, q]);
+  const list = usePaged(`${base}/contacts${q ? `?q=${encodeURIComponent(q)}` : ""}`, [base, q]);
   return html`<${Section} title="Contacts">
     <div class="field search"><label for="contact-search">Search</label>
       <input id="contact-search" type="search" placeholder="Name or email" onChange=${(e) => setQ(e.currentTarget.value)} /></div>
@@ -245,6 +245,7 @@ function Contacts({ base, can }) {
       ${page.items.map((ct) => html`<li class="row"><div class="grow"><strong>${ct.name}</strong> <span class="muted">${ct.email || ""}</span>
         ${(ct.tags || []).map((t) => html` <span class="tag">${t.name || t}</span>`)}</div></li>`)}
     </ul>`}<//>
+    <${More} state=${list} />
     ${can("contacts:write") ? html`<${Form} id="new-contact" submit="Add contact" action=${async (f, form) => {
       await api("POST", `${base}/contacts`, { name: f.get("name"), email: f.get("email") || undefined });
       form.reset();
@@ -270,6 +271,15 @@ function Pipeline({ base, can }) {
 
 function Board({ base, pipeline, write }) {
   const board = useData(`${base}/pipelines/${pipeline.id}/board`, [pipeline.id]);
+  // Deals past each column's first page, by stage: loaded on "Show more", dropped on reload.
+  const [extra, setExtra] = useState({});
+  useEffect(() => setExtra({}), [board.data]);
+  const more = async (col) => {
+    const after = extra[col.stage.id]?.next ?? col.next_cursor;
+    const status = board.data.status === "all" ? "" : `&status=${board.data.status}`;
+    const page = await api("GET", `${base}/deals?stage=${col.stage.id}${status}&limit=50&cursor=${encodeURIComponent(after)}`);
+    setExtra((x) => ({ ...x, [col.stage.id]: { deals: [...(x[col.stage.id]?.deals || []), ...page.items], next: page.next_cursor } }));
+  };
   const [error, setError] = useState(null);
   const move = async (deal, stage) => {
     setError(null);
@@ -287,7 +297,7 @@ function Board({ base, pipeline, write }) {
           onDragOver=${(e) => write && e.preventDefault()}
           onDrop=${(e) => { e.preventDefault(); const id = e.dataTransfer.getData("text/plain"); if (id) move(id, col.stage.id); }}>
         <h3>${col.stage.name} <span class="muted">${col.count}</span></h3>
-        ${col.deals.map((d) => html`<div class="deal" draggable=${write} data-deal=${d.title}
+        ${[...col.deals, ...(extra[col.stage.id]?.deals || [])].map((d) => html`<div class="deal" draggable=${write} data-deal=${d.title}
             onDragStart=${(e) => e.dataTransfer.setData("text/plain", d.id)}>
           <strong>${d.title}</strong>
           ${d.value_minor ? html`<span class="muted">${(d.value_minor / 100).toFixed(2)} ${d.currency}</span>` : null}
@@ -296,6 +306,8 @@ function Board({ base, pipeline, write }) {
               ${b.columns.map((c2) => html`<option value=${c2.stage.id} selected=${c2.stage.id === col.stage.id}>${c2.stage.name}</option>`)}
             </select>` : null}
         </div>`)}
+        ${(extra[col.stage.id] ? extra[col.stage.id].next : col.next_cursor)
+          ? html`<${ActionButton} label=${`Show more deals in ${col.stage.name}`} action=${() => more(col)}>Show more<//>` : null}
       </div>`)}
     </div>
     ${write ? html`<${Form} id="new-deal" submit="Add deal" action=${async (f, form) => {
@@ -330,32 +342,32 @@ function Calendar({ base }) {
 }
 
 function Audit({ base }) {
-  // The log reads oldest first; the page shows the newest 50 (of at most 2,000 read).
-  const list = useData(async () => ({ items: (await all(`${base}/audit`)).slice(-50).reverse() }), [base]);
+  const list = usePaged(`${base}/audit?order=newest`, [base]);
   const chain = useData(`${base}/audit/verify`, [base]);
-  const [error, setError] = useState(null);
   const csv = async () => {
-    setError(null);
-    try {
-      const res = await api("GET", `${base}/audit/export`, undefined, { raw: true });
-      const url = URL.createObjectURL(await res.blob());
-      const a = document.createElement("a");
-      a.href = url;
-      a.download = "audit.csv";
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    } catch (e) {
-      setError(e);
+    // The export comes a page at a time, each linking the next: all of them make the file.
+    const parts = [];
+    let next = `${base}/audit/export`;
+    for (let i = 0; next && i < 1000; i++) {
+      const res = await api("GET", next, undefined, { raw: true });
+      parts.push(await res.text());
+      next = (/<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") || "") || [])[1];
     }
+    const url = URL.createObjectURL(new Blob(parts, { type: "text/csv" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = "audit.csv";
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
   };
-  return html`<${Section} title="Audit log" actions=${html`<button type="button" class="secondary" onClick=${csv}>Export CSV</button>`}>
-    ${error ? html`<p class="error" role="alert">${error.message}</p>` : null}
+  return html`<${Section} title="Audit log" actions=${html`<${ActionButton} class="secondary" action=${csv}>Export CSV<//>`}>
     <${Loaded} state=${chain}>${(v) => html`<p class=${`chain ${v.ok ? "ok" : "error"}`} role="status">
       ${v.ok ? `Chain intact: ${v.checked ?? v.rows ?? ""} rows verified.` : `Chain broken at row ${v.first_break?.seq ?? "?"}: ${v.first_break?.reason ?? ""}`}</p>`}<//>
     <${Loaded} state=${list} empty="Nothing recorded yet.">${(page) => html`<table class="table">
       <thead><tr><th scope="col">When</th><th scope="col">Action</th><th scope="col">Who</th><th scope="col">Target</th></tr></thead>
       <tbody>${page.items.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.action}</td><td>${r.actor_role || r.role || ""}</td><td>${r.target_type} ${r.target_id || ""}</td></tr>`)}</tbody>
     </table>`}<//>
+    <${More} state=${list} label="Older entries" />
   <//>`;
 }
 

@@ -4,7 +4,7 @@
 import { render } from "preact";
 import { useState, useEffect } from "preact/hooks";
 import { api, session, whenSignedOut } from "./api.js";
-import { html, Form, Field, Section } from "./ui.js";
+import { html, Form, Field, Section, ActionButton } from "./ui.js";
 import { ClientPage, CLIENT_PAGES } from "./client.js";
 import { Clients, NewClient, Templates, Members, AgencyBranding, AgencyDomains } from "./agency.js";
 import { Agencies, PlatformAudit } from "./platform.js";
@@ -206,6 +206,7 @@ function Signed({ me, reload, signOut }) {
           }
         }}><option value="">Switch to…</option>${others.map((m) => html`<option value=${m.tenant}>${m.name || m.tenant} (${m.role})</option>`)}</select>` : null}
       <button type="button" class="secondary small" onClick=${signOut}>Sign out</button>
+      <${ActionButton} action=${async () => { await api("POST", "/api/auth/logout-everywhere", {}); signOut(); }}>End all sessions<//>
     </header>
     ${support ? html`<div class="support" role="note"><strong>Support access.</strong> You are acting in ${support} as platform staff; every read and change is recorded in its audit log.</div>` : null}
     <nav class="side" aria-label="Console">

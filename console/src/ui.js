@@ -128,3 +128,51 @@ export function Badge({ status }) {
 export function Section({ title, children, actions }) {
   return html`<section class="card"><div class="card-head"><h2>${title}</h2>${actions}</div>${children}</section>`;
 }
+
+/** A list read a page at a time (`path` answers `{items, next_cursor}`): the first page at once,
+ * the next on `more()`. */
+export function usePaged(path, deps) {
+  const [state, setState] = useState({ loading: true, data: null, error: null, next: null });
+  const [tick, setTick] = useState(0);
+  const page = (cursor) => api("GET", `${path}${path.includes("?") ? "&" : "?"}limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true, error: null }));
+    page(null)
+      .then((p) => live && setState({ loading: false, data: { items: p.items }, error: null, next: p.next_cursor }))
+      .catch((error) => live && setState({ loading: false, data: null, error, next: null }));
+    return () => { live = false; };
+  }, [...deps, tick]);
+  const more = async () => {
+    const p = await page(state.next);
+    setState((s) => ({ ...s, data: { items: [...s.data.items, ...p.items] }, next: p.next_cursor }));
+  };
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, more, reload };
+}
+
+/** "Show more" under a paged list, while there is more. */
+export function More({ state, label = "Show more" }) {
+  if (!state.next) return null;
+  return html`<${ActionButton} class="secondary" action=${state.more}>${label}<//>`;
+}
+
+/** A button running an async `action`: disabled and saying so while it runs; its error shown
+ * beside it (an API error's message), not in a dialog. */
+export function ActionButton({ action, children, class: cls = "secondary small", label }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<span class="action"><button type="button" class=${cls} disabled=${busy} aria-busy=${busy ? "true" : null}
+    aria-label=${label} onClick=${run}>${busy ? "Working…" : children}</button>${error ? html`<span class="error" role="alert">${error.message}</span>` : null}</span>`;
+}

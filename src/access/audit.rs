@@ -30,9 +30,15 @@ pub const INSERT_IF_CHANGED: &str = "INSERT INTO audit_log \
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
     (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2) WHERE changes() > 0";
 /// Rows as `ChainRow`s, the one shape audit rows are read in.
+/// A tenant's log in the order it happened (ids are random, so `at` orders and `id` breaks ties),
+/// after the row `(?2, ?3)` the previous page ended with.
 pub const LIST_FOR_TENANT: &str = "SELECT id, tenant_id, coalesce(seq, 0) AS seq, at, actor_user_id, actor_role, \
     action, target_type, target_id, ip, user_agent, metadata, prev_hash, hash FROM audit_log \
-    WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+    WHERE tenant_id = ?1 AND (at, id) > (?2, ?3) ORDER BY at, id LIMIT ?4";
+/// The same log newest first, before the row `(?2, ?3)`.
+pub const LIST_NEWEST_FOR_TENANT: &str = "SELECT id, tenant_id, coalesce(seq, 0) AS seq, at, actor_user_id, \
+    actor_role, action, target_type, target_id, ip, user_agent, metadata, prev_hash, hash FROM audit_log \
+    WHERE tenant_id = ?1 AND (at, id) < (?2, ?3) ORDER BY at DESC, id DESC LIMIT ?4";
 
 pub const LAST_SEALED: &str = "SELECT seq, hash FROM audit_log WHERE tenant_id = ?1 AND hash IS NOT NULL \
     ORDER BY seq DESC LIMIT 1";

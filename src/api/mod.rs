@@ -173,13 +173,16 @@ impl<'a, P: Platform> App<'a, P> {
                         _ => Err(ApiError::NotFound),
                     },
                     Site::Api => Err(ApiError::NotFound),
-                }
+                };
             }
         };
         // Sessions: these authenticate for themselves (login has no token yet).
         match rest {
             ["auth", "login"] => return only(m, Post, Box::pin(auth::session::login(ctx, req, &site))).await,
             ["auth", "switch"] => return only(m, Post, Box::pin(auth::session::switch(ctx, req, &site))).await,
+            ["auth", "logout-everywhere"] => {
+                return only(m, Post, Box::pin(auth::session::logout_everywhere(ctx, req, &site))).await
+            }
             ["invitations", "accept"] => {
                 return only(m, Post, Box::pin(per_ip(ctx, req, auth::users::accept(ctx, req, &site)))).await
             }

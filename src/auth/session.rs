@@ -238,9 +238,8 @@ pub async fn me<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> Ap
     // what else this person can reach is none of its business.
     // An agency's portal: the agency and its clients only.
     if let Site::AgencyPortal { agency: a, .. } = site {
-        memberships.retain(|m| {
-            m["tenant"].as_str() == Some(a.id.as_str()) || m["agency_id"].as_str() == Some(a.id.as_str())
-        });
+        memberships
+            .retain(|m| m["tenant"].as_str() == Some(a.id.as_str()) || m["agency_id"].as_str() == Some(a.id.as_str()));
     }
     if let Site::ClientPortal { client: c, .. } = site {
         memberships = vec![json!({"tenant": c.id, "kind": "client", "role": who.role, "agency_id": c.agency_id,
@@ -267,4 +266,27 @@ fn context_json(who: &Principal) -> Value {
 
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthorized("invalid_credentials", "email or password is incorrect".into())
+}
+
+/// Ends every session of the caller's user: access tokens are stateless, so their version on the
+/// user row is the only lever, and bumping it ends them all, on every device, at their next
+/// request. Guarded on the version the caller's token carries, so the audit row is written once.
+pub const END_SESSIONS: &str =
+    "UPDATE users SET token_version = token_version + 1 WHERE id = ?1 AND token_version = ?2";
+
+/// `POST /api/auth/logout-everywhere`: 204, and every token of this user stops working.
+pub async fn logout_everywhere<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> ApiResult<Response> {
+    let who = super::authenticate(ctx, req, site).await?;
+    if who.api_key {
+        return Err(ApiError::forbidden("an API key has no sessions; revoke the key instead"));
+    }
+    let stmts = [
+        crate::platform::ports::Stmt::new(
+            END_SESSIONS,
+            vec![who.user_id.as_str().into(), crate::platform::ports::Param::Int(who.token_version)],
+        ),
+        super::own_change(ctx, req, &who, "auth.logout_everywhere")?,
+    ];
+    ctx.p.batch(&stmts).await?;
+    Ok(Response::new(204))
 }

@@ -184,7 +184,9 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         )?,
     ];
     let changed = ctx.p.batch(&stmts).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::conflict("domain_exists", "this agency has already registered this domain"),
+        StoreError::Conflict(_) => {
+            ApiError::conflict("domain_exists", "this agency has already registered this domain")
+        }
         other => other.into(),
     })?;
     if changed.first().copied().unwrap_or(0) == 0 {
@@ -218,8 +220,7 @@ pub async fn verify<P: Platform>(
                 target_id: Some(&d.id),
                 metadata: json!({"domain": d.hostname, "from": d.status, "to": "verified"}),
             };
-            let guarded =
-                Stmt::new(VERIFY_GUARDED, vec![agency.id().into(), d.id.as_str().into(), Param::Int(now)]);
+            let guarded = Stmt::new(VERIFY_GUARDED, vec![agency.id().into(), d.id.as_str().into(), Param::Int(now)]);
             let mut stmts = vec![guarded];
             if d.status != "verified" {
                 stmts.push(audit::after_change(&actor, event, now)?);
@@ -300,13 +301,8 @@ async fn transition<P: Platform>(
     if status != d.status {
         let action = if status == "lapsed" { "agency_domain.lapsed" } else { "agency_domain.verification_failed" };
         let metadata = json!({"domain": d.hostname, "from": d.status, "to": status, "reason": reason});
-        let event = Event {
-            tenant_id: &d.agency_id,
-            action,
-            target_type: "agency_domain",
-            target_id: Some(&d.id),
-            metadata,
-        };
+        let event =
+            Event { tenant_id: &d.agency_id, action, target_type: "agency_domain", target_id: Some(&d.id), metadata };
         stmts.push(audit::after_change(actor, event, now)?);
     }
     ctx.p.batch(&stmts).await?;

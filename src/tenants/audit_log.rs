@@ -37,14 +37,28 @@ async fn reach<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, lo
     }
 }
 
-/// `GET /api/{clients|agencies}/{id}/audit`, `GET /api/admin/audit`: newest last, paged by id.
+/// `GET /api/{clients|agencies}/{id}/audit`, `GET /api/admin/audit`: in the order things happened,
+/// or newest first with `?order=newest`, paged by a cursor of the last row's time and id.
 pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, log: Log<'_>) -> ApiResult<Response> {
     let tenant = reach(ctx, req, who, log).await?;
     let (cursor, limit) = page_params(req)?;
+    let (sql, start) = match req.query_param("order").as_deref() {
+        None | Some("oldest") => (audit::LIST_FOR_TENANT, i64::MIN),
+        Some("newest") => (audit::LIST_NEWEST_FOR_TENANT, i64::MAX),
+        Some(_) => return Err(ApiError::bad_request("invalid_order", "order is oldest or newest")),
+    };
+    // The cursor is the last row's `at` and id: `{at}.{id}`.
+    let (at, id) = if cursor.is_empty() {
+        (start, String::new())
+    } else {
+        let bad = || ApiError::bad_request("invalid_cursor", "cursor is malformed");
+        let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+        (at.parse::<i64>().map_err(|_| bad())?, id.to_string())
+    };
     let rows: Vec<ChainRow> =
-        ctx.p.query_as(audit::LIST_FOR_TENANT, &[tenant.into(), cursor.into(), Param::Int(limit)]).await?;
+        ctx.p.query_as(sql, &[tenant.into(), Param::Int(at), id.into(), Param::Int(limit)]).await?;
     let items: Vec<AuditEntry> = rows.into_iter().map(|r| AuditEntry::shown_to(who, r)).collect();
-    Ok(page_response(&items, limit, |e| Some(e.id.clone())))
+    Ok(page_response(&items, limit, |e| Some(format!("{}.{}", e.at, e.id))))
 }
 
 /// `GET .../audit/verify`: seals what is new, then walks the chain; 200 either way, with `ok`

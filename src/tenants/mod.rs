@@ -128,7 +128,11 @@ pub async fn list_agencies<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
         }
         Scope::Client { .. } => Vec::new(),
     };
-    Ok(page_response(&items.iter().map(|a| agency_json(a, &ctx.cfg.portal_base_domain)).collect::<Vec<_>>(), limit, |v| v["id"].as_str().map(String::from)))
+    Ok(page_response(
+        &items.iter().map(|a| agency_json(a, &ctx.cfg.portal_base_domain)).collect::<Vec<_>>(),
+        limit,
+        |v| v["id"].as_str().map(String::from),
+    ))
 }
 
 pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {

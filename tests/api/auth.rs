@@ -697,3 +697,24 @@ fn a_client_invites_through_its_own_path_which_a_portal_serves() {
         t.p.sql("SELECT count(*) AS n FROM invitations WHERE email = 'helper@acme-plumbing.example'")[0]["n"].clone();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn signing_out_everywhere_ends_every_token_of_that_user_only() {
+    let t = TestApp::new();
+    let a = t.login("admin@acme.test");
+    let b = t.login("admin@acme.test");
+    let other = t.login("user@acme.test");
+    let r = t.req(Method::Post, "/api/auth/logout-everywhere", Some(&a), None);
+    assert_eq!(r.status, 204, "{}", body_str(&r));
+    for tok in [&a, &b] {
+        let r = t.req(Method::Get, "/api/me", Some(tok), None);
+        assert_eq!((r.status, error_code(&r).as_str()), (401, "session_ended"));
+    }
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&other), None).status, 200, "another user keeps theirs");
+    let audit = t.p.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'auth.logout_everywhere'");
+    assert_eq!(audit[0]["n"], 1);
+    assert_eq!(t.req(Method::Post, "/api/auth/logout-everywhere", Some(&a), None).status, 401, "once");
+    assert_eq!(t.req(Method::Post, "/api/auth/logout-everywhere", None, None).status, 401);
+    let fresh = t.login("admin@acme.test");
+    assert_eq!(t.req(Method::Get, "/api/me", Some(&fresh), None).status, 200, "signing in again works");
+}

@@ -45,7 +45,10 @@ fn an_agencys_slug_host_serves_its_console_and_sessions_bound_to_it() {
     let page = t.req_on(NORTHWIND, Method::Get, "/console", None, None);
     assert_eq!(page.status, 200);
     let html = body_str(&page);
-    assert!(html.contains(r#"data-site="agency""#) && html.contains(&format!(r#"data-tenant-id="{AGENCY}""#)), "{html}");
+    assert!(
+        html.contains(r#"data-site="agency""#) && html.contains(&format!(r#"data-tenant-id="{AGENCY}""#)),
+        "{html}"
+    );
     assert!(html.contains("<title>Northwind Digital console</title>"));
     let root = t.req_on(NORTHWIND, Method::Get, "/", None, None);
     assert_eq!((root.status, root.header("location")), (302, Some("/console")));
@@ -99,7 +102,8 @@ fn an_agency_portal_serves_nothing_beyond_its_agency() {
         let r = t.req_on(NORTHWIND, Method::Get, &path, Some(&staff), None);
         assert_eq!(r.status, 404, "{path}: {}", body_str(&r));
     }
-    let made = t.req_on(NORTHWIND, Method::Post, "/api/agencies", Some(&staff), Some(json!({"name": "X", "slug": "xx"})));
+    let made =
+        t.req_on(NORTHWIND, Method::Post, "/api/agencies", Some(&staff), Some(json!({"name": "X", "slug": "xx"})));
     assert_eq!(made.status, 404);
     // Switching to another agency's client, or to the platform, is refused here.
     for tenant in [contoso_client.as_str(), contoso.as_str(), "platform"] {
@@ -186,8 +190,16 @@ fn an_agency_proves_a_portal_domain_and_is_served_on_it_until_it_lapses() {
     );
     assert_eq!(r.status, 201, "{}", body_str(&r));
     let theirs = json_of(&r);
-    t.p.dns.borrow_mut().insert(name.to_string(), vec![value.to_string(), theirs["verification"]["value"].as_str().unwrap().to_string()]);
-    let r = t.req(Method::Post, &format!("/api/clients/{ACME}/domains/{}/verify", theirs["id"].as_str().unwrap()), Some(&acme), None);
+    t.p.dns.borrow_mut().insert(
+        name.to_string(),
+        vec![value.to_string(), theirs["verification"]["value"].as_str().unwrap().to_string()],
+    );
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{ACME}/domains/{}/verify", theirs["id"].as_str().unwrap()),
+        Some(&acme),
+        None,
+    );
     assert_eq!((r.status, error_code(&r).as_str()), (409, "domain_taken"), "{}", body_str(&r));
     let (contoso, _) = other_agency(&t);
     let platform = t.login("admin@gatehouse.test");
@@ -205,19 +217,27 @@ fn an_agency_proves_a_portal_domain_and_is_served_on_it_until_it_lapses() {
         assert_eq!(t.p.sql(&format!("SELECT status FROM agency_domains WHERE id = '{id}'"))[0]["status"], expected);
     }
     assert_eq!(t.req_on(host, Method::Get, "/console", None, None).status, 404);
-    let lapsed = t.p.sql(&format!("SELECT count(*) AS n FROM audit_log WHERE action = 'agency_domain.lapsed' AND tenant_id = '{AGENCY}'"));
+    let lapsed = t.p.sql(&format!(
+        "SELECT count(*) AS n FROM audit_log WHERE action = 'agency_domain.lapsed' AND tenant_id = '{AGENCY}'"
+    ));
     assert_eq!(lapsed[0]["n"], 1);
     // Delete: gone, audited.
     let r = t.req(Method::Delete, &format!("/api/agencies/{AGENCY}/domains/{id}"), Some(&tok), None);
     assert_eq!(r.status, 204);
     assert!(t.p.sql("SELECT id FROM agency_domains").is_empty());
-    let audit = t.p.sql(&format!(
-        "SELECT action FROM audit_log WHERE target_id = '{id}' AND tenant_id = '{AGENCY}' ORDER BY seq"
-    ));
+    let audit = t
+        .p
+        .sql(&format!("SELECT action FROM audit_log WHERE target_id = '{id}' AND tenant_id = '{AGENCY}' ORDER BY seq"));
     let actions: Vec<&str> = audit.iter().filter_map(|r| r["action"].as_str()).collect();
     assert_eq!(
         actions,
-        ["agency_domain.created", "agency_domain.verification_failed", "agency_domain.verified", "agency_domain.lapsed", "agency_domain.deleted"]
+        [
+            "agency_domain.created",
+            "agency_domain.verification_failed",
+            "agency_domain.verified",
+            "agency_domain.lapsed",
+            "agency_domain.deleted"
+        ]
     );
 }
 
