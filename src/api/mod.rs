@@ -586,7 +586,7 @@ async fn resolve_portal<P: Platform>(ctx: &Ctx<'_, P>, host: String, with_port: 
         if slug.contains('.') {
             None
         } else if let Some(c) = client_by_slug(ctx.p, slug).await? {
-            Some(domains::PortalOwner::Client(c))
+            Some(domains::PortalOwner::Client(Box::new(c)))
         } else {
             agency_by_slug(ctx.p, slug).await?.map(domains::PortalOwner::Agency)
         }
@@ -597,7 +597,7 @@ async fn resolve_portal<P: Platform>(ctx: &Ctx<'_, P>, host: String, with_port: 
     match owner.ok_or(ApiError::NotFound)? {
         // A suspended client, or a client of a suspended agency, serves no portal at all.
         domains::PortalOwner::Client(c) if !c.is_active() => Err(unavailable()),
-        domains::PortalOwner::Client(c) => Ok(Site::ClientPortal { client: Box::new(c), host: with_port }),
+        domains::PortalOwner::Client(c) => Ok(Site::ClientPortal { client: c, host: with_port }),
         domains::PortalOwner::Agency(a) if a.status != "active" => Err(unavailable()),
         domains::PortalOwner::Agency(a) => Ok(Site::AgencyPortal { agency: Box::new(a), host: with_port }),
     }

@@ -166,7 +166,7 @@ async fn reload(db: &impl Database, d: &DomainRow) -> ApiResult<DomainRow> {
 }
 
 pub enum PortalOwner {
-    Client(ClientRow),
+    Client(Box<ClientRow>),
     Agency(crate::access::store::Agency),
 }
 
@@ -175,7 +175,7 @@ pub enum PortalOwner {
 pub async fn portal_owner<P: Platform>(ctx: &Ctx<'_, P>, host: &str) -> ApiResult<Option<PortalOwner>> {
     let row = ctx.p.query(PORTAL_OWNER, &[host.into()]).await?.into_iter().next();
     if let Some(c) = row.map(decode).transpose()? {
-        return Ok(Some(PortalOwner::Client(c)));
+        return Ok(Some(PortalOwner::Client(Box::new(c))));
     }
     Ok(agency::portal_owner(ctx, host).await?.map(PortalOwner::Agency))
 }
