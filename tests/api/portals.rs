@@ -205,7 +205,10 @@ fn an_agency_proves_a_portal_domain_and_is_served_on_it_until_it_lapses() {
     let platform = t.login("admin@gatehouse.test");
     let r = claim(&t, &platform, &contoso, host);
     assert_eq!((r.status, error_code(&r).as_str()), (409, "domain_taken"));
-    assert!(body_str(&t.req_on(host, Method::Get, "/console", None, None)).contains(AGENCY), "still the first agency's");
+    assert!(
+        body_str(&t.req_on(host, Method::Get, "/console", None, None)).contains(AGENCY),
+        "still the first agency's"
+    );
 
     // The scheduled re-check lapses it once the record is gone, and the host stops serving.
     t.p.dns.borrow_mut().clear();
