@@ -34,7 +34,7 @@ const MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
 // cannot hold a newline (the Fetch standard forbids it), so newline-separated text is unambiguous.
 #[wasm_bindgen(inline_js = r#"
 const NAMES = ["host", "origin", "authorization", "content-type", "content-length", "cf-connecting-ip",
-  "user-agent", "if-none-match", "range", "idempotency-key", "x-file-name"];
+  "user-agent", "if-none-match", "range", "idempotency-key", "x-file-name", "cf-ray"];
 export function gh_request_head(req) {
   let out = req.method + "\n" + req.url;
   const h = req.headers;
@@ -124,6 +124,10 @@ export async function gh_post(url, body, headers, timeoutMs, headBytes) {
     return JSON.stringify({ timeout, error: String((e && e.message) || e), ms: Date.now() - started });
   }
 }
+// One Analytics Engine data point, in one call with primitive arguments.
+export function gh_point(ds, index, b0, b1, b2, b3, d0, d1) {
+  ds.writeDataPoint({ indexes: [index], blobs: [b0, b1, b2, b3], doubles: [d0, d1] });
+}
 export async function gh_queue_send(queue, messages) {
   await queue.sendBatch(JSON.parse(messages).map(([body, delaySeconds]) => ({ body, delaySeconds })));
 }
@@ -158,6 +162,17 @@ extern "C" {
     fn gh_tz_offset(zone: &str, ms: f64) -> f64;
     async fn gh_post(url: &str, body: &str, headers: &str, timeout_ms: u32, head_bytes: u32) -> JsValue;
     #[wasm_bindgen(catch)]
+    fn gh_point(
+        ds: &JsValue,
+        index: &str,
+        b0: &str,
+        b1: &str,
+        b2: &str,
+        b3: &str,
+        d0: f64,
+        d1: f64,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(catch)]
     async fn gh_queue_send(queue: &JsValue, messages: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     async fn gh_all(db: &JsValue, sql: &str, params: &str) -> Result<JsValue, JsValue>;
@@ -172,6 +187,8 @@ struct Edge {
     env: Env,
     db: OnceCell<JsValue>,
     bucket: OnceCell<worker::Bucket>,
+    /// The Analytics Engine dataset, if the deployment binds one.
+    metrics: OnceCell<Option<JsValue>>,
     queries: Cell<u32>,
 }
 
@@ -215,7 +232,13 @@ fn json_params(params: &[Param]) -> serde_json::Value {
 
 impl Edge {
     fn new(env: &Env) -> Edge {
-        Edge { env: env.clone(), db: OnceCell::new(), bucket: OnceCell::new(), queries: Cell::new(0) }
+        Edge {
+            env: env.clone(),
+            db: OnceCell::new(),
+            bucket: OnceCell::new(),
+            metrics: OnceCell::new(),
+            queries: Cell::new(0),
+        }
     }
 
     fn db(&self) -> Result<&JsValue, StoreError> {
@@ -484,7 +507,26 @@ impl Log for Edge {
             console_log!("{message}");
         }
     }
+
+    fn query_count(&self) -> u32 {
+        self.queries.get()
+    }
+
+    fn data_point(&self, p: &crate::platform::ports::DataPoint<'_>) {
+        let ds = self.metrics.get_or_init(|| {
+            js_sys::Reflect::get(&self.env, &JsValue::from_str(METRICS_DATASET)).ok().filter(|d| !d.is_undefined())
+        });
+        if let Some(ds) = ds {
+            let [b0, b1, b2, b3] = p.blobs;
+            if let Err(e) = gh_point(ds, p.index, b0, b1, b2, b3, p.doubles[0], p.doubles[1]) {
+                console_error!("metrics data point not written: {}", js_message(&e));
+            }
+        }
+    }
 }
+
+/// The `[[analytics_engine_datasets]]` binding for one data point per request.
+const METRICS_DATASET: &str = "METRICS";
 
 fn config(env: &Env) -> Result<Rc<Config>, String> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {

@@ -15,6 +15,7 @@ pub mod branding;
 pub mod crm;
 pub mod domains;
 pub mod files;
+pub mod ops;
 pub mod settings;
 pub mod templates;
 pub mod tenants;

@@ -133,6 +133,7 @@ pub async fn reach_client<P: Platform>(
     if !who.reaches_client(&c.id, &c.agency_id) {
         return Err(ApiError::NotFound);
     }
+    ctx.note_tenant(&c.id);
     plans::api_request(ctx, who, &c).await?;
     audit::staff_access(ctx, req, who, &c.id, "client").await?;
     Ok((ClientScope::of(&c), c))
@@ -162,6 +163,7 @@ pub async fn reach_agency<P: Platform>(
         return Err(ApiError::NotFound);
     }
     let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
+    ctx.note_tenant(&a.id);
     audit::staff_access(ctx, req, who, &a.id, "agency").await?;
     Ok((AgencyScope { id: a.id.clone() }, a))
 }

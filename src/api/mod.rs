@@ -4,6 +4,7 @@
 //! Everything here is pure: storage, time and the outside world arrive through `ports`.
 
 pub mod jobs;
+pub mod routes;
 
 use crate::access::store::{agency_by_slug, client_by_slug};
 use crate::access::{Site, TenantKind};
@@ -18,10 +19,35 @@ use crate::platform::{Ctx, FollowUp, Outbox};
 use crate::tenants::audit_log::Log;
 use crate::{auth, booking, branding, crm, domains, files, settings, templates, tenants, webhooks, widget};
 
-/// Per-isolate state that outlives a request: caches that keep D1 off the hot path.
+/// Per-isolate state that outlives a request: caches that keep D1 off the hot path, and the daily
+/// counters not yet written.
 #[derive(Default)]
 pub struct State {
     pub gate: widget::gate::GateCache,
+    pub counters: crate::ops::Counters,
+}
+
+/// The request's id: Cloudflare's `cf-ray` when present and well-formed, else a new one.
+fn request_id(req: &Request) -> String {
+    match req.header("cf-ray") {
+        Some(ray) if (1..=64).contains(&ray.len()) && ray.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            ray.to_string()
+        }
+        _ => crate::platform::ids::new_id("req").unwrap_or_else(|_| "req_unknown".into()),
+    }
+}
+
+/// The error code of an error response's JSON body, if it has the error shape.
+fn error_code_of(resp: &Response) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        error: Code,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    serde_json::from_slice::<Shape>(&resp.body).ok().map(|s| s.error.code)
 }
 
 pub struct App<'a, P: Platform> {
@@ -41,18 +67,24 @@ impl<'a, P: Platform> App<'a, P> {
     }
 
     /// `handle`, also saying what the request left for after its response (the webhook outbox,
-    /// mail); unless that is nothing, the edge runs `follow_up` with it once the response is out.
+    /// mail, the isolate's counters); unless that is nothing, the edge runs `follow_up` with it
+    /// once the response is out. Every request leaves one log line and one metrics data point.
     pub async fn serve(&self, req: Request) -> (Response, FollowUp) {
+        let started = self.p.now_ms();
+        let queries_before = self.p.query_count();
+        let request_id = request_id(&req);
         let is_api = req.path.starts_with("/api/");
         let ctx = Ctx::new(self.p, self.cfg);
         let routed = self.route(&ctx, &req).await;
         self.apply_changes(&ctx);
-        let outbox = ctx.follow_up();
+        let mut follow = ctx.follow_up();
+        let note = ctx.note();
+        let mut detail = note.fault.clone();
         let mut resp = match routed {
             Ok(r) => r,
             Err(e) => {
                 if e.is_server_fault() {
-                    self.p.log("error", &format!("{} {} -> {}: {e}", req_method(&req), req.path, e.status()));
+                    detail = Some(e.to_string());
                 }
                 if !is_api && matches!(e, ApiError::NotFound) {
                     not_found_page()
@@ -67,7 +99,37 @@ impl<'a, P: Platform> App<'a, P> {
         if resp.header("cache-control").is_none() {
             resp.set_header("cache-control", "no-store");
         }
-        (resp, outbox)
+        resp.set_header("x-request-id", request_id.as_str());
+        let error_code = (resp.status >= 400).then(|| error_code_of(&resp)).flatten();
+        if resp.status >= 500 {
+            // The body stays generic, but names the request so support can find its log line.
+            let body = serde_json::json!({"error": {"code": error_code.as_deref().unwrap_or("internal_error"),
+                "message": "Internal error", "request_id": request_id}});
+            resp.body = serde_json::to_vec(&body).unwrap_or_default();
+            resp.set_header("content-type", "application/json");
+        }
+        let now = self.p.now_ms();
+        let record = crate::ops::RequestRecord {
+            request_id: &request_id,
+            method: req_method(&req),
+            route: routes::template(req_method(&req), &req.path),
+            status: resp.status,
+            duration_ms: now - started,
+            queries: self.p.query_count().saturating_sub(queries_before),
+            tenant: note.tenant.as_deref().or(note.caller.as_deref()),
+            gate: note.gate,
+            error_code: error_code.as_deref(),
+            error_detail: detail,
+        };
+        if self.cfg.log_level.allows(record.level()) {
+            self.p.log(record.level(), &record.line(now));
+        }
+        self.p.data_point(&record.point());
+        if let Some(tenant) = record.tenant {
+            self.state.counters.count(tenant, now, &record);
+        }
+        follow.counters = self.state.counters.take_due(now, self.cfg.metrics_flush_ms);
+        (resp, follow)
     }
 
     /// After a request that touched the outbox: fans its events out and queues what is due.
@@ -79,6 +141,12 @@ impl<'a, P: Platform> App<'a, P> {
     /// the other fails; the cron retries both.
     pub async fn follow_up(&self, f: FollowUp) -> Result<(), String> {
         let mut errors = Vec::new();
+        if !f.counters.is_empty() {
+            // A batch is all or nothing: counts it could not write are lost, never doubled.
+            if let Err(e) = self.p.batch(&f.counters).await {
+                errors.push(format!("daily counters ({} rows): {e}", f.counters.len()));
+            }
+        }
         if f.outbox != Outbox::Untouched {
             if let Err(e) = self.drain_outbox(f.outbox).await {
                 errors.push(format!("webhook outbox: {e}"));
@@ -108,9 +176,16 @@ impl<'a, P: Platform> App<'a, P> {
         webhooks::delivery::deliver(&ctx, message).await
     }
 
-    /// A scheduled run (`jobs`), with the same cache upkeep as a request.
+    /// A scheduled run (`jobs`), with the same cache upkeep as a request; it also writes the
+    /// daily counters this isolate holds.
     pub async fn scheduled(&self, cron: &str) -> ApiResult<serde_json::Value> {
         let ctx = Ctx::new(self.p, self.cfg);
+        let counters = self.state.counters.take_all();
+        if !counters.is_empty() {
+            if let Err(e) = self.p.batch(&counters).await {
+                self.p.log("warn", &format!("daily counters ({} rows) not written: {e}", counters.len()));
+            }
+        }
         let out = jobs::run_scheduled(&ctx, cron).await;
         self.apply_changes(&ctx);
         out
@@ -233,6 +308,9 @@ impl<'a, P: Platform> App<'a, P> {
     async fn authenticated(&self, ctx: &Ctx<'_, P>, req: &Request, site: &Site, rest: &[&str]) -> ApiResult<Response> {
         use Method::*;
         let who = &auth::authenticate(ctx, req, site).await?;
+        if who.tenant_id() != "platform" {
+            ctx.note_caller(who.tenant_id());
+        }
         match site {
             Site::ClientPortal { client, .. } => match rest {
                 ["clients", id, ..] if *id == client.id => {}
@@ -263,6 +341,8 @@ impl<'a, P: Platform> App<'a, P> {
             (Get, ["clients", id]) => tenants::get_client(ctx, req, who, id).await,
             (Put, ["clients", id]) => tenants::update_client(ctx, req, who, id).await,
             (Get, ["clients", id, "usage"]) => tenants::usage(ctx, req, who, id).await,
+            (Get, ["clients", id, "metrics"]) => crate::ops::metrics(ctx, req, who, id).await,
+            (Get, ["clients", id, "health"]) => crate::ops::health::health(ctx, req, who, id).await,
             (Get, ["clients", id, "preferences"]) => tenants::preferences::get(ctx, req, who, id).await,
             (Patch, ["clients", id, "preferences"]) => tenants::preferences::patch(ctx, req, who, id).await,
             (Delete, ["clients", id]) => tenants::offboarding::delete(ctx, req, who, id).await,

@@ -108,6 +108,7 @@ const PAGE_KEYS: &[(&str, &str)] = &[
     ("client_settings", "rowid"),
     ("branding", "rowid"),
     ("usage_counters", "rowid"),
+    ("tenant_daily", "day"),
     ("contact_tags", "rowid"),
     ("staff_services", "rowid"),
     ("staff_hours", "rowid"),

@@ -4,6 +4,32 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use std::collections::BTreeMap;
 
+/// Log levels, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warn" => Some(LogLevel::Warn),
+            "error" => Some(LogLevel::Error),
+            _ => None,
+        }
+    }
+
+    /// Whether a line at `level` (a name `parse` knows; anything else counts as error) is written.
+    pub fn allows(self, level: &str) -> bool {
+        LogLevel::parse(level).unwrap_or(LogLevel::Error) >= self
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error("{0} is not set")]
@@ -66,6 +92,10 @@ pub struct Config {
     /// Per-client API rates by plan (`API_RATE_LIMITS`, on unless `false`).
     pub api_rate_limits: bool,
     pub gate_cache_ttl_ms: i64,
+    /// The least severe log line written (`LOG_LEVEL`: debug, info, warn or error; info).
+    pub log_level: LogLevel,
+    /// How long an isolate holds its daily counters before writing them (`METRICS_FLUSH_SECS`).
+    pub metrics_flush_ms: i64,
     pub webhooks: WebhookConfig,
     pub mail: MailConfig,
     /// Days an invitation can be accepted in.
@@ -292,6 +322,9 @@ impl Config {
             debug_headers: opt("DEBUG_HEADERS", "false") == "true",
             api_rate_limits: opt("API_RATE_LIMITS", "true") != "false",
             gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
+            log_level: LogLevel::parse(&opt("LOG_LEVEL", "info"))
+                .ok_or(ConfigError::Invalid { name: "LOG_LEVEL", why: "must be debug, info, warn or error".into() })?,
+            metrics_flush_ms: positive("METRICS_FLUSH_SECS", 10)?.saturating_mul(1000),
             webhooks: WebhookConfig {
                 timeout_ms: num("WEBHOOK_TIMEOUT_MS", 10_000)?.clamp(100, 30_000) as u32,
                 retry_schedule_secs: retry_schedule(&opt("WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))?,

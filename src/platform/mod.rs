@@ -27,18 +27,33 @@ pub struct Ctx<'a, P: Platform> {
     changed: RefCell<Vec<String>>,
     outbox: Cell<Outbox>,
     mail: Cell<bool>,
+    note: RefCell<Note>,
 }
 
-/// What a request leaves for after its response: the webhook outbox, and mail to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the request's log line and metrics say about it beyond its status: the tenant it acted
+/// in (a client, else an agency), and the widget gate's decision.
+#[derive(Debug, Clone, Default)]
+pub struct Note {
+    pub tenant: Option<String>,
+    /// The tenant the caller's session is in, when no tenant was reached.
+    pub caller: Option<String>,
+    pub gate: Option<&'static str>,
+    /// A server fault answered inside a handler (the widget's), for the log line.
+    pub fault: Option<String>,
+}
+
+/// What a request leaves for after its response: the webhook outbox, mail to send, and the
+/// isolate's daily counters when they are due to be written.
+#[derive(Debug, Clone)]
 pub struct FollowUp {
     pub outbox: Outbox,
     pub mail: bool,
+    pub counters: Vec<ports::Stmt>,
 }
 
 impl FollowUp {
     pub fn is_empty(&self) -> bool {
-        self.outbox == Outbox::Untouched && !self.mail
+        self.outbox == Outbox::Untouched && !self.mail && self.counters.is_empty()
     }
 }
 
@@ -54,7 +69,14 @@ pub enum Outbox {
 
 impl<'a, P: Platform> Ctx<'a, P> {
     pub fn new(p: &'a P, cfg: &'a Config) -> Self {
-        Self { p, cfg, changed: RefCell::new(Vec::new()), outbox: Cell::new(Outbox::Untouched), mail: Cell::new(false) }
+        Self {
+            p,
+            cfg,
+            changed: RefCell::new(Vec::new()),
+            outbox: Cell::new(Outbox::Untouched),
+            mail: Cell::new(false),
+            note: RefCell::new(Note::default()),
+        }
     }
 
     /// Records that a tenant's gate-visible state (status, domains, branding, key) changed.
@@ -84,7 +106,35 @@ impl<'a, P: Platform> Ctx<'a, P> {
     }
 
     pub fn follow_up(&self) -> FollowUp {
-        FollowUp { outbox: self.outbox.get(), mail: self.mail.get() }
+        FollowUp { outbox: self.outbox.get(), mail: self.mail.get(), counters: Vec::new() }
+    }
+
+    /// Records the tenant the request acts in; the first one named wins (the one the caller
+    /// reached), so a later lookup of another row does not relabel the request.
+    pub fn note_tenant(&self, id: &str) {
+        let mut n = self.note.borrow_mut();
+        if n.tenant.is_none() {
+            n.tenant = Some(id.to_string());
+        }
+    }
+
+    /// Records the tenant of the caller's session.
+    pub fn note_caller(&self, id: &str) {
+        self.note.borrow_mut().caller = Some(id.to_string());
+    }
+
+    /// Records a server fault a handler answered itself, so the log line carries its detail.
+    pub fn note_fault(&self, detail: String) {
+        self.note.borrow_mut().fault = Some(detail);
+    }
+
+    /// Records the widget gate's decision: `allowed`, or why not.
+    pub fn note_gate(&self, decision: &'static str) {
+        self.note.borrow_mut().gate = Some(decision);
+    }
+
+    pub fn note(&self) -> Note {
+        self.note.borrow().clone()
     }
 
     /// The tenants recorded so far, emptying the record.

@@ -251,9 +251,25 @@ pub trait RateLimits {
     async fn allow(&self, limit: Limit, key: &str) -> Result<bool, StoreError>;
 }
 
+/// What the platform is told about how it is doing: log lines, the statements it ran, and one
+/// metrics data point per request.
 pub trait Log {
     /// Structured log line. Callers never pass secrets.
     fn log(&self, level: &str, message: &str);
+    /// D1 statements run through this platform so far (a batch counts as one).
+    fn query_count(&self) -> u32 {
+        0
+    }
+    /// Writes one data point to the metrics dataset (Workers Analytics Engine at the edge).
+    fn data_point(&self, _point: &DataPoint<'_>) {}
+}
+
+/// One Analytics Engine data point: an index (the tenant), four blobs and two doubles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint<'a> {
+    pub index: &'a str,
+    pub blobs: [&'a str; 4],
+    pub doubles: [f64; 2],
 }
 
 /// Everything a request handler may touch.

@@ -259,6 +259,14 @@ pub fn explain(gate: &ClientGate, domains: &[DomainRow], raw_origin: Option<&str
     })
 }
 
+/// An error a widget handler ran into, as its answer; a server fault's detail goes to the log line.
+fn answer<P: Platform>(ctx: &Ctx<'_, P>, e: ApiError) -> Response {
+    if e.is_server_fault() {
+        ctx.note_fault(e.to_string());
+    }
+    e.into_response()
+}
+
 fn denied() -> Response {
     ApiError::Forbidden("domain_not_authorized", DENIED_MESSAGE.into()).into_response().with_header("vary", "Origin")
 }
@@ -272,6 +280,7 @@ pub async fn handle<P: Platform>(
 ) -> ApiResult<Response> {
     let key = req.query_param("key").unwrap_or_default();
     if !crate::platform::ids::looks_like_token(&key, "pk_") || req.header_count("origin") > 1 {
+        ctx.note_gate("denied_malformed");
         return Ok(denied());
     }
     let now = ctx.p.now_ms();
@@ -281,6 +290,7 @@ pub async fn handle<P: Platform>(
             // Only misses cost D1, so only misses are counted: a flood of made-up keys from one
             // address stops here, and the warm, allowed path never pays for the limiter.
             if !allowed(ctx, Limit::GateMiss, req.client_ip()).await? {
+                ctx.note_gate("denied_flood");
                 return Ok(denied());
             }
             let g = load(ctx.p, &key).await?.map(Rc::new);
@@ -289,12 +299,18 @@ pub async fn handle<P: Platform>(
         }
     };
     let Some(gate) = gate else {
+        ctx.note_gate("denied_unknown_key");
         return Ok(denied());
     };
+    ctx.note_tenant(&gate.client_id);
     let origin = match decide(&gate, req.header("origin")) {
         Ok((origin, _)) => origin,
-        Err(_) => return Ok(denied()),
+        Err(_) => {
+            ctx.note_gate("denied_origin");
+            return Ok(denied());
+        }
     };
+    ctx.note_gate("allowed");
     let mut resp = match (req.method, rest) {
         (Method::Options, _) => Response::new(204)
             .with_header("access-control-allow-methods", "GET, POST, OPTIONS")
@@ -307,16 +323,14 @@ pub async fn handle<P: Platform>(
         }
         (Method::Post, ["leads"]) => {
             // Boxed: a lead write is rare next to config reads and preflights.
-            Box::pin(create_lead(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
+            Box::pin(create_lead(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(|e| answer(ctx, e))
         }
-        (Method::Get, ["services"]) => {
-            Box::pin(book::services(ctx, &gate)).await.unwrap_or_else(ApiError::into_response)
-        }
+        (Method::Get, ["services"]) => Box::pin(book::services(ctx, &gate)).await.unwrap_or_else(|e| answer(ctx, e)),
         (Method::Get, ["availability"]) => {
-            Box::pin(book::availability(ctx, req, &gate)).await.unwrap_or_else(ApiError::into_response)
+            Box::pin(book::availability(ctx, req, &gate)).await.unwrap_or_else(|e| answer(ctx, e))
         }
         (Method::Post, ["bookings"]) => {
-            Box::pin(book::create(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(ApiError::into_response)
+            Box::pin(book::create(ctx, req, &key, &gate, &origin)).await.unwrap_or_else(|e| answer(ctx, e))
         }
         (_, ["config"] | ["leads"] | ["services"] | ["availability"] | ["bookings"]) => {
             ApiError::MethodNotAllowed.into_response()

@@ -69,6 +69,8 @@ pub struct TestPlatform {
     pub receiver_script: RefCell<VecDeque<PostOutcome>>,
     /// Messages sent to the webhooks queue.
     pub queued: RefCell<Vec<QueueMessage>>,
+    /// Analytics Engine data points written, as `index|blob|blob|blob|blob|status`.
+    pub points: RefCell<Vec<String>>,
 }
 
 fn store_err(e: rusqlite::Error) -> StoreError {
@@ -123,6 +125,7 @@ impl TestPlatform {
             webhook_posts: RefCell::default(),
             receiver_script: RefCell::default(),
             queued: RefCell::default(),
+            points: RefCell::default(),
         }
     }
 
@@ -426,6 +429,14 @@ impl RateLimits for TestPlatform {
 impl Log for TestPlatform {
     fn log(&self, level: &str, message: &str) {
         self.logs.borrow_mut().push(format!("{level}: {message}"));
+    }
+
+    fn query_count(&self) -> u32 {
+        self.queries.get()
+    }
+
+    fn data_point(&self, point: &gatehouse::platform::ports::DataPoint<'_>) {
+        self.points.borrow_mut().push(format!("{}|{}|{}", point.index, point.blobs.join("|"), point.doubles[0]));
     }
 }
 

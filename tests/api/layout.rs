@@ -25,6 +25,7 @@ const FEATURES: &[&str] = &[
     "crm",
     "domains",
     "files",
+    "ops",
     "settings",
     "templates",
     "tenants",
@@ -45,6 +46,7 @@ const FEATURE_EDGES: &[(&str, &str, &str)] = &[
     ("templates", "crm", "a template's pipelines share the CRM's stage limit"),
     ("templates", "settings", "a template's integrations name providers from the settings catalogue"),
     ("tenants", "templates", "a client can be created from a template, and its integrations are checked the same way"),
+    ("ops", "domains", "a client's health counts its domains by status"),
     (
         "webhooks",
         "domains",

@@ -131,9 +131,30 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
         if (child.exitCode === null) child.kill("SIGKILL");
       }
       if (!keep && fresh) rmSync(dir, { recursive: true, force: true });
+      const leaks = secretsIn(logs.join(""), { ...creds, vars: allVars });
+      if (leaks.length) throw new Error(`secrets in the Worker's log: ${leaks.join("; ")}`);
     },
   };
   return worker;
+}
+
+/** Shapes no log line may hold: a JWT, an API key, a webhook secret, a one-time token. */
+const SECRET_SHAPES = [
+  ["a JWT", /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}/],
+  ["an API key", /gh_live_[0-9a-z]{16,}/],
+  ["a webhook secret", /whsec_[A-Za-z0-9+/]{20,}/],
+  ["a one-time token", /\b(?:inv|evf|mfa|pwr)_[0-9a-z]{52}\b/],
+];
+
+/** What in `text` (a Worker's whole log) is a secret: anything shaped like one, a demo password,
+ * or the value of a configured secret. Each finding names what it is, never the value. */
+export function secretsIn(text, { users = {}, vars = {} } = {}) {
+  const found = SECRET_SHAPES.filter(([, re]) => re.test(text)).map(([what]) => what);
+  for (const [email, password] of Object.entries(users)) if (password && text.includes(password)) found.push(`the password of ${email}`);
+  for (const [name, value] of Object.entries(vars)) {
+    if (/SECRET|_KEYS?$|PASSWORD|TOKEN/.test(name) && !name.includes("SITE_KEY") && typeof value === "string" && value.length >= 8 && text.includes(value)) found.push(`the value of ${name}`);
+  }
+  return found;
 }
 
 /** Runs the seed tool once: SQL on stdout, credentials on stderr. */
