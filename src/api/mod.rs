@@ -4,6 +4,8 @@
 //! Everything here is pure: storage, time and the outside world arrive through `ports`.
 
 pub mod jobs;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod openapi;
 pub mod routes;
 
 use crate::access::store::{agency_by_slug, client_by_slug};
@@ -226,6 +228,7 @@ impl<'a, P: Platform> App<'a, P> {
             match (m, path.as_slice()) {
                 (Get | Head, ["healthz"]) => return Box::pin(healthz(ctx)).await,
                 (Get | Head, ["widget.js"]) => return Ok(widget::script()),
+                (Get | Head, ["openapi.json"]) => return Ok(openapi()),
                 (_, ["api", "widget", "v1", rest @ ..]) => {
                     return widget::gate::handle(ctx, &self.state.gate, req, rest).await
                 }
@@ -632,6 +635,14 @@ async fn only(
     } else {
         Err(ApiError::MethodNotAllowed)
     }
+}
+
+/// The OpenAPI document, as committed (`api::openapi` builds it natively; a test holds the two
+/// equal).
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+fn openapi() -> Response {
+    Response::text(200, "application/json", OPENAPI).with_header("cache-control", "public, max-age=300")
 }
 
 async fn healthz<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Response> {

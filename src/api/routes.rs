@@ -9,6 +9,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/exports/signed/{id}"),
     ("GET", "/healthz"),
     ("GET", "/widget.js"),
+    ("GET", "/openapi.json"),
     ("GET", "/api/agencies"),
     ("POST", "/api/agencies"),
     ("GET", "/api/agencies/{agency_id}"),

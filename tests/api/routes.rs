@@ -110,3 +110,32 @@ fn the_route_list_is_exactly_the_routers() {
     assert!(stale.is_empty(), "ROUTES names routes the router does not have: {stale:?}");
     assert_eq!(gatehouse::api::routes::ROUTES.len(), listed.len(), "no route listed twice");
 }
+
+#[test]
+fn the_committed_openapi_document_is_the_one_the_route_list_builds_and_is_served() {
+    let built = gatehouse::api::openapi::document(env!("CARGO_PKG_VERSION"));
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(committed == built, "openapi.json is stale: run `cargo run --bin gatehouse-openapi > openapi.json`");
+    // Every listed route is an operation of the document, and nothing else is.
+    let mut ops = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for (path, item) in built["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            ops.insert((method.to_ascii_uppercase(), shape(path)));
+            assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()), "operationId twice: {op}");
+            for status in ["400", "401", "403", "404", "422", "429", "500"] {
+                assert!(op["responses"][status].is_object(), "{method} {path} declares no {status}");
+            }
+        }
+    }
+    assert_eq!(ops, listed(), "the document's operations are the route list's");
+    let t = crate::common::TestApp::new();
+    let r = t.req(gatehouse::platform::http::Method::Get, "/openapi.json", None, None);
+    assert_eq!((r.status, r.header("content-type")), (200, Some("application/json")));
+    let served: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    assert!(served == committed);
+}

@@ -1,0 +1,261 @@
+//! The OpenAPI 3.1 document, built natively from `routes::ROUTES` and what this file says about
+//! each route (`gatehouse-openapi` writes it to `openapi.json`, which is committed and which the
+//! Worker serves as is). A route added to the router without being described here fails the build
+//! of the document; a test fails when the committed file differs from what this builds.
+
+use serde_json::{json, Map, Value};
+
+use super::routes::ROUTES;
+
+/// Ids in paths: a prefix, `_`, and 24 characters of Crockford base32.
+fn id_schema(prefix: &str) -> Value {
+    json!({"type": "string", "pattern": format!("^{prefix}_[0-9a-hjkmnp-tv-z]{{24}}$")})
+}
+
+/// A path parameter's schema and an example from the demo data, by its name.
+fn param(name: &str) -> (Value, Option<&'static str>) {
+    let id = |p: &str| id_schema(p);
+    match name {
+        "client_id" => (id("cli"), Some("cli_000000000000000000000001")),
+        "agency_id" => (id("agy"), Some("agy_000000000000000000000001")),
+        "contact_id" => (id("con"), None),
+        "deal_id" => (id("deal"), None),
+        "pipeline_id" => (id("pipe"), None),
+        "stage_id" => (id("stage"), None),
+        "tag_id" => (id("tag"), None),
+        "note_id" => (id("note"), None),
+        "service_id" => (id("svc"), None),
+        "staff_id" => (id("stf"), None),
+        "appointment_id" => (id("apt"), None),
+        "time_off_id" => (id("off"), None),
+        "file_id" => (id("fil"), None),
+        "domain_id" => (json!({"type": "string", "pattern": "^(dom|adm)_[0-9a-hjkmnp-tv-z]{24}$"}), None),
+        "invitation_id" => (id("inv"), None),
+        "key_id" => (id("key"), None),
+        "webhook_id" => (id("whe"), None),
+        "delivery_id" => (id("whd"), None),
+        "template_id" => (id("tpl"), None),
+        "export_id" => (id("exp"), None),
+        "user_id" => (id("usr"), Some("usr_000000000000000000000005")),
+        "tenant_id" => (json!({"type": "string"}), Some("cli_000000000000000000000001")),
+        "provider" => (json!({"type": "string"}), Some("twilio")),
+        _ => (json!({"type": "string"}), None),
+    }
+}
+
+/// Routes that need no bearer token: their own proof (a password, a token in the body, a
+/// signature in the URL, a publishable key) or none.
+fn security(method: &str, path: &str) -> Value {
+    if path.starts_with("/api/widget/v1/") {
+        return json!([{"publishableKey": []}]);
+    }
+    let public = matches!(
+        (method, path),
+        ("GET", "/healthz" | "/widget.js" | "/openapi.json" | "/assets/{file_id}" | "/api/files/signed/{id}"
+            | "/api/exports/signed/{id}" | "/api/dev/mailbox")
+            | ("POST", "/api/auth/login" | "/api/auth/login/mfa" | "/api/invitations/accept" | "/api/signup"
+                | "/api/signup/verify" | "/api/auth/password-reset" | "/api/auth/password-reset/confirm")
+    );
+    if public {
+        json!([])
+    } else {
+        json!([{"bearerAuth": []}])
+    }
+}
+
+/// The success answers of a route: status and what it carries.
+fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
+    let page = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}});
+    let object = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}});
+    let none = json!({});
+    let last = path.rsplit('/').next().unwrap_or("");
+    match (method, path) {
+        ("GET", "/widget.js") => vec![(200, json!({"content": {"text/javascript": {"schema": {"type": "string"}}}}))],
+        ("GET", p) if p.ends_with("/audit/export") => {
+            vec![(200, json!({"content": {"text/csv": {"schema": {"type": "string"}}}}))]
+        }
+        ("GET", "/assets/{file_id}" | "/api/files/signed/{id}" | "/api/exports/signed/{id}") => vec![
+            (200, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
+            (206, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
+            (304, none),
+        ],
+        ("GET", "/api/clients/{client_id}/files/{file_id}") => vec![
+            (200, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
+            (206, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
+            (304, none),
+        ],
+        ("GET", _) if is_list(path) => vec![(200, page)],
+        ("GET", _) => vec![(200, object)],
+        ("DELETE", "/api/clients/{client_id}") => vec![(202, object)],
+        ("DELETE", _) => vec![(204, none)],
+        ("PUT" | "PATCH", _) => vec![(200, object)],
+        ("POST", "/api/users") => vec![(201, object.clone()), (202, object)],
+        ("POST", "/api/clients/{client_id}/invitations") => vec![(202, object)],
+        ("POST", "/api/auth/logout-everywhere") => vec![(204, none)],
+        ("POST", "/api/auth/password-reset" | "/api/me/password" | "/api/auth/password-reset/confirm") => {
+            vec![(202, object.clone()), (204, none)]
+        }
+        ("POST", _) if is_create(last) => vec![(201, object)],
+        ("POST", _) => vec![(200, object)],
+        _ => vec![(200, object)],
+    }
+}
+
+/// A `GET` that answers a page: a collection.
+fn is_list(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or("");
+    !last.starts_with('{')
+        && !matches!(
+            last,
+            "usage" | "preferences" | "branding" | "settings" | "board" | "availability" | "me" | "healthz" | "metrics"
+                | "health" | "verify" | "config" | "mailbox" | "tenants" | "history"
+        )
+        && path.starts_with("/api/")
+        || path == "/api/admin/tenants"
+}
+
+/// A `POST` whose last segment names a collection: it creates one of them.
+fn is_create(last: &str) -> bool {
+    matches!(
+        last,
+        "agencies" | "clients" | "domains" | "templates" | "versions" | "api-keys" | "files" | "exports" | "contacts"
+            | "notes" | "tags" | "pipelines" | "stages" | "deals" | "services" | "staff" | "time-off" | "appointments"
+            | "webhooks" | "leads" | "bookings" | "signup"
+    )
+}
+
+/// The errors every operation may answer, each in the error shape.
+const ERRORS: [(u16, &str); 12] = [
+    (400, "Bad input: a malformed body, parameter or header"),
+    (401, "No token, or an invalid or ended one"),
+    (403, "Not allowed: a missing permission, another tenant's host, a disabled feature"),
+    (404, "Unknown, or another tenant's"),
+    (405, "The path exists, but not with this method"),
+    (409, "Conflicts with the current state"),
+    (413, "The body is too large"),
+    (415, "The body's content type is not accepted"),
+    (422, "A field is invalid"),
+    (429, "Over a rate limit or a plan's quota"),
+    (500, "A bug or an outage; the body names the request id of its log line"),
+    (502, "An upstream (the DNS resolver) failed"),
+];
+
+pub fn document(version: &str) -> Value {
+    let mut paths = Map::new();
+    for (method, path) in ROUTES {
+        let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        let mut responses = Map::new();
+        for (status, body) in success(method, path) {
+            let mut r = body;
+            r["description"] = json!(status_text(status));
+            responses.insert(status.to_string(), r);
+        }
+        for (status, text) in ERRORS {
+            responses.insert(status.to_string(), json!({"$ref": format!("#/components/responses/E{status}")}));
+            let _ = text;
+        }
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                let (schema, example) = param(name);
+                let mut p = json!({"name": name, "in": "path", "required": true, "schema": schema});
+                if let Some(e) = example {
+                    p["example"] = json!(e);
+                }
+                p
+            })
+            .collect();
+        let mut op = json!({
+            "operationId": operation_id(method, path),
+            "tags": [tag(path)],
+            "responses": responses,
+            "security": security(method, path),
+        });
+        if !params.is_empty() {
+            op["parameters"] = json!(params);
+        }
+        if let Some(body) = request_body(method, path) {
+            op["requestBody"] = body;
+        }
+        item[method.to_ascii_lowercase()] = op;
+    }
+    let responses: Map<String, Value> = ERRORS
+        .iter()
+        .map(|(status, text)| {
+            (
+                format!("E{status}"),
+                json!({"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            )
+        })
+        .collect();
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Gatehouse API", "version": version,
+            "description": "The management API, the widget API and the sessions of Gatehouse. See README.md, \"API\"."},
+        "servers": [{"url": "http://localhost:8787", "description": "wrangler dev"}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "An access token from POST /api/auth/login, or an API key (gh_live_...)."},
+                "publishableKey": {"type": "apiKey", "in": "query", "name": "key",
+                    "description": "A client's publishable key (pk_...); the Origin header must be one of its verified domains."},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+                    "required": ["code", "message"], "properties": {"code": {"type": "string"},
+                    "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
+                "Page": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                    "items": {"type": "array", "items": {"type": "object"}},
+                    "next_cursor": {"type": ["string", "null"]}}},
+                "Object": {"type": "object"},
+            },
+            "responses": responses,
+        },
+    })
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No content",
+        206 => "Partial content",
+        304 => "Not modified",
+        _ => "Answer",
+    }
+}
+
+fn tag(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && !s.starts_with('{')).collect();
+    match segs.as_slice() {
+        ["api", "clients", rest, ..] | ["api", "agencies", rest, ..] => rest.to_string(),
+        ["api", first, ..] => first.to_string(),
+        [first, ..] => first.to_string(),
+        [] => "root".into(),
+    }
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let mut out = method.to_ascii_lowercase();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('_');
+        let seg = seg.trim_start_matches('{').trim_end_matches('}');
+        out.extend(seg.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
+    }
+    out
+}
+
+/// A JSON body, where the route takes one.
+fn request_body(method: &str, path: &str) -> Option<Value> {
+    if !matches!(method, "POST" | "PUT" | "PATCH") {
+        return None;
+    }
+    if path.ends_with("/files") || path.ends_with("/logo") || path.ends_with("/favicon") {
+        return Some(json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}));
+    }
+    Some(json!({"content": {"application/json": {"schema": {"type": "object"}}}}))
+}
