@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: fmt, clippy (native and wasm32), native tests, the release wasm build,
-# `wrangler deploy --dry-run`, and the end-to-end and browser suites against real wrangler dev.
+# `wrangler deploy --dry-run`, the end-to-end and browser suites against real wrangler dev, and
+# schemathesis holding the API to openapi.json.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
@@ -37,5 +38,17 @@ node scripts/sizes.mjs
 step "end-to-end and browser tests (wrangler dev, headless Chromium)"
 node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs 2>&1 | tee "$GATEHOUSE_CACHE/e2e-tests.log" | grep -vE '^\s*$' | tail -n 40 >&2
 grep -qE '^ℹ fail 0$' "$GATEHOUSE_CACHE/e2e-tests.log"
+
+step "API contract (schemathesis ${SCHEMATHESIS_VERSION} against openapi.json, one run per role)"
+ST_DIR="$GATEHOUSE_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION"
+if [ ! -x "$ST_DIR/bin/st" ]; then
+  python3 -m venv "$ST_DIR" && "$ST_DIR/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+set +e
+SCHEMATHESIS_BIN="$ST_DIR/bin/st" node tests/contract/run.mjs >"$GATEHOUSE_CACHE/contract.log" 2>&1
+contract=$?
+set -e
+grep -E '^(client|agency|platform)_[a-z]+: ' "$GATEHOUSE_CACHE/contract.log" >&2 || true
+if [ "$contract" -ne 0 ]; then tail -n 120 "$GATEHOUSE_CACHE/contract.log" >&2; exit 1; fi
 
 step "all tests passed in ${SECONDS}s"

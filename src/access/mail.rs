@@ -114,7 +114,10 @@ pub async fn send_due<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Sent> {
         for m in due {
             // The body holds one-time links (invitations, resets): it stays in the outbox, for
             // `GET /api/dev/mailbox`, and out of the log.
-            ctx.p.log("info", &format!("dev mailbox: to {}: {} (GET /api/dev/mailbox to read it)", m.to_email, m.subject));
+            ctx.p.log(
+                "info",
+                &format!("dev mailbox: to {}: {} (GET /api/dev/mailbox to read it)", m.to_email, m.subject),
+            );
             ctx.p.execute(MARK_SENT, &[m.tenant_id.as_str().into(), m.id.as_str().into(), Param::Int(now)]).await?;
             out.sent += 1;
         }

@@ -51,10 +51,25 @@ fn security(method: &str, path: &str) -> Value {
     }
     let public = matches!(
         (method, path),
-        ("GET", "/healthz" | "/widget.js" | "/openapi.json" | "/assets/{file_id}" | "/api/files/signed/{id}"
-            | "/api/exports/signed/{id}" | "/api/dev/mailbox")
-            | ("POST", "/api/auth/login" | "/api/auth/login/mfa" | "/api/invitations/accept" | "/api/signup"
-                | "/api/signup/verify" | "/api/auth/password-reset" | "/api/auth/password-reset/confirm")
+        (
+            "GET",
+            "/healthz"
+                | "/widget.js"
+                | "/openapi.json"
+                | "/assets/{file_id}"
+                | "/api/files/signed/{id}"
+                | "/api/exports/signed/{id}"
+                | "/api/dev/mailbox"
+        ) | (
+            "POST",
+            "/api/auth/login"
+                | "/api/auth/login/mfa"
+                | "/api/invitations/accept"
+                | "/api/signup"
+                | "/api/signup/verify"
+                | "/api/auth/password-reset"
+                | "/api/auth/password-reset/confirm"
+        )
     );
     if public {
         json!([])
@@ -70,7 +85,9 @@ fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
     let none = json!({});
     let last = path.rsplit('/').next().unwrap_or("");
     match (method, path) {
-        ("GET", "/widget.js") => vec![(200, json!({"content": {"text/javascript": {"schema": {"type": "string"}}}}))],
+        ("GET", "/widget.js") => {
+            vec![(200, json!({"content": {"application/javascript": {"schema": {"type": "string"}}}}))]
+        }
         ("GET", p) if p.ends_with("/audit/export") => {
             vec![(200, json!({"content": {"text/csv": {"schema": {"type": "string"}}}}))]
         }
@@ -90,7 +107,7 @@ fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
         ("DELETE", _) => vec![(204, none)],
         ("PUT" | "PATCH", _) => vec![(200, object)],
         ("POST", "/api/users") => vec![(201, object.clone()), (202, object)],
-        ("POST", "/api/clients/{client_id}/invitations") => vec![(202, object)],
+        ("POST", "/api/clients/{client_id}/invitations" | "/api/clients/{client_id}/exports") => vec![(202, object)],
         ("POST", "/api/auth/logout-everywhere") => vec![(204, none)],
         ("POST", "/api/auth/password-reset" | "/api/me/password" | "/api/auth/password-reset/confirm") => {
             vec![(202, object.clone()), (204, none)]
@@ -107,8 +124,21 @@ fn is_list(path: &str) -> bool {
     !last.starts_with('{')
         && !matches!(
             last,
-            "usage" | "preferences" | "branding" | "settings" | "board" | "availability" | "me" | "healthz" | "metrics"
-                | "health" | "verify" | "config" | "mailbox" | "tenants" | "history"
+            "usage"
+                | "preferences"
+                | "branding"
+                | "settings"
+                | "board"
+                | "availability"
+                | "me"
+                | "healthz"
+                | "metrics"
+                | "health"
+                | "verify"
+                | "config"
+                | "mailbox"
+                | "tenants"
+                | "history"
         )
         && path.starts_with("/api/")
         || path == "/api/admin/tenants"
@@ -118,9 +148,28 @@ fn is_list(path: &str) -> bool {
 fn is_create(last: &str) -> bool {
     matches!(
         last,
-        "agencies" | "clients" | "domains" | "templates" | "versions" | "api-keys" | "files" | "exports" | "contacts"
-            | "notes" | "tags" | "pipelines" | "stages" | "deals" | "services" | "staff" | "time-off" | "appointments"
-            | "webhooks" | "leads" | "bookings" | "signup"
+        "agencies"
+            | "clients"
+            | "domains"
+            | "templates"
+            | "versions"
+            | "api-keys"
+            | "files"
+            | "exports"
+            | "contacts"
+            | "notes"
+            | "tags"
+            | "pipelines"
+            | "stages"
+            | "deals"
+            | "services"
+            | "staff"
+            | "time-off"
+            | "appointments"
+            | "webhooks"
+            | "leads"
+            | "bookings"
+            | "signup"
     )
 }
 
@@ -150,9 +199,11 @@ pub fn document(version: &str) -> Value {
             r["description"] = json!(status_text(status));
             responses.insert(status.to_string(), r);
         }
-        for (status, text) in ERRORS {
-            responses.insert(status.to_string(), json!({"$ref": format!("#/components/responses/E{status}")}));
-            let _ = text;
+        for (status, _) in ERRORS {
+            // Outside /api a 404 is a plain HTML page, for browsers.
+            let name =
+                if status == 404 && !path.starts_with("/api/") { "E404Page".to_string() } else { format!("E{status}") };
+            responses.insert(status.to_string(), json!({"$ref": format!("#/components/responses/{name}")}));
         }
         let params: Vec<Value> = path
             .split('/')
@@ -180,7 +231,7 @@ pub fn document(version: &str) -> Value {
         }
         item[method.to_ascii_lowercase()] = op;
     }
-    let responses: Map<String, Value> = ERRORS
+    let mut responses: Map<String, Value> = ERRORS
         .iter()
         .map(|(status, text)| {
             (
@@ -189,6 +240,10 @@ pub fn document(version: &str) -> Value {
             )
         })
         .collect();
+    responses.insert(
+        "E404Page".into(),
+        json!({"description": "Nothing at this address (an HTML page)", "content": {"text/html": {"schema": {"type": "string"}}}}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Gatehouse API", "version": version,
@@ -255,7 +310,67 @@ fn request_body(method: &str, path: &str) -> Option<Value> {
         return None;
     }
     if path.ends_with("/files") || path.ends_with("/logo") || path.ends_with("/favicon") {
-        return Some(json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}));
+        return Some(
+            json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        );
     }
-    Some(json!({"content": {"application/json": {"schema": {"type": "object"}}}}))
+    let schema = body_schema(method, path).unwrap_or_else(|| json!({"type": "object"}));
+    Some(json!({"content": {"application/json": {"schema": schema}}}))
+}
+
+/// The bodies of the routes a caller uses most, so generated requests also reach their success
+/// paths; the rest are described as objects, and refuse what they do not take with 400 or 422.
+fn body_schema(method: &str, path: &str) -> Option<Value> {
+    let text = |max: u32| json!({"type": "string", "minLength": 1, "maxLength": max});
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    Some(match (method, path) {
+        ("POST", "/api/auth/login") => obj(
+            json!({"email": {"type": "string", "format": "email"}, "password": text(200), "tenant": {"type": "string"}}),
+            &["email", "password"],
+        ),
+        ("POST", "/api/auth/switch") => obj(json!({"tenant": {"type": "string"}}), &["tenant"]),
+        ("POST", "/api/clients") => obj(
+            json!({"name": text(120), "slug": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$"}}),
+            &["name", "slug"],
+        ),
+        ("POST", "/api/clients/{client_id}/contacts") => obj(
+            json!({"name": text(200), "email": {"type": "string", "format": "email"}, "phone": {"type": "string", "maxLength": 40}}),
+            &["name"],
+        ),
+        ("PATCH", "/api/clients/{client_id}/contacts/{contact_id}") => {
+            obj(json!({"name": text(200), "email": {"type": "string", "format": "email"}}), &[])
+        }
+        ("POST", "/api/clients/{client_id}/tags") => {
+            obj(json!({"name": text(60), "color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"}}), &["name"])
+        }
+        ("POST", "/api/clients/{client_id}/pipelines") => obj(
+            json!({"name": text(120), "stages": {"type": "array", "items": text(60), "minItems": 1, "maxItems": 10}}),
+            &["name", "stages"],
+        ),
+        ("POST", "/api/clients/{client_id}/deals") => obj(
+            json!({"title": text(200), "pipeline_id": {"type": "string"}, "value_minor": {"type": "integer", "minimum": 0}, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}),
+            &["title"],
+        ),
+        ("POST", "/api/clients/{client_id}/services") => obj(
+            json!({"name": text(120), "duration_min": {"type": "integer", "minimum": 5, "maximum": 480}}),
+            &["name", "duration_min"],
+        ),
+        ("POST", "/api/clients/{client_id}/domains") => {
+            obj(json!({"domain": text(253), "purpose": {"enum": ["widget", "portal", "both"]}}), &["domain", "purpose"])
+        }
+        ("POST", "/api/clients/{client_id}/domains/check") => obj(json!({"origin": text(300)}), &["origin"]),
+        ("POST", "/api/agencies/{agency_id}/domains") => obj(json!({"domain": text(253)}), &["domain"]),
+        ("POST", "/api/clients/{client_id}/webhooks") => obj(
+            json!({"url": {"type": "string", "format": "uri"}, "event_types": {"type": "array", "items": {"type": "string"}}}),
+            &["url", "event_types"],
+        ),
+        ("POST", "/api/agencies/{agency_id}/templates") => {
+            obj(json!({"name": text(120), "spec": {"type": "object"}}), &["name", "spec"])
+        }
+        ("PUT", "/api/clients/{client_id}/branding" | "/api/agencies/{agency_id}/branding") => obj(
+            json!({"primary_color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"}, "tagline": {"type": "string", "maxLength": 140}}),
+            &[],
+        ),
+        _ => return None,
+    })
 }

@@ -114,10 +114,9 @@ fn the_route_list_is_exactly_the_routers() {
 #[test]
 fn the_committed_openapi_document_is_the_one_the_route_list_builds_and_is_served() {
     let built = gatehouse::api::openapi::document(env!("CARGO_PKG_VERSION"));
-    let committed: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap(),
-    )
-    .unwrap();
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap())
+            .unwrap();
     assert!(committed == built, "openapi.json is stale: run `cargo run --bin gatehouse-openapi > openapi.json`");
     // Every listed route is an operation of the document, and nothing else is.
     let mut ops = BTreeSet::new();

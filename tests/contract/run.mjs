@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { startWorker, testSecrets, ROOT } from "../e2e/harness.mjs";
 
 const ST = process.env.SCHEMATHESIS_BIN || "st";
-const EXAMPLES = process.env.CONTRACT_MAX_EXAMPLES || "5";
+const EXAMPLES = process.env.CONTRACT_MAX_EXAMPLES || "8";
 // Roles from least to most privileged.
 const ROLES = [
   ["client_viewer", "viewer@acme.test"],
