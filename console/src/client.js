@@ -44,8 +44,40 @@ export function Usage({ base }) {
   </div>`}<//>`;
 }
 
-function Overview({ c, base }) {
-  return html`<${Section} title="Usage"><${Usage} base=${base} /><//>
+/** The agency's and platform's view of a client's health (`clients:manage`). */
+function Health({ base }) {
+  const health = useData(`${base}/health`, [base]);
+  return html`<${Section} title="Health">
+    <${Loaded} state=${health}>${(h) => html`<div class="health">
+      <p class=${`answer ${h.status === "ok" ? "ok" : "error"}`} role="status"><strong>${h.status === "ok" ? "Healthy" : "Needs attention"}</strong></p>
+      ${h.attention.length ? html`<ul class="attention">${h.attention.map((a) => html`<li>${a}</li>`)}</ul>` : null}
+      <dl class="facts">
+        <dt>Domains</dt><dd>${h.domains.verified} verified${h.domains.lapsing ? `, ${h.domains.lapsing} lapsing` : ""}${h.domains.failed ? `, ${h.domains.failed} failed` : ""}${h.domains.pending ? `, ${h.domains.pending} pending` : ""}${h.domains.lapsed ? `, ${h.domains.lapsed} lapsed` : ""}</dd>
+        <dt>Last widget hit</dt><dd>${h.last_widget_hit ? when(h.last_widget_hit) : "none yet"}</dd>
+        <dt>Errors (${h.errors.window_days} days)</dt><dd>${(h.errors.rate * 100).toFixed(1)}% of ${fmt(h.errors.requests)} requests</dd>
+      </dl>
+    </div>`}<//>
+  <//>`;
+}
+
+/** The client's daily counters for the last two weeks. */
+function Traffic({ base }) {
+  const metrics = useData(() => {
+    const day = (d) => new Date(Date.now() - d * 86_400_000).toISOString().slice(0, 10);
+    return api("GET", `${base}/metrics?from=${day(13)}&to=${day(0)}`);
+  }, [base]);
+  return html`<${Section} title="Traffic, last 14 days">
+    <${Loaded} state=${metrics} empty="No traffic recorded yet.">${(m) => html`<table class="table traffic">
+      <thead><tr><th scope="col">Day</th><th scope="col">Requests</th><th scope="col">Errors</th><th scope="col">Widget allowed</th><th scope="col">Widget refused</th><th scope="col">Leads</th><th scope="col">Bookings</th></tr></thead>
+      <tbody>${m.items.map((d) => html`<tr><td>${d.day}</td><td>${fmt(d.requests)}</td><td>${fmt(d.errors)}</td><td>${fmt(d.widget_allowed)}</td><td>${fmt(d.widget_denied)}</td><td>${fmt(d.leads)}</td><td>${fmt(d.bookings)}</td></tr>`)}</tbody>
+    </table>`}<//>
+  <//>`;
+}
+
+function Overview({ c, base, can }) {
+  return html`${can("clients:manage") ? html`<${Health} base=${base} />` : null}
+  <${Section} title="Usage"><${Usage} base=${base} /><//>
+  <${Traffic} base=${base} />
   <${Section} title="Profile">
     <dl class="facts">
       <dt>Slug</dt><dd>${c.slug}</dd>

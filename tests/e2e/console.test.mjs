@@ -475,3 +475,40 @@ describe("long lists", () => {
     }
   });
 });
+
+describe("a client's health and traffic", () => {
+  test("the agency sees a client's health and its daily traffic on the overview; axe finds nothing serious at 1280 and 375 px", async () => {
+    // The isolate writes its daily counters with the cron, among other times.
+    const cron = await w.request("POST", "/__scheduled?cron=recheck-now");
+    assert.equal(cron.status, 200, cron.text);
+    for (const width of [1280, 375]) {
+      const { context, page, errors } = await signedIn("agency.admin@northwind.test", { width, bypassCSP: true });
+      try {
+        await page.goto(`http://localhost:${w.port}/console#/c/${T.acme}`);
+        await page.getByRole("heading", { name: "Health" }).waitFor();
+        await page.locator(".health .answer").waitFor();
+        assert.match(await page.locator(".health .answer").textContent(), /Healthy|Needs attention/);
+        assert.match(await page.locator(".health dl").textContent(), /\d+ verified/);
+        const traffic = page.locator("table.traffic tbody tr");
+        await traffic.first().waitFor();
+        const today = new Date().toISOString().slice(0, 10);
+        assert.equal(await traffic.last().locator("td").first().textContent(), today);
+        assert.ok(Number((await traffic.last().locator("td").nth(1).textContent()).replace(/,/g, "")) > 0);
+        await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+        assert.deepEqual(await axe(page), [], `client-health at ${width}`);
+        await page.screenshot({ path: join(SHOTS, `client-health-${width}.png`), fullPage: true });
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    }
+    // A client's own admin sees its traffic, but not the agency's health view.
+    const { context, page } = await signedIn("admin@acme.test", { host: `acme.localhost:${w.port}` });
+    try {
+      await page.getByRole("heading", { name: "Traffic, last 14 days" }).waitFor();
+      assert.equal(await page.getByRole("heading", { name: "Health" }).count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
+});
