@@ -34,6 +34,7 @@ Gatehouse is starting on http://localhost:$PORT
               -d '{"email":"admin@acme.test","password":"dev-acme-admin"}'
   console:  http://localhost:$PORT/console   (agency.admin@northwind.test / dev-agency-admin)
             http://acme.localhost:$PORT/console   (the client's own, on its portal host)
+            http://northwind.localhost:$PORT/console   (the agency's own, on its portal host)
   portal:   http://acme.localhost:$PORT   http://globex.localhost:$PORT
   widget:   <script src="http://localhost:$PORT/widget.js" data-key="<acme key above>" async></script>
             on a page served from http://shop.localhost:<any port>
