@@ -223,6 +223,14 @@ pub fn document(version: &str) -> Value {
             "responses": responses,
             "security": security(method, path),
         });
+        let mut params = params;
+        if *method == "GET" && is_list(path) {
+            params.push(json!({"name": "limit", "in": "query", "required": false,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}}));
+            params.push(json!({"name": "cursor", "in": "query", "required": false,
+                "schema": {"type": "string", "maxLength": 128},
+                "description": "The `next_cursor` of the previous page."}));
+        }
         if !params.is_empty() {
             op["parameters"] = json!(params);
         }

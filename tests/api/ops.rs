@@ -29,7 +29,7 @@ fn widget(t: &TestApp, origin: &str) -> Response {
 
 #[test]
 fn every_request_leaves_one_json_line_with_its_template_tenant_and_id() {
-    let t = TestApp::new();
+    let t = TestApp::with_config(test_config(&[("LOG_LEVEL", "debug")]));
     let tok = t.login("admin@acme.test");
     t.p.logs.borrow_mut().clear();
     let r = t.call(
@@ -51,6 +51,7 @@ fn every_request_leaves_one_json_line_with_its_template_tenant_and_id() {
 
     let logged = lines(&t);
     assert_eq!(logged.len(), 4, "one line per request: {logged:?}");
+    assert_eq!(logged[1].0, "debug", "an allowed widget read is a debug line");
     let (level, first) = &logged[0];
     assert_eq!(level, "info");
     assert_eq!(first["request_id"], "8f1e2d3c4b5a6978-AMS");
@@ -94,6 +95,17 @@ fn a_server_fault_is_logged_with_its_detail_and_answered_with_the_request_id_alo
     assert_eq!((level.as_str(), line["status"].as_u64()), ("error", Some(500)));
     assert_eq!(line["request_id"], id.as_str());
     assert!(line["error"]["detail"].as_str().is_some_and(|d| !d.is_empty()), "{line}");
+}
+
+#[test]
+fn at_the_default_level_allowed_widget_reads_are_counted_but_not_logged() {
+    let t = TestApp::new();
+    assert_eq!(widget(&t, "http://shop.localhost").status, 200);
+    assert_eq!(widget(&t, "https://evil.example").status, 403);
+    let logged = lines(&t);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].1["gate"], "denied_origin", "refusals are logged");
+    assert_eq!(t.p.points.borrow().len(), 2, "both are data points");
 }
 
 #[test]

@@ -12,7 +12,8 @@ const T = {};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
-  w = await startWorker({ vars: { ...testSecrets(), METRICS_FLUSH_SECS: "1" } });
+  // At `debug` every request has its line, allowed widget reads included.
+  w = await startWorker({ vars: { ...testSecrets(), METRICS_FLUSH_SECS: "1", LOG_LEVEL: "debug" } });
   T.agency = await w.login("agency.admin@northwind.test");
   T.acme = (await w.request("GET", "/api/clients", { token: T.agency })).json.items.find((c) => c.slug === "acme").id;
 });
