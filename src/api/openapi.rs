@@ -80,8 +80,17 @@ fn security(method: &str, path: &str) -> Value {
 
 /// The success answers of a route: status and what it carries.
 fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
-    let page = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}});
-    let object = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}});
+    let (page, object) = match entity(path) {
+        Some(e) => (
+            json!({"content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Page"},
+                {"properties": {"items": {"items": {"$ref": format!("#/components/schemas/{e}")}}}}]}}}}),
+            json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{e}")}}}}),
+        ),
+        None => (
+            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}),
+            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}}),
+        ),
+    };
     let none = json!({});
     let last = path.rsplit('/').next().unwrap_or("");
     match (method, path) {
@@ -103,7 +112,9 @@ fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
         ],
         ("GET", _) if is_list(path) => vec![(200, page)],
         ("GET", _) => vec![(200, object)],
-        ("DELETE", "/api/clients/{client_id}") => vec![(202, object)],
+        ("DELETE", "/api/clients/{client_id}") => {
+            vec![(202, json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}}))]
+        }
         ("DELETE", _) => vec![(204, none)],
         ("PUT" | "PATCH", _) => vec![(200, object)],
         ("POST", "/api/users") => vec![(201, object.clone()), (202, object)],
@@ -116,6 +127,22 @@ fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
         ("POST", _) => vec![(200, object)],
         _ => vec![(200, object)],
     }
+}
+
+/// The entity a route answers (one, or a page of them), where the document describes it.
+fn entity(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/api/clients" | "/api/clients/{client_id}" => "Client",
+        "/api/agencies" | "/api/agencies/{agency_id}" => "Agency",
+        "/api/clients/{client_id}/domains"
+        | "/api/clients/{client_id}/domains/{domain_id}/verify"
+        | "/api/agencies/{agency_id}/domains"
+        | "/api/agencies/{agency_id}/domains/{domain_id}/verify" => "Domain",
+        "/api/clients/{client_id}/contacts" | "/api/clients/{client_id}/contacts/{contact_id}" => "Contact",
+        "/api/me" => "Me",
+        "/healthz" => "Health",
+        _ => return None,
+    })
 }
 
 /// A `GET` that answers a page: a collection.
@@ -274,6 +301,29 @@ pub fn document(version: &str) -> Value {
                     "items": {"type": "array", "items": {"type": "object"}},
                     "next_cursor": {"type": ["string", "null"]}}},
                 "Object": {"type": "object"},
+                "Client": {"type": "object", "required": ["id", "agency_id", "name", "slug", "status", "effective_status", "plan", "publishable_key", "test_mode", "time_zone", "created_at"],
+                    "properties": {"id": {"type": "string"}, "agency_id": {"type": "string"}, "name": {"type": "string"},
+                    "slug": {"type": "string"}, "status": {"type": "string"}, "effective_status": {"type": "string"},
+                    "plan": {"type": "string"}, "publishable_key": {"type": "string"}, "test_mode": {"type": "boolean"},
+                    "time_zone": {"type": "string"}, "email": {"type": ["string", "null"]}, "created_at": {"type": "integer"}}},
+                "Agency": {"type": "object", "required": ["id", "name", "slug", "status", "plan", "portal_host", "require_mfa"],
+                    "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"},
+                    "status": {"type": "string"}, "plan": {"type": "string"}, "portal_host": {"type": "string"},
+                    "require_mfa": {"type": "boolean"}}},
+                "Domain": {"type": "object", "required": ["id", "domain", "purpose", "status", "verification"],
+                    "properties": {"id": {"type": "string"}, "domain": {"type": "string"}, "purpose": {"enum": ["widget", "portal", "both"]},
+                    "status": {"enum": ["pending", "verified", "failed", "lapsed"]}, "status_reason": {"type": ["string", "null"]},
+                    "verification": {"type": "object", "required": ["type", "name", "value"], "properties": {"type": {"const": "TXT"},
+                    "name": {"type": "string"}, "value": {"type": "string"}}}}},
+                "Contact": {"type": "object", "required": ["id", "client_id", "name", "source", "created_at", "tags"],
+                    "properties": {"id": {"type": "string"}, "client_id": {"type": "string"}, "name": {"type": "string"},
+                    "email": {"type": ["string", "null"]}, "phone": {"type": ["string", "null"]}, "source": {"type": "string"},
+                    "created_at": {"type": "integer"}, "tags": {"type": "array"}}},
+                "Me": {"type": "object", "required": ["user", "memberships", "context"], "properties": {
+                    "user": {"type": "object", "required": ["id", "email"]}, "memberships": {"type": "array"},
+                    "context": {"type": "object", "required": ["tenant", "scope", "role", "permissions"]}}},
+                "Health": {"type": "object", "required": ["status", "version", "schema_version"], "properties": {
+                    "status": {"const": "ok"}, "version": {"type": "string"}, "schema_version": {"type": ["integer", "null"]}}},
             },
             "responses": responses,
         },

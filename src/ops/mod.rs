@@ -45,14 +45,13 @@ pub struct RequestRecord<'a> {
 }
 
 impl RequestRecord<'_> {
-    /// `error` for a 5xx; `debug` for an allowed widget read (a config fetch or a preflight: one
-    /// per page view of every client's site, counted in full by Analytics Engine and the daily
-    /// counters); else `info`.
+    /// `error` for a 5xx; `debug` for a widget read the gate decided (a config fetch, a slot list
+    /// or a preflight, allowed or refused: one per page view of every client's site, each counted
+    /// with its decision by Analytics Engine and the daily counters); else `info`.
     pub fn level(&self) -> &'static str {
         if self.status >= 500 {
             "error"
-        } else if self.gate == Some("allowed") && self.status < 400 && matches!(self.method, "GET" | "HEAD" | "OPTIONS")
-        {
+        } else if self.gate.is_some() && matches!(self.method, "GET" | "HEAD" | "OPTIONS") {
             "debug"
         } else {
             "info"

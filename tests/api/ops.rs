@@ -98,14 +98,24 @@ fn a_server_fault_is_logged_with_its_detail_and_answered_with_the_request_id_alo
 }
 
 #[test]
-fn at_the_default_level_allowed_widget_reads_are_counted_but_not_logged() {
+fn at_the_default_level_widget_reads_are_counted_but_not_logged_and_widget_writes_are_logged() {
     let t = TestApp::new();
     assert_eq!(widget(&t, "http://shop.localhost").status, 200);
     assert_eq!(widget(&t, "https://evil.example").status, 403);
+    assert!(lines(&t).is_empty(), "{:?}", lines(&t));
+    assert_eq!(t.p.points.borrow().len(), 2, "both are data points, with their decision");
+    assert!(t.p.points.borrow()[1].contains("|denied_origin|4xx|403"), "{:?}", t.p.points.borrow());
+    let lead = t.call(
+        Request::new(Method::Post, &format!("/api/widget/v1/leads?key={}", t.demo.acme_key))
+            .with_header("host", API)
+            .with_header("origin", "https://evil.example")
+            .with_header("content-type", "application/json")
+            .with_body(json!({"name": "Visitor"}).to_string()),
+    );
+    assert_eq!(lead.status, 403);
     let logged = lines(&t);
-    assert_eq!(logged.len(), 1, "{logged:?}");
-    assert_eq!(logged[0].1["gate"], "denied_origin", "refusals are logged");
-    assert_eq!(t.p.points.borrow().len(), 2, "both are data points");
+    assert_eq!(logged.len(), 1, "a refused write is an info line: {logged:?}");
+    assert_eq!((logged[0].0.as_str(), logged[0].1["gate"].as_str()), ("info", Some("denied_origin")));
 }
 
 #[test]
