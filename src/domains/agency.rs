@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::hostname::DomainPattern;
-use super::{check_txt, is_consumer_domain, system_actor, Proof, CHALLENGE_LABEL, RECHECK_BATCH};
+use super::{check_txt, system_actor, Proof, CHALLENGE_LABEL, RECHECK_BATCH};
 use crate::access::audit::{self, Actor, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::store::Agency;
@@ -87,15 +87,7 @@ impl AgencyDomain {
             "purpose": "portal",
             "status": self.status,
             "status_reason": self.status_reason,
-            "verification": {
-                "type": "TXT",
-                "name": name,
-                "value": self.verification_token,
-                "instructions": format!(
-                    "Create a DNS TXT record named {name} with the value {}, then call verify.",
-                    self.verification_token
-                ),
-            },
+            "verification": super::verification_json(&name, &self.verification_token),
             "consecutive_failures": self.consecutive_failures,
             "verified_at": self.verified_at,
             "last_checked_at": self.last_checked_at,
@@ -138,15 +130,7 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         return Err(ApiError::invalid("invalid_wildcard", "a portal domain must be one exact hostname"));
     }
     let name = pattern.as_string();
-    let site = pattern
-        .site()
-        .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
-    if is_consumer_domain(&site) {
-        return Err(ApiError::invalid(
-            "consumer_domain",
-            format!("{site} is a consumer mail provider's domain; register a domain your agency owns"),
-        ));
-    }
+    super::claimable_site(&pattern)?;
     let base = ctx.cfg.portal_base_domain.as_str();
     let platforms = ctx.cfg.api_hosts.iter().any(|h| h.split(':').next() == Some(name.as_str()));
     if platforms || name == base || name.ends_with(&format!(".{base}")) {

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    apply, check_txt, collide, is_consumer_domain, list_for_client, one, reload, verify_claim, DomainRow, Proof,
-    Transition, INSERT, SAME_SITE_ELSEWHERE,
+    apply, check_txt, collide, list_for_client, one, reload, verify_claim, DomainRow, Proof, Transition, INSERT,
+    SAME_SITE_ELSEWHERE,
 };
 use crate::access::audit::{self, Event};
 use crate::access::plans::{self, Metric};
@@ -118,15 +118,7 @@ pub async fn create<P: Platform>(
         return Err(ApiError::invalid("invalid_port", "port must be 1-65535"));
     }
     let name = pattern.as_string();
-    let site = pattern
-        .site()
-        .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
-    if is_consumer_domain(&site) {
-        return Err(ApiError::invalid(
-            "consumer_domain",
-            format!("{site} is a consumer mail provider's domain; register a domain your business owns"),
-        ));
-    }
+    let site = super::claimable_site(&pattern)?;
     // Two tenants answering for one host would defeat the gate: refuse any overlap with what
     // other clients have *verified* in the same site, at any depth and in either direction.
     // Patterns on the same base (`x.com` and `*.x.com`) share one TXT challenge, so one proof

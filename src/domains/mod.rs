@@ -124,15 +124,7 @@ impl DomainRow {
             "status": self.status,
             "status_reason": self.status_reason,
             "verified_by": self.verified_by,
-            "verification": {
-                "type": "TXT",
-                "name": self.challenge_name(),
-                "value": self.verification_token,
-                "instructions": format!(
-                    "Create a DNS TXT record named {} with the value {}, then call verify.",
-                    self.challenge_name(), self.verification_token
-                ),
-            },
+            "verification": verification_json(&self.challenge_name(), &self.verification_token),
             "consecutive_failures": self.consecutive_failures,
             "verified_at": self.verified_at,
             "last_checked_at": self.last_checked_at,
@@ -178,6 +170,31 @@ pub async fn portal_owner<P: Platform>(ctx: &Ctx<'_, P>, host: &str) -> ApiResul
         return Ok(Some(PortalOwner::Client(Box::new(c))));
     }
     Ok(agency::portal_owner(ctx, host).await?.map(PortalOwner::Agency))
+}
+
+/// The registrable domain (eTLD+1) a claim lives in, once it has one that is not a consumer mail
+/// provider's: the checks every claim passes, a client's or an agency's.
+pub fn claimable_site(pattern: &DomainPattern) -> ApiResult<String> {
+    let site = pattern
+        .site()
+        .ok_or_else(|| ApiError::invalid("public_suffix_not_allowed", "this name has no registrable domain"))?;
+    if is_consumer_domain(&site) {
+        return Err(ApiError::invalid(
+            "consumer_domain",
+            format!("{site} is a consumer mail provider's domain; register a domain you own"),
+        ));
+    }
+    Ok(site)
+}
+
+/// The TXT record that proves a claim, as the API shows it.
+pub fn verification_json(name: &str, token: &str) -> Value {
+    json!({
+        "type": "TXT",
+        "name": name,
+        "value": token,
+        "instructions": format!("Create a DNS TXT record named {name} with the value {token}, then call verify."),
+    })
 }
 
 const CONSUMER_MAIL_DOMAINS: &str = include_str!("../../data/consumer_mail_domains.txt");

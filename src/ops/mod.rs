@@ -45,13 +45,18 @@ pub struct RequestRecord<'a> {
 }
 
 impl RequestRecord<'_> {
-    /// `error` for a 5xx; `debug` for a widget read the gate decided (a config fetch, a slot list
-    /// or a preflight, allowed or refused: one per page view of every client's site, each counted
-    /// with its decision by Analytics Engine and the daily counters); else `info`.
+    /// `error` for a 5xx; `debug` for the traffic that comes with every page view of a client's
+    /// site, counted in full by Analytics Engine and the daily counters: a widget read the gate
+    /// decided (a config fetch, a slot list or a preflight, allowed or refused) and a successful
+    /// read of a static file (`/widget.js`, a public asset, the console's bundle) or of
+    /// `/healthz`; else `info`.
     pub fn level(&self) -> &'static str {
+        let read = matches!(self.method, "GET" | "HEAD" | "OPTIONS");
+        let static_file = matches!(self.route, Some("/widget.js" | "/healthz" | "/openapi.json" | "/assets/{file_id}"))
+            && self.status < 400;
         if self.status >= 500 {
             "error"
-        } else if self.gate.is_some() && matches!(self.method, "GET" | "HEAD" | "OPTIONS") {
+        } else if read && (self.gate.is_some() || static_file) {
             "debug"
         } else {
             "info"
@@ -129,10 +134,12 @@ pub struct Counters {
 const MAX_PENDING: usize = 200;
 
 /// Adds `?3..?9` to a tenant's day, creating the row on its first count. Atomic per statement, so
-/// isolates writing the same day at once add up. A tenant purged meanwhile gets no row back.
+/// isolates writing the same day at once add up. A deleted client gets no row: its purge, which
+/// may take several runs, must not find one written behind it.
 pub const UPSERT_DAY: &str = "INSERT INTO tenant_daily (tenant_id, day, requests, errors, widget_allowed, \
     widget_denied, leads, bookings, last_widget_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-    WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?1) OR EXISTS (SELECT 1 FROM agencies WHERE id = ?1) \
+    WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?1 AND deleted_at IS NULL) \
+    OR EXISTS (SELECT 1 FROM agencies WHERE id = ?1) \
     ON CONFLICT (tenant_id, day) DO UPDATE SET requests = requests + excluded.requests, \
     errors = errors + excluded.errors, widget_allowed = widget_allowed + excluded.widget_allowed, \
     widget_denied = widget_denied + excluded.widget_denied, leads = leads + excluded.leads, \

@@ -116,6 +116,11 @@ fn at_the_default_level_widget_reads_are_counted_but_not_logged_and_widget_write
     let logged = lines(&t);
     assert_eq!(logged.len(), 1, "a refused write is an info line: {logged:?}");
     assert_eq!((logged[0].0.as_str(), logged[0].1["gate"].as_str()), ("info", Some("denied_origin")));
+    // The widget's script and the health check come with page views and monitors: debug lines.
+    assert_eq!(t.req(Method::Get, "/widget.js", None, None).status, 200);
+    assert_eq!(t.req(Method::Get, "/healthz", None, None).status, 200);
+    assert_eq!(lines(&t).len(), 1);
+    assert_eq!(t.p.points.borrow().len(), 5);
 }
 
 #[test]
