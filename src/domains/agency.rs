@@ -219,12 +219,7 @@ pub async fn verify<P: Platform>(
         // A verified domain that fails a manual re-verify keeps serving until the scheduled job
         // lapses it, as a client's does.
         proof if d.status != "verified" => {
-            let reason = if proof == Proof::Missing {
-                format!("no TXT record found at {name}")
-            } else {
-                format!("the TXT record at {name} does not hold the expected token")
-            };
-            transition(ctx, &actor, &d, "failed", Some(reason), d.consecutive_failures).await?;
+            transition(ctx, &actor, &d, "failed", proof.failure(&name), d.consecutive_failures).await?;
         }
         _ => {}
     }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    apply, check_txt, collide, list_for_client, one, reload, verify_claim, DomainRow, Proof, Transition, INSERT,
+    apply, check_txt, collide, list_for_client, one, reload, verify_claim, DomainRow, Transition, INSERT,
     SAME_SITE_ELSEWHERE,
 };
 use crate::access::audit::{self, Event};
@@ -204,13 +204,7 @@ async fn prove<P: Platform>(
             failures: d.consecutive_failures,
             action: "domain.verification_failed",
         };
-        let t = match proof {
-            Proof::Found => None,
-            Proof::Missing => Some(failed(format!("no TXT record found at {}", d.challenge_name()))),
-            Proof::Mismatch => {
-                Some(failed(format!("the TXT record at {} does not hold the expected token", d.challenge_name())))
-            }
-        };
+        let t = proof.failure(&d.challenge_name()).map(failed);
         match t {
             // A verified domain that fails a manual re-verify keeps serving until the scheduled
             // job lapses it; only pending, failed and lapsed domains move to failed here.

@@ -220,6 +220,17 @@ pub enum Proof {
     Mismatch,
 }
 
+impl Proof {
+    /// Why a claim whose challenge record is at `name` failed its proof; None when it passed.
+    pub fn failure(&self, name: &str) -> Option<String> {
+        match self {
+            Proof::Found => None,
+            Proof::Missing => Some(format!("no TXT record found at {name}")),
+            Proof::Mismatch => Some(format!("the TXT record at {name} does not hold the expected token")),
+        }
+    }
+}
+
 /// Reads TXT records over DNS-over-HTTPS and looks for the token.
 pub async fn check_txt(out: &impl Outbound, resolver: &str, name: &str, token: &str) -> ApiResult<Proof> {
     let values: Vec<String> = match dns::query(out, resolver, name, "TXT").await? {
