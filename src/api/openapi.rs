@@ -78,130 +78,8 @@ fn security(method: &str, path: &str) -> Value {
     }
 }
 
-/// The success answers of a route: status and what it carries.
-fn success(method: &str, path: &str) -> Vec<(u16, Value)> {
-    let (page, object) = match entity(path) {
-        Some(e) => (
-            json!({"content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/Page"},
-                {"properties": {"items": {"items": {"$ref": format!("#/components/schemas/{e}")}}}}]}}}}),
-            json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{e}")}}}}),
-        ),
-        None => (
-            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}),
-            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}}),
-        ),
-    };
-    let none = json!({});
-    let last = path.rsplit('/').next().unwrap_or("");
-    match (method, path) {
-        ("GET", "/widget.js") => {
-            vec![(200, json!({"content": {"application/javascript": {"schema": {"type": "string"}}}}))]
-        }
-        ("GET", p) if p.ends_with("/audit/export") => {
-            vec![(200, json!({"content": {"text/csv": {"schema": {"type": "string"}}}}))]
-        }
-        ("GET", "/assets/{file_id}" | "/api/files/signed/{id}" | "/api/exports/signed/{id}") => vec![
-            (200, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
-            (206, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
-            (304, none),
-        ],
-        ("GET", "/api/clients/{client_id}/files/{file_id}") => vec![
-            (200, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
-            (206, json!({"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})),
-            (304, none),
-        ],
-        ("GET", _) if is_list(path) => vec![(200, page)],
-        ("GET", _) => vec![(200, object)],
-        ("DELETE", "/api/clients/{client_id}") => {
-            vec![(202, json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Object"}}}}))]
-        }
-        ("DELETE", _) => vec![(204, none)],
-        ("PUT" | "PATCH", _) => vec![(200, object)],
-        ("POST", "/api/users") => vec![(201, object.clone()), (202, object)],
-        ("POST", "/api/clients/{client_id}/invitations" | "/api/clients/{client_id}/exports") => vec![(202, object)],
-        ("POST", "/api/auth/logout-everywhere") => vec![(204, none)],
-        ("POST", "/api/auth/password-reset" | "/api/me/password" | "/api/auth/password-reset/confirm") => {
-            vec![(202, object.clone()), (204, none)]
-        }
-        ("POST", _) if is_create(last) => vec![(201, object)],
-        ("POST", _) => vec![(200, object)],
-        _ => vec![(200, object)],
-    }
-}
-
-/// The entity a route answers (one, or a page of them), where the document describes it.
-fn entity(path: &str) -> Option<&'static str> {
-    Some(match path {
-        "/api/clients" | "/api/clients/{client_id}" => "Client",
-        "/api/agencies" | "/api/agencies/{agency_id}" => "Agency",
-        "/api/clients/{client_id}/domains"
-        | "/api/clients/{client_id}/domains/{domain_id}/verify"
-        | "/api/agencies/{agency_id}/domains"
-        | "/api/agencies/{agency_id}/domains/{domain_id}/verify" => "Domain",
-        "/api/clients/{client_id}/contacts" | "/api/clients/{client_id}/contacts/{contact_id}" => "Contact",
-        "/api/me" => "Me",
-        "/healthz" => "Health",
-        _ => return None,
-    })
-}
-
-/// A `GET` that answers a page: a collection.
-fn is_list(path: &str) -> bool {
-    let last = path.rsplit('/').next().unwrap_or("");
-    !last.starts_with('{')
-        && !matches!(
-            last,
-            "usage"
-                | "preferences"
-                | "branding"
-                | "settings"
-                | "board"
-                | "availability"
-                | "me"
-                | "healthz"
-                | "metrics"
-                | "health"
-                | "verify"
-                | "config"
-                | "mailbox"
-                | "tenants"
-                | "history"
-        )
-        && path.starts_with("/api/")
-        || path == "/api/admin/tenants"
-}
-
-/// A `POST` whose last segment names a collection: it creates one of them.
-fn is_create(last: &str) -> bool {
-    matches!(
-        last,
-        "agencies"
-            | "clients"
-            | "domains"
-            | "templates"
-            | "versions"
-            | "api-keys"
-            | "files"
-            | "exports"
-            | "contacts"
-            | "notes"
-            | "tags"
-            | "pipelines"
-            | "stages"
-            | "deals"
-            | "services"
-            | "staff"
-            | "time-off"
-            | "appointments"
-            | "webhooks"
-            | "leads"
-            | "bookings"
-            | "signup"
-    )
-}
-
 /// The errors every operation may answer, each in the error shape.
-const ERRORS: [(u16, &str); 12] = [
+const ERRORS: [(u16, &str); 13] = [
     (400, "Bad input: a malformed body, parameter or header"),
     (401, "No token, or an invalid or ended one"),
     (403, "Not allowed: a missing permission, another tenant's host, a disabled feature"),
@@ -214,25 +92,85 @@ const ERRORS: [(u16, &str); 12] = [
     (429, "Over a rate limit or a plan's quota"),
     (500, "A bug or an outage; the body names the request id of its log line"),
     (502, "An upstream (the DNS resolver) failed"),
+    (503, "A Cloudflare binding the request needs (a rate limiter, a queue) did not answer"),
 ];
 
-pub fn document(version: &str) -> Value {
+/// What each operation takes and answers: its query and header parameters, its body, its success
+/// responses and the schemas they name, written by hand against the handlers. The contract run
+/// (`tests/contract/run.mjs`) holds the Worker to it.
+const OPERATIONS: &str = include_str!("operations.json");
+
+/// Groups of operations, with what holds for all of them.
+const TAGS: &[(&str, &str)] = &[
+    (
+        "widget",
+        "The embeddable widget. Every request passes the domain gate first: the `key` query parameter \
+         is the client's publishable key and the Origin header must be one of its verified widget \
+         domains, compared exactly; any refusal is 403 `domain_not_authorized`, with no hint of why. \
+         An OPTIONS preflight answers 204.",
+    ),
+    ("services", "Booking: a client's services. 403 `feature_disabled` while the client's booking flag is off."),
+    ("staff", "Booking: staff, their services, weekly hours and time off. 403 `feature_disabled` while booking is off."),
+    ("appointments", "Booking: appointments; overlapping ones for a staff member are refused inside the insert (409 `slot_taken`). 403 `feature_disabled` while booking is off."),
+    ("availability", "Booking: free slots in the client's time zone. 403 `feature_disabled` while booking is off."),
+];
+
+/// One success response, from its entry in `operations.json`: `{"page": "Name"}` (a page of
+/// Name), `{"ref": "Name"}`, `{"array": "Name"}`, `{"schema": {...}}`, `{"content": "type"}`
+/// (a body that is not JSON) or `{"none": true}` (no body).
+fn response(status: &str, entry: &Value) -> Result<Value, String> {
+    let schema_ref = |name: &Value| json!({"$ref": format!("#/components/schemas/{}", name.as_str().unwrap_or(""))});
+    let json_body = |schema: Value| json!({"content": {"application/json": {"schema": schema}}});
+    let mut out = if let Some(name) = entry.get("page") {
+        json_body(json!({"allOf": [{"$ref": "#/components/schemas/Page"},
+            {"type": "object", "properties": {"items": {"type": "array", "items": schema_ref(name)}}}]}))
+    } else if let Some(name) = entry.get("ref") {
+        json_body(schema_ref(name))
+    } else if let Some(name) = entry.get("array") {
+        json_body(json!({"type": "array", "items": schema_ref(name)}))
+    } else if let Some(schema) = entry.get("schema") {
+        json_body(schema.clone())
+    } else if let Some(kind) = entry.get("content").and_then(Value::as_str) {
+        let schema = if kind.starts_with("text/") || kind.contains("javascript") {
+            json!({"type": "string"})
+        } else {
+            json!({"type": "string", "format": "binary"})
+        };
+        json!({"content": {kind: {"schema": schema}}})
+    } else if entry.get("none") == Some(&json!(true)) {
+        json!({})
+    } else {
+        return Err(format!("response {status}: no page, ref, array, schema, content or none in {entry}"));
+    };
+    let text = entry.get("description").and_then(Value::as_str).unwrap_or(status_text(status));
+    out["description"] = json!(text);
+    Ok(out)
+}
+
+/// The document, or what keeps it from being whole: a route without its entry in
+/// `operations.json`, an entry for no route, or a name no schema defines.
+pub fn document(version: &str) -> Result<Value, String> {
+    let described: Value = serde_json::from_str(OPERATIONS).map_err(|e| format!("operations.json: {e}"))?;
+    let operations = described["operations"].as_object().ok_or("operations.json: no operations")?;
+    let schemas = described["schemas"].as_object().ok_or("operations.json: no schemas")?;
     let mut paths = Map::new();
     for (method, path) in ROUTES {
-        let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        let key = format!("{method} {path}");
+        let spec =
+            operations.get(&key).ok_or_else(|| format!("{key} is routed but not described in operations.json"))?;
         let mut responses = Map::new();
-        for (status, body) in success(method, path) {
-            let mut r = body;
-            r["description"] = json!(status_text(status));
-            responses.insert(status.to_string(), r);
+        for (status, entry) in spec["responses"].as_object().ok_or_else(|| format!("{key}: no responses"))? {
+            responses.insert(status.clone(), response(status, entry).map_err(|e| format!("{key}: {e}"))?);
         }
         for (status, _) in ERRORS {
             // Outside /api a 404 is a plain HTML page, for browsers.
             let name =
                 if status == 404 && !path.starts_with("/api/") { "E404Page".to_string() } else { format!("E{status}") };
-            responses.insert(status.to_string(), json!({"$ref": format!("#/components/responses/{name}")}));
+            responses
+                .entry(status.to_string())
+                .or_insert_with(|| json!({"$ref": format!("#/components/responses/{name}")}));
         }
-        let params: Vec<Value> = path
+        let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
@@ -244,28 +182,76 @@ pub fn document(version: &str) -> Value {
                 p
             })
             .collect();
+        for p in spec["parameters"].as_array().into_iter().flatten() {
+            let mut p = p.clone();
+            if p.get("in").is_none() {
+                p["in"] = json!("query");
+            }
+            params.push(p);
+        }
         let mut op = json!({
             "operationId": operation_id(method, path),
             "tags": [tag(path)],
             "responses": responses,
             "security": security(method, path),
         });
-        let mut params = params;
-        if *method == "GET" && is_list(path) {
-            params.push(json!({"name": "limit", "in": "query", "required": false,
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}}));
-            params.push(json!({"name": "cursor", "in": "query", "required": false,
-                "schema": {"type": "string", "maxLength": 128},
-                "description": "The `next_cursor` of the previous page."}));
+        if let Some(text) = spec.get("description") {
+            op["description"] = text.clone();
         }
         if !params.is_empty() {
             op["parameters"] = json!(params);
         }
-        if let Some(body) = request_body(method, path) {
-            op["requestBody"] = body;
+        if let Some(body) = spec.get("body") {
+            let required = spec.get("body_required").and_then(Value::as_bool).unwrap_or(true);
+            let content: Map<String, Value> = match spec.get("body_types").and_then(Value::as_array) {
+                Some(types) => {
+                    types.iter().filter_map(Value::as_str).map(|t| (t.to_string(), json!({"schema": body}))).collect()
+                }
+                None => [("application/json".to_string(), json!({"schema": body}))].into_iter().collect(),
+            };
+            op["requestBody"] = json!({"required": required, "content": content});
         }
-        item[method.to_ascii_lowercase()] = op;
+        paths.entry(path.to_string()).or_insert_with(|| json!({}))[method.to_ascii_lowercase()] = op;
     }
+    if let Some(extra) = operations.keys().find(|k| !ROUTES.iter().any(|(m, p)| format!("{m} {p}") == **k)) {
+        return Err(format!("operations.json describes {extra}, which no route answers"));
+    }
+    let mut components = schemas.clone();
+    components.insert(
+        "Error".into(),
+        json!({"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+            "required": ["code", "message"], "properties": {"code": {"type": "string"},
+            "message": {"type": "string"}, "request_id": {"type": "string"}}}}}),
+    );
+    components.insert(
+        "Page".into(),
+        json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
+            "items": {"type": "array"}, "next_cursor": {"type": ["string", "null"],
+            "description": "Pass it back as `cursor` for the next page; null on the last."}}}),
+    );
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Gatehouse API", "version": version,
+            "description": "The management API, the widget API and the sessions of Gatehouse. See README.md, \"API\"."},
+        "servers": [{"url": "http://localhost:8787", "description": "wrangler dev"}],
+        "security": [{"bearerAuth": []}],
+        "tags": TAGS.iter().map(|(name, text)| json!({"name": name, "description": text})).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "An access token from POST /api/auth/login, or an API key (gh_live_...)."},
+                "publishableKey": {"type": "apiKey", "in": "query", "name": "key",
+                    "description": "A client's publishable key (pk_...); the Origin header must be one of its verified domains."},
+            },
+            "schemas": components,
+            "responses": error_responses(),
+        },
+    });
+    dangling_ref(&doc).map_or(Ok(doc), |name| Err(format!("{name} is referred to but not defined")))
+}
+
+fn error_responses() -> Map<String, Value> {
     let mut responses: Map<String, Value> = ERRORS
         .iter()
         .map(|(status, text)| {
@@ -279,65 +265,38 @@ pub fn document(version: &str) -> Value {
         "E404Page".into(),
         json!({"description": "Nothing at this address (an HTML page)", "content": {"text/html": {"schema": {"type": "string"}}}}),
     );
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Gatehouse API", "version": version,
-            "description": "The management API, the widget API and the sessions of Gatehouse. See README.md, \"API\"."},
-        "servers": [{"url": "http://localhost:8787", "description": "wrangler dev"}],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "An access token from POST /api/auth/login, or an API key (gh_live_...)."},
-                "publishableKey": {"type": "apiKey", "in": "query", "name": "key",
-                    "description": "A client's publishable key (pk_...); the Origin header must be one of its verified domains."},
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
-                    "required": ["code", "message"], "properties": {"code": {"type": "string"},
-                    "message": {"type": "string"}, "request_id": {"type": "string"}}}}},
-                "Page": {"type": "object", "required": ["items", "next_cursor"], "properties": {
-                    "items": {"type": "array", "items": {"type": "object"}},
-                    "next_cursor": {"type": ["string", "null"]}}},
-                "Object": {"type": "object"},
-                "Client": {"type": "object", "required": ["id", "agency_id", "name", "slug", "status", "effective_status", "plan", "publishable_key", "test_mode", "time_zone", "created_at"],
-                    "properties": {"id": {"type": "string"}, "agency_id": {"type": "string"}, "name": {"type": "string"},
-                    "slug": {"type": "string"}, "status": {"type": "string"}, "effective_status": {"type": "string"},
-                    "plan": {"type": "string"}, "publishable_key": {"type": "string"}, "test_mode": {"type": "boolean"},
-                    "time_zone": {"type": "string"}, "email": {"type": ["string", "null"]}, "created_at": {"type": "integer"}}},
-                "Agency": {"type": "object", "required": ["id", "name", "slug", "status", "plan", "portal_host", "require_mfa"],
-                    "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "slug": {"type": "string"},
-                    "status": {"type": "string"}, "plan": {"type": "string"}, "portal_host": {"type": "string"},
-                    "require_mfa": {"type": "boolean"}}},
-                "Domain": {"type": "object", "required": ["id", "domain", "purpose", "status", "verification"],
-                    "properties": {"id": {"type": "string"}, "domain": {"type": "string"}, "purpose": {"enum": ["widget", "portal", "both"]},
-                    "status": {"enum": ["pending", "verified", "failed", "lapsed"]}, "status_reason": {"type": ["string", "null"]},
-                    "verification": {"type": "object", "required": ["type", "name", "value"], "properties": {"type": {"const": "TXT"},
-                    "name": {"type": "string"}, "value": {"type": "string"}}}}},
-                "Contact": {"type": "object", "required": ["id", "client_id", "name", "source", "created_at", "tags"],
-                    "properties": {"id": {"type": "string"}, "client_id": {"type": "string"}, "name": {"type": "string"},
-                    "email": {"type": ["string", "null"]}, "phone": {"type": ["string", "null"]}, "source": {"type": "string"},
-                    "created_at": {"type": "integer"}, "tags": {"type": "array"}}},
-                "Me": {"type": "object", "required": ["user", "memberships", "context"], "properties": {
-                    "user": {"type": "object", "required": ["id", "email"]}, "memberships": {"type": "array"},
-                    "context": {"type": "object", "required": ["tenant", "scope", "role", "permissions"]}}},
-                "Health": {"type": "object", "required": ["status", "version", "schema_version"], "properties": {
-                    "status": {"const": "ok"}, "version": {"type": "string"}, "schema_version": {"type": ["integer", "null"]}}},
-            },
-            "responses": responses,
-        },
-    })
+    responses
 }
 
-fn status_text(status: u16) -> &'static str {
+/// The first `$ref` that names nothing in the document.
+fn dangling_ref(doc: &Value) -> Option<String> {
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(doc, &mut refs);
+    let resolves =
+        |r: &str| r.strip_prefix("#/").is_some_and(|p| p.split('/').try_fold(doc, |at, seg| at.get(seg)).is_some());
+    refs.into_iter().find(|r| !resolves(r)).map(str::to_string)
+}
+
+fn status_text(status: &str) -> &'static str {
     match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No content",
-        206 => "Partial content",
-        304 => "Not modified",
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        "204" => "No content",
+        "206" => "Partial content",
+        "304" => "Not modified",
         _ => "Answer",
     }
 }
@@ -360,75 +319,4 @@ fn operation_id(method: &str, path: &str) -> String {
         out.extend(seg.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
     }
     out
-}
-
-/// A JSON body, where the route takes one.
-fn request_body(method: &str, path: &str) -> Option<Value> {
-    if !matches!(method, "POST" | "PUT" | "PATCH") {
-        return None;
-    }
-    if path.ends_with("/files") || path.ends_with("/logo") || path.ends_with("/favicon") {
-        return Some(
-            json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
-        );
-    }
-    let schema = body_schema(method, path).unwrap_or_else(|| json!({"type": "object"}));
-    Some(json!({"content": {"application/json": {"schema": schema}}}))
-}
-
-/// The bodies of the routes a caller uses most, so generated requests also reach their success
-/// paths; the rest are described as objects, and refuse what they do not take with 400 or 422.
-fn body_schema(method: &str, path: &str) -> Option<Value> {
-    let text = |max: u32| json!({"type": "string", "minLength": 1, "maxLength": max});
-    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
-    Some(match (method, path) {
-        ("POST", "/api/auth/login") => obj(
-            json!({"email": {"type": "string", "format": "email"}, "password": text(200), "tenant": {"type": "string"}}),
-            &["email", "password"],
-        ),
-        ("POST", "/api/auth/switch") => obj(json!({"tenant": {"type": "string"}}), &["tenant"]),
-        ("POST", "/api/clients") => obj(
-            json!({"name": text(120), "slug": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$"}}),
-            &["name", "slug"],
-        ),
-        ("POST", "/api/clients/{client_id}/contacts") => obj(
-            json!({"name": text(200), "email": {"type": "string", "format": "email"}, "phone": {"type": "string", "maxLength": 40}}),
-            &["name"],
-        ),
-        ("PATCH", "/api/clients/{client_id}/contacts/{contact_id}") => {
-            obj(json!({"name": text(200), "email": {"type": "string", "format": "email"}}), &[])
-        }
-        ("POST", "/api/clients/{client_id}/tags") => {
-            obj(json!({"name": text(60), "color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"}}), &["name"])
-        }
-        ("POST", "/api/clients/{client_id}/pipelines") => obj(
-            json!({"name": text(120), "stages": {"type": "array", "items": text(60), "minItems": 1, "maxItems": 10}}),
-            &["name", "stages"],
-        ),
-        ("POST", "/api/clients/{client_id}/deals") => obj(
-            json!({"title": text(200), "pipeline_id": {"type": "string"}, "value_minor": {"type": "integer", "minimum": 0}, "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}}),
-            &["title"],
-        ),
-        ("POST", "/api/clients/{client_id}/services") => obj(
-            json!({"name": text(120), "duration_min": {"type": "integer", "minimum": 5, "maximum": 480}}),
-            &["name", "duration_min"],
-        ),
-        ("POST", "/api/clients/{client_id}/domains") => {
-            obj(json!({"domain": text(253), "purpose": {"enum": ["widget", "portal", "both"]}}), &["domain", "purpose"])
-        }
-        ("POST", "/api/clients/{client_id}/domains/check") => obj(json!({"origin": text(300)}), &["origin"]),
-        ("POST", "/api/agencies/{agency_id}/domains") => obj(json!({"domain": text(253)}), &["domain"]),
-        ("POST", "/api/clients/{client_id}/webhooks") => obj(
-            json!({"url": {"type": "string", "format": "uri"}, "event_types": {"type": "array", "items": {"type": "string"}}}),
-            &["url", "event_types"],
-        ),
-        ("POST", "/api/agencies/{agency_id}/templates") => {
-            obj(json!({"name": text(120), "spec": {"type": "object"}}), &["name", "spec"])
-        }
-        ("PUT", "/api/clients/{client_id}/branding" | "/api/agencies/{agency_id}/branding") => obj(
-            json!({"primary_color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"}, "tagline": {"type": "string", "maxLength": 140}}),
-            &[],
-        ),
-        _ => return None,
-    })
 }

@@ -41,7 +41,8 @@ pub const INSERT: &str = "INSERT INTO appointments (id, client_id, service_id, s
     AND (?5 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?5)) \
     ON CONFLICT (client_id, submission_id) DO NOTHING";
 /// The booking a submission id already made.
-pub const BY_SUBMISSION: &str = "SELECT id, starts_at FROM appointments WHERE client_id = ?1 AND submission_id = ?2";
+pub const BY_SUBMISSION: &str =
+    "SELECT id, starts_at, status FROM appointments WHERE client_id = ?1 AND submission_id = ?2";
 /// Busy ranges of one staff member's active appointments overlapping ?3-?4.
 pub const BUSY: &str = "SELECT blocked_from, blocked_until FROM appointments WHERE client_id = ?1 AND staff_id = ?2 \
     AND status IN ('scheduled', 'confirmed') AND blocked_from < ?4 AND blocked_until > ?3";
@@ -375,14 +376,16 @@ pub async fn book<P: Platform>(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Booked {
     Created,
-    /// The same submission id booked before: its appointment id and start.
-    Replayed(String, i64),
+    /// The same submission id booked before: its appointment's id, start and status now.
+    Replayed(String, i64, String),
 }
 
 async fn replay(db: &impl Database, client: &ClientScope, submission_id: Option<&str>) -> ApiResult<Option<Booked>> {
     let Some(sub) = submission_id else { return Ok(None) };
     let rows = db.query(BY_SUBMISSION, &[client.id().into(), sub.into()]).await?;
-    Ok(rows.first().and_then(|r| Some(Booked::Replayed(col_str(r, "id")?, r.get("starts_at")?.as_i64()?))))
+    Ok(rows
+        .first()
+        .and_then(|r| Some(Booked::Replayed(col_str(r, "id")?, r.get("starts_at")?.as_i64()?, col_str(r, "status")?))))
 }
 
 /// `POST /api/clients/{id}/appointments {service_id, staff_id, starts_at, contact_id? | contact?, note?}`.

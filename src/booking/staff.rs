@@ -492,8 +492,14 @@ pub async fn list_time_off<P: Platform>(
 ) -> ApiResult<Response> {
     let (client, _) = super::client(ctx, req, who, client_id, Permission::BookingRead).await?;
     one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
-    let from = req.query_param("from").unwrap_or_else(|| "0000-01-01".into());
-    let to = req.query_param("to").unwrap_or_else(|| "9999-12-31".into());
+    // Dates compare as text in the query, so only a real YYYY-MM-DD may reach it.
+    let date = |name: &str, default: &str| match req.query_param(name) {
+        None => Ok(default.to_string()),
+        Some(d) => tz::parse_date(&d)
+            .map(|d| d.to_string())
+            .ok_or_else(|| ApiError::bad_request("invalid_date", format!("`{name}` is a date, YYYY-MM-DD"))),
+    };
+    let (from, to) = (date("from", "0000-01-01")?, date("to", "9999-12-31")?);
     let rows: Vec<TimeOff> =
         ctx.p.query_as(TIME_OFF_OF, &[client.id().into(), id.into(), from.into(), to.into()]).await?;
     Ok(Response::json(200, &json!({"items": rows, "next_cursor": null})))
@@ -526,7 +532,7 @@ pub async fn add_time_off<P: Platform>(
                 id.into(),
                 from.to_string().into(),
                 to.to_string().into(),
-                reason.into(),
+                reason.clone().into(),
                 Param::Int(ctx.p.now_ms()),
             ],
         ),
@@ -547,7 +553,7 @@ pub async fn add_time_off<P: Platform>(
             staff_id: id.to_string(),
             start_date: from.to_string(),
             end_date: to.to_string(),
-            reason: body.reason,
+            reason,
         },
     ))
 }

@@ -53,6 +53,31 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("d1_migrations", "wrangler's migration bookkeeping"),
 ];
 
+/// The tables of the control plane once data is sharded (ARCHITECTURE.md, "Scaling"): what is
+/// found without knowing the tenant (Host resolution, the gate, login, tokens) and the tenants
+/// themselves. Every other table belongs to a data shard. Today both planes are one D1;
+/// `tests/api/schema.rs` lists every statement that would join them, with what replaces it.
+pub const CONTROL_PLANE: &[&str] = &[
+    "schema_version",
+    "d1_migrations",
+    "agencies",
+    "clients",
+    "users",
+    "agency_memberships",
+    "client_users",
+    "domains",
+    "agency_domains",
+    "branding",
+    "api_keys",
+    "invitations",
+    "email_verifications",
+    "password_resets",
+    "mfa_recovery_codes",
+    "mfa_challenges",
+    "login_attempts",
+    "templates",
+];
+
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be
 /// (its own row in `clients` goes last, by id).
 pub const AGENCY_OWNED: &[&str] =

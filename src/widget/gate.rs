@@ -550,11 +550,11 @@ mod book {
             sub.as_deref(),
         )
         .await?;
-        let (status, id, start, replayed) = match booked {
-            Booked::Created => (201, id, slot.start_ms, false),
-            Booked::Replayed(existing, start) => (200, existing, start, true),
+        let (status, id, start, state, replayed) = match booked {
+            Booked::Created => (201, id, slot.start_ms, "scheduled".to_string(), false),
+            Booked::Replayed(existing, start, state) => (200, existing, start, state, true),
         };
-        let mut answer = json!({"id": id, "status": "scheduled", "starts_at": tz::instant_string(start),
+        let mut answer = json!({"id": id, "status": state, "starts_at": tz::instant_string(start),
             "local_start": tz::local_label(&zone, start), "time_zone": row.time_zone});
         if replayed {
             answer["replayed"] = json!(true);
@@ -611,6 +611,10 @@ async fn create_lead<P: Platform>(
     }
     let scope = ClientScope::by_publishable_key(&gate.client_id, &gate.agency_id);
     let (visitor, said) = super::identity::check(ctx, &scope, lead.identity.as_ref()).await?;
+    // The form marks the address required (`widget_config`); a verified visitor brings their own.
+    if visitor.is_none() && lead.email.trim().is_empty() {
+        return Err(ApiError::invalid("invalid_field", "`email` is required"));
+    }
     let new = crate::crm::contacts::NewContact {
         name: lead.name,
         email: Some(visitor.as_ref().map_or(lead.email, |v| v.email.clone())),

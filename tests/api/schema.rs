@@ -2,7 +2,7 @@
 //! NOT NULL, indexed tenant column, and every SQL statement in the source that touches a
 //! tenant-owned table constrains a tenant column — or is on a short, justified list.
 
-use gatehouse::platform::schema::{GLOBAL, TENANT_OWNED};
+use gatehouse::platform::schema::{CONTROL_PLANE, GLOBAL, TENANT_OWNED};
 
 #[test]
 fn every_table_is_classified_and_tenant_columns_are_not_null_and_indexed() {
@@ -114,6 +114,92 @@ fn sql_constants() -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// The tables a statement reads or writes, by the keywords that name them.
+fn tables_in(sql: &str, tables: impl IntoIterator<Item = String>) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    tables
+        .into_iter()
+        .filter(|t| {
+            [" from ", " join ", "update ", " into ", "delete from "]
+                .iter()
+                .any(|kw| lower.contains(&format!("{kw}{t} ")) || lower.ends_with(&format!("{kw}{t}")))
+        })
+        .collect()
+}
+
+/// Statements that join the control plane to a data shard's tables today, and what each becomes
+/// when the planes are separate databases (ARCHITECTURE.md, "Scaling"). By file and constant.
+const CROSS_PLANE: &[(&str, &str, &str)] = &[
+    ("ops/mod.rs", "UPSERT_DAY", "skips deleted tenants: the flush reads live tenant ids from the directory first"),
+    (
+        "crm/deals.rs",
+        "INSERT",
+        "the owner's membership is read from the control plane and bound; stage and contact guards stay",
+    ),
+    ("crm/deals.rs", "UPDATE", "as INSERT"),
+    ("crm/deals.rs", "HISTORY_ON_MOVE", "as INSERT: the mover's membership is a bound parameter"),
+    ("booking/staff.rs", "INSERT", "the linked user's membership is read from the control plane and bound"),
+    ("booking/staff.rs", "UPDATE", "as INSERT"),
+    (
+        "access/plans.rs",
+        "USAGE",
+        "two queries, one per plane: seats and domains, then contacts, deals, files, counters",
+    ),
+    ("files/export.rs", "CLAIM_STEP", "the purge deadline is read from the directory and bound"),
+    (
+        "templates/mod.rs",
+        "ADD_PIPELINE",
+        "the shard's rows are written after the directory row, guarded by the client's provisioning state",
+    ),
+    ("templates/mod.rs", "ADD_STAGE", "as ADD_PIPELINE"),
+    ("templates/mod.rs", "ADD_SERVICE", "as ADD_PIPELINE"),
+    ("templates/push.rs", "CURRENT", "branding from the directory, pipelines and services from the shard"),
+    (
+        "widget/gate.rs",
+        "LOAD",
+        "whether booking is offered becomes a flag on the directory row, kept by the staff and service writes",
+    ),
+];
+
+/// Each table is in one plane, and every statement touching both planes is listed with what
+/// replaces it, so the list is the sharding work still to do and a new join across the planes
+/// fails here.
+#[test]
+fn every_statement_stays_in_one_plane_or_is_listed_with_its_replacement() {
+    let data: Vec<String> = TENANT_OWNED
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(GLOBAL.iter().map(|(t, _)| *t))
+        .filter(|t| !CONTROL_PLANE.contains(t))
+        .map(str::to_string)
+        .collect();
+    for t in CONTROL_PLANE {
+        assert!(
+            TENANT_OWNED.iter().any(|(n, _)| n == t) || GLOBAL.iter().any(|(n, _)| n == t),
+            "CONTROL_PLANE names {t}, which is no table"
+        );
+    }
+    let mut crossing = Vec::new();
+    for (file, name, sql) in sql_constants() {
+        let control = tables_in(&sql, CONTROL_PLANE.iter().map(|t| t.to_string()));
+        let shard = tables_in(&sql, data.iter().cloned());
+        if !control.is_empty() && !shard.is_empty() {
+            crossing.push((file, name, control, shard));
+        }
+    }
+    let unlisted: Vec<_> = crossing
+        .iter()
+        .filter(|(file, name, ..)| !CROSS_PLANE.iter().any(|(f, n, _)| file.ends_with(f) && name == n))
+        .collect();
+    assert!(unlisted.is_empty(), "statements joining the control plane and a shard, not in CROSS_PLANE: {unlisted:?}");
+    for (f, n, _) in CROSS_PLANE {
+        assert!(
+            crossing.iter().any(|(file, name, ..)| file.ends_with(f) && name == n),
+            "CROSS_PLANE lists {f} {n}, which no longer joins the planes"
+        );
+    }
 }
 
 #[test]
