@@ -162,9 +162,16 @@ fn bad_requests_are_refused_with_a_stable_code_and_write_nothing() {
         &s.admin,
         Method::Post,
         &format!("/staff/{}/time-off", s.staff),
-        Some(json!({"start_date": "2027-06-09", "end_date": "2027-06-10", "reason": "Conference"})),
+        Some(json!({"start_date": "2027-06-09", "end_date": "2027-06-10", "reason": "  Conference  "})),
     );
     assert_eq!(off.status, 201, "{}", body_str(&off));
+    assert_eq!(json_of(&off)["reason"], "Conference", "the answer is what was stored");
+    let listed = call(&s.t, &s.admin, Method::Get, &format!("/staff/{}/time-off?from=2027-06-01", s.staff), None);
+    assert_eq!(json_of(&listed)["items"][0]["reason"], "Conference");
+    for bad in ["from=2027-6-1", "to=tomorrow", "from=2027-02-30"] {
+        let r = call(&s.t, &s.admin, Method::Get, &format!("/staff/{}/time-off?{bad}", s.staff), None);
+        assert_eq!((r.status, error_code(&r)), (400, "invalid_date".to_string()), "{bad}");
+    }
     assert!(slots(&s, "2027-06-09").is_empty());
     assert_eq!(error_code(&book(&s, "2027-06-09T14:00:00Z", json!({}))), "outside_working_hours");
     // A bad zone is refused; the client keeps its own.
@@ -284,9 +291,17 @@ fn a_retried_widget_booking_books_once_and_answers_with_the_first() {
     assert_eq!(again.status, 200, "{}", body_str(&again));
     assert_eq!(json_of(&again)["id"], json_of(&first)["id"]);
     assert_eq!(json_of(&again)["replayed"], true);
+    assert_eq!(json_of(&again)["status"], "scheduled");
     let other = book_via_widget("retry-0002-abcd", "other@example.com");
     assert_eq!((other.status, error_code(&other)), (409, "slot_taken".to_string()), "another submission for the slot");
     assert_eq!(s.t.p.sql("SELECT count(*) AS n FROM appointments WHERE source = 'widget'")[0]["n"], 1);
+    // A replay after the appointment changed reports what it is now, not what it was.
+    let id = json_of(&first)["id"].as_str().unwrap().to_string();
+    let cancel =
+        call(&s.t, &s.admin, Method::Patch, &format!("/appointments/{id}"), Some(json!({"status": "cancelled"})));
+    assert_eq!(cancel.status, 200, "{}", body_str(&cancel));
+    let late = book_via_widget("retry-0001-abcd", "wid@example.com");
+    assert_eq!((late.status, json_of(&late)["status"].clone()), (200, json!("cancelled")));
 }
 
 #[test]

@@ -249,6 +249,12 @@ fn honeypots_fast_fills_and_retries_create_no_extra_leads() {
             .status,
         422
     );
+    // The form marks the address required; a blank one is refused and stores nothing.
+    for email in ["", "   "] {
+        let blank = lead(&t, "198.51.100.1", json!({"name": "No Mail", "email": email}), None);
+        assert_eq!((blank.status, error_code(&blank)), (422, "invalid_field".to_string()), "{email:?}");
+    }
+    assert_eq!(widget_leads(&t), 3, "refused leads write no contact");
 }
 
 #[test]
