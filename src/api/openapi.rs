@@ -12,24 +12,28 @@ fn id_schema(prefix: &str) -> Value {
     json!({"type": "string", "pattern": format!("^{prefix}_[0-9a-hjkmnp-tv-z]{{24}}$")})
 }
 
-/// A path parameter's schema and an example from the demo data, by its name.
+/// A path parameter's schema and an example from the demo data (`seed.rs` numbers its ids), by its
+/// name, so generated requests also reach real rows.
 fn param(name: &str) -> (Value, Option<&'static str>) {
     let id = |p: &str| id_schema(p);
     match name {
         "client_id" => (id("cli"), Some("cli_000000000000000000000001")),
         "agency_id" => (id("agy"), Some("agy_000000000000000000000001")),
-        "contact_id" => (id("con"), None),
-        "deal_id" => (id("deal"), None),
-        "pipeline_id" => (id("pipe"), None),
-        "stage_id" => (id("stage"), None),
-        "tag_id" => (id("tag"), None),
-        "note_id" => (id("note"), None),
-        "service_id" => (id("svc"), None),
-        "staff_id" => (id("stf"), None),
-        "appointment_id" => (id("apt"), None),
+        "contact_id" => (id("con"), Some("con_000000000000000000000002")),
+        "deal_id" => (id("deal"), Some("deal_000000000000000000000001")),
+        "pipeline_id" => (id("pipe"), Some("pipe_000000000000000000000001")),
+        "stage_id" => (id("stage"), Some("stage_000000000000000000000002")),
+        "tag_id" => (id("tag"), Some("tag_000000000000000000000001")),
+        "note_id" => (id("note"), Some("note_000000000000000000000001")),
+        "service_id" => (id("svc"), Some("svc_000000000000000000000001")),
+        "staff_id" => (id("stf"), Some("stf_000000000000000000000001")),
+        "appointment_id" => (id("apt"), Some("apt_000000000000000000000001")),
         "time_off_id" => (id("off"), None),
         "file_id" => (id("fil"), None),
-        "domain_id" => (json!({"type": "string", "pattern": "^(dom|adm)_[0-9a-hjkmnp-tv-z]{24}$"}), None),
+        "domain_id" => (
+            json!({"type": "string", "pattern": "^(dom|adm)_[0-9a-hjkmnp-tv-z]{24}$"}),
+            Some("dom_000000000000000000000001"),
+        ),
         "invitation_id" => (id("inv"), None),
         "key_id" => (id("key"), None),
         "webhook_id" => (id("whe"), None),
