@@ -702,7 +702,7 @@ pub async fn free_slots<D: Database + Zones>(
     let lo = tz::local_to_utc_ms(&zone, from_d, 0).unwrap_or(0) - DAY_MS;
     let hi = tz::local_to_utc_ms(&zone, to_d, 0).unwrap_or(0) + 2 * DAY_MS;
     let mut out = Vec::new();
-    for member in staff::first_page(db, client).await? {
+    for member in staff::offering(db, client, service_id).await? {
         let staff_id = member.id.as_str();
         if only_staff.is_some_and(|s| s != staff_id) {
             continue;

@@ -18,6 +18,9 @@ use crate::platform::{tz, Ctx};
 
 pub const LIST: &str = "SELECT id, client_id, name, user_id, active, created_at, updated_at FROM staff \
     WHERE client_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+pub const OFFERING: &str = "SELECT st.id, st.client_id, st.name, st.user_id, st.active, st.created_at, \
+    st.updated_at FROM staff st WHERE st.client_id = ?1 AND st.active = 1 AND EXISTS (SELECT 1 FROM staff_services ss \
+    WHERE ss.client_id = ?1 AND ss.staff_id = st.id AND ss.service_id = ?2) ORDER BY st.id";
 pub const SELECT_ONE: &str =
     "SELECT id, client_id, name, user_id, active, created_at, updated_at FROM staff WHERE client_id = ?1 AND id = ?2";
 /// A staff member's user, if any, must be a member of the client or of its agency.
@@ -222,9 +225,10 @@ async fn complete(db: &impl Database, client: &ClientScope, rows: Vec<StaffRow>)
         .collect())
 }
 
-/// The client's first 100 staff, with their services and hours: three queries in all.
-pub async fn first_page(db: &impl Database, client: &ClientScope) -> ApiResult<Vec<Staff>> {
-    let rows: Vec<StaffRow> = db.query_as(LIST, &[client.id().into(), "".into(), Param::Int(100)]).await?;
+/// Every active staff member who offers a service, with their services and hours: three queries
+/// in all, however many staff the client has.
+pub async fn offering(db: &impl Database, client: &ClientScope, service_id: &str) -> ApiResult<Vec<Staff>> {
+    let rows: Vec<StaffRow> = db.query_as(OFFERING, &[client.id().into(), service_id.into()]).await?;
     complete(db, client, rows).await
 }
 

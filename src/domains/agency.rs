@@ -174,11 +174,7 @@ pub async fn create<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         other => other.into(),
     })?;
     if changed.first().copied().unwrap_or(0) == 0 {
-        return Err(ApiError::TooMany(
-            "quota_exceeded",
-            format!("an agency holds at most {MAX_PER_AGENCY} portal domains; delete one first"),
-            None,
-        ));
+        return Err(ApiError::QuotaExceeded { metric: "portal_domains", limit: MAX_PER_AGENCY });
     }
     Ok(Response::json(201, &one(ctx, &agency, &domain_id).await?.to_json()))
 }

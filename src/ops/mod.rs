@@ -285,6 +285,7 @@ pub async fn metrics<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Princip
                 "widget_denied": totals.widget_denied,
                 "leads": totals.leads,
                 "bookings": totals.bookings,
+                "last_widget_at": (totals.last_widget_at > 0).then_some(totals.last_widget_at),
             },
         }),
     ))

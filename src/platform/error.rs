@@ -51,8 +51,8 @@ pub enum ApiError {
     /// 429: over a rate limit.
     #[error("{1}")]
     TooMany(&'static str, String, Option<u64>),
-    /// 429 `quota_exceeded`: the write would take a client past its plan's limit for `metric`.
-    #[error("this client's plan allows {limit} {metric}; the limit is reached")]
+    /// 429 `quota_exceeded`: the write would take a tenant past its limit for `metric`.
+    #[error("the plan allows {limit} {metric}; the limit is reached")]
     QuotaExceeded { metric: &'static str, limit: i64 },
     /// 502: an upstream (DNS resolver) failed.
     #[error("{0}")]

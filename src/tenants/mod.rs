@@ -89,6 +89,25 @@ fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Opti
     v.map(|s| text_field(name, &s, max)).transpose()
 }
 
+/// An optional contact field of a patch: absent (or `null`) keeps `current`, a blank string
+/// clears it, anything else is checked.
+fn patch_text(name: &'static str, v: Option<String>, max: usize, current: Option<String>) -> ApiResult<Option<String>> {
+    match v {
+        None => Ok(current),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => text_field(name, &s, max).map(Some),
+    }
+}
+
+/// `patch_text` for an email address.
+fn patch_email(v: Option<String>, current: Option<String>) -> ApiResult<Option<String>> {
+    match v {
+        None => Ok(current),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => email_field(&s).map(Some),
+    }
+}
+
 fn plan_field(v: &str) -> ApiResult<String> {
     if plans::is_plan(v) {
         return Ok(v.into());
@@ -220,11 +239,8 @@ pub async fn update_agency<P: Platform>(
         ("require_mfa", patch.require_mfa.is_some()),
     ]);
     let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
-    let email = match patch.email {
-        Some(e) => Some(email_field(&e)?),
-        None => a.email,
-    };
-    let phone = opt_text("phone", patch.phone, 40)?.or(a.phone);
+    let email = patch_email(patch.email, a.email)?;
+    let phone = patch_text("phone", patch.phone, 40, a.phone)?;
     let status = patch.status.as_deref().map(status_field).transpose()?.unwrap_or(a.status);
     let plan = patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(a.plan);
     let stmts = [
@@ -461,15 +477,11 @@ pub async fn update_client<P: Platform>(
                 c.id.as_str().into(),
                 c.agency_id.as_str().into(),
                 opt_text("name", patch.name, 120)?.unwrap_or(c.name).into(),
-                opt_text("business_type", patch.business_type, 80)?.or(c.business_type).into(),
+                patch_text("business_type", patch.business_type, 80, c.business_type)?.into(),
                 kind.into(),
-                match patch.email {
-                    Some(e) => Some(email_field(&e)?),
-                    None => c.email,
-                }
-                .into(),
-                opt_text("phone", patch.phone, 40)?.or(c.phone).into(),
-                opt_text("website", patch.website, 200)?.or(c.website).into(),
+                patch_email(patch.email, c.email)?.into(),
+                patch_text("phone", patch.phone, 40, c.phone)?.into(),
+                patch_text("website", patch.website, 200, c.website)?.into(),
                 patch.status.as_deref().map(status_field).transpose()?.unwrap_or(c.status).into(),
                 patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(c.plan).into(),
                 flags.into(),

@@ -252,3 +252,24 @@ fn a_log_reads_in_the_order_things_happened_either_way_and_pages_cover_it_once()
         assert_eq!(r.status, 400, "{bad}: {}", body_str(&r));
     }
 }
+
+#[test]
+fn a_blank_contact_field_clears_it_and_an_absent_one_keeps_it() {
+    let t = TestApp::new();
+    let agency = t.login("agency.admin@northwind.test");
+    let put = |path: &str, body: serde_json::Value| t.req(Method::Put, path, Some(&agency), Some(body));
+    let client = format!("/api/clients/{ACME}");
+    let set =
+        put(&client, json!({"phone": "+1 555 0100", "website": "https://acme.example", "email": "hi@acme.example"}));
+    assert_eq!(set.status, 200, "{}", body_str(&set));
+    let cleared = json_of(&put(&client, json!({"phone": "", "email": " "})));
+    assert_eq!((cleared["phone"].clone(), cleared["email"].clone()), (json!(null), json!(null)));
+    assert_eq!(cleared["website"], "https://acme.example", "an absent field is kept");
+    let kept = json_of(&put(&client, json!({"website": null})));
+    assert_eq!(kept["website"], "https://acme.example", "null keeps it too");
+    assert_eq!(put(&client, json!({"email": "not an address"})).status, 422);
+    let agency_path = format!("/api/agencies/{AGENCY}");
+    assert_eq!(put(&agency_path, json!({"phone": "+1 555 0199"})).status, 200);
+    let a = json_of(&put(&agency_path, json!({"phone": ""})));
+    assert_eq!(a["phone"], json!(null));
+}

@@ -354,3 +354,31 @@ fn the_booking_and_widget_leads_flags_turn_their_routes_and_the_widget_parts_off
     assert_eq!((config["booking"]["enabled"].clone(), config["form"]["enabled"].clone()), (json!(true), json!(false)));
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{ACME}/services"), Some(&admin), None).status, 200);
 }
+
+#[test]
+fn availability_covers_every_staff_member_who_offers_the_service_however_many_there_are() {
+    let s = setup("UTC");
+    // 120 more staff who offer nothing, all sorting before the one who does: the offering staff
+    // member is then past any first page of staff.
+    for n in 100..220 {
+        s.t.p.exec(&format!(
+            "INSERT INTO staff (id, client_id, name, user_id, active, created_at, updated_at) \
+             VALUES ('stf_0000000000000000000{n:05}', '{ACME}', 'Idle {n}', NULL, 1, 0, 0)"
+        ));
+    }
+    let before = s.t.p.queries.get();
+    let r = call(
+        &s.t,
+        &s.admin,
+        Method::Get,
+        &format!("/availability?service={}&from=2027-06-09&to=2027-06-09", s.service),
+        None,
+    );
+    let ran = s.t.p.queries.get() - before;
+    assert_eq!(r.status, 200, "{}", body_str(&r));
+    let staff = json_of(&r)["staff"].as_array().unwrap().clone();
+    assert_eq!(staff.len(), 1, "only the one who offers it");
+    assert_eq!(staff[0]["staff_id"], s.staff.as_str());
+    assert!(!staff[0]["slots"].as_array().unwrap().is_empty());
+    assert!(ran < 20, "the idle staff cost no queries: {ran}");
+}

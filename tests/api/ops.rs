@@ -178,6 +178,7 @@ fn daily_counters_are_written_after_a_response_once_due_and_read_back_per_client
     assert_eq!(m["items"][0]["day"], today.as_str());
     assert_eq!((m["totals"]["widget_allowed"].as_i64(), m["totals"]["widget_denied"].as_i64()), (Some(5), Some(1)));
     assert!(m["totals"]["requests"].as_i64().unwrap() >= 6);
+    assert_eq!(m["totals"]["last_widget_at"], json!(t.p.now_ms.get()), "the last allowed widget hit");
     // Ranges: both ends inclusive, bounded, well-formed; another tenant's id is unknown.
     for (q, code) in
         [("?from=2026-13-01", 400), ("?from=2026-02-01&to=2026-01-01", 400), ("?from=2020-01-01&to=2026-01-01", 400)]
@@ -193,6 +194,7 @@ fn daily_counters_are_written_after_a_response_once_due_and_read_back_per_client
         None,
     ));
     assert_eq!(empty["items"], json!([]));
+    assert_eq!(empty["totals"]["last_widget_at"], json!(null));
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/metrics"), Some(&admin), None).status, 404);
 }
 

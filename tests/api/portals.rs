@@ -282,6 +282,12 @@ fn an_agency_portal_domain_refuses_bad_names_strangers_and_excess() {
     }
     let r = claim(&t, &tok, AGENCY, "p9.northwind-digital.example");
     assert_eq!((r.status, error_code(&r).as_str()), (429, "quota_exceeded"));
+    let e = &json_of(&r)["error"];
+    assert_eq!(
+        (e["metric"].clone(), e["limit"].clone()),
+        (json!("portal_domains"), json!(5)),
+        "the shape client quotas use"
+    );
     assert_eq!(t.p.sql("SELECT count(*) AS n FROM agency_domains")[0]["n"], 5);
 }
 

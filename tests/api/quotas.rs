@@ -95,7 +95,7 @@ fn contacts_stop_at_the_limit_with_a_429_naming_the_metric_and_crossings_are_rec
     assert_eq!(
         json_of(&r)["error"],
         json!({"code": "quota_exceeded", "metric": "contacts", "limit": limit,
-        "message": format!("this client's plan allows {limit} contacts; the limit is reached")})
+        "message": format!("the plan allows {limit} contacts; the limit is reached")})
     );
     assert_eq!(t.p.sql(&format!("SELECT count(*) AS n FROM contacts WHERE client_id = '{ACME}'"))[0]["n"], limit);
     assert_eq!(
