@@ -17,6 +17,7 @@ mod keys;
 mod layout;
 mod offboarding;
 mod ops;
+mod planes;
 mod portals;
 mod quotas;
 mod routes;
