@@ -600,12 +600,13 @@ async fn create_lead<P: Platform>(
         return Err(too_many());
     }
     let lead: Lead = json_body(req, &["client_id", "source", "id", "origin"])?;
-    let sub = submission_id(req, lead.submission_id)?;
     if lead.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
-        // Answer as if it worked, so the bot learns nothing; store nothing.
+        // Answer as if it worked, so the bot learns nothing (not even about its submission id);
+        // store nothing.
         ctx.p.log("info", &format!("widget {}: honeypot filled, submission dropped", gate.client_id));
         return Ok(Response::json(202, &json!({"status": "received"})));
     }
+    let sub = submission_id(req, lead.submission_id)?;
     if lead.elapsed_ms.is_some_and(|ms| ms < ctx.cfg.widget_min_fill_ms) {
         return Err(ApiError::invalid("submitted_too_fast", "the form was sent faster than a person can fill it in"));
     }

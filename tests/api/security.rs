@@ -254,6 +254,10 @@ fn honeypots_fast_fills_and_retries_create_no_extra_leads() {
         let blank = lead(&t, "198.51.100.1", json!({"name": "No Mail", "email": email}), None);
         assert_eq!((blank.status, error_code(&blank)), (422, "invalid_field".to_string()), "{email:?}");
     }
+    // A bot that fills the honeypot hears "received" whatever else it sent, a bad key included.
+    let bot =
+        lead(&t, "198.51.100.1", json!({"name": "Bot", "email": "b@example.com", "website": "x"}), Some("bad key!"));
+    assert_eq!(bot.status, 202, "{}", body_str(&bot));
     assert_eq!(widget_leads(&t), 3, "refused leads write no contact");
 }
 
