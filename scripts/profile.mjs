@@ -98,6 +98,18 @@ try {
   await drive(w.port, total, path, headers, expect);
   const wall = Number(process.hrtime.bigint() - t0) / 1e6;
   const { profile } = await c.send("Profiler.stop");
+  // PROFILE_SOURCE=1: the source around the busiest anonymous JS functions, read from the
+  // isolate (wrangler's bundle is a temporary file).
+  const sources = new Map();
+  if (process.env.PROFILE_SOURCE) {
+    await c.send("Debugger.enable");
+    for (const n of profile.nodes) {
+      const f = n.callFrame;
+      if (!f.functionName && f.url.endsWith("index.js") && !sources.has(f.scriptId)) {
+        sources.set(f.scriptId, (await c.send("Debugger.getScriptSource", { scriptId: f.scriptId })).scriptSource);
+      }
+    }
+  }
   c.close();
 
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -107,7 +119,9 @@ try {
     const dt = profile.timeDeltas[i + 1] ?? 0;
     const f = n.callFrame;
     const where = f.url.startsWith("wasm") ? "wasm" : f.url ? f.url.split("/").pop() : "";
-    const key = `${f.functionName || "(anonymous)"}\t${where}`;
+    // An anonymous JS function is named by its place, so two of them are not summed as one.
+    const name = f.functionName || (where && where !== "wasm" ? `(anonymous ${f.lineNumber + 1}:${f.columnNumber + 1})` : "(anonymous)");
+    const key = `${name}\t${where}`;
     self.set(key, (self.get(key) || 0) + dt);
   }
   const sampled = [...self.values()].reduce((a, b) => a + b, 0);
@@ -129,6 +143,15 @@ try {
   for (const [k, us] of [...self].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     const [name, where] = k.split("\t");
     console.log(`${(us / total).toFixed(2).padStart(8)}  ${name.slice(0, 90)}  ${where}`);
+  }
+  for (const n of profile.nodes) {
+    const f = n.callFrame;
+    const src = sources.get(f.scriptId);
+    const name = `(anonymous ${f.lineNumber + 1}:${f.columnNumber + 1})`;
+    if (!src || f.functionName || !self.has(`${name}\tindex.js`) || self.get(`${name}\tindex.js`) / total < 50) continue;
+    const line = src.split("\n")[f.lineNumber] || "";
+    console.log(`\n${name}: ${line.slice(Math.max(0, f.columnNumber - 80), f.columnNumber + 400)}`);
+    self.delete(`${name}\tindex.js`);
   }
 } finally {
   agent.destroy();

@@ -173,31 +173,58 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/widget/v1/bookings"),
 ];
 
+/// One route, split once: its method, template and segments.
+struct Split {
+    method: &'static str,
+    template: &'static str,
+    segments: Vec<&'static str>,
+}
+
+/// `ROUTES` split and grouped by segment count, built on first use and kept for the isolate, so
+/// finding a request's template compares a handful of candidates segment by segment instead of
+/// re-splitting every template on every request.
+fn by_length() -> &'static [Vec<Split>] {
+    static TABLE: std::sync::OnceLock<Vec<Vec<Split>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: Vec<Vec<Split>> = Vec::new();
+        for (method, template) in ROUTES {
+            let segments: Vec<&'static str> = template.split('/').skip(1).collect();
+            if table.len() <= segments.len() {
+                table.resize_with(segments.len() + 1, Vec::new);
+            }
+            table[segments.len()].push(Split { method, template, segments });
+        }
+        table
+    })
+}
+
 /// The template of the route `path` matches under `method`, or None. A preflight (`OPTIONS`)
 /// matches the route of any method on its path, since it asks about them.
 pub fn template(method: &str, path: &str) -> Option<&'static str> {
     let method = if method == "HEAD" { "GET" } else { method };
     let path = path.split('?').next().unwrap_or(path);
-    let wanted = path.trim_end_matches('/').split('/').skip(1);
-    ROUTES.iter().find_map(|(m, t)| {
-        if *m != method && method != "OPTIONS" {
-            return None;
-        }
-        let mut segs = t.split('/').skip(1);
-        let mut given = wanted.clone();
-        loop {
-            match (segs.next(), given.next()) {
-                (None, None) => return Some(*t),
-                (Some(s), Some(g)) if s == g || (s.starts_with('{') && !g.is_empty()) => {}
-                _ => return None,
-            }
-        }
+    let wanted: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    by_length().get(wanted.len())?.iter().find_map(|r| {
+        let method_fits = r.method == method || method == "OPTIONS";
+        let fits =
+            method_fits && r.segments.iter().zip(&wanted).all(|(s, g)| s == g || (s.starts_with('{') && !g.is_empty()));
+        fits.then_some(r.template)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::template;
+
+    #[test]
+    fn every_route_is_found_from_a_path_of_its_shape() {
+        for (method, t) in super::ROUTES {
+            let path: String =
+                t.split('/').map(|s| if s.starts_with('{') { "x1" } else { s }).collect::<Vec<_>>().join("/");
+            assert_eq!(template(method, &path), Some(*t), "{method} {path}");
+            assert_eq!(template(method, &format!("{path}?q=1")), Some(*t), "a query string is not the path");
+        }
+    }
 
     #[test]
     fn a_path_finds_its_template_and_only_its_own() {
