@@ -96,7 +96,8 @@ const MIXED: &[(&str, &str)] = &[
     ),
 ];
 
-fn touches(lower: &str, table: &str) -> bool {
+/// Whether lowercased SQL reads or writes `table`, by the keywords that name a table.
+pub fn touches(lower: &str, table: &str) -> bool {
     [" from ", " join ", "update ", " into ", "delete from "]
         .iter()
         .any(|kw| lower.contains(&format!("{kw}{table} ")) || lower.ends_with(&format!("{kw}{table}")))

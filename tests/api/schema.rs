@@ -119,14 +119,7 @@ fn sql_constants() -> Vec<(String, String, String)> {
 /// The tables a statement reads or writes, by the keywords that name them.
 fn tables_in(sql: &str, tables: impl IntoIterator<Item = String>) -> Vec<String> {
     let lower = sql.to_ascii_lowercase();
-    tables
-        .into_iter()
-        .filter(|t| {
-            [" from ", " join ", "update ", " into ", "delete from "]
-                .iter()
-                .any(|kw| lower.contains(&format!("{kw}{t} ")) || lower.ends_with(&format!("{kw}{t}")))
-        })
-        .collect()
+    tables.into_iter().filter(|t| crate::planes::touches(&lower, t)).collect()
 }
 
 /// Statements that join the control plane to a data shard's tables today, and what each becomes
@@ -209,14 +202,8 @@ fn every_statement_on_a_tenant_owned_table_filters_by_tenant() {
     let mut violations = Vec::new();
     for (file, name, sql) in &statements {
         let lower = sql.to_ascii_lowercase();
-        let touched: Vec<&(&str, &str)> = TENANT_OWNED
-            .iter()
-            .filter(|(t, _)| {
-                [" from ", " join ", "update ", " into ", "delete from "]
-                    .iter()
-                    .any(|kw| lower.contains(&format!("{kw}{t} ")) || lower.ends_with(&format!("{kw}{t}")))
-            })
-            .collect();
+        let touched: Vec<&(&str, &str)> =
+            TENANT_OWNED.iter().filter(|(t, _)| crate::planes::touches(&lower, t)).collect();
         if touched.is_empty() {
             continue;
         }
