@@ -36,7 +36,8 @@ const doh = await startFakeDoh();
 /** Runs a command to its end, with its stdout and stderr as one string. */
 function run(cmd, args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // In the reports directory: schemathesis keeps a cache in its working directory.
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: reports });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
