@@ -90,22 +90,22 @@ fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Opti
 }
 
 /// An optional contact field of a patch: absent (or `null`) keeps `current`, a blank string
-/// clears it, anything else is checked.
-fn patch_text(name: &'static str, v: Option<String>, max: usize, current: Option<String>) -> ApiResult<Option<String>> {
+/// clears it, anything else must pass `check`.
+fn patch_field(
+    v: Option<String>,
+    current: Option<String>,
+    check: impl FnOnce(&str) -> ApiResult<String>,
+) -> ApiResult<Option<String>> {
     match v {
         None => Ok(current),
         Some(s) if s.trim().is_empty() => Ok(None),
-        Some(s) => text_field(name, &s, max).map(Some),
+        Some(s) => check(&s).map(Some),
     }
 }
 
-/// `patch_text` for an email address.
-fn patch_email(v: Option<String>, current: Option<String>) -> ApiResult<Option<String>> {
-    match v {
-        None => Ok(current),
-        Some(s) if s.trim().is_empty() => Ok(None),
-        Some(s) => email_field(&s).map(Some),
-    }
+/// `patch_field` for free text of at most `max` characters.
+fn patch_text(name: &'static str, v: Option<String>, max: usize, current: Option<String>) -> ApiResult<Option<String>> {
+    patch_field(v, current, |s| text_field(name, s, max))
 }
 
 fn plan_field(v: &str) -> ApiResult<String> {
@@ -239,7 +239,7 @@ pub async fn update_agency<P: Platform>(
         ("require_mfa", patch.require_mfa.is_some()),
     ]);
     let name = opt_text("name", patch.name, 120)?.unwrap_or(a.name);
-    let email = patch_email(patch.email, a.email)?;
+    let email = patch_field(patch.email, a.email, email_field)?;
     let phone = patch_text("phone", patch.phone, 40, a.phone)?;
     let status = patch.status.as_deref().map(status_field).transpose()?.unwrap_or(a.status);
     let plan = patch.plan.as_deref().map(plan_field).transpose()?.unwrap_or(a.plan);
@@ -479,7 +479,7 @@ pub async fn update_client<P: Platform>(
                 opt_text("name", patch.name, 120)?.unwrap_or(c.name).into(),
                 patch_text("business_type", patch.business_type, 80, c.business_type)?.into(),
                 kind.into(),
-                patch_email(patch.email, c.email)?.into(),
+                patch_field(patch.email, c.email, email_field)?.into(),
                 patch_text("phone", patch.phone, 40, c.phone)?.into(),
                 patch_text("website", patch.website, 200, c.website)?.into(),
                 patch.status.as_deref().map(status_field).transpose()?.unwrap_or(c.status).into(),
