@@ -115,6 +115,11 @@ pub const USER_IN_AGENCY: &str = "SELECT 1 AS ok FROM users u WHERE u.id = ?2 AN
     (EXISTS (SELECT 1 FROM agency_memberships WHERE agency_id = ?1 AND user_id = ?2) OR \
      EXISTS (SELECT 1 FROM client_users cu JOIN clients c ON c.id = cu.client_id WHERE c.agency_id = ?1 AND cu.user_id = ?2))";
 pub const USER_IN_CLIENT: &str = "SELECT 1 AS ok FROM client_users WHERE client_id = ?1 AND user_id = ?2";
+/// Whether a user is a member of the client or of its agency: who may own a deal or be linked
+/// to a staff member. A control-plane read, bound into the shard's write that follows.
+pub const USER_REACHES: &str = "SELECT 1 AS ok FROM client_users WHERE client_id = ?1 AND user_id = ?2 \
+    UNION ALL SELECT 1 AS ok FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
+    WHERE c.id = ?1 AND am.user_id = ?2";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Agency {
@@ -225,6 +230,14 @@ impl ClientRow {
             "updated_at": self.updated_at,
         })
     }
+}
+
+/// `USER_REACHES`, for an id that looks like a user's (any other reaches nobody).
+pub async fn user_reaches_client(db: &impl Database, client_id: &str, user_id: &str) -> ApiResult<bool> {
+    if !crate::platform::ids::looks_like_id(user_id, "usr") {
+        return Ok(false);
+    }
+    Ok(!db.query(USER_REACHES, &[client_id.into(), user_id.into()]).await?.is_empty())
 }
 
 pub async fn agency(db: &impl Database, id: &str) -> ApiResult<Option<Agency>> {

@@ -8,7 +8,7 @@ use super::availability::{DaysOff, Window};
 use super::int_bool;
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
-use crate::access::ClientScope;
+use crate::access::{store, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
@@ -24,19 +24,12 @@ pub const OFFERING: &str = "SELECT st.id, st.client_id, st.name, st.user_id, st.
 pub const SELECT_ONE: &str =
     "SELECT id, client_id, name, user_id, active, created_at, updated_at FROM staff WHERE client_id = ?1 AND id = ?2";
 /// A staff member's user, if any, must be a member of the client or of its agency.
+/// A linked user's membership is read from the control plane first (`store::user_reaches_client`):
+/// the staff row lives on the client's data shard, so no statement can check both.
 pub const INSERT: &str = "INSERT INTO staff (id, client_id, name, user_id, active, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6 WHERE ?4 IS NULL \
-    OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?4) \
-    OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-      WHERE c.id = ?2 AND am.user_id = ?4)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 pub const UPDATE: &str = "UPDATE staff SET name = ?3, user_id = ?4, active = ?5, updated_at = ?6 \
-    WHERE client_id = ?2 AND id = ?1 AND (?4 IS NULL \
-    OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?4) \
-    OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-      WHERE c.id = ?2 AND am.user_id = ?4))";
-pub const USER_REACHES: &str = "SELECT 1 AS ok FROM client_users WHERE client_id = ?1 AND user_id = ?2 \
-    UNION ALL SELECT 1 AS ok FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-    WHERE c.id = ?1 AND am.user_id = ?2";
+    WHERE client_id = ?2 AND id = ?1";
 pub const DELETE: &str = "DELETE FROM staff WHERE client_id = ?1 AND id = ?2 \
     AND NOT EXISTS (SELECT 1 FROM appointments WHERE client_id = ?1 AND staff_id = ?2)";
 pub const CLEAR_SERVICES: &str = "DELETE FROM staff_services WHERE client_id = ?1 AND staff_id = ?2";
@@ -310,18 +303,12 @@ fn hours_stmts(client: &ClientScope, id: &str, week: &[Window]) -> Vec<Stmt> {
     out
 }
 
-/// A linked user must be a member of the client or its agency. Checked here for a clear 422, and
-/// again inside the writing statement.
+/// A linked user must be a member of the client or its agency (read from the control plane
+/// before the write; a membership ended in between leaves the link, as it leaves past ones).
 async fn user_field(db: &impl Database, client: &ClientScope, u: Option<&str>) -> ApiResult<Option<String>> {
-    let refused = || ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency");
     match u {
-        Some(u) if looks_like_id(u, "usr") => {
-            if db.query(USER_REACHES, &[client.id().into(), u.into()]).await?.is_empty() {
-                return Err(refused());
-            }
-            Ok(Some(u.to_string()))
-        }
-        Some(_) => Err(refused()),
+        Some(u) if store::user_reaches_client(db, client.id(), u).await? => Ok(Some(u.to_string())),
+        Some(_) => Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency")),
         None => Ok(None),
     }
 }
@@ -372,9 +359,7 @@ pub async fn create<P: Platform>(
     stmts.push(audit::entry_if_changed(ctx, req, who, event(&client, "staff.created", &id, json!({})))?);
     stmts.extend(service_stmts(ctx.p, &client, &id, &body.service_ids.unwrap_or_default()).await?);
     stmts.extend(hours_stmts(&client, &id, &week));
-    if !ctx.p.batch_changed(&stmts).await? {
-        return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
-    }
+    ctx.p.batch(&stmts).await?;
     // Whether the widget offers booking depends on this; its cached config must follow.
     ctx.tenant_changed(client.id());
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
@@ -432,7 +417,8 @@ pub async fn update<P: Platform>(
         stmts.extend(hours_stmts(&client, id, &windows(hours)?));
     }
     if !ctx.p.batch_changed(&stmts).await? {
-        return Err(ApiError::invalid("unknown_user", "user_id must be a member of this client or its agency"));
+        // Deleted since it was read.
+        return Err(ApiError::NotFound);
     }
     // Whether the widget offers booking depends on this; its cached config must follow.
     ctx.tenant_changed(client.id());

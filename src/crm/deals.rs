@@ -10,7 +10,7 @@ use crate::access::audit::{self, Event};
 use crate::access::events::{self, Kind};
 use crate::access::plans::{self, Metric};
 use crate::access::roles::{Permission, Principal};
-use crate::access::{self, ClientScope};
+use crate::access::{self, store, ClientScope};
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::extract::{currency_field, json_body, page_params, page_response, text_field};
 use crate::platform::http::{Request, Response};
@@ -31,9 +31,6 @@ pub const INSERT: &str = "INSERT INTO deals (id, client_id, pipeline_id, stage_i
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14 \
     WHERE EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND id = ?4) \
     AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
-    AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
-      OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-        WHERE c.id = ?2 AND am.user_id = ?9)) \
     AND (SELECT count(*) FROM deals WHERE client_id = ?2) < ?15";
 pub const COUNT: &str = "SELECT count(*) AS n FROM deals WHERE client_id = ?1";
 /// The placement that opens a deal's history, written only if the deal was.
@@ -45,18 +42,12 @@ pub const HISTORY_ON_MOVE: &str = "INSERT INTO deal_stage_history (id, client_id
     to_stage_id, moved_by, moved_at) SELECT ?15, d.client_id, d.id, d.stage_id, ?4, ?16, ?13 FROM deals d \
     WHERE d.client_id = ?2 AND d.id = ?1 AND d.stage_id <> ?4 AND d.stage_id = ?17 AND d.status = ?18 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND id = ?4) \
-    AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
-    AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
-      OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-        WHERE c.id = ?2 AND am.user_id = ?9))";
+    AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8))";
 pub const UPDATE: &str = "UPDATE deals SET pipeline_id = ?3, stage_id = ?4, title = ?5, value_minor = ?6, \
     currency = ?7, contact_id = ?8, owner_user_id = ?9, status = ?10, lost_reason = ?11, expected_close_date = ?12, \
     updated_at = ?13, closed_at = ?14 WHERE client_id = ?2 AND id = ?1 AND stage_id = ?17 AND status = ?18 \
     AND EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND id = ?4) \
-    AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8)) \
-    AND (?9 IS NULL OR EXISTS (SELECT 1 FROM client_users WHERE client_id = ?2 AND user_id = ?9) \
-      OR EXISTS (SELECT 1 FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
-        WHERE c.id = ?2 AND am.user_id = ?9))";
+    AND (?8 IS NULL OR EXISTS (SELECT 1 FROM contacts WHERE client_id = ?2 AND id = ?8))";
 pub const DELETE: &str = "DELETE FROM deals WHERE client_id = ?1 AND id = ?2";
 pub const DELETE_NOTES: &str = "DELETE FROM notes WHERE client_id = ?1 AND subject_type = 'deal' AND subject_id = ?2";
 pub const HISTORY: &str = "SELECT id, deal_id, from_stage_id, to_stage_id, moved_by, moved_at FROM deal_stage_history \
@@ -224,6 +215,18 @@ pub async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResul
 
 /// Which reference a refused write got wrong, for a 422 that says so. Only called after the
 /// statement itself refused.
+/// A deal's owner must be a member of the client or its agency. Read from the control plane
+/// before the write (the deal lives on the client's data shard); checked when the owner is set
+/// or changed, so a deal whose owner has since left can still be edited.
+async fn check_owner(db: &impl Database, client: &ClientScope, owner: Option<&str>) -> ApiResult<()> {
+    match owner {
+        Some(u) if !store::user_reaches_client(db, client.id(), u).await? => {
+            Err(ApiError::invalid("unknown_owner", "the owner must be a member of this client or its agency"))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn explain_refusal(db: &impl Database, client: &ClientScope, f: &Fields, limit: i64) -> ApiError {
     let c = client.id();
     let held = db.query(COUNT, &[c.into()]).await.ok().and_then(|r| r.first().and_then(|r| col_i64(r, "n")));
@@ -242,9 +245,6 @@ async fn explain_refusal(db: &impl Database, client: &ClientScope, f: &Fields, l
         if !matches!(found, Ok(rows) if !rows.is_empty()) {
             return ApiError::invalid("unknown_contact", "no such contact in this client");
         }
-    }
-    if f.owner_user_id.is_some() {
-        return ApiError::invalid("unknown_owner", "the owner must be a member of this client or its agency");
     }
     ApiError::NotFound
 }
@@ -331,6 +331,7 @@ pub async fn create<P: Platform>(
             .transpose()?,
         closed_at: None,
     };
+    check_owner(ctx.p, &client, f.owner_user_id.as_deref()).await?;
     let id = new_id("deal")?;
     let now = ctx.p.now_ms();
     let mut insert = f.params(&id, &client, now);
@@ -394,6 +395,7 @@ pub async fn update<P: Platform>(
     let (client, _) = access::client(ctx, req, who, client_id, Permission::DealsWrite).await?;
     let patch: DealPatch = json_body(req, &["client_id", "id", "closed_at", "created_at"])?;
     let cur = one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?;
+    let owner_before = cur.owner_user_id.clone();
     if patch.pipeline_id.is_some() && patch.stage_id.is_none() {
         return Err(ApiError::invalid("stage_required", "moving a deal to another pipeline needs its `stage_id` too"));
     }
@@ -440,6 +442,9 @@ pub async fn update<P: Platform>(
         },
         closed_at,
     };
+    if f.owner_user_id != owner_before {
+        check_owner(ctx.p, &client, f.owner_user_id.as_deref()).await?;
+    }
     let moved = f.stage_id != cur.stage_id;
     let mut params = f.params(id, &client, now);
     params.push(new_id("hist")?.into());

@@ -76,6 +76,8 @@ pub const CONTROL_PLANE: &[&str] = &[
     "mfa_challenges",
     "login_attempts",
     "templates",
+    // Mail announces identity changes (invitations, resets, sign-ups), all written here.
+    "outbox",
 ];
 
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be

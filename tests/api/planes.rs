@@ -43,22 +43,6 @@ const MIXED: &[(&str, &str)] = &[
         "the usage summary: one query per plane",
     ),
     (
-        "agency_memberships client_users clients | contacts deal_stage_history deals events pipeline_stages usage_events webhook_endpoints",
-        "a new deal: its owner's membership is read from the control plane and bound; the stage, contact and quota guards stay in the shard's insert",
-    ),
-    (
-        "agency_memberships client_users clients | contacts deal_stage_history deals events pipeline_stages webhook_endpoints",
-        "a deal's update: as a new deal",
-    ),
-    (
-        "agency_memberships client_users clients | contacts deal_stage_history deals pipeline_stages",
-        "a deal's move: as a new deal",
-    ),
-    (
-        "agency_memberships client_users clients | services staff staff_hours staff_services",
-        "a staff member linked to a user: the membership is read from the control plane and bound",
-    ),
-    (
         "agency_domains domains | events webhook_endpoints",
         "a domain's verification and its event: the event is recorded on the shard after the verification commits, keyed by domain and status so a retry records it once",
     ),
@@ -81,18 +65,6 @@ const MIXED: &[(&str, &str)] = &[
     (
         "client_users invitations users | usage_events",
         "an accepted invitation that creates the user: as a domain claim's",
-    ),
-    (
-        "invitations | outbox",
-        "an invitation's mail: the control plane keeps its own mail outbox",
-    ),
-    (
-        "password_resets | outbox",
-        "a reset's mail: the control plane's mail outbox",
-    ),
-    (
-        "agencies agency_memberships email_verifications users | outbox",
-        "a sign-up's verification mail: the control plane's mail outbox",
     ),
 ];
 

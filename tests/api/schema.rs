@@ -121,15 +121,6 @@ fn sql_constants() -> Vec<(String, String, String)> {
 const CROSS_PLANE: &[(&str, &str, &str)] = &[
     ("ops/mod.rs", "UPSERT_DAY", "skips deleted tenants: the flush reads live tenant ids from the directory first"),
     (
-        "crm/deals.rs",
-        "INSERT",
-        "the owner's membership is read from the control plane and bound; stage and contact guards stay",
-    ),
-    ("crm/deals.rs", "UPDATE", "as INSERT"),
-    ("crm/deals.rs", "HISTORY_ON_MOVE", "as INSERT: the mover's membership is a bound parameter"),
-    ("booking/staff.rs", "INSERT", "the linked user's membership is read from the control plane and bound"),
-    ("booking/staff.rs", "UPDATE", "as INSERT"),
-    (
         "access/plans.rs",
         "USAGE",
         "two queries, one per plane: seats and domains, then contacts, deals, files, counters",
