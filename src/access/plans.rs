@@ -16,7 +16,7 @@ use super::roles::{Principal, Scope};
 use super::store::ClientRow;
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ids::new_id;
-use crate::platform::ports::{Limit, Param, Platform, Stmt, API_RATES};
+use crate::platform::ports::{Database, Limit, Param, Platform, Row, Stmt, API_RATES};
 use crate::platform::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -258,14 +258,24 @@ pub fn crossing(
     Ok(stmts)
 }
 
-/// What each metric stands at for a client (`?1`; `?2` is now, for today's widget counter).
-pub const USAGE: &str = "SELECT (SELECT count(*) FROM client_users WHERE client_id = ?1) AS seats, \
-    (SELECT count(*) FROM contacts WHERE client_id = ?1) AS contacts, \
+/// What each metric stands at for a client (`?1`; `?2` is now, for today's widget counter), one
+/// query per plane: seats and domains are counted in the control plane, the rest on the shard.
+pub const USAGE_CONTROL: &str = "SELECT (SELECT count(*) FROM client_users WHERE client_id = ?1) AS seats, \
+    (SELECT count(*) FROM domains WHERE client_id = ?1) AS domains";
+pub const USAGE_SHARD: &str = "SELECT (SELECT count(*) FROM contacts WHERE client_id = ?1) AS contacts, \
     (SELECT count(*) FROM deals WHERE client_id = ?1) AS deals, \
     (SELECT coalesce(sum(size), 0) FROM files WHERE tenant_id = ?1 AND status <> 'deleting') AS storage_bytes, \
-    (SELECT count(*) FROM domains WHERE client_id = ?1) AS domains, \
     coalesce((SELECT count FROM usage_counters WHERE tenant_id = ?1 AND metric = 'widget_submissions' \
       AND period = CAST(?2 / 86400000 AS INTEGER)), 0) AS widget_submissions_per_day";
+
+/// `USAGE_CONTROL` and `USAGE_SHARD` as one row: metric name to what is used.
+pub async fn usage(db: &impl Database, client_id: &str, now: i64) -> ApiResult<Row> {
+    let mut used = db.query(USAGE_CONTROL, &[client_id.into()]).await?.into_iter().next().unwrap_or_default();
+    let shard = db.query(USAGE_SHARD, &[client_id.into(), Param::Int(now)]).await?.into_iter().next();
+    used.extend(shard.unwrap_or_default());
+    Ok(used)
+}
+
 pub const RECENT_EVENTS: &str = "SELECT metric, threshold, used, quota AS \"limit\", at FROM usage_events \
     WHERE client_id = ?1 ORDER BY at DESC, id DESC LIMIT 50";
 

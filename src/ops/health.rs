@@ -83,8 +83,7 @@ pub async fn health<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         .map(|r| r.last_widget_at)
         .filter(|t| *t > 0);
 
-    let used =
-        ctx.p.query(plans::USAGE, &[scope.id().into(), Param::Int(now)]).await?.into_iter().next().unwrap_or_default();
+    let used = plans::usage(ctx.p, scope.id(), now).await?;
     let mut quotas = Vec::new();
     for m in Metric::ALL {
         let limit = plans::limit(&client, m);

@@ -80,6 +80,11 @@ pub const CONTROL_PLANE: &[&str] = &[
     "outbox",
 ];
 
+/// Tables kept in both planes, each plane's rows written in the batches of its own changes: its
+/// changes' audit rows, and the quota crossings of the metrics it counts (seats and domains in
+/// the control plane, the rest on the shard). Reading them reads both planes.
+pub const IN_BOTH_PLANES: &[&str] = &["audit_log", "usage_events"];
+
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be
 /// (its own row in `clients` goes last, by id).
 pub const AGENCY_OWNED: &[&str] =

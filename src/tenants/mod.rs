@@ -583,13 +583,7 @@ pub async fn admin_tenant<P: Platform>(
 pub async fn usage<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {
     let (_, c) = access::client(ctx, req, who, id, Permission::ClientsRead).await?;
     let now = ctx.p.now_ms();
-    let used = ctx
-        .p
-        .query(plans::USAGE, &[c.id.as_str().into(), Param::Int(now)])
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let used = plans::usage(ctx.p, &c.id, now).await?;
     #[derive(Deserialize, serde::Serialize)]
     struct Crossing {
         metric: String,

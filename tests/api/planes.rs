@@ -6,10 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse::platform::schema::{CONTROL_PLANE, GLOBAL, TENANT_OWNED};
-
-/// Tables kept in both planes: each plane's changes are audited in its own log.
-const BOTH: &[&str] = &["audit_log"];
+use gatehouse::platform::schema::{CONTROL_PLANE, GLOBAL, IN_BOTH_PLANES, TENANT_OWNED};
 
 /// The statements and batches that join the planes today, by the tables they touch
 /// (`control tables | shard tables`), and what each becomes once the planes are separate databases.
@@ -39,32 +36,12 @@ const MIXED: &[(&str, &str)] = &[
         "an export step: the client's purge deadline is read from the directory and bound",
     ),
     (
-        "client_users domains | contacts deals files usage_counters",
-        "the usage summary: one query per plane",
-    ),
-    (
         "agency_domains domains | events webhook_endpoints",
         "a domain's verification and its event: the event is recorded on the shard after the verification commits, keyed by domain and status so a retry records it once",
     ),
     (
         "domains | events webhook_endpoints",
         "as a verification's event",
-    ),
-    (
-        "domains | usage_events",
-        "a domain claim that crosses a quota threshold: the crossing is recorded on the shard after the claim commits, once per metric and threshold",
-    ),
-    (
-        "client_users | usage_events",
-        "a seat that crosses a quota threshold: as a domain claim's",
-    ),
-    (
-        "client_users invitations | usage_events",
-        "an accepted invitation's seat: as a domain claim's",
-    ),
-    (
-        "client_users invitations users | usage_events",
-        "an accepted invitation that creates the user: as a domain claim's",
     ),
 ];
 
@@ -81,7 +58,7 @@ pub fn signature<'a>(sqls: impl IntoIterator<Item = &'a str>) -> Option<String> 
     for sql in sqls {
         let lower = format!(" {}", sql.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase());
         for table in TENANT_OWNED.iter().map(|(t, _)| *t).chain(GLOBAL.iter().map(|(t, _)| *t)) {
-            if BOTH.contains(&table) || !touches(&lower, table) {
+            if IN_BOTH_PLANES.contains(&table) || !touches(&lower, table) {
                 continue;
             }
             if CONTROL_PLANE.contains(&table) {

@@ -120,11 +120,6 @@ fn sql_constants() -> Vec<(String, String, String)> {
 /// when the planes are separate databases (ARCHITECTURE.md, "Scaling"). By file and constant.
 const CROSS_PLANE: &[(&str, &str, &str)] = &[
     ("ops/mod.rs", "UPSERT_DAY", "skips deleted tenants: the flush reads live tenant ids from the directory first"),
-    (
-        "access/plans.rs",
-        "USAGE",
-        "two queries, one per plane: seats and domains, then contacts, deals, files, counters",
-    ),
     ("files/export.rs", "CLAIM_STEP", "the purge deadline is read from the directory and bound"),
     (
         "templates/mod.rs",
