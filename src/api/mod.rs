@@ -144,9 +144,9 @@ impl<'a, P: Platform> App<'a, P> {
     pub async fn follow_up(&self, f: FollowUp) -> Result<(), String> {
         let mut errors = Vec::new();
         if !f.counters.is_empty() {
-            // A batch is all or nothing: counts it could not write are lost, never doubled.
-            if let Err(e) = self.p.batch(&f.counters).await {
-                errors.push(format!("daily counters ({} rows): {e}", f.counters.len()));
+            let rows = f.counters.len();
+            if let Err(e) = crate::ops::write_counters(self.p, f.counters).await {
+                errors.push(format!("daily counters ({rows} rows): {e}"));
             }
         }
         if f.outbox != Outbox::Untouched {
@@ -183,9 +183,10 @@ impl<'a, P: Platform> App<'a, P> {
     pub async fn scheduled(&self, cron: &str) -> ApiResult<serde_json::Value> {
         let ctx = Ctx::new(self.p, self.cfg);
         let counters = self.state.counters.take_all();
-        if !counters.is_empty() {
-            if let Err(e) = self.p.batch(&counters).await {
-                self.p.log("warn", &format!("daily counters ({} rows) not written: {e}", counters.len()));
+        let rows = counters.len();
+        if rows > 0 {
+            if let Err(e) = crate::ops::write_counters(self.p, counters).await {
+                self.p.log("warn", &format!("daily counters ({rows} rows) not written: {e}"));
             }
         }
         let out = jobs::run_scheduled(&ctx, cron).await;

@@ -41,8 +41,9 @@ pub const SELECT_ONE: &str = "SELECT id, client_id, status, requested_by, object
 /// A step's claim: one worker at a time, while the export is under way.
 pub const CLAIM_STEP: &str = "UPDATE exports SET status = 'running', lease_until = ?3, attempts = attempts + 1, \
     updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < ?2) \
-    AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = exports.client_id AND c.purge_after <= ?2) \
     RETURNING client_id";
+/// Whether a client is past its purge deadline (a control-plane read: the export is the shard's).
+pub const PURGE_DUE: &str = "SELECT 1 AS ok FROM clients WHERE id = ?1 AND purge_after <= ?2";
 /// A step gives its lease back when the store failed under it, so the queue's retry can run.
 pub const RELEASE: &str = "UPDATE exports SET lease_until = NULL WHERE client_id = ?1 AND id = ?2 AND lease_until = ?3";
 /// Whether a step still holds its lease, asked before it uploads anything.
@@ -335,6 +336,11 @@ pub async fn step<P: Platform>(ctx: &Ctx<'_, P>, id: &str) -> ApiResult<()> {
     let Some(client_id) = claimed.first().and_then(|r| r.get("client_id")).and_then(Value::as_str) else {
         return Ok(()); // done, failed, or another worker holds it
     };
+    if !ctx.p.query(PURGE_DUE, &[client_id.into(), Param::Int(now)]).await?.is_empty() {
+        // The client is being purged, its exports with it: give the lease back and stop.
+        ctx.p.execute(RELEASE, &[client_id.into(), id.into(), Param::Int(lease)]).await?;
+        return Ok(());
+    }
     let e: ExportRow = ctx
         .p
         .query_first(SELECT_ONE, &[client_id.into(), id.into()])

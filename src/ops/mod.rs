@@ -20,9 +20,9 @@ use serde_json::{json, Value};
 
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self};
-use crate::platform::error::{ApiError, ApiResult};
+use crate::platform::error::{ApiError, ApiResult, StoreError};
 use crate::platform::http::{Request, Response};
-use crate::platform::ports::{DataPoint, Param, Platform, Stmt};
+use crate::platform::ports::{json_list, DataPoint, Database, Param, Platform, Stmt};
 use crate::platform::tz::{parse_date, Date};
 use crate::platform::Ctx;
 
@@ -134,16 +134,41 @@ pub struct Counters {
 const MAX_PENDING: usize = 200;
 
 /// Adds `?3..?9` to a tenant's day, creating the row on its first count. Atomic per statement, so
-/// isolates writing the same day at once add up. A deleted client gets no row: its purge, which
-/// may take several runs, must not find one written behind it.
+/// isolates writing the same day at once add up. Only live tenants' counts are written
+/// (`write_counters`).
 pub const UPSERT_DAY: &str = "INSERT INTO tenant_daily (tenant_id, day, requests, errors, widget_allowed, \
-    widget_denied, leads, bookings, last_widget_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-    WHERE EXISTS (SELECT 1 FROM clients WHERE id = ?1 AND deleted_at IS NULL) \
-    OR EXISTS (SELECT 1 FROM agencies WHERE id = ?1) \
+    widget_denied, leads, bookings, last_widget_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
     ON CONFLICT (tenant_id, day) DO UPDATE SET requests = requests + excluded.requests, \
     errors = errors + excluded.errors, widget_allowed = widget_allowed + excluded.widget_allowed, \
     widget_denied = widget_denied + excluded.widget_denied, leads = leads + excluded.leads, \
     bookings = bookings + excluded.bookings, last_widget_at = max(last_widget_at, excluded.last_widget_at)";
+/// Which of the tenants (a JSON list) are live: agencies, and clients not deleted. A control-plane
+/// read before the counters' shard write.
+pub const LIVE_TENANTS: &str = "SELECT id FROM clients WHERE id IN (SELECT value FROM json_each(?1)) \
+    AND deleted_at IS NULL UNION ALL SELECT id FROM agencies WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// Writes counts taken from `Counters`, dropping a deleted client's: its purge, which may take
+/// several runs, must not find a row written behind it. One batch, all or nothing: counts it
+/// could not write are lost, never doubled. Answers how many rows it wrote.
+pub async fn write_counters(db: &impl Database, mut stmts: Vec<Stmt>) -> Result<usize, StoreError> {
+    let tenant = |s: &Stmt| match s.params.first() {
+        Some(Param::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    let ids = json_list(stmts.iter().map(tenant));
+    let live: Vec<String> = db
+        .query(LIVE_TENANTS, &[ids.into()])
+        .await?
+        .iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    stmts.retain(|s| live.contains(&tenant(s)));
+    if !stmts.is_empty() {
+        db.batch(&stmts).await?;
+    }
+    Ok(stmts.len())
+}
+
 pub const SELECT_RANGE: &str = "SELECT day, requests, errors, widget_allowed, widget_denied, leads, bookings, \
     last_widget_at FROM tenant_daily WHERE tenant_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day";
 

@@ -28,14 +28,6 @@ const MIXED: &[(&str, &str)] = &[
         "a template push's read of the client's current state: one read per plane",
     ),
     (
-        "agencies clients | tenant_daily",
-        "the daily counters' flush: live tenant ids come from the directory first",
-    ),
-    (
-        "clients | exports",
-        "an export step: the client's purge deadline is read from the directory and bound",
-    ),
-    (
         "agency_domains domains | events webhook_endpoints",
         "a domain's verification and its event: the event is recorded on the shard after the verification commits, keyed by domain and status so a retry records it once",
     ),

@@ -37,6 +37,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("SELECT_CLIENT_BY_SLUG", "Host resolution, before any caller is known"),
     ("LIST_ALL_CLIENTS", "platform admins only (Scope::Platform)"),
     ("PORTAL_OWNER", "Host resolution by verified portal domain"),
+    ("PURGE_DUE", "an export step's client, by the id its claimed export names"),
+    ("LIVE_TENANTS", "the counters' flush, by the ids this isolate counted requests for"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
     ("UNSEALED_TENANTS", "the scheduled sealing of audit chains, which lists the tenants with rows to seal"),
@@ -119,8 +121,6 @@ fn sql_constants() -> Vec<(String, String, String)> {
 /// Statements that join the control plane to a data shard's tables today, and what each becomes
 /// when the planes are separate databases (ARCHITECTURE.md, "Scaling"). By file and constant.
 const CROSS_PLANE: &[(&str, &str, &str)] = &[
-    ("ops/mod.rs", "UPSERT_DAY", "skips deleted tenants: the flush reads live tenant ids from the directory first"),
-    ("files/export.rs", "CLAIM_STEP", "the purge deadline is read from the directory and bound"),
     (
         "templates/mod.rs",
         "ADD_PIPELINE",
