@@ -243,3 +243,20 @@ fn health_shows_domains_errors_the_last_widget_hit_and_quota_pressure_to_the_age
     let client_admin = t.req(Method::Get, &path, Some(&t.login("admin@acme.test")), None);
     assert_eq!((client_admin.status, error_code(&client_admin).as_str()), (403, "forbidden"));
 }
+
+#[test]
+fn counts_for_a_client_deleted_before_the_flush_are_dropped_and_the_live_ones_written() {
+    let t = TestApp::new();
+    let admin = t.login("admin@gatehouse.test");
+    for tenant in [ACME, GLOBEX] {
+        assert_eq!(t.req(Method::Get, &format!("/api/clients/{tenant}"), Some(&admin), None).status, 200);
+    }
+    // Globex is deleted (restorable) after its request was counted, before the counts are written.
+    t.p.exec(&format!("UPDATE clients SET deleted_at = 1, purge_after = 2 WHERE id = '{GLOBEX}'"));
+    let written = pollster::block_on(gatehouse::ops::write_counters(&t.p, t.state.counters.take_all())).unwrap();
+    let rows = t.p.sql("SELECT tenant_id FROM tenant_daily ORDER BY tenant_id");
+    let tenants: Vec<&str> = rows.iter().filter_map(|r| r["tenant_id"].as_str()).collect();
+    assert!(tenants.contains(&ACME), "{tenants:?}");
+    assert!(!tenants.contains(&GLOBEX), "a deleted client's counts are not written behind its purge: {tenants:?}");
+    assert_eq!(written, tenants.len());
+}
