@@ -31,16 +31,17 @@ use crate::platform::Ctx;
 pub const CLIENTS_FROM: &str =
     "SELECT id, plan, feature_flags, integrations, template_version, updated_at FROM clients \
     WHERE agency_id = ?1 AND template_id = ?2 AND deleted_at IS NULL AND id > ?3 ORDER BY id LIMIT ?4";
-/// A client's pipelines (with stage names), service names and own branding, in one round trip.
+/// A client's pipelines (with stage names) and service names, from its shard.
 pub const CURRENT: &str = "SELECT \
     (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'stages', \
       json((SELECT json_group_array(s.name) FROM pipeline_stages s WHERE s.client_id = ?1 AND s.pipeline_id = p.id)))) \
       FROM pipelines p WHERE p.client_id = ?1) AS pipelines, \
-    (SELECT json_group_array(name) FROM services WHERE client_id = ?1) AS services, \
-    (SELECT json_object('primary_color', primary_color, 'secondary_color', secondary_color, 'tagline', tagline, \
-      'support_email', support_email, 'support_phone', support_phone, 'logo_file_id', logo_file_id, \
-      'favicon_file_id', favicon_file_id, 'custom_css', custom_css) FROM branding WHERE owner_id = ?1) AS branding, \
-    (SELECT updated_at FROM branding WHERE owner_id = ?1) AS branding_updated_at";
+    (SELECT json_group_array(name) FROM services WHERE client_id = ?1) AS services";
+/// A client's own branding, from the control plane.
+pub const CURRENT_BRANDING: &str = "SELECT json_object('primary_color', primary_color, \
+    'secondary_color', secondary_color, 'tagline', tagline, 'support_email', support_email, \
+    'support_phone', support_phone, 'logo_file_id', logo_file_id, 'favicon_file_id', favicon_file_id, \
+    'custom_css', custom_css) AS branding, updated_at AS branding_updated_at FROM branding WHERE owner_id = ?1";
 /// Moves a client from the version the push read to the pushed one, with the scalar changes,
 /// only if neither the client row nor its branding changed since the push read them (so no
 /// value the merge kept is overwritten, and a concurrent push cannot also apply).
@@ -73,6 +74,10 @@ struct ClientOnTemplate {
 struct Current {
     pipelines: Option<String>,
     services: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct CurrentBranding {
     branding: Option<String>,
     branding_updated_at: Option<i64>,
 }
@@ -158,11 +163,13 @@ async fn push_one<P: Platform>(
         .query_first(CURRENT, &[c.id.as_str().into()])
         .await?
         .ok_or_else(|| ApiError::Internal("the current-state query returned no row".into()))?;
+    let own: CurrentBranding =
+        ctx.p.query_first(CURRENT_BRANDING, &[c.id.as_str().into()]).await?.unwrap_or_default();
     let from = c.template_version.unwrap_or(1);
     let to = Target { client_id: &c.id, agency_id, version: target.version, now };
     let mut plan = Plan { flags: serde_json::from_str(&c.feature_flags).unwrap_or_default(), ..Plan::default() };
     scalars(&mut plan, c, base, &new);
-    branding_fields(&mut plan, current.branding.as_deref(), base, &new);
+    branding_fields(&mut plan, own.branding.as_deref(), base, &new);
     pipelines(&mut plan, current.pipelines.as_deref(), base, &new, &to)?;
     services(&mut plan, current.services.as_deref(), base, &new, &to)?;
     integrations(&mut plan, c.integrations.as_deref(), base, &new);
@@ -186,7 +193,7 @@ async fn push_one<P: Platform>(
                 template_id.into(),
                 Param::Int(from),
                 Param::Int(c.updated_at),
-                Param::Int(current.branding_updated_at.unwrap_or(0)),
+                Param::Int(own.branding_updated_at.unwrap_or(0)),
             ],
         ),
         audit::entry_if_changed(

@@ -24,10 +24,6 @@ const MIXED: &[(&str, &str)] = &[
         "a template push: branding written in the control plane, pipelines and services on the shard, each step idempotent by version",
     ),
     (
-        "branding | pipeline_stages pipelines services",
-        "a template push's read of the client's current state: one read per plane",
-    ),
-    (
         "agency_domains domains | events webhook_endpoints",
         "a domain's verification and its event: the event is recorded on the shard after the verification commits, keyed by domain and status so a retry records it once",
     ),

@@ -128,7 +128,6 @@ const CROSS_PLANE: &[(&str, &str, &str)] = &[
     ),
     ("templates/mod.rs", "ADD_STAGE", "as ADD_PIPELINE"),
     ("templates/mod.rs", "ADD_SERVICE", "as ADD_PIPELINE"),
-    ("templates/push.rs", "CURRENT", "branding from the directory, pipelines and services from the shard"),
     (
         "widget/gate.rs",
         "LOAD",
