@@ -176,6 +176,8 @@ fn booking(sql: &mut Vec<String>, now: i64) {
             ));
         }
     }
+    // Its staff offer its services, so its widget offers booking (the gate reads the directory's flag).
+    sql.push(format!("UPDATE clients SET bookable = 1 WHERE id = {};", q(ACME)));
     // (staff, service, contact, start as UTC, status): weekday mornings in New York.
     let appointments = [
         (1, 1, 1, "2027-03-01T14:00:00Z", 60, 15, "confirmed"),

@@ -171,8 +171,8 @@ pub async fn create<P: Platform>(
         audit::entry(ctx, req, Some(who), event(&client, "service.created", &id))?,
     ];
     ctx.p.batch(&stmts).await?;
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -222,8 +222,8 @@ pub async fn update<P: Platform>(
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -245,7 +245,7 @@ pub async fn delete<P: Platform>(
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("service_booked", "this service has appointments; deactivate it instead"));
     }
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::new(204))
 }

@@ -360,8 +360,8 @@ pub async fn create<P: Platform>(
     stmts.extend(service_stmts(ctx.p, &client, &id, &body.service_ids.unwrap_or_default()).await?);
     stmts.extend(hours_stmts(&client, &id, &week));
     ctx.p.batch(&stmts).await?;
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::json(201, &one(ctx.p, &client, &id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -420,8 +420,8 @@ pub async fn update<P: Platform>(
         // Deleted since it was read.
         return Err(ApiError::NotFound);
     }
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -445,8 +445,8 @@ pub async fn set_hours<P: Platform>(
         event(&client, "staff.hours_set", id, json!({"windows": week.len()})),
     )?);
     ctx.p.batch(&stmts).await?;
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::json(200, &one(ctx.p, &client, id).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -467,8 +467,8 @@ pub async fn delete<P: Platform>(
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::conflict("staff_booked", "this staff member has appointments; deactivate them instead"));
     }
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::new(204))
 }
 
@@ -570,8 +570,8 @@ pub async fn delete_time_off<P: Platform>(
     if !ctx.p.batch_changed(&stmts).await? {
         return Err(ApiError::NotFound);
     }
-    // Whether the widget offers booking depends on this; its cached config must follow.
-    ctx.tenant_changed(client.id());
+    // Whether the widget offers booking depends on this.
+    super::offered_changed(ctx, client.id()).await?;
     Ok(Response::new(204))
 }
 

@@ -163,8 +163,7 @@ async fn push_one<P: Platform>(
         .query_first(CURRENT, &[c.id.as_str().into()])
         .await?
         .ok_or_else(|| ApiError::Internal("the current-state query returned no row".into()))?;
-    let own: CurrentBranding =
-        ctx.p.query_first(CURRENT_BRANDING, &[c.id.as_str().into()]).await?.unwrap_or_default();
+    let own: CurrentBranding = ctx.p.query_first(CURRENT_BRANDING, &[c.id.as_str().into()]).await?.unwrap_or_default();
     let from = c.template_version.unwrap_or(1);
     let to = Target { client_id: &c.id, agency_id, version: target.version, now };
     let mut plan = Plan { flags: serde_json::from_str(&c.feature_flags).unwrap_or_default(), ..Plan::default() };

@@ -26,9 +26,7 @@ use crate::platform::Ctx;
 /// suspended agency suspends its clients' widgets), its verified widget domains through
 /// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
 /// config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, c.feature_flags, \
-    EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id JOIN services sv ON sv.id = ss.service_id \
-      WHERE ss.client_id = c.id AND st.active = 1 AND sv.active = 1) AS bookable, \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, c.feature_flags, c.bookable, \
     CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
     bc.primary_color AS c_primary_color, bc.secondary_color AS c_secondary_color, bc.tagline AS c_tagline, \
     bc.logo_file_id AS c_logo_file_id, ba.primary_color AS a_primary_color, ba.secondary_color AS a_secondary_color, \

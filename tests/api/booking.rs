@@ -382,3 +382,56 @@ fn availability_covers_every_staff_member_who_offers_the_service_however_many_th
     assert!(!staff[0]["slots"].as_array().unwrap().is_empty());
     assert!(ran < 20, "the idle staff cost no queries: {ran}");
 }
+
+#[test]
+fn the_widget_offers_booking_exactly_while_an_active_staff_member_offers_an_active_service() {
+    use gatehouse::platform::http::Request;
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let offered = || {
+        let r = t.call(
+            Request::new(Method::Get, &format!("/api/widget/v1/config?key={}", t.demo.acme_key))
+                .with_header("host", API)
+                .with_header("origin", "http://shop.localhost:8080"),
+        );
+        let from_widget = json_of(&r)["booking"]["enabled"].as_bool().unwrap();
+        // The directory row the gate reads agrees with the shard's rows.
+        let stored = t.p.sql(&format!("SELECT bookable FROM clients WHERE id = '{ACME}'"))[0]["bookable"].as_i64();
+        assert_eq!(stored, Some(from_widget as i64));
+        from_widget
+    };
+    let patch = |path: &str, body: serde_json::Value| {
+        let r = t.req(Method::Patch, &format!("/api/clients/{ACME}/{path}"), Some(&admin), Some(body));
+        assert_eq!(r.status, 200, "{path}: {}", body_str(&r));
+    };
+    let staff = t.p.sql(&format!("SELECT id FROM staff WHERE client_id = '{ACME}' ORDER BY id"));
+    let services = t.p.sql(&format!("SELECT id FROM services WHERE client_id = '{ACME}' ORDER BY id"));
+    let (stf1, stf2) = (staff[0]["id"].as_str().unwrap(), staff[1]["id"].as_str().unwrap());
+    let (svc1, svc2) = (services[0]["id"].as_str().unwrap(), services[1]["id"].as_str().unwrap());
+    assert!(offered(), "the demo's staff offer its services");
+    // Both services off: nothing to book.
+    patch(&format!("services/{svc1}"), json!({"active": false}));
+    assert!(offered(), "the second service is still offered");
+    patch(&format!("services/{svc2}"), json!({"active": false}));
+    assert!(!offered());
+    patch(&format!("services/{svc2}"), json!({"active": true}));
+    assert!(offered());
+    // Staff off, then one back offering nothing, then offering the active service.
+    patch(&format!("staff/{stf1}"), json!({"active": false}));
+    patch(&format!("staff/{stf2}"), json!({"active": false}));
+    assert!(!offered());
+    patch(&format!("staff/{stf2}"), json!({"active": true, "service_ids": []}));
+    assert!(!offered(), "an active member who offers nothing");
+    patch(&format!("staff/{stf2}"), json!({"service_ids": [svc2]}));
+    assert!(offered());
+    // A new member offering the active service keeps it on when the other leaves.
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{ACME}/staff"),
+        Some(&admin),
+        Some(json!({"name": "New", "service_ids": [svc2]})),
+    );
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    patch(&format!("staff/{stf2}"), json!({"active": false}));
+    assert!(offered());
+}

@@ -12,10 +12,6 @@ use gatehouse::platform::schema::{CONTROL_PLANE, GLOBAL, IN_BOTH_PLANES, TENANT_
 /// (`control tables | shard tables`), and what each becomes once the planes are separate databases.
 const MIXED: &[(&str, &str)] = &[
     (
-        "agencies branding clients domains | services staff staff_services",
-        "the gate's cold load: whether booking is offered becomes a flag on the client's directory row, kept by the service and staff writes",
-    ),
-    (
         "agencies branding clients | pipeline_stages pipelines services",
         "a client made from a template: its directory row first (provisioning), its shard's rows second; the cron finishes a half-made client",
     ),

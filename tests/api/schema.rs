@@ -39,6 +39,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("PORTAL_OWNER", "Host resolution by verified portal domain"),
     ("PURGE_DUE", "an export step's client, by the id its claimed export names"),
     ("LIVE_TENANTS", "the counters' flush, by the ids this isolate counted requests for"),
+    ("SET_BOOKABLE", "a client's own flag, by the id its scoped staff or service write named"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
     ("UNSEALED_TENANTS", "the scheduled sealing of audit chains, which lists the tenants with rows to seal"),
@@ -128,11 +129,6 @@ const CROSS_PLANE: &[(&str, &str, &str)] = &[
     ),
     ("templates/mod.rs", "ADD_STAGE", "as ADD_PIPELINE"),
     ("templates/mod.rs", "ADD_SERVICE", "as ADD_PIPELINE"),
-    (
-        "widget/gate.rs",
-        "LOAD",
-        "whether booking is offered becomes a flag on the directory row, kept by the staff and service writes",
-    ),
 ];
 
 /// Each table is in one plane, and every statement touching both planes is listed with what
