@@ -23,6 +23,11 @@ pub const INSERT: &str = "INSERT INTO events (id, client_id, type, data, created
 pub const INSERT_IF_CHANGED: &str = "INSERT INTO events (id, client_id, type, data, created_at, dispatched_at) \
     SELECT ?1, ?2, ?3, ?4, ?5, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints \
     WHERE client_id = ?2 AND status = 'active') THEN NULL ELSE ?5 END WHERE changes() > 0";
+/// An event made in the control plane (a domain's), copied to the shard with the id it was given
+/// there: a second copy of the same event writes nothing.
+pub const INSERT_ONCE: &str = "INSERT INTO events (id, client_id, type, data, created_at, dispatched_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints \
+    WHERE client_id = ?2 AND status = 'active') THEN NULL ELSE ?5 END) ON CONFLICT (id) DO NOTHING";
 
 /// Every event type, as receivers subscribe to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

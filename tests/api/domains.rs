@@ -215,3 +215,37 @@ fn the_request_future_stays_small_for_the_gate() {
     let size = std::mem::size_of_val(&fut);
     assert!(size <= 1024, "the request future grew to {size} bytes; box the new route");
 }
+
+#[test]
+fn a_domains_events_are_held_on_its_row_and_copied_to_the_shard_once_even_when_a_copy_repeats() {
+    let t = TestApp::new();
+    let tok = t.login("admin@globex.test");
+    let d = json_of(&register(&t, &tok, GLOBEX, "events.example"));
+    let id = d["id"].as_str().unwrap();
+    let events =
+        || t.p.sql(&format!("SELECT id, type FROM events WHERE client_id = '{GLOBEX}' AND type LIKE 'domain.%'"));
+    let pending =
+        || t.p.sql(&format!("SELECT pending_events FROM domains WHERE id = '{id}'"))[0]["pending_events"].clone();
+    assert_eq!(force_verify(&t, GLOBEX, id).status, 200);
+    let verified = events();
+    assert_eq!(verified.len(), 1, "{verified:?}");
+    assert_eq!(verified[0]["type"], "domain.verified");
+    assert_eq!(pending(), serde_json::Value::Null, "copied and cleared by the request that verified it");
+
+    // A request that stopped after the change and before the copy leaves the event on the row,
+    // and one that stopped after the copy and before the clear leaves a copied one there too.
+    let event_id = verified[0]["id"].as_str().unwrap();
+    let now = t.p.now_ms.get();
+    let left = json!([
+        {"id": event_id, "type": "domain.verified", "data": {}, "created_at": now},
+        {"id": "evt_000000000000000000000099", "type": "domain.lapsed", "data": {"domain": {"id": id}}, "created_at": now},
+    ]);
+    t.p.exec(&format!("UPDATE domains SET pending_events = '{left}' WHERE id = '{id}'"));
+    let report = recheck(&t);
+    assert_eq!(report["domain_events"]["flushed"], 1, "{report}");
+    let after = events();
+    assert_eq!(after.len(), 2, "the copied one is not copied twice: {after:?}");
+    assert!(after.iter().any(|e| e["id"] == "evt_000000000000000000000099" && e["type"] == "domain.lapsed"));
+    assert_eq!(pending(), serde_json::Value::Null);
+    assert_eq!(recheck(&t)["domain_events"]["flushed"], 0, "nothing left to copy");
+}

@@ -19,14 +19,6 @@ const MIXED: &[(&str, &str)] = &[
         "branding clients | pipeline_stages pipelines services",
         "a template push: branding written in the control plane, pipelines and services on the shard, each step idempotent by version",
     ),
-    (
-        "agency_domains domains | events webhook_endpoints",
-        "a domain's verification and its event: the event is recorded on the shard after the verification commits, keyed by domain and status so a retry records it once",
-    ),
-    (
-        "domains | events webhook_endpoints",
-        "as a verification's event",
-    ),
 ];
 
 /// Whether lowercased SQL reads or writes `table`, by the keywords that name a table.

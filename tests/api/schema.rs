@@ -40,6 +40,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("PURGE_DUE", "an export step's client, by the id its claimed export names"),
     ("LIVE_TENANTS", "the counters' flush, by the ids this isolate counted requests for"),
     ("SET_BOOKABLE", "a client's own flag, by the id its scoped staff or service write named"),
+    ("ALL_PENDING_EVENTS", "the scheduled run copies every domain's pending events to its client's shard"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
     ("UNSEALED_TENANTS", "the scheduled sealing of audit chains, which lists the tenants with rows to seal"),

@@ -6,4 +6,9 @@ ALTER TABLE clients ADD COLUMN bookable INTEGER NOT NULL DEFAULT 0;
 UPDATE clients SET bookable = EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id
   JOIN services sv ON sv.id = ss.service_id WHERE ss.client_id = clients.id AND st.active = 1 AND sv.active = 1);
 
-INSERT INTO schema_version (version, name) VALUES (25, 'bookable');
+-- A domain's events wait on its directory row until they are written to the client's shard, where
+-- the webhook outbox lives: the change and its events commit together in the control plane, and
+-- the copy to the shard is idempotent by event id (domains::flush_events).
+ALTER TABLE domains ADD COLUMN pending_events TEXT;
+
+INSERT INTO schema_version (version, name) VALUES (25, 'planes');
