@@ -6,9 +6,17 @@ ALTER TABLE clients ADD COLUMN bookable INTEGER NOT NULL DEFAULT 0;
 UPDATE clients SET bookable = EXISTS (SELECT 1 FROM staff_services ss JOIN staff st ON st.id = ss.staff_id
   JOIN services sv ON sv.id = ss.service_id WHERE ss.client_id = clients.id AND st.active = 1 AND sv.active = 1);
 
--- A domain's events wait on its directory row until they are written to the client's shard, where
--- the webhook outbox lives: the change and its events commit together in the control plane, and
--- the copy to the shard is idempotent by event id (domains::flush_events).
-ALTER TABLE domains ADD COLUMN pending_events TEXT;
+-- Writes a control-plane change owes a client's data shard (a domain's event, a template's
+-- pipelines and services), held in the batch of the change and applied right after it, or by the
+-- scheduled run if the request stopped short (access::relay). `writes` is JSON: a list of
+-- [statement name, parameters]; the names are a fixed list, never SQL.
+CREATE TABLE shard_writes (
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  writes TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX shard_writes_by_tenant ON shard_writes (tenant_id, id);
+CREATE INDEX shard_writes_by_age ON shard_writes (created_at);
 
 INSERT INTO schema_version (version, name) VALUES (25, 'planes');

@@ -13,6 +13,7 @@ pub mod events;
 pub mod flags;
 pub mod mail;
 pub mod plans;
+pub mod relay;
 pub mod roles;
 pub mod store;
 

@@ -29,8 +29,8 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     // Verified domains are re-checked.
     note("domains", crate::domains::recheck(ctx, min_age).await);
     note("agency_domains", crate::domains::agency::recheck(ctx, min_age).await);
-    // Domain events a request made but did not copy to the client's shard are copied.
-    note("domain_events", crate::domains::flush_all_events(ctx).await);
+    // Shard writes a control-plane change held and its request did not apply are applied.
+    note("shard_writes", crate::access::relay::apply_due(ctx).await);
     // Unproved domain claims expire, so nobody squats a name forever.
     note("expired_claims", crate::domains::expire_pending(ctx).await);
     // One bounded batch of values still sealed under a retired key is sealed again.

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit::Event;
-use crate::access::events::{self, Kind};
+use crate::access::events::Kind;
+use crate::access::relay::{self, Hold, Write};
 use crate::access::store::ClientRow;
 use crate::access::ClientScope;
 use crate::domains::hostname::DomainPattern;
@@ -38,19 +39,6 @@ pub const INSERT: &str = "INSERT INTO domains (id, client_id, hostname, site, sc
 pub const SET_STATUS: &str = "UPDATE domains SET status = ?3, status_reason = ?4, consecutive_failures = ?5, \
     verified_at = ?6, last_checked_at = ?7, updated_at = ?7, verified_by = ?8 WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM domains WHERE client_id = ?1 AND id = ?2";
-/// Adds an event (JSON `{id, type, data, created_at}`) to the domain's pending ones, only if the
-/// change just before it in the batch touched a row (an audit row in between passes that on).
-pub const PEND_EVENT: &str = "UPDATE domains SET pending_events = \
-    json_insert(coalesce(pending_events, '[]'), '$[#]', json(?3)) WHERE client_id = ?1 AND id = ?2 AND changes() > 0";
-/// One domain's pending events.
-pub const PENDING_EVENTS_OF: &str =
-    "SELECT client_id, id, pending_events FROM domains WHERE client_id = ?1 AND id = ?2 AND pending_events IS NOT NULL";
-/// Domains with pending events, for the scheduled run. Platform-wide by design.
-pub const ALL_PENDING_EVENTS: &str =
-    "SELECT client_id, id, pending_events FROM domains WHERE pending_events IS NOT NULL ORDER BY id LIMIT 100";
-/// Clears what was copied, only if nothing was added since it was read.
-pub const CLEAR_EVENTS: &str =
-    "UPDATE domains SET pending_events = NULL WHERE client_id = ?1 AND id = ?2 AND pending_events = ?3";
 /// Other clients' claims in the same site (eTLD+1): the only ones that can overlap. Global by
 /// design: uniqueness spans tenants. Only verified claims block; unproved ones lose the race.
 pub const SAME_SITE_ELSEWHERE: &str = "SELECT id, client_id, hostname, scheme, port, purpose, status, status_reason, \
@@ -324,6 +312,7 @@ pub async fn apply<P: Platform>(
             t.verified_by().into(),
         ],
     )];
+    let mut held = None;
     if t.status != d.status || t.action == "domain.force_verified" {
         stmts.push(crate::access::audit::after_change(
             actor,
@@ -342,82 +331,34 @@ pub async fn apply<P: Platform>(
             _ => None,
         };
         if let Some(kind) = kind {
-            stmts.push(pend_event(d, kind, event_data(d, t.reason.as_deref()), now)?);
+            let hold = event_hold(d, kind, event_data(d, t.reason.as_deref()), now)?;
+            stmts.push(hold.stmt(now));
+            held = Some(hold);
         }
     }
     ctx.p.batch(&stmts).await?;
     ctx.tenant_changed(&d.client_id);
-    flush_events_of(ctx, &d.client_id, &d.id).await
-}
-
-/// A domain's event, held on its directory row by the batch of the change it announces
-/// (`PEND_EVENT`) until `flush_events` copies it to the client's shard.
-fn pend_event(d: &DomainRow, kind: Kind, data: Value, now: i64) -> ApiResult<Stmt> {
-    let event =
-        json!({"id": crate::platform::ids::new_id("evt")?, "type": kind.as_str(), "data": data, "created_at": now});
-    Ok(Stmt::new(PEND_EVENT, vec![d.client_id.as_str().into(), d.id.as_str().into(), event.to_string().into()]))
-}
-
-#[derive(Deserialize)]
-struct Pending {
-    client_id: String,
-    id: String,
-    pending_events: String,
-}
-
-#[derive(Deserialize)]
-struct PendingEvent {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    data: Value,
-    created_at: i64,
-}
-
-/// Copies domains' pending events to their clients' shards, then clears them from the directory
-/// rows. Copying is idempotent by event id, so a run that stops between the two repeats nothing
-/// when it runs again; clearing only what was read keeps an event added meanwhile. Answers how
-/// many domains it emptied.
-async fn flush_events<P: Platform>(ctx: &Ctx<'_, P>, pending: Vec<Pending>) -> ApiResult<usize> {
-    let mut cleared = 0;
-    for p in pending {
-        let list: Vec<PendingEvent> = serde_json::from_str(&p.pending_events)
-            .map_err(|e| ApiError::Internal(format!("domain {} holds unreadable pending events: {e}", p.id)))?;
-        let copies: Vec<Stmt> = list
-            .iter()
-            .map(|e| {
-                Stmt::new(
-                    events::INSERT_ONCE,
-                    vec![
-                        e.id.as_str().into(),
-                        p.client_id.as_str().into(),
-                        e.kind.as_str().into(),
-                        e.data.to_string().into(),
-                        Param::Int(e.created_at),
-                    ],
-                )
-            })
-            .collect();
-        if !copies.is_empty() {
-            ctx.p.batch(&copies).await?;
-            ctx.outbox_written();
-        }
-        let clear = [p.client_id.as_str().into(), p.id.as_str().into(), p.pending_events.as_str().into()];
-        cleared += ctx.p.execute(CLEAR_EVENTS, &clear).await? as usize;
+    if let Some(h) = &held {
+        relay::apply(ctx, h).await?;
     }
-    Ok(cleared)
+    Ok(())
 }
 
-/// Right after a domain's change: its events, if it made any.
-async fn flush_events_of<P: Platform>(ctx: &Ctx<'_, P>, client_id: &str, id: &str) -> ApiResult<()> {
-    let pending: Vec<Pending> = ctx.p.query_as(PENDING_EVENTS_OF, &[client_id.into(), id.into()]).await?;
-    flush_events(ctx, pending).await.map(|_| ())
-}
-
-/// The scheduled run's pass: events a request made but did not copy (it failed in between).
-pub async fn flush_all_events<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
-    let pending: Vec<Pending> = ctx.p.query_as(ALL_PENDING_EVENTS, &[]).await?;
-    Ok(json!({"flushed": flush_events(ctx, pending).await?}))
+/// A domain's event, for the client's shard: held by the batch of the change it announces (after
+/// that change's audit row, so only if it happened) and applied after (`access::relay`).
+fn event_hold(d: &DomainRow, kind: Kind, data: Value, now: i64) -> ApiResult<Hold> {
+    let mut hold = Hold::new(&d.client_id)?;
+    hold.push(
+        Write::Event,
+        vec![
+            crate::platform::ids::new_id("evt")?.into(),
+            d.client_id.as_str().into(),
+            kind.as_str().into(),
+            data.to_string().into(),
+            Param::Int(now),
+        ],
+    );
+    Ok(hold)
 }
 
 /// A domain as an event carries it.
@@ -475,9 +416,13 @@ pub async fn verify_claim<P: Platform>(
         )?,
     ];
     // Re-proving (or forcing) a domain that is already verified is a refresh, not a new event.
-    if d.status != "verified" {
-        stmts.push(pend_event(d, Kind::DomainVerified, event_data(d, reason.as_deref()), now)?);
-    }
+    let held = if d.status != "verified" {
+        let hold = event_hold(d, Kind::DomainVerified, event_data(d, reason.as_deref()), now)?;
+        stmts.push(hold.stmt(now));
+        Some(hold)
+    } else {
+        None
+    };
     let lost = format!("another client verified {} first, and it overlaps this domain", d.hostname);
     for r in rivals.iter().filter(|r| r.status != "verified") {
         if !r.pattern().is_some_and(|p| collide(&p, &pattern)) {
@@ -513,8 +458,8 @@ pub async fn verify_claim<P: Platform>(
         Err(e) => return Err(e.into()),
     };
     ctx.tenant_changed(&d.client_id);
-    if won {
-        flush_events_of(ctx, &d.client_id, &d.id).await?;
+    if let Some(h) = held.as_ref().filter(|_| won) {
+        relay::apply(ctx, h).await?;
     }
     Ok(won)
 }

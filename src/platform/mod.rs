@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod ids;
+pub mod planes;
 pub mod ports;
 pub mod schema;
 pub mod tz;

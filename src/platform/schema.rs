@@ -39,6 +39,7 @@ pub const TENANT_OWNED: &[(&str, &str)] = &[
     ("email_verifications", "agency_id"),
     ("templates", "agency_id"),
     ("exports", "client_id"),
+    ("shard_writes", "tenant_id"),
 ];
 
 /// Tables that belong to no single tenant, each for a stated reason.
@@ -78,6 +79,8 @@ pub const CONTROL_PLANE: &[&str] = &[
     "templates",
     // Mail announces identity changes (invitations, resets, sign-ups), all written here.
     "outbox",
+    // Writes a change here owes a client's shard, held until applied (`access::relay`).
+    "shard_writes",
 ];
 
 /// Tables kept in both planes, each plane's rows written in the batches of its own changes: its
@@ -123,6 +126,7 @@ pub const PURGE_ORDER: &[&str] = &[
     "api_keys",
     "invitations",
     "outbox",
+    "shard_writes",
     "client_users",
     "audit_log",
 ];

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
+use crate::access::relay::{Hold, ADD_PIPELINE, ADD_SERVICE, ADD_STAGE};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, flags, plans, AgencyScope};
 use crate::booking::services::ServiceBody;
@@ -43,30 +44,10 @@ pub const INSERT_VERSION: &str = "INSERT INTO templates (id, agency_id, version,
 pub const CLIENTS_ON: &str = "SELECT count(*) AS n FROM clients WHERE agency_id = ?1 AND template_id = ?2 \
     AND deleted_at IS NULL";
 
-// Every statement below goes in only beside the change that sets the client on its template
-// version: the client row, inserted or advanced in the same batch, has that version and was
-// touched at this batch's instant. A push that lost its race (or a client deleted meanwhile)
-// therefore adds nothing.
-/// A pipeline, unless the client already has one by that name.
-pub const ADD_PIPELINE: &str = "INSERT INTO pipelines (id, client_id, name, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?4 WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?5 AND id = ?2 \
-    AND template_version = ?6 AND updated_at = ?4 AND deleted_at IS NULL) \
-    AND NOT EXISTS (SELECT 1 FROM pipelines WHERE client_id = ?2 AND name = ?3)";
-/// A stage at the end of a pipeline, unless it has one by that name or is full.
-pub const ADD_STAGE: &str = "INSERT INTO pipeline_stages (id, client_id, pipeline_id, name, position, created_at, \
-    updated_at) SELECT ?1, ?2, ?3, ?4, coalesce(max(position), -1) + 1, ?5, ?5 \
-    FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 \
-    HAVING count(*) < ?6 AND EXISTS (SELECT 1 FROM pipelines WHERE client_id = ?2 AND id = ?3) \
-    AND NOT EXISTS (SELECT 1 FROM pipeline_stages WHERE client_id = ?2 AND pipeline_id = ?3 AND name = ?4) \
-    AND EXISTS (SELECT 1 FROM clients WHERE agency_id = ?7 AND id = ?2 AND template_version = ?8 \
-    AND updated_at = ?5 AND deleted_at IS NULL)";
-/// A service, unless the client already has one by that name.
-pub const ADD_SERVICE: &str = "INSERT INTO services (id, client_id, name, duration_min, price_minor, currency, \
-    buffer_before_min, buffer_after_min, active, created_at, updated_at) \
-    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10 \
-    WHERE EXISTS (SELECT 1 FROM clients WHERE agency_id = ?11 AND id = ?2 AND template_version = ?12 \
-    AND updated_at = ?10 AND deleted_at IS NULL) \
-    AND NOT EXISTS (SELECT 1 FROM services WHERE client_id = ?2 AND name = ?3)";
+// The client's pipelines, stages and services are its data shard's: a template writes them
+// through `access::relay` (`relay::ADD_PIPELINE`, `ADD_STAGE`, `ADD_SERVICE`), held by the batch
+// that sets the client on its template version, so a push that lost its race, or a client whose
+// insert was refused, holds nothing.
 /// The client's whole branding row, under the same guard.
 pub const SET_BRANDING: &str = "INSERT INTO branding (owner_id, owner_kind, primary_color, secondary_color, tagline, \
     support_email, support_phone, logo_file_id, favicon_file_id, custom_css, updated_by, updated_at) \
@@ -348,21 +329,25 @@ pub struct Target<'a> {
     pub now: i64,
 }
 
-/// The statements that set a new client up from a template's spec, for the batch that inserts
-/// the client (its plan, flags and integrations go in the client's own row).
-pub fn provision(spec: &Spec, to: &Target<'_>, by: &str) -> ApiResult<Vec<Stmt>> {
+/// What sets a new client up from a template's spec, for the batch that inserts the client (its
+/// plan, flags and integrations go in the client's own row): its branding, and the hold of its
+/// shard's pipelines and services. The hold's statement goes right after the insert's audit row.
+pub fn provision(spec: &Spec, to: &Target<'_>, by: &str) -> ApiResult<(Vec<Stmt>, Hold)> {
     let mut stmts = Vec::new();
     if !spec.branding.is_empty() {
         let row = spec.branding.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         stmts.push(set_branding(&row, to, by));
     }
+    let mut hold = Hold::new(to.client_id)?;
     for p in &spec.pipelines {
-        stmts.extend(add_pipeline(p, &p.stages, None, to)?);
+        for s in add_pipeline(p, &p.stages, None, to)? {
+            hold.push_stmt(s)?;
+        }
     }
     for s in &spec.services {
-        stmts.push(add_service(s, to)?);
+        hold.push_stmt(add_service(s, to)?)?;
     }
-    Ok(stmts)
+    Ok((stmts, hold))
 }
 
 /// The client's branding row as `row` has it (`branding::FIELDS`), guarded like the rest.
@@ -383,14 +368,7 @@ fn add_pipeline(p: &PipelineSpec, stages: &[String], existing: Option<&str>, to:
             let id = new_id("pipe")?;
             stmts.push(Stmt::new(
                 ADD_PIPELINE,
-                vec![
-                    id.as_str().into(),
-                    to.client_id.into(),
-                    p.name.as_str().into(),
-                    Param::Int(to.now),
-                    to.agency_id.into(),
-                    Param::Int(to.version),
-                ],
+                vec![id.as_str().into(), to.client_id.into(), p.name.as_str().into(), Param::Int(to.now)],
             ));
             id
         }
@@ -405,8 +383,6 @@ fn add_pipeline(p: &PipelineSpec, stages: &[String], existing: Option<&str>, to:
                 s.as_str().into(),
                 Param::Int(to.now),
                 Param::Int(MAX_STAGES as i64),
-                to.agency_id.into(),
-                Param::Int(to.version),
             ],
         ));
     }
@@ -428,8 +404,6 @@ fn add_service(s: &ServiceBody, to: &Target<'_>) -> ApiResult<Stmt> {
             int(s.buffer_after_min),
             Param::Int(s.active.unwrap_or(true).into()),
             Param::Int(to.now),
-            to.agency_id.into(),
-            Param::Int(to.version),
         ],
     ))
 }

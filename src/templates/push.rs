@@ -8,9 +8,10 @@
 //!   unless the client removed it since (it was in the base and is gone) or already has one by
 //!   that name.
 //!
-//! A client's changes, its new version and its audit row commit in one batch. The version only
-//! moves forward from the one the push read, so two pushes at once cannot both apply; the
-//! additions are idempotent by name besides.
+//! A client's changes, its new version, its audit row and the hold of its shard's additions
+//! commit in one batch (`access::relay`); the additions are applied to the shard right after. The
+//! version only moves forward from the one the push read, so two pushes at once cannot both
+//! apply; the additions are idempotent by name besides.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::{add_pipeline, add_service, set_branding, versions, PipelineSpec, Spec, Target, Template};
 use crate::access::audit::{self, Event};
+use crate::access::relay::{self, Hold};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{self, plans};
 use crate::crm::pipelines::MAX_STAGES;
@@ -208,15 +210,23 @@ async fn push_one<P: Platform>(
             },
         )?,
     ];
+    // The shard's additions are held right after the audit row (written only if the client
+    // advanced), then applied once the batch commits.
+    let labels: Vec<Option<String>> = plan.additions.iter().map(|(_, l)| l.clone()).collect();
+    let mut hold = Hold::new(&c.id)?;
+    for (s, _) in plan.additions {
+        hold.push_stmt(s)?;
+    }
+    if !hold.is_empty() {
+        stmts.push(hold.stmt(now));
+    }
     if let Some(row) = &plan.branding {
         stmts.push(set_branding(row, &to, &who.user_id));
     }
-    let first_addition = stmts.len();
-    let labels: Vec<Option<String>> = plan.additions.iter().map(|(_, l)| l.clone()).collect();
-    stmts.extend(plan.additions.into_iter().map(|(s, _)| s));
-    let changed = ctx.p.batch(&stmts).await?;
+    let advanced = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0;
+    let changed = if advanced && !hold.is_empty() { relay::apply(ctx, &hold).await? } else { Vec::new() };
     ctx.tenant_changed(&c.id);
-    if changed.first().copied().unwrap_or(0) == 0 {
+    if !advanced {
         return Ok(json!({
             "client_id": c.id, "from_version": from, "status": "conflict", "applied": [], "skipped": plan.skipped,
             "reason": "the client changed while the push ran; push again",
@@ -225,7 +235,7 @@ async fn push_one<P: Platform>(
     let mut applied = plan.applied;
     for (i, label) in labels.into_iter().enumerate() {
         match label {
-            Some(l) if changed.get(first_addition + i).copied().unwrap_or(0) > 0 => applied.push(l),
+            Some(l) if changed.get(i).copied().unwrap_or(0) > 0 => applied.push(l),
             Some(l) => plan.skipped.push(json!({"item": l, "reason": "the client has one by that name already"})),
             None => {}
         }

@@ -370,6 +370,7 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
             },
         )?,
     ];
+    let mut hold = None;
     if let Some(s) = &seeded {
         // The template's rows go in only beside a client row that went in: the agency's address
         // is verified (a verified address stays verified), so the insert above cannot be skipped.
@@ -377,12 +378,17 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
             return Err(unverified());
         }
         let to = templates::Target { client_id: &id, agency_id: &agency_id, version: s.version, now };
-        stmts.extend(templates::provision(&s.spec, &to, &who.user_id)?);
+        let (control, shard) = templates::provision(&s.spec, &to, &who.user_id)?;
+        // Right after the insert's audit row, which passes on whether the insert happened.
+        stmts.push(shard.stmt(now));
+        stmts.extend(control);
+        hold = Some(shard);
     }
     if ctx.p.batch(&stmts).await.map_err(slug_conflict)?.first().copied().unwrap_or(0) == 0 {
         return Err(unverified());
     }
-    if seeded.is_some() {
+    if let Some(h) = &hold {
+        crate::access::relay::apply(ctx, h).await?;
         ctx.tenant_changed(&id);
     }
     let c = store::client(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;

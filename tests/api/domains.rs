@@ -217,35 +217,43 @@ fn the_request_future_stays_small_for_the_gate() {
 }
 
 #[test]
-fn a_domains_events_are_held_on_its_row_and_copied_to_the_shard_once_even_when_a_copy_repeats() {
+fn a_domains_event_is_relayed_to_the_shard_once_even_when_a_relay_repeats_or_a_request_stops_short() {
     let t = TestApp::new();
     let tok = t.login("admin@globex.test");
     let d = json_of(&register(&t, &tok, GLOBEX, "events.example"));
     let id = d["id"].as_str().unwrap();
     let events =
         || t.p.sql(&format!("SELECT id, type FROM events WHERE client_id = '{GLOBEX}' AND type LIKE 'domain.%'"));
-    let pending =
-        || t.p.sql(&format!("SELECT pending_events FROM domains WHERE id = '{id}'"))[0]["pending_events"].clone();
+    let held = || t.p.sql("SELECT id FROM shard_writes").len();
     assert_eq!(force_verify(&t, GLOBEX, id).status, 200);
     let verified = events();
     assert_eq!(verified.len(), 1, "{verified:?}");
     assert_eq!(verified[0]["type"], "domain.verified");
-    assert_eq!(pending(), serde_json::Value::Null, "copied and cleared by the request that verified it");
+    assert_eq!(held(), 0, "applied and dropped by the request that verified it");
 
-    // A request that stopped after the change and before the copy leaves the event on the row,
-    // and one that stopped after the copy and before the clear leaves a copied one there too.
+    // A request that stopped after its batch leaves the hold; one that stopped after applying it
+    // and before dropping it leaves an applied one. The scheduled run applies both, once.
     let event_id = verified[0]["id"].as_str().unwrap();
-    let now = t.p.now_ms.get();
-    let left = json!([
-        {"id": event_id, "type": "domain.verified", "data": {}, "created_at": now},
-        {"id": "evt_000000000000000000000099", "type": "domain.lapsed", "data": {"domain": {"id": id}}, "created_at": now},
-    ]);
-    t.p.exec(&format!("UPDATE domains SET pending_events = '{left}' WHERE id = '{id}'"));
+    let old = t.p.now_ms.get() - 120_000;
+    let hold = |hold_id: &str, event: &str, kind: &str| {
+        let writes = json!([["event", [event, GLOBEX, kind, "{}", old]]]);
+        t.p.exec(&format!(
+            "INSERT INTO shard_writes (id, tenant_id, writes, created_at) VALUES ('{hold_id}', '{GLOBEX}', '{writes}', {old})"
+        ));
+    };
+    hold("sw_000000000000000000000001", event_id, "domain.verified");
+    hold("sw_000000000000000000000002", "evt_000000000000000000000099", "domain.lapsed");
     let report = recheck(&t);
-    assert_eq!(report["domain_events"]["flushed"], 1, "{report}");
+    assert_eq!(report["shard_writes"]["applied"], 2, "{report}");
     let after = events();
-    assert_eq!(after.len(), 2, "the copied one is not copied twice: {after:?}");
+    assert_eq!(after.len(), 2, "the applied one is not written twice: {after:?}");
     assert!(after.iter().any(|e| e["id"] == "evt_000000000000000000000099" && e["type"] == "domain.lapsed"));
-    assert_eq!(pending(), serde_json::Value::Null);
-    assert_eq!(recheck(&t)["domain_events"]["flushed"], 0, "nothing left to copy");
+    assert_eq!(held(), 0);
+    assert_eq!(recheck(&t)["shard_writes"]["applied"], 0, "nothing left");
+    // A hold naming a statement that is not relayable is refused, not run.
+    t.p.exec(&format!(
+        "INSERT INTO shard_writes (id, tenant_id, writes, created_at) VALUES ('sw_3', '{GLOBEX}', '[[\"drop\", []]]', {old})"
+    ));
+    assert_eq!(recheck(&t)["shard_writes"]["unreadable"], json!(["sw_3"]));
+    assert_eq!(held(), 1, "kept for a person to look at");
 }

@@ -40,7 +40,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("PURGE_DUE", "an export step's client, by the id its claimed export names"),
     ("LIVE_TENANTS", "the counters' flush, by the ids this isolate counted requests for"),
     ("SET_BOOKABLE", "a client's own flag, by the id its scoped staff or service write named"),
-    ("ALL_PENDING_EVENTS", "the scheduled run copies every domain's pending events to its client's shard"),
+    ("DUE", "the scheduled run applies every tenant's shard writes a failed request left"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
     ("UNSEALED_TENANTS", "the scheduled sealing of audit chains, which lists the tenants with rows to seal"),
@@ -120,23 +120,10 @@ fn sql_constants() -> Vec<(String, String, String)> {
     out
 }
 
-/// Statements that join the control plane to a data shard's tables today, and what each becomes
-/// when the planes are separate databases (ARCHITECTURE.md, "Scaling"). By file and constant.
-const CROSS_PLANE: &[(&str, &str, &str)] = &[
-    (
-        "templates/mod.rs",
-        "ADD_PIPELINE",
-        "the shard's rows are written after the directory row, guarded by the client's provisioning state",
-    ),
-    ("templates/mod.rs", "ADD_STAGE", "as ADD_PIPELINE"),
-    ("templates/mod.rs", "ADD_SERVICE", "as ADD_PIPELINE"),
-];
-
-/// Each table is in one plane, and every statement touching both planes is listed with what
-/// replaces it, so the list is the sharding work still to do and a new join across the planes
-/// fails here.
+/// Each table is in one plane, and no statement touches both (ARCHITECTURE.md, "Scaling"): a
+/// statement reading or writing tables of the control plane and of a data shard fails here.
 #[test]
-fn every_statement_stays_in_one_plane_or_is_listed_with_its_replacement() {
+fn every_statement_stays_in_one_plane() {
     for t in CONTROL_PLANE {
         assert!(
             TENANT_OWNED.iter().any(|(n, _)| n == t) || GLOBAL.iter().any(|(n, _)| n == t),
@@ -148,17 +135,7 @@ fn every_statement_stays_in_one_plane_or_is_listed_with_its_replacement() {
         .into_iter()
         .filter_map(|(file, name, sql)| crate::planes::signature([sql.as_str()]).map(|sig| (file, name, sig)))
         .collect();
-    let unlisted: Vec<_> = crossing
-        .iter()
-        .filter(|(file, name, ..)| !CROSS_PLANE.iter().any(|(f, n, _)| file.ends_with(f) && name == n))
-        .collect();
-    assert!(unlisted.is_empty(), "statements joining the control plane and a shard, not in CROSS_PLANE: {unlisted:?}");
-    for (f, n, _) in CROSS_PLANE {
-        assert!(
-            crossing.iter().any(|(file, name, ..)| file.ends_with(f) && name == n),
-            "CROSS_PLANE lists {f} {n}, which no longer joins the planes"
-        );
-    }
+    assert!(crossing.is_empty(), "statements joining the control plane and a shard: {crossing:?}");
 }
 
 #[test]
@@ -185,5 +162,82 @@ fn every_statement_on_a_tenant_owned_table_filters_by_tenant() {
     assert!(violations.is_empty(), "statements without a tenant predicate:\n{}", violations.join("\n"));
     for (name, _) in UNSCOPED {
         assert!(statements.iter().any(|(_, n, _)| n == name), "UNSCOPED lists {name}, which no longer exists");
+    }
+}
+
+/// Where the data shards' migrations live (`wrangler.toml` names it for each shard binding).
+const SHARD_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-shard");
+
+/// A shard's tables, indexes and triggers in `conn`, by name: every table outside the control plane.
+fn shard_objects(conn: &rusqlite::Connection) -> Vec<(String, String, String)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL \
+             AND type IN ('table', 'index', 'trigger') \
+             ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(_, _, table, _)| !CONTROL_PLANE.contains(&table.as_str()) && table != "sqlite_sequence")
+        .map(|(kind, name, _, sql)| (kind, name, sql))
+        .collect();
+    rows
+}
+
+/// What the control plane's history leaves for the shards' tables, less every reference to a
+/// control-plane table: a shard holds no directory rows to point at (and D1 enforces foreign keys).
+fn derived_shard_schema() -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    for m in crate::common::migrations() {
+        conn.execute_batch(&m).unwrap();
+    }
+    shard_objects(&conn)
+        .into_iter()
+        .map(|(kind, name, mut sql)| {
+            for t in CONTROL_PLANE {
+                sql = sql.replace(&format!(" REFERENCES {t} (id)"), "");
+            }
+            (kind, name, sql)
+        })
+        .collect()
+}
+
+/// The shards' own migrations build exactly the shard tables the control plane's migrations do,
+/// without references across the planes. With `GATEHOUSE_WRITE_SHARD_SCHEMA=<file>` the derived
+/// schema is written there: the start of a new shard migration.
+#[test]
+fn the_shard_migrations_build_the_shard_tables_the_control_history_does_without_crossing_references() {
+    let derived = derived_shard_schema();
+    if let Ok(path) = std::env::var("GATEHOUSE_WRITE_SHARD_SCHEMA") {
+        let body: String = derived.iter().map(|(_, _, sql)| format!("{sql};\n\n")).collect();
+        std::fs::write(path, body).unwrap();
+    }
+    for (_, name, sql) in &derived {
+        for t in CONTROL_PLANE {
+            assert!(!sql.contains(&format!("REFERENCES {t} ")), "{name} still references {t}: {sql}");
+        }
+    }
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(SHARD_MIGRATIONS).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no shard migrations in {SHARD_MIGRATIONS}");
+    for f in &files {
+        conn.execute_batch(&std::fs::read_to_string(f).unwrap()).unwrap();
+    }
+    let built = shard_objects(&conn);
+    let names = |v: &[(String, String, String)]| v.iter().map(|(k, n, _)| format!("{k} {n}")).collect::<Vec<_>>();
+    assert_eq!(names(&built), names(&derived), "the shard migrations make other tables, indexes or triggers");
+    for (b, d) in built.iter().zip(&derived) {
+        assert_eq!(b.2, d.2, "{} {} differs from the control history's; a new shard migration is due", b.0, b.1);
+    }
+    // Every shard table the tenancy map names is there, with its tenant column.
+    for (table, _) in TENANT_OWNED.iter().filter(|(t, _)| !CONTROL_PLANE.contains(t)) {
+        assert!(built.iter().any(|(k, n, _)| k == "table" && n == table), "the shards lack {table}");
     }
 }

@@ -325,25 +325,23 @@ fn pushing_a_version_applies_its_additions_and_keeps_what_clients_changed() {
 }
 
 #[test]
-fn a_templates_statements_add_nothing_unless_the_client_was_just_set_on_that_version() {
-    use gatehouse::templates::{ADD_PIPELINE, ADD_SERVICE, SET_BRANDING};
+fn a_templates_shard_rows_are_held_only_beside_the_change_and_go_in_once_however_often_applied() {
+    use gatehouse::access::relay::{ADD_PIPELINE, ADD_SERVICE, ADD_STAGE, HOLD_IF_CHANGED};
+    use gatehouse::templates::SET_BRANDING;
     let t = TestApp::new();
     let agency = t.login("agency.admin@northwind.test");
     let tpl = make_template(&t, &agency, spec_v1());
     let id = make_client(&t, &agency, "guarded", &tpl);
+    assert!(t.p.sql("SELECT id FROM shard_writes").is_empty(), "the creating request applied its hold");
     let row = &t.p.sql(&format!("SELECT updated_at, template_version FROM clients WHERE id = '{id}'"))[0];
     let (at, v) = (row["updated_at"].as_i64().unwrap(), row["template_version"].as_i64().unwrap());
     let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| t.p.conn.execute(sql, params).unwrap();
-    // Another instant, another version, another agency: each guard holds the statement back.
+    // Branding stays in the control plane beside the client row, guarded by its instant, version
+    // and agency.
+    let null: Option<String> = None;
     for (when, version, agency_id) in
         [(at + 1, v, AGENCY), (at, v + 1, AGENCY), (at, v, "agy_zzzzzzzzzzzzzzzzzzzzzzzz")]
     {
-        assert_eq!(run(ADD_PIPELINE, &[&"pipe_x", &id, &"Late", &when, &agency_id, &version]), 0);
-        assert_eq!(
-            run(ADD_SERVICE, &[&"svc_x", &id, &"Late", &30, &0, &"USD", &0, &0, &1, &when, &agency_id, &version]),
-            0
-        );
-        let null: Option<String> = None;
         assert_eq!(
             run(
                 SET_BRANDING,
@@ -352,11 +350,20 @@ fn a_templates_statements_add_nothing_unless_the_client_was_just_set_on_that_ver
             0
         );
     }
-    // The same statements at the client's own instant and version go in.
-    assert_eq!(run(ADD_PIPELINE, &[&"pipe_x", &id, &"Late", &at, &AGENCY, &v]), 1);
-    // A deleted client takes nothing.
-    t.p.exec(&format!("UPDATE clients SET deleted_at = 1 WHERE id = '{id}'"));
-    assert_eq!(run(ADD_PIPELINE, &[&"pipe_y", &id, &"Later", &at, &AGENCY, &v]), 0);
+    // A hold is written only after a change that touched a row.
+    let touch = "UPDATE clients SET updated_at = updated_at WHERE id = ?1 AND template_version = ?2";
+    assert_eq!(run(touch, &[&id, &(v + 1)]), 0);
+    assert_eq!(run(HOLD_IF_CHANGED, &[&"sw_a", &id, &"[]", &at]), 0, "after a change that did not happen");
+    assert_eq!(run(touch, &[&id, &v]), 1);
+    assert_eq!(run(HOLD_IF_CHANGED, &[&"sw_b", &id, &"[]", &at]), 1);
+    // Applied twice, each shard statement adds its row once.
+    for expected in [1, 0] {
+        assert_eq!(run(ADD_PIPELINE, &[&"pipe_x", &id, &"Late", &at]), expected);
+        assert_eq!(run(ADD_STAGE, &[&"stage_x", &id, &"pipe_x", &"Only", &at, &20]), expected);
+        assert_eq!(run(ADD_SERVICE, &[&"svc_x", &id, &"Late", &30, &0, &"USD", &0, &0, &1, &at]), expected);
+    }
+    // A name the client has already is not added under another id either.
+    assert_eq!(run(ADD_PIPELINE, &[&"pipe_y", &id, &"Late", &at]), 0);
 }
 
 #[test]

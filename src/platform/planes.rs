@@ -1,0 +1,163 @@
+//! The two planes of the schema (ARCHITECTURE.md, "Scaling"): which plane a statement runs in,
+//! and for a data-shard statement, which of its parameters names the tenant whose shard it runs
+//! on. Read from the SQL text and the tenancy map (`schema`), so nothing a handler writes has to
+//! say it: this is what routes statements below the handlers.
+
+use std::collections::BTreeSet;
+
+use super::schema::{tenant_column, CONTROL_PLANE, GLOBAL, IN_BOTH_PLANES, TENANT_OWNED};
+
+/// Where a statement runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// Control-plane tables only.
+    Control,
+    /// Data-shard tables (and maybe tables kept in both planes).
+    Shard,
+    /// Only tables kept in both planes, or no table at all: the plane of the batch it is in.
+    Either,
+}
+
+/// Whether lowercased, space-normalised SQL (with a leading space) reads or writes `table`, by
+/// the keywords that name a table.
+pub fn touches(lower: &str, table: &str) -> bool {
+    [" from ", " join ", "update ", " into ", "delete from "].iter().any(|kw| {
+        let at = format!("{kw}{table}");
+        lower.match_indices(&at).any(|(i, _)| {
+            let next = lower[i + at.len()..].chars().next();
+            next.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+        })
+    })
+}
+
+/// SQL as `touches` reads it: lowercased, runs of whitespace as one space, a space in front.
+pub fn normalise(sql: &str) -> String {
+    format!(" {}", sql.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase())
+}
+
+/// The tables a statement touches, split by plane (tables kept in both planes in neither).
+pub fn tables(sql: &str) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let lower = normalise(sql);
+    let (mut control, mut shard) = (BTreeSet::new(), BTreeSet::new());
+    for table in TENANT_OWNED.iter().map(|(t, _)| *t).chain(GLOBAL.iter().map(|(t, _)| *t)) {
+        if IN_BOTH_PLANES.contains(&table) || !touches(&lower, table) {
+            continue;
+        }
+        if CONTROL_PLANE.contains(&table) {
+            control.insert(table);
+        } else {
+            shard.insert(table);
+        }
+    }
+    (control, shard)
+}
+
+/// `control tables | shard tables` when the statements, taken together, touch both planes.
+pub fn crossing<'a>(sqls: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let (mut control, mut shard) = (BTreeSet::new(), BTreeSet::new());
+    for sql in sqls {
+        let (c, s) = tables(sql);
+        control.extend(c);
+        shard.extend(s);
+    }
+    if control.is_empty() || shard.is_empty() {
+        return None;
+    }
+    let join = |s: BTreeSet<&str>| s.into_iter().collect::<Vec<_>>().join(" ");
+    Some(format!("{} | {}", join(control), join(shard)))
+}
+
+/// A statement's plane.
+pub fn plane(sql: &str) -> Plane {
+    let (control, shard) = tables(sql);
+    match (control.is_empty(), shard.is_empty()) {
+        (_, false) => Plane::Shard,
+        (false, true) => Plane::Control,
+        (true, true) => Plane::Either,
+    }
+}
+
+/// The number of the parameter (from 1) that names the tenant of a data-shard statement: the
+/// first `?N` compared with, or inserted into, the tenant column of a shard table it touches.
+/// `None` for a statement that names no tenant (a platform-wide scan, which runs on each shard).
+pub fn tenant_param(sql: &str) -> Option<usize> {
+    let lower = normalise(sql);
+    let (_, shard) = tables(sql);
+    let both = IN_BOTH_PLANES.iter().copied().filter(|t| touches(&lower, t));
+    let mut found: Option<(usize, usize)> = None; // (position in the text, parameter)
+    for table in shard.into_iter().chain(both) {
+        let Some(col) = tenant_column(table) else { continue };
+        for hit in compared(&lower, col).into_iter().chain(inserted(&lower, table, col)) {
+            if found.is_none_or(|(at, _)| hit.0 < at) {
+                found = Some(hit);
+            }
+        }
+    }
+    found.map(|(_, n)| n)
+}
+
+/// `col = ?N` (or `alias.col = ?N`), wherever it appears: (where, N).
+fn compared(lower: &str, col: &str) -> Vec<(usize, usize)> {
+    let pat = format!("{col} = ?");
+    lower
+        .match_indices(&pat)
+        .filter(|(i, _)| {
+            let before = lower[..*i].chars().next_back();
+            before.is_some_and(|c| c == ' ' || c == '.' || c == '(')
+        })
+        .filter_map(|(i, _)| number(&lower[i + pat.len()..]).map(|n| (i, n)))
+        .collect()
+}
+
+/// `INSERT INTO table (.., col, ..) VALUES (.., ?N, ..)` or `SELECT .., ?N, ..`: the parameter in
+/// the column's place.
+fn inserted(lower: &str, table: &str, col: &str) -> Option<(usize, usize)> {
+    let head = format!(" into {table} (");
+    let start = lower.find(&head)? + head.len();
+    let close = start + lower[start..].find(')')?;
+    let place = lower[start..close].split(',').position(|c| c.trim() == col)?;
+    let rest = &lower[close + 1..];
+    let values = rest.trim_start().strip_prefix("values (").or_else(|| rest.trim_start().strip_prefix("select "))?;
+    let expr = values.split(',').nth(place)?.trim();
+    Some((start, number(expr.strip_prefix('?')?)?))
+}
+
+/// The digits at the start of `s`.
+fn number(s: &str) -> Option<usize> {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_lands_in_the_plane_of_its_tables() {
+        assert_eq!(plane("SELECT id FROM contacts WHERE client_id = ?1"), Plane::Shard);
+        assert_eq!(plane("UPDATE domains SET status = ?3 WHERE client_id = ?1 AND id = ?2"), Plane::Control);
+        assert_eq!(plane("INSERT INTO audit_log (id, tenant_id) VALUES (?1, ?2)"), Plane::Either);
+        assert_eq!(plane("SELECT 1"), Plane::Either);
+        // A table's name inside another's does not count.
+        assert_eq!(plane("SELECT * FROM clients_archive"), Plane::Either);
+        assert_eq!(
+            crossing(["SELECT 1 FROM clients c JOIN contacts k ON k.client_id = c.id"]),
+            Some("clients | contacts".into())
+        );
+        assert_eq!(crossing(["UPDATE domains SET x = 1", "INSERT INTO audit_log (id) VALUES (?1)"]), None);
+    }
+
+    #[test]
+    fn the_tenant_parameter_is_found_where_it_is_compared_or_inserted() {
+        assert_eq!(tenant_param("SELECT id FROM contacts WHERE client_id = ?1 AND id = ?2"), Some(1));
+        assert_eq!(tenant_param("DELETE FROM deals WHERE id = ?1 AND client_id = ?3"), Some(3));
+        assert_eq!(tenant_param("SELECT 1 FROM staff_services ss WHERE ss.client_id = ?2"), Some(2));
+        assert_eq!(tenant_param("INSERT INTO notes (id, client_id, body) VALUES (?1, ?2, ?3)"), Some(2));
+        assert_eq!(tenant_param("INSERT INTO files (id, tenant_id) SELECT ?4, ?7 WHERE 1"), Some(7));
+        assert_eq!(tenant_param("INSERT INTO audit_log (id, tenant_id, at) VALUES (?1, ?2, ?3)"), Some(2));
+        // `other_client_id = ?1` is not the tenant column.
+        assert_eq!(tenant_param("SELECT 1 FROM contacts WHERE other_client_id = ?1"), None);
+        assert_eq!(tenant_param("SELECT seq FROM events WHERE dispatched_at IS NULL"), None);
+        assert_eq!(tenant_param("SELECT id FROM domains WHERE client_id = ?1"), None, "a control-plane table");
+    }
+}
