@@ -184,13 +184,13 @@ pub fn migrations() -> Vec<String> {
 impl Database for TestPlatform {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         self.queries.set(self.queries.get() + 1);
-        crate::planes::check([sql]);
+        crate::planes::check(&[(sql, params)]);
         self.run_query(sql, params)
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         self.queries.set(self.queries.get() + 1);
-        crate::planes::check([sql]);
+        crate::planes::check(&[(sql, params)]);
         self.check_fault(sql)?;
         let n = self.conn.execute(sql, rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
         Ok(n as u64)
@@ -198,7 +198,7 @@ impl Database for TestPlatform {
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
         self.queries.set(self.queries.get() + 1);
-        crate::planes::check(stmts.iter().map(|s| s.sql));
+        crate::planes::check(&stmts.iter().map(|s| (s.sql, s.params.as_slice())).collect::<Vec<_>>());
         self.conn.execute_batch("BEGIN").map_err(store_err)?;
         let mut out = Vec::new();
         for s in stmts {

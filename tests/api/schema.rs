@@ -241,3 +241,53 @@ fn the_shard_migrations_build_the_shard_tables_the_control_history_does_without_
         assert!(built.iter().any(|(k, n, _)| k == "table" && n == table), "the shards lack {table}");
     }
 }
+
+/// Data-shard statements that name no tenant, and how each finds its shard once there are
+/// several: the scheduled run's platform-wide passes run on each shard in turn, and a lookup by
+/// an id that carries no tenant takes the shard from where the id came from.
+const EACH_SHARD: &str = "a scheduled pass, run on each shard in turn";
+const SHARD_SCANS: &[(&str, &str)] = &[
+    ("SEALED_UNDER_OLD_KEYS", EACH_SHARD),
+    ("COUNT_SEALED_UNDER_OLD_KEYS", EACH_SHARD),
+    ("UNDER_OLD_KEYS", EACH_SHARD),
+    ("COUNT_UNDER_OLD_KEYS", EACH_SHARD),
+    ("UNDISPATCHED_EVENTS", EACH_SHARD),
+    ("FAN_OUT", "the outbox drain, on the shard whose events UNDISPATCHED_EVENTS just read"),
+    ("MARK_DISPATCHED", "as FAN_OUT"),
+    ("DELIVERIES_TO_QUEUE", EACH_SHARD),
+    ("END_EXHAUSTED", EACH_SHARD),
+    ("PRUNE_ATTEMPTS", EACH_SHARD),
+    ("PRUNE_DELIVERIES", EACH_SHARD),
+    ("PRUNE_EVENTS", EACH_SHARD),
+    ("STALLED_EXPORTS", EACH_SHARD),
+    ("EXPIRED_ARCHIVES", EACH_SHARD),
+    ("STALE", EACH_SHARD),
+    ("UNSEALED_TENANTS", EACH_SHARD),
+    ("CLAIM_DELIVERY", "the queue consumer: the message names the delivery's shard beside its id"),
+    ("DELIVERY_STATE", "as CLAIM_DELIVERY"),
+    ("LOAD_DELIVERY", "as CLAIM_DELIVERY"),
+    ("CLAIM_STEP", "an export step's message names the export's client beside its id"),
+    ("SELECT_PUBLIC_ASSET", "a public logo's address names its tenant beside the file id"),
+];
+
+/// Every statement on a data shard names its tenant in a parameter the router can read
+/// (`platform::planes::tenant_param`: its tenant column compared with or inserted from `?N`), so
+/// the tenant's shard is found below the handlers; the rest are the listed scans.
+#[test]
+fn every_shard_statement_names_its_tenant_or_is_a_listed_scan() {
+    use gatehouse::platform::planes::{plane, tenant_param, Plane};
+    let mut unnamed = Vec::new();
+    for (file, name, sql) in sql_constants() {
+        if plane(&sql) == Plane::Control || tenant_param(&sql).is_some() {
+            continue;
+        }
+        if !SHARD_SCANS.iter().any(|(n, _)| *n == name) {
+            unnamed.push(format!("{}: {name}: {sql}", file.rsplit("/src/").next().unwrap_or(&file)));
+        }
+    }
+    assert!(unnamed.is_empty(), "shard statements naming no tenant:\n{}", unnamed.join("\n"));
+    let names: Vec<String> = sql_constants().into_iter().map(|(_, n, _)| n).collect();
+    for (n, _) in SHARD_SCANS {
+        assert!(names.iter().any(|m| m == n), "SHARD_SCANS lists {n}, which no longer exists");
+    }
+}
