@@ -19,4 +19,9 @@ CREATE TABLE shard_writes (
 CREATE INDEX shard_writes_by_tenant ON shard_writes (tenant_id, id);
 CREATE INDEX shard_writes_by_age ON shard_writes (created_at);
 
+-- Which data shard holds a tenant's rows (platform::router): a client's, and an agency's own (its
+-- files, audit log and counters) and, by default, its new clients'.
+ALTER TABLE agencies ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+
 INSERT INTO schema_version (version, name) VALUES (25, 'planes');

@@ -11,6 +11,7 @@ pub mod http;
 pub mod ids;
 pub mod planes;
 pub mod ports;
+pub mod router;
 pub mod schema;
 pub mod tz;
 

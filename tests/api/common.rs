@@ -43,8 +43,15 @@ fn part_etag(n: u16, bytes: &[u8]) -> String {
 /// An open multipart upload: its key, content type and parts so far.
 pub type Upload = (String, String, BTreeMap<u16, Vec<u8>>);
 
-pub struct TestPlatform {
+/// One in-memory SQLite database: the control plane's, or a data shard's.
+pub struct Sqlite {
     pub conn: rusqlite::Connection,
+}
+
+pub struct TestPlatform {
+    /// The control plane and, with `GATEHOUSE_TEST_SHARDS=<n>`, n data shards, each its own
+    /// database, under the Worker's own router. Without it, one database holds both planes.
+    pub db: gatehouse::platform::router::Router<Sqlite>,
     pub blobs: RefCell<BTreeMap<String, (Vec<u8>, String)>>,
     /// Open multipart uploads by id.
     pub uploads: RefCell<HashMap<String, Upload>>,
@@ -99,15 +106,81 @@ fn bind(params: &[Param]) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-impl TestPlatform {
-    pub fn new() -> Self {
+impl Sqlite {
+    fn open(migrations: &[String]) -> Self {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        for sql in migrations() {
-            conn.execute_batch(&sql).unwrap();
+        for sql in migrations {
+            conn.execute_batch(sql).unwrap();
         }
+        Self { conn }
+    }
+
+    fn run_query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(store_err)?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(store_err)? {
+            let mut map = Row::new();
+            for (i, n) in names.iter().enumerate() {
+                let v = match r.get_ref(i).map_err(store_err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => json!(i),
+                    ValueRef::Real(f) => json!(f),
+                    ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                    ValueRef::Blob(b) => json!(b),
+                };
+                map.insert(n.clone(), v);
+            }
+            out.push(map);
+        }
+        Ok(out)
+    }
+}
+
+impl Database for Sqlite {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        self.run_query(sql, params)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        Ok(self.conn.execute(sql, rusqlite::params_from_iter(bind(params))).map_err(store_err)? as u64)
+    }
+
+    async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
+        self.conn.execute_batch("BEGIN").map_err(store_err)?;
+        let mut out = Vec::new();
+        for s in stmts {
+            match self.conn.execute(s.sql, rusqlite::params_from_iter(bind(&s.params))).map_err(store_err) {
+                Ok(n) => out.push(n as u64),
+                Err(e) => {
+                    self.conn.execute_batch("ROLLBACK").map_err(store_err)?;
+                    return Err(e);
+                }
+            }
+        }
+        self.conn.execute_batch("COMMIT").map_err(store_err)?;
+        Ok(out)
+    }
+}
+
+/// How many data shards the native suite runs with (`GATEHOUSE_TEST_SHARDS`; 0: one database).
+pub fn test_shards() -> usize {
+    std::env::var("GATEHOUSE_TEST_SHARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl TestPlatform {
+    pub fn new() -> Self {
+        let shards = test_shards();
+        let control = Sqlite::open(&migrations());
+        let shard_schema = shard_migrations();
+        let db = gatehouse::platform::router::Router::new(
+            control,
+            (0..shards).map(|_| Sqlite::open(&shard_schema)).collect(),
+        );
         Self {
-            conn,
+            db,
             blobs: RefCell::default(),
             uploads: RefCell::default(),
             now_ms: Cell::new(1_800_000_000_000),
@@ -138,40 +211,57 @@ impl TestPlatform {
         Ok(())
     }
 
-    fn run_query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        let mut stmt = self.conn.prepare(sql).map_err(store_err)?;
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(store_err)? {
-            let mut map = Row::new();
-            for (i, n) in names.iter().enumerate() {
-                let v = match r.get_ref(i).map_err(store_err)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(i) => json!(i),
-                    ValueRef::Real(f) => json!(f),
-                    ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
-                    ValueRef::Blob(b) => json!(b),
-                };
-                map.insert(n.clone(), v);
-            }
-            out.push(map);
+    /// The database a test's own SQL (literal values, no parameters) runs on: the control plane's
+    /// for its tables, else the first shard's.
+    pub fn conn_for(&self, sql: &str) -> &rusqlite::Connection {
+        use gatehouse::platform::planes::{plane, Plane};
+        match self.db.shard(0) {
+            Some(s) if plane(sql) != Plane::Control => &s.conn,
+            _ => &self.db.control().conn,
         }
-        Ok(out)
     }
 
+    /// Runs a test's own query. One on tables kept in both planes reads both (control first).
     pub fn sql(&self, sql: &str) -> Vec<Row> {
-        self.run_query(sql, &[]).unwrap()
+        use gatehouse::platform::planes::{plane, Plane};
+        let mut rows = self.conn_sqlite(sql).run_query(sql, &[]).unwrap();
+        if let (Plane::Either, Some(shard)) = (plane(sql), self.db.shard(0)) {
+            rows = self.db.control().run_query(sql, &[]).unwrap();
+            rows.extend(shard.run_query(sql, &[]).unwrap());
+        }
+        rows
     }
 
-    pub fn exec(&self, sql: &str) {
-        self.conn.execute_batch(sql).unwrap();
+    fn conn_sqlite(&self, sql: &str) -> &Sqlite {
+        use gatehouse::platform::planes::{plane, Plane};
+        match self.db.shard(0) {
+            Some(s) if plane(sql) != Plane::Control => s,
+            _ => self.db.control(),
+        }
     }
+
+    /// Runs a test's own statements, each on its plane's database.
+    pub fn exec(&self, sql: &str) {
+        if self.db.shard_count() == 0 {
+            return self.db.control().conn.execute_batch(sql).unwrap();
+        }
+        for stmt in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
+            self.conn_for(stmt).execute_batch(stmt).unwrap();
+        }
+    }
+}
+
+/// The data shards' migrations, in order.
+pub fn shard_migrations() -> Vec<String> {
+    sql_files(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-shard"))
 }
 
 /// The project's migrations, in order.
 pub fn migrations() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    sql_files(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+}
+
+fn sql_files(dir: &str) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     files
@@ -185,36 +275,24 @@ impl Database for TestPlatform {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         self.queries.set(self.queries.get() + 1);
         crate::planes::check(&[(sql, params)]);
-        self.run_query(sql, params)
+        self.db.query(sql, params).await
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         self.queries.set(self.queries.get() + 1);
         crate::planes::check(&[(sql, params)]);
         self.check_fault(sql)?;
-        let n = self.conn.execute(sql, rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
-        Ok(n as u64)
+        self.db.execute(sql, params).await
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
         self.queries.set(self.queries.get() + 1);
         crate::planes::check(&stmts.iter().map(|s| (s.sql, s.params.as_slice())).collect::<Vec<_>>());
-        self.conn.execute_batch("BEGIN").map_err(store_err)?;
-        let mut out = Vec::new();
+        // A batch is all or nothing: a fault in any statement applies none of them.
         for s in stmts {
-            let r = self
-                .check_fault(s.sql)
-                .and_then(|_| self.conn.execute(s.sql, rusqlite::params_from_iter(bind(&s.params))).map_err(store_err));
-            match r {
-                Ok(n) => out.push(n as u64),
-                Err(e) => {
-                    self.conn.execute_batch("ROLLBACK").map_err(store_err)?;
-                    return Err(e);
-                }
-            }
+            self.check_fault(s.sql)?;
         }
-        self.conn.execute_batch("COMMIT").map_err(store_err)?;
-        Ok(out)
+        self.db.batch(stmts).await
     }
 }
 

@@ -285,7 +285,8 @@ fn every_table_is_paged_by_an_index_search() {
     let t = TestApp::new();
     let mut slow = Vec::new();
     for (table, col, key) in tables() {
-        let mut st = t.p.conn.prepare(&format!("EXPLAIN QUERY PLAN {}", page_sql(table, col, key))).unwrap();
+        let plan_sql = format!("EXPLAIN QUERY PLAN {}", page_sql(table, col, key));
+        let mut st = t.p.conn_for(&plan_sql).prepare(&plan_sql).unwrap();
         let detail: Vec<String> = st
             .query_map(rusqlite::params![ACME, "", 500], |r| r.get::<_, String>(3))
             .unwrap()

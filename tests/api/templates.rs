@@ -335,7 +335,7 @@ fn a_templates_shard_rows_are_held_only_beside_the_change_and_go_in_once_however
     assert!(t.p.sql("SELECT id FROM shard_writes").is_empty(), "the creating request applied its hold");
     let row = &t.p.sql(&format!("SELECT updated_at, template_version FROM clients WHERE id = '{id}'"))[0];
     let (at, v) = (row["updated_at"].as_i64().unwrap(), row["template_version"].as_i64().unwrap());
-    let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| t.p.conn.execute(sql, params).unwrap();
+    let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| t.p.conn_for(sql).execute(sql, params).unwrap();
     // Branding stays in the control plane beside the client row, guarded by its instant, version
     // and agency.
     let null: Option<String> = None;

@@ -1,0 +1,265 @@
+//! Statements to databases, below the handlers (ARCHITECTURE.md, "Scaling"). A `Router` holds
+//! the control plane's database and the data shards' and is itself a `Database`: each statement
+//! goes where its tables are (`planes::plane`), and a data-shard statement to the shard of the
+//! tenant its tenant parameter names (`planes::tenant_param`), looked up in the directory
+//! (`clients.shard`, `agencies.shard`) once per tenant. With no shards, the control plane's
+//! database holds both planes, as one D1 did before.
+//!
+//! What cannot be routed is refused, never guessed: a batch that would span two shards, and a
+//! scan (a shard statement naming no tenant) in a batch with several shards and none chosen.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use super::error::StoreError;
+use super::planes::{plane, tenant_param, Plane};
+use super::ports::{col_i64, Database, Param, Row, Stmt};
+
+/// A tenant's shard: a client's or an agency's directory row. The platform's own rows (audit,
+/// files under `platform`) live on the first shard.
+pub const HOME: &str = "SELECT shard FROM clients WHERE id = ?1 UNION ALL SELECT shard FROM agencies WHERE id = ?1";
+
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    plane: Plane,
+    tenant: Option<usize>,
+}
+
+pub struct Router<D> {
+    control: D,
+    shards: Vec<D>,
+    /// Tenant to shard, as the directory said.
+    homes: RefCell<HashMap<String, usize>>,
+    /// Each statement's route, worked out once.
+    routes: RefCell<HashMap<String, Route>>,
+    /// The shard a scan runs on, while a pass over the shards has one chosen.
+    scan: Cell<Option<usize>>,
+}
+
+/// Where one statement goes.
+enum Target<'a, D> {
+    One(&'a D),
+    /// A scan with no shard chosen: every shard (a lookup by an id only one of them holds).
+    Each,
+}
+
+impl<D: Database> Router<D> {
+    /// `shards` empty: the control plane's database holds the data too.
+    pub fn new(control: D, shards: Vec<D>) -> Self {
+        Self { control, shards, homes: RefCell::default(), routes: RefCell::default(), scan: Cell::new(None) }
+    }
+
+    pub fn control(&self) -> &D {
+        &self.control
+    }
+
+    pub fn shard(&self, n: usize) -> Option<&D> {
+        self.shards.get(n)
+    }
+
+    /// The number of data shards; 0 when one database holds both planes.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Runs scans on shard `n` until told otherwise (`None`).
+    pub fn scan_on(&self, n: Option<usize>) {
+        self.scan.set(n);
+    }
+
+    /// Tells the router a tenant's shard, read with its directory row (saves the lookup).
+    pub fn learn(&self, tenant: &str, shard: usize) {
+        self.homes.borrow_mut().insert(tenant.to_string(), shard);
+    }
+
+    /// Forgets what the directory said (after a tenant moved).
+    pub fn forget(&self) {
+        self.homes.borrow_mut().clear();
+    }
+
+    fn route(&self, sql: &str) -> Route {
+        if let Some(r) = self.routes.borrow().get(sql) {
+            return *r;
+        }
+        let r = Route { plane: plane(sql), tenant: tenant_param(sql) };
+        self.routes.borrow_mut().insert(sql.to_string(), r);
+        r
+    }
+
+    /// The tenant a routed statement names, if it names one.
+    fn tenant_of<'p>(&self, sql: &str, params: &'p [Param]) -> Result<Option<&'p str>, StoreError> {
+        let Some(n) = self.route(sql).tenant else { return Ok(None) };
+        match params.get(n - 1) {
+            Some(Param::Text(t)) => Ok(Some(t)),
+            _ => Err(StoreError::Unavailable(format!("parameter ?{n} names no tenant: {}", head(sql)))),
+        }
+    }
+
+    /// A tenant's shard, if known without asking the directory.
+    fn known_home(&self, tenant: &str) -> Option<usize> {
+        if self.shards.len() <= 1 || tenant == "platform" {
+            return Some(0);
+        }
+        self.homes.borrow().get(tenant).copied()
+    }
+
+    /// A tenant's shard. The directory lookup is boxed: it is the cold path, and keeping its
+    /// future out of every statement's keeps the request future small.
+    async fn home(&self, tenant: &str) -> Result<usize, StoreError> {
+        match self.known_home(tenant) {
+            Some(h) => Ok(h),
+            None => Box::pin(self.look_up(tenant)).await,
+        }
+    }
+
+    async fn look_up(&self, tenant: &str) -> Result<usize, StoreError> {
+        let rows = self.control.query(HOME, &[tenant.into()]).await?;
+        // A tenant the directory does not know has no rows anywhere: the first shard answers as
+        // well as any.
+        let h = rows.first().and_then(|r| col_i64(r, "shard")).unwrap_or(0);
+        let h = usize::try_from(h)
+            .ok()
+            .filter(|h| *h < self.shards.len())
+            .ok_or_else(|| StoreError::Unavailable(format!("tenant {tenant} is on shard {h}, which is not bound")))?;
+        self.homes.borrow_mut().insert(tenant.to_string(), h);
+        Ok(h)
+    }
+
+    fn scan_target(&self) -> Target<'_, D> {
+        match (self.scan.get(), self.shards.len()) {
+            (Some(n), _) if n < self.shards.len() => Target::One(&self.shards[n]),
+            (_, 1) => Target::One(&self.shards[0]),
+            _ => Target::Each,
+        }
+    }
+
+    /// Where one statement goes, or the tenant whose shard must first be looked up.
+    fn target_now<'p>(&self, sql: &str, params: &'p [Param]) -> Result<Result<Target<'_, D>, &'p str>, StoreError> {
+        if self.shards.is_empty() || self.route(sql).plane == Plane::Control {
+            return Ok(Ok(Target::One(&self.control)));
+        }
+        match self.tenant_of(sql, params)? {
+            Some(t) => Ok(self.known_home(t).map(|h| Target::One(&self.shards[h])).ok_or(t)),
+            None => Ok(Ok(self.scan_target())),
+        }
+    }
+
+    /// The shard of a tenant `target_now` could not place.
+    async fn looked_up(&self, tenant: &str) -> Result<Target<'_, D>, StoreError> {
+        Ok(Target::One(&self.shards[self.look_up(tenant).await?]))
+    }
+
+    async fn query_each(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        for d in &self.shards {
+            out.extend(d.query(sql, params).await?);
+        }
+        Ok(out)
+    }
+
+    async fn query_as_each<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for d in &self.shards {
+            out.extend(d.query_as(sql, params).await?);
+        }
+        Ok(out)
+    }
+
+    async fn execute_each(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for d in &self.shards {
+            n += d.execute(sql, params).await?;
+        }
+        Ok(n)
+    }
+
+    /// Where a batch goes: the control plane if any statement is its (the rest, tables kept in
+    /// both planes, go with it), else the one shard all its tenants are on.
+    async fn batch_target(&self, stmts: &[Stmt]) -> Result<&D, StoreError> {
+        if self.shards.is_empty() {
+            return Ok(&self.control);
+        }
+        let planes: Vec<Plane> = stmts.iter().map(|s| self.route(s.sql).plane).collect();
+        let control = planes.contains(&Plane::Control);
+        if control && planes.contains(&Plane::Shard) {
+            return Err(StoreError::Unavailable(format!("a batch joins the planes: {}", head(stmts[0].sql))));
+        }
+        if control {
+            return Ok(&self.control);
+        }
+        let mut home = None;
+        for s in stmts {
+            let Some(t) = self.tenant_of(s.sql, &s.params)? else { continue };
+            let h = self.home(t).await?;
+            if home.is_some_and(|o| o != h) {
+                return Err(StoreError::Unavailable(format!("a batch spans shards: {}", head(s.sql))));
+            }
+            home = Some(h);
+        }
+        match (home, self.scan_target()) {
+            (Some(h), _) => Ok(&self.shards[h]),
+            (None, Target::One(d)) => Ok(d),
+            (None, Target::Each) => Err(StoreError::Unavailable(format!(
+                "a batch names no tenant and no shard is chosen: {}",
+                head(stmts[0].sql)
+            ))),
+        }
+    }
+}
+
+fn head(sql: &str) -> &str {
+    &sql[..sql.len().min(60)]
+}
+
+/// Where a statement goes: decided without waiting when it can be, else after the boxed lookup
+/// (the statement futures stay the size of the inner database's).
+macro_rules! target {
+    ($router:expr, $sql:expr, $params:expr) => {
+        match $router.target_now($sql, $params)? {
+            Ok(t) => t,
+            Err(tenant) => Box::pin($router.looked_up(tenant)).await?,
+        }
+    };
+}
+
+impl<D: Database> Database for Router<D> {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        match target!(self, sql, params) {
+            Target::One(d) => d.query(sql, params).await,
+            Target::Each => Box::pin(self.query_each(sql, params)).await,
+        }
+    }
+
+    async fn query_as<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, StoreError> {
+        match target!(self, sql, params) {
+            Target::One(d) => d.query_as(sql, params).await,
+            Target::Each => Box::pin(self.query_as_each(sql, params)).await,
+        }
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        match target!(self, sql, params) {
+            Target::One(d) => d.execute(sql, params).await,
+            Target::Each => Box::pin(self.execute_each(sql, params)).await,
+        }
+    }
+
+    async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.shards.is_empty() {
+            return self.control.batch(stmts).await;
+        }
+        let d = Box::pin(self.batch_target(stmts)).await?;
+        d.batch(stmts).await
+    }
+}
