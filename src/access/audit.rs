@@ -29,6 +29,12 @@ pub const INSERT_IF_CHANGED: &str = "INSERT INTO audit_log \
     (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata, seq) \
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
     (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2) WHERE changes() > 0";
+/// The row of a control-plane change, written to its tenant's shard after the change committed
+/// (`access::relay`): the same row, once, whatever the number of times it is relayed.
+pub const INSERT_ONCE: &str = "INSERT INTO audit_log \
+    (id, tenant_id, at, actor_user_id, actor_role, action, target_type, target_id, ip, user_agent, metadata, seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+    (SELECT coalesce(max(seq), 0) + 1 FROM audit_log WHERE tenant_id = ?2)) ON CONFLICT (id) DO NOTHING";
 /// Rows as `ChainRow`s, the one shape audit rows are read in.
 /// A tenant's log in the order it happened (ids are random, so `at` orders and `id` breaks ties),
 /// after the row `(?2, ?3)` the previous page ended with.

@@ -6,6 +6,9 @@
 //! pipeline, stage or service by its name), so applying a hold twice writes nothing twice.
 //!
 //! A held write names its statement (`Write`), never SQL: the table stores data, not code.
+//!
+//! The router (`platform::router`) relays the audit rows of control-plane changes the same way,
+//! through `RELAY`: each tenant's audit log is one chain, on its shard.
 
 use serde_json::{json, Value};
 
@@ -18,6 +21,8 @@ use crate::platform::Ctx;
 /// row (an audit row in between passes that on).
 pub const HOLD_IF_CHANGED: &str = "INSERT INTO shard_writes (id, tenant_id, writes, created_at) \
     SELECT ?1, ?2, ?3, ?4 WHERE changes() > 0";
+/// Holds writes whatever came before.
+pub const HOLD: &str = "INSERT INTO shard_writes (id, tenant_id, writes, created_at) VALUES (?1, ?2, ?3, ?4)";
 pub const SELECT_ONE: &str = "SELECT id, tenant_id, writes FROM shard_writes WHERE tenant_id = ?1 AND id = ?2";
 /// Holds older than `?1`, oldest first, for the scheduled run. Platform-wide by design.
 pub const DUE: &str =
@@ -52,6 +57,8 @@ const DUE_AFTER_MS: i64 = 60_000;
 pub enum Write {
     /// `events::INSERT_ONCE`.
     Event,
+    /// `audit::INSERT_ONCE`.
+    Audit,
     /// `ADD_PIPELINE`, `ADD_STAGE`, `ADD_SERVICE`.
     Pipeline,
     Stage,
@@ -59,11 +66,12 @@ pub enum Write {
 }
 
 impl Write {
-    const ALL: [Write; 4] = [Write::Event, Write::Pipeline, Write::Stage, Write::Service];
+    const ALL: [Write; 5] = [Write::Event, Write::Audit, Write::Pipeline, Write::Stage, Write::Service];
 
     fn name(self) -> &'static str {
         match self {
             Write::Event => "event",
+            Write::Audit => "audit",
             Write::Pipeline => "pipeline",
             Write::Stage => "stage",
             Write::Service => "service",
@@ -73,6 +81,7 @@ impl Write {
     fn sql(self) -> &'static str {
         match self {
             Write::Event => crate::access::events::INSERT_ONCE,
+            Write::Audit => crate::access::audit::INSERT_ONCE,
             Write::Pipeline => ADD_PIPELINE,
             Write::Stage => ADD_STAGE,
             Write::Service => ADD_SERVICE,
@@ -119,9 +128,13 @@ impl Hold {
 
     /// The statement for the change's batch (`HOLD_IF_CHANGED`).
     pub fn stmt(&self, now: i64) -> Stmt {
+        self.stmt_with(HOLD_IF_CHANGED, now)
+    }
+
+    fn stmt_with(&self, sql: &'static str, now: i64) -> Stmt {
         let writes: Vec<Value> = self.writes.iter().map(|(w, p)| json!([w.name(), params_json(p)])).collect();
         Stmt::new(
-            HOLD_IF_CHANGED,
+            sql,
             vec![
                 self.id.as_str().into(),
                 self.tenant_id.as_str().into(),
@@ -162,15 +175,46 @@ struct Held {
 
 /// A stored hold's statements, in order.
 fn statements(h: &Held) -> ApiResult<Vec<(Write, Stmt)>> {
-    let unreadable = || ApiError::Internal(format!("shard write {} is unreadable", h.id));
-    let list: Vec<(String, Vec<Value>)> = serde_json::from_str(&h.writes).map_err(|_| unreadable())?;
+    parse(&h.writes).ok_or_else(|| ApiError::Internal(format!("shard write {} is unreadable", h.id)))
+}
+
+fn parse(writes: &str) -> Option<Vec<(Write, Stmt)>> {
+    let list: Vec<(String, Vec<Value>)> = serde_json::from_str(writes).ok()?;
     list.iter()
         .map(|(name, params)| {
-            let w = Write::parse(name).ok_or_else(unreadable)?;
-            let params = params.iter().map(param_of).collect::<Option<Vec<_>>>().ok_or_else(unreadable)?;
-            Ok((w, Stmt::new(w.sql(), params)))
+            let w = Write::parse(name)?;
+            let params = params.iter().map(param_of).collect::<Option<Vec<_>>>()?;
+            Some((w, Stmt::new(w.sql(), params)))
         })
         .collect()
+}
+
+/// What the router relays for the layer above: the audit row of a control-plane change becomes
+/// a hold in the change's batch (written under the same condition as the row would have been),
+/// applied to the tenant's shard once the batch commits.
+pub struct AuditRelay;
+
+pub static RELAY: AuditRelay = AuditRelay;
+
+impl crate::platform::router::Relay for AuditRelay {
+    fn hold(&self, stmt: &Stmt) -> Option<Stmt> {
+        use crate::access::audit;
+        let sql = match stmt.sql {
+            s if s == audit::INSERT => HOLD,
+            s if s == audit::INSERT_IF_CHANGED => HOLD_IF_CHANGED,
+            _ => return None,
+        };
+        let (Some(Param::Text(tenant)), Some(Param::Int(at))) = (stmt.params.get(1), stmt.params.get(2)) else {
+            return None;
+        };
+        let id = new_id("sw").ok()?;
+        let hold = Hold { id, tenant_id: tenant.clone(), writes: vec![(Write::Audit, stmt.params.clone())] };
+        Some(hold.stmt_with(sql, *at))
+    }
+
+    fn statements(&self, writes: &str) -> Option<Vec<Stmt>> {
+        Some(parse(writes)?.into_iter().map(|(_, s)| s).collect())
+    }
 }
 
 /// Applies a stored hold to its client's shard in one batch, then drops it. Answers the rows

@@ -9,15 +9,32 @@
 //! scan (a shard statement naming no tenant) in a batch with several shards and none chosen.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::error::StoreError;
 use super::planes::{plane, tenant_param, Plane};
-use super::ports::{col_i64, Database, Param, Row, Stmt};
+use super::ports::{col_i64, col_str, json_list, Database, Param, Row, Stmt};
 
 /// A tenant's shard: a client's or an agency's directory row. The platform's own rows (audit,
 /// files under `platform`) live on the first shard.
 pub const HOME: &str = "SELECT shard FROM clients WHERE id = ?1 UNION ALL SELECT shard FROM agencies WHERE id = ?1";
+
+/// Holds the router just wrote in a control-plane batch, read back to apply them.
+pub const HELD: &str = "SELECT id, tenant_id, writes FROM shard_writes WHERE id IN (SELECT value FROM json_each(?1))";
+/// The same holds, applied.
+pub const DROP_HELD: &str = "DELETE FROM shard_writes WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// What the layer above relays for the router (`access::relay::RELAY`). A control-plane batch may
+/// carry statements on tables kept in both planes (a change's audit row); each the relay takes
+/// becomes a hold of writes for its tenant's shard, in the same batch, and is applied to that
+/// shard once the batch commits. Holds a failed request left are applied by the scheduled run.
+pub trait Relay {
+    /// The hold standing for `stmt` in a control-plane batch (its first two parameters the
+    /// hold's id and tenant), or `None` to run `stmt` in the control plane.
+    fn hold(&self, stmt: &Stmt) -> Option<Stmt>;
+    /// The shard statements a stored hold stands for; `None` when it cannot be read.
+    fn statements(&self, writes: &str) -> Option<Vec<Stmt>>;
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Route {
@@ -34,6 +51,7 @@ pub struct Router<D> {
     routes: RefCell<HashMap<String, Route>>,
     /// The shard a scan runs on, while a pass over the shards has one chosen.
     scan: Cell<Option<usize>>,
+    relay: Option<&'static dyn Relay>,
 }
 
 /// Where one statement goes.
@@ -46,7 +64,20 @@ enum Target<'a, D> {
 impl<D: Database> Router<D> {
     /// `shards` empty: the control plane's database holds the data too.
     pub fn new(control: D, shards: Vec<D>) -> Self {
-        Self { control, shards, homes: RefCell::default(), routes: RefCell::default(), scan: Cell::new(None) }
+        Self {
+            control,
+            shards,
+            homes: RefCell::default(),
+            routes: RefCell::default(),
+            scan: Cell::new(None),
+            relay: None,
+        }
+    }
+
+    /// Relays statements on tables kept in both planes out of control-plane batches.
+    pub fn with_relay(mut self, relay: &'static dyn Relay) -> Self {
+        self.relay = Some(relay);
+        self
     }
 
     pub fn control(&self) -> &D {
@@ -211,6 +242,55 @@ impl<D: Database> Router<D> {
     }
 }
 
+impl<D: Database> Router<D> {
+    /// A control-plane batch, its relayable statements held for their tenants' shards and the
+    /// holds applied once it commits.
+    async fn control_batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
+        let Some(relay) = self.relay else { return self.control.batch(stmts).await };
+        let mut held = Vec::new();
+        let relayed: Vec<Stmt> = stmts
+            .iter()
+            .map(|s| match relay.hold(s).filter(|_| self.route(s.sql).plane == Plane::Either) {
+                Some(h) => {
+                    if let Some(Param::Text(id)) = h.params.first() {
+                        held.push(id.clone());
+                    }
+                    h
+                }
+                None => s.clone(),
+            })
+            .collect();
+        if held.is_empty() {
+            return self.control.batch(stmts).await;
+        }
+        let out = self.control.batch(&relayed).await?;
+        self.apply_held(relay, &held).await?;
+        Ok(out)
+    }
+
+    /// Applies holds to their tenants' shards, one batch per shard, then drops them. A hold
+    /// whose change did not happen was never written, and is not found.
+    async fn apply_held(&self, relay: &dyn Relay, ids: &[String]) -> Result<(), StoreError> {
+        let list = json_list(ids);
+        let rows = self.control.query(HELD, &[list.as_str().into()]).await?;
+        let mut by_shard: BTreeMap<usize, Vec<Stmt>> = BTreeMap::new();
+        for r in &rows {
+            let (Some(tenant), Some(writes)) = (col_str(r, "tenant_id"), col_str(r, "writes")) else { continue };
+            let stmts = relay
+                .statements(&writes)
+                .ok_or_else(|| StoreError::Decode(format!("a shard write for {tenant} is unreadable")))?;
+            by_shard.entry(self.home(&tenant).await?).or_default().extend(stmts);
+        }
+        for (h, stmts) in by_shard {
+            self.shards[h].batch(&stmts).await?;
+        }
+        if !rows.is_empty() {
+            self.control.execute(DROP_HELD, &[list.into()]).await?;
+        }
+        Ok(())
+    }
+}
+
 fn head(sql: &str) -> &str {
     &sql[..sql.len().min(60)]
 }
@@ -260,6 +340,9 @@ impl<D: Database> Database for Router<D> {
             return self.control.batch(stmts).await;
         }
         let d = Box::pin(self.batch_target(stmts)).await?;
+        if std::ptr::eq(d, &self.control) {
+            return Box::pin(self.control_batch(stmts)).await;
+        }
         d.batch(stmts).await
     }
 }

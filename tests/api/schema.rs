@@ -41,6 +41,8 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("LIVE_TENANTS", "the counters' flush, by the ids this isolate counted requests for"),
     ("SET_BOOKABLE", "a client's own flag, by the id its scoped staff or service write named"),
     ("DUE", "the scheduled run applies every tenant's shard writes a failed request left"),
+    ("HELD", "the router reads back the holds it just wrote, by their ids"),
+    ("DROP_HELD", "the router drops the holds it just applied, by their ids"),
     ("HOME", "the router's directory lookup of a tenant's shard, by the id a statement names"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),
