@@ -22,6 +22,11 @@ step "native tests (unit + API against in-memory SQLite)"
 cargo test --quiet 2>&1 | tee "$GATEHOUSE_CACHE/native-tests.log" | grep -E '^test result|FAILED|panicked' >&2
 ! grep -q FAILED "$GATEHOUSE_CACHE/native-tests.log"
 
+step "native API tests with the control plane and a data shard as two databases"
+GATEHOUSE_TEST_SHARDS=1 cargo test --quiet --test api 2>&1 | tee "$GATEHOUSE_CACHE/native-tests-shards.log" \
+  | grep -E '^test result|FAILED|panicked' >&2
+! grep -q FAILED "$GATEHOUSE_CACHE/native-tests-shards.log"
+
 step "release build (wasm) and seed tool"
 bash scripts/build.sh
 cargo build --quiet --release --bin gatehouse-seed

@@ -58,6 +58,11 @@ impl Metric {
     }
 
     /// The statement that records this metric's crossing, for the metrics a write adds to.
+    /// Seats and domains: their crossings are held for the shard (`CROSSED_SEATS`).
+    fn counted_in_control_plane(self) -> bool {
+        matches!(self, Metric::Seats | Metric::Domains)
+    }
+
     fn crossing_sql(self) -> Option<&'static str> {
         Some(match self {
             Metric::Seats => CROSSED_SEATS,
@@ -194,12 +199,32 @@ pub const CROSSED_CONTACTS: &str =
     crossed!("(SELECT count(*) FROM contacts WHERE client_id = ?2)", "contacts WHERE client_id = ?2 AND id = ?8");
 pub const CROSSED_DEALS: &str =
     crossed!("(SELECT count(*) FROM deals WHERE client_id = ?2)", "deals WHERE client_id = ?2 AND id = ?8");
+/// Seats and domains are counted in the control plane, where their writes are; their crossing
+/// is held there for the client's shard (`access::relay`, `?10` the hold's id) and applied after
+/// the write's batch commits, so every usage event is on the shard.
+macro_rules! crossed_held {
+    ($used:literal, $row:literal) => {
+        concat!(
+            "INSERT INTO shard_writes (id, tenant_id, writes, created_at) \
+             SELECT ?10, ?2, json_array(json_array('usage_event', json_array(?1, ?2, ?3, ?4, u, ?5, ?6))), ?6 \
+             FROM (SELECT ",
+            $used,
+            " AS u) WHERE u >= ?7 AND u - ?9 < ?7 AND EXISTS (SELECT 1 FROM ",
+            $row,
+            ")"
+        )
+    };
+}
+
 pub const CROSSED_DOMAINS: &str =
-    crossed!("(SELECT count(*) FROM domains WHERE client_id = ?2)", "domains WHERE client_id = ?2 AND id = ?8");
-pub const CROSSED_SEATS: &str = crossed!(
+    crossed_held!("(SELECT count(*) FROM domains WHERE client_id = ?2)", "domains WHERE client_id = ?2 AND id = ?8");
+pub const CROSSED_SEATS: &str = crossed_held!(
     "(SELECT count(*) FROM client_users WHERE client_id = ?2)",
     "client_users WHERE client_id = ?2 AND user_id = ?8"
 );
+/// A held crossing, written on the shard: once, however often it is relayed.
+pub const INSERT_EVENT_ONCE: &str = "INSERT INTO usage_events (id, client_id, metric, threshold, used, quota, at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
 pub const CROSSED_STORAGE: &str = crossed!(
     "(SELECT coalesce(sum(size), 0) FROM files WHERE tenant_id = ?2 AND status <> 'deleting')",
     "files WHERE tenant_id = ?2 AND id = ?8"
@@ -229,20 +254,21 @@ pub fn crossing(
         if lim <= 0 || (threshold == 80 && eighty >= lim) {
             continue;
         }
-        stmts.push(Stmt::new(
-            sql,
-            vec![
-                new_id("use")?.into(),
-                client_id.into(),
-                m.name().into(),
-                Param::Int(threshold),
-                Param::Int(lim),
-                Param::Int(now),
-                Param::Int(at),
-                row_id.into(),
-                Param::Int(added),
-            ],
-        ));
+        let mut params = vec![
+            new_id("use")?.into(),
+            client_id.into(),
+            m.name().into(),
+            Param::Int(threshold),
+            Param::Int(lim),
+            Param::Int(now),
+            Param::Int(at),
+            row_id.into(),
+            Param::Int(added),
+        ];
+        if m.counted_in_control_plane() {
+            params.push(new_id("sw")?.into());
+        }
+        stmts.push(Stmt::new(sql, params));
         stmts.push(audit::after_change(
             actor,
             Event {

@@ -59,6 +59,8 @@ pub enum Write {
     Event,
     /// `audit::INSERT_ONCE`.
     Audit,
+    /// `plans::INSERT_EVENT_ONCE`: a seat's or a domain's quota crossing.
+    UsageEvent,
     /// `ADD_PIPELINE`, `ADD_STAGE`, `ADD_SERVICE`.
     Pipeline,
     Stage,
@@ -66,12 +68,14 @@ pub enum Write {
 }
 
 impl Write {
-    const ALL: [Write; 5] = [Write::Event, Write::Audit, Write::Pipeline, Write::Stage, Write::Service];
+    const ALL: [Write; 6] =
+        [Write::Event, Write::Audit, Write::UsageEvent, Write::Pipeline, Write::Stage, Write::Service];
 
     fn name(self) -> &'static str {
         match self {
             Write::Event => "event",
             Write::Audit => "audit",
+            Write::UsageEvent => "usage_event",
             Write::Pipeline => "pipeline",
             Write::Stage => "stage",
             Write::Service => "service",
@@ -82,6 +86,7 @@ impl Write {
         match self {
             Write::Event => crate::access::events::INSERT_ONCE,
             Write::Audit => crate::access::audit::INSERT_ONCE,
+            Write::UsageEvent => crate::access::plans::INSERT_EVENT_ONCE,
             Write::Pipeline => ADD_PIPELINE,
             Write::Stage => ADD_STAGE,
             Write::Service => ADD_SERVICE,
@@ -210,6 +215,14 @@ impl crate::platform::router::Relay for AuditRelay {
         let id = new_id("sw").ok()?;
         let hold = Hold { id, tenant_id: tenant.clone(), writes: vec![(Write::Audit, stmt.params.clone())] };
         Some(hold.stmt_with(sql, *at))
+    }
+
+    fn held_by(&self, stmt: &Stmt) -> Option<String> {
+        use crate::access::plans::{CROSSED_DOMAINS, CROSSED_SEATS};
+        match (stmt.sql, stmt.params.get(9)) {
+            (s, Some(Param::Text(id))) if s == CROSSED_SEATS || s == CROSSED_DOMAINS => Some(id.clone()),
+            _ => None,
+        }
     }
 
     fn statements(&self, writes: &str) -> Option<Vec<Stmt>> {

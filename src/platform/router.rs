@@ -32,6 +32,9 @@ pub trait Relay {
     /// The hold standing for `stmt` in a control-plane batch (its first two parameters the
     /// hold's id and tenant), or `None` to run `stmt` in the control plane.
     fn hold(&self, stmt: &Stmt) -> Option<Stmt>;
+    /// The id of the hold `stmt` itself writes, when it is one the router should apply after
+    /// the batch (with one database too).
+    fn held_by(&self, stmt: &Stmt) -> Option<String>;
     /// The shard statements a stored hold stands for; `None` when it cannot be read.
     fn statements(&self, writes: &str) -> Option<Vec<Stmt>>;
 }
@@ -243,21 +246,34 @@ impl<D: Database> Router<D> {
 }
 
 impl<D: Database> Router<D> {
-    /// A control-plane batch, its relayable statements held for their tenants' shards and the
-    /// holds applied once it commits.
+    /// A control-plane batch, its relayable statements held for their tenants' shards (with
+    /// several databases) and the holds applied once it commits.
     async fn control_batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
         let Some(relay) = self.relay else { return self.control.batch(stmts).await };
+        let relayable = |s: &Stmt| {
+            relay.held_by(s).is_some() || (!self.shards.is_empty() && self.route(s.sql).plane == Plane::Either)
+        };
+        if !stmts.iter().any(relayable) {
+            return self.control.batch(stmts).await;
+        }
         let mut held = Vec::new();
         let relayed: Vec<Stmt> = stmts
             .iter()
-            .map(|s| match relay.hold(s).filter(|_| self.route(s.sql).plane == Plane::Either) {
-                Some(h) => {
-                    if let Some(Param::Text(id)) = h.params.first() {
-                        held.push(id.clone());
-                    }
-                    h
+            .map(|s| {
+                if let Some(id) = relay.held_by(s) {
+                    held.push(id);
+                    return s.clone();
                 }
-                None => s.clone(),
+                let either = !self.shards.is_empty() && self.route(s.sql).plane == Plane::Either;
+                match relay.hold(s).filter(|_| either) {
+                    Some(h) => {
+                        if let Some(Param::Text(id)) = h.params.first() {
+                            held.push(id.clone());
+                        }
+                        h
+                    }
+                    None => s.clone(),
+                }
             })
             .collect();
         if held.is_empty() {
@@ -266,6 +282,11 @@ impl<D: Database> Router<D> {
         let out = self.control.batch(&relayed).await?;
         self.apply_held(relay, &held).await?;
         Ok(out)
+    }
+
+    /// The database holding shard `n`'s rows: the control plane's when there are no shards.
+    fn data(&self, n: usize) -> &D {
+        self.shards.get(n).unwrap_or(&self.control)
     }
 
     /// Applies holds to their tenants' shards, one batch per shard, then drops them. A hold
@@ -282,7 +303,7 @@ impl<D: Database> Router<D> {
             by_shard.entry(self.home(&tenant).await?).or_default().extend(stmts);
         }
         for (h, stmts) in by_shard {
-            self.shards[h].batch(&stmts).await?;
+            self.data(h).batch(&stmts).await?;
         }
         if !rows.is_empty() {
             self.control.execute(DROP_HELD, &[list.into()]).await?;
@@ -337,7 +358,7 @@ impl<D: Database> Database for Router<D> {
             return Ok(Vec::new());
         }
         if self.shards.is_empty() {
-            return self.control.batch(stmts).await;
+            return Box::pin(self.control_batch(stmts)).await;
         }
         let d = Box::pin(self.batch_target(stmts)).await?;
         if std::ptr::eq(d, &self.control) {

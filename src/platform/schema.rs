@@ -83,9 +83,10 @@ pub const CONTROL_PLANE: &[&str] = &[
     "shard_writes",
 ];
 
-/// Tables kept in both planes, each plane's rows written in the batches of its own changes: its
-/// changes' audit rows, and the quota crossings of the metrics it counts (seats and domains in
-/// the control plane, the rest on the shard). Reading them reads both planes.
+/// Tables a control-plane change writes too: its audit row, and a seat's or a domain's quota
+/// crossing. Their rows live on the tenant's shard; in a control-plane batch they are held and
+/// relayed there once it commits (`access::relay`, `platform::router`). A statement on them
+/// alone goes with its batch, or to its tenant's shard.
 pub const IN_BOTH_PLANES: &[&str] = &["audit_log", "usage_events"];
 
 /// Tables whose tenant column names an agency, not a client: a client's deletion leaves them be

@@ -205,9 +205,15 @@ fn deals_domains_seats_and_widget_leads_each_stop_at_their_limit() {
         Some(json!({"client_id": ACME, "role": "client_viewer"})),
     );
     assert_eq!(metric(&r), "seats");
-    // One more seat, and the same invitation works.
+    // One more seat, and the same invitation works: the seat that fills the plan crosses 100%,
+    // counted in the control plane and recorded with the client's other usage events, at once.
     set_limits(&t, json!({"seats": seats + 1}));
     assert_eq!(accept().status, 200);
+    let u = usage(&t, &admin, ACME);
+    let crossed: Vec<i64> =
+        u["seats"]["events"].as_array().unwrap().iter().map(|e| e["threshold"].as_i64().unwrap()).collect();
+    assert!(crossed.contains(&100), "{u}");
+    assert!(t.p.sql("SELECT id FROM shard_writes").is_empty(), "the crossing's hold was applied");
     // Widget leads count as contacts.
     let key = t.demo.acme_key.clone();
     let r = t.call(
