@@ -24,7 +24,13 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
             failed.push(format!("{name}: {e}"));
             json!({"error": e.to_string()})
         });
-        report.insert(name.to_string(), v);
+        // A pass run on each shard reports the sum of its runs.
+        match report.get_mut(name) {
+            Some(before) => add(before, v),
+            None => {
+                report.insert(name.to_string(), v);
+            }
+        }
     };
     // Verified domains are re-checked.
     note("domains", crate::domains::recheck(ctx, min_age).await);
@@ -33,33 +39,62 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     note("shard_writes", crate::access::relay::apply_due(ctx).await);
     // Unproved domain claims expire, so nobody squats a name forever.
     note("expired_claims", crate::domains::expire_pending(ctx).await);
-    // One bounded batch of values still sealed under a retired key is sealed again.
-    note("rotation", rotate_batch(ctx).await);
-    // Any file upload or delete a crash left half-done is finished.
-    note("files", crate::files::reconcile(ctx).await);
-    // The webhook outbox drains: events no request drained, deliveries whose message was lost.
-    note("webhooks", crate::webhooks::delivery::drain(ctx).await.map(|d| json!(d)));
     // Mail no request sent (or that failed and is due again) goes to the mail API.
     note("mail", crate::access::mail::send_due(ctx).await.map(|m| json!(m)));
-    // Events, deliveries and attempts past their retention go, a bounded batch per run.
-    note("event_retention", crate::webhooks::delivery::prune(ctx).await);
-    // Exports whose step was lost are queued again; archives past their time are deleted.
-    note(
-        "exports",
-        crate::files::export::sweep(ctx)
-            .await
-            .map(|(requeued, expired)| json!({"requeued": requeued, "expired": expired})),
-    );
     // Deleted clients past their grace period are purged, a bounded share per run.
     note("purge", crate::tenants::offboarding::purge_due(ctx).await);
-    // New audit rows join their tenant's hash chain.
-    note("audit_sealed", audit::seal_pending(ctx.p, 50).await.map(|n| json!(n)));
+    // The passes over the data run on each shard in turn.
+    for n in 0..ctx.p.shard_count().max(1) {
+        ctx.p.scan_on(Some(n));
+        // One bounded batch of values still sealed under a retired key is sealed again.
+        note("rotation", rotate_batch(ctx).await);
+        // Any file upload or delete a crash left half-done is finished.
+        note("files", crate::files::reconcile(ctx).await);
+        // The webhook outbox drains: events no request drained, deliveries whose message was lost.
+        note("webhooks", crate::webhooks::delivery::drain(ctx).await.map(|d| json!(d)));
+        // Events, deliveries and attempts past their retention go, a bounded batch per run.
+        note("event_retention", crate::webhooks::delivery::prune(ctx).await);
+        // Exports whose step was lost are queued again; archives past their time are deleted.
+        note(
+            "exports",
+            crate::files::export::sweep(ctx)
+                .await
+                .map(|(requeued, expired)| json!({"requeued": requeued, "expired": expired})),
+        );
+        // New audit rows join their tenant's hash chain.
+        note("audit_sealed", audit::seal_pending(ctx.p, 50).await.map(|n| json!(n)));
+    }
+    ctx.p.scan_on(None);
     let report = Value::Object(report);
     ctx.p.log("info", &format!("scheduled {cron}: {report}"));
     if failed.is_empty() {
         Ok(report)
     } else {
         Err(ApiError::Internal(failed.join("; ")))
+    }
+}
+
+/// Adds a pass's report on one shard to its report on the others: numbers add up, lists join,
+/// objects add field by field, anything else is the latest.
+fn add(total: &mut Value, more: Value) {
+    match (total, more) {
+        (Value::Number(a), Value::Number(b)) => {
+            if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+                *a = (x + y).into();
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => a.extend(b),
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(t) => add(t, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, m) => *t = m,
     }
 }
 

@@ -94,6 +94,14 @@ pub trait Database {
         Ok(self.query_as(sql, params).await?.into_iter().next())
     }
 
+    /// The number of data shards: 0 when one database holds both planes (`platform::router`).
+    fn shard_count(&self) -> usize {
+        0
+    }
+
+    /// Runs scans (data-shard statements that name no tenant) on shard `n`, until `None`.
+    fn scan_on(&self, _n: Option<usize>) {}
+
     /// `batch`, answering whether its first statement changed a row: the usual shape of a guarded
     /// change followed by its audit row.
     async fn batch_changed(&self, stmts: &[Stmt]) -> Result<bool, StoreError> {

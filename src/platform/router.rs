@@ -91,16 +91,6 @@ impl<D: Database> Router<D> {
         self.shards.get(n)
     }
 
-    /// The number of data shards; 0 when one database holds both planes.
-    pub fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// Runs scans on shard `n` until told otherwise (`None`).
-    pub fn scan_on(&self, n: Option<usize>) {
-        self.scan.set(n);
-    }
-
     /// Tells the router a tenant's shard, read with its directory row (saves the lookup).
     pub fn learn(&self, tenant: &str, shard: usize) {
         self.homes.borrow_mut().insert(tenant.to_string(), shard);
@@ -351,6 +341,14 @@ impl<D: Database> Database for Router<D> {
             Target::One(d) => d.execute(sql, params).await,
             Target::Each => Box::pin(self.execute_each(sql, params)).await,
         }
+    }
+
+    fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn scan_on(&self, n: Option<usize>) {
+        self.scan.set(n);
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {

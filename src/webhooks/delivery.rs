@@ -157,6 +157,20 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
 /// (or the request made some due). Events of a client with no active endpoint are recorded
 /// already dispatched, so a write costs its drain one query.
 pub async fn drain_after_request<P: Platform>(ctx: &Ctx<'_, P>, outbox: Outbox) -> ApiResult<Drained> {
+    // Each shard's outbox: one query on a shard with nothing new.
+    let mut out = Drained::default();
+    for n in 0..ctx.p.shard_count().max(1) {
+        ctx.p.scan_on(Some(n));
+        let drained = drain_shard(ctx, outbox).await;
+        ctx.p.scan_on(None);
+        let d = drained?;
+        out.events += d.events;
+        out.queued += d.queued;
+    }
+    Ok(out)
+}
+
+async fn drain_shard<P: Platform>(ctx: &Ctx<'_, P>, outbox: Outbox) -> ApiResult<Drained> {
     let events = fan_out(ctx).await?;
     let queued = if events > 0 || outbox == Outbox::Deliveries { queue_due(ctx).await? } else { 0 };
     Ok(Drained { events, queued })

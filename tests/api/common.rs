@@ -243,7 +243,7 @@ impl TestPlatform {
 
     /// Runs a test's own statements, each on its plane's database.
     pub fn exec(&self, sql: &str) {
-        if self.db.shard_count() == 0 {
+        if Database::shard_count(&self.db) == 0 {
             return self.db.control().conn.execute_batch(sql).unwrap();
         }
         for stmt in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
@@ -284,6 +284,14 @@ impl Database for TestPlatform {
         crate::planes::check(&[(sql, params)]);
         self.check_fault(sql)?;
         self.db.execute(sql, params).await
+    }
+
+    fn shard_count(&self) -> usize {
+        self.db.shard_count()
+    }
+
+    fn scan_on(&self, n: Option<usize>) {
+        self.db.scan_on(n)
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
