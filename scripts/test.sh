@@ -22,10 +22,12 @@ step "native tests (unit + API against in-memory SQLite)"
 cargo test --quiet 2>&1 | tee "$GATEHOUSE_CACHE/native-tests.log" | grep -E '^test result|FAILED|panicked' >&2
 ! grep -q FAILED "$GATEHOUSE_CACHE/native-tests.log"
 
-step "native API tests with the control plane and a data shard as two databases"
-GATEHOUSE_TEST_SHARDS=1 cargo test --quiet --test api 2>&1 | tee "$GATEHOUSE_CACHE/native-tests-shards.log" \
-  | grep -E '^test result|FAILED|panicked' >&2
-! grep -q FAILED "$GATEHOUSE_CACHE/native-tests-shards.log"
+for shards in 1 2; do
+  step "native API tests on the control plane and $shards data shard(s), each its own database"
+  GATEHOUSE_TEST_SHARDS=$shards cargo test --quiet --test api 2>&1 | tee "$GATEHOUSE_CACHE/native-tests-shards.log" \
+    | grep -E '^test result|FAILED|panicked' >&2
+  ! grep -q FAILED "$GATEHOUSE_CACHE/native-tests-shards.log"
+done
 
 step "release build (wasm) and seed tool"
 bash scripts/build.sh

@@ -36,6 +36,51 @@ pub struct Demo {
     pub globex_key: String,
 }
 
+/// Which database a demo statement goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    Control,
+    Shard(usize),
+}
+
+impl Demo {
+    /// The demo tenants' shards with `shards` data shards: the agency and Acme on the first,
+    /// Globex on the second when there is one, so the isolation tests cross shards.
+    pub fn home(tenant: &str, shards: usize) -> usize {
+        if tenant == GLOBEX && shards > 1 {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The statements, each with its database: with no shards, all in the control plane's (one
+    /// database for both planes); else each data statement on its tenant's shard, and the
+    /// directory saying where each tenant is.
+    pub fn placed(&self, shards: usize) -> Vec<(Place, String)> {
+        use crate::platform::planes::{plane, tenant_literal, Plane};
+        let mut out: Vec<(Place, String)> = self
+            .sql
+            .iter()
+            .map(|s| {
+                let place = match plane(s) {
+                    _ if shards == 0 => Place::Control,
+                    Plane::Control => Place::Control,
+                    _ => Place::Shard(tenant_literal(s).map_or(0, |t| Self::home(&t, shards))),
+                };
+                (place, s.clone())
+            })
+            .collect();
+        for tenant in [ACME, GLOBEX] {
+            let home = Self::home(tenant, shards);
+            if home > 0 {
+                out.push((Place::Control, format!("UPDATE clients SET shard = {home} WHERE id = {};", q(tenant))));
+            }
+        }
+        out
+    }
+}
+
 pub fn demo() -> Result<Demo, crate::platform::error::ApiError> {
     let now = 1_767_225_600_000i64; // 2026-01-01, fixed so reseeding is reproducible
     let mut sql = Vec::new();

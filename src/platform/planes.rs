@@ -96,6 +96,67 @@ pub fn tenant_param(sql: &str) -> Option<usize> {
     found.map(|(_, n)| n)
 }
 
+/// The tenant a data-shard statement with literal values names (`client_id = 'cli_…'`, or the
+/// value inserted into the tenant column): how a script (the demo data, a test's own SQL) finds
+/// its shard.
+pub fn tenant_literal(sql: &str) -> Option<String> {
+    let lower = normalise(sql);
+    let (_, shard) = tables(sql);
+    let both = IN_BOTH_PLANES.iter().copied().filter(|t| touches(&lower, t));
+    let original = format!(" {}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
+    let mut found: Option<(usize, String)> = None;
+    for table in shard.into_iter().chain(both) {
+        let Some(col) = tenant_column(table) else { continue };
+        let pat = format!("{col} = '");
+        let compared = lower.match_indices(&pat).find_map(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            before.is_some_and(|c| c == ' ' || c == '.' || c == '(').then(|| {
+                let rest = &original[i + pat.len()..];
+                (i, rest[..rest.find('\'').unwrap_or(0)].to_string())
+            })
+        });
+        let inserted = (|| {
+            let head = format!(" into {table} (");
+            let start = lower.find(&head)? + head.len();
+            let close = start + lower[start..].find(')')?;
+            let place = lower[start..close].split(',').position(|c| c.trim() == col)?;
+            let rest = original[close + 1..].trim_start();
+            let values = rest.get(..8).filter(|v| v.eq_ignore_ascii_case("values (")).map(|_| &rest[8..])?;
+            let value = split_values(values).into_iter().nth(place)?;
+            let value = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+            Some((start, value.to_string()))
+        })();
+        for hit in compared.into_iter().chain(inserted) {
+            if found.as_ref().is_none_or(|(at, _)| hit.0 < *at) {
+                found = Some(hit);
+            }
+        }
+    }
+    found.map(|(_, t)| t).filter(|t| !t.is_empty())
+}
+
+/// A `VALUES (…)` list's items, split at the commas outside quotes and brackets, up to its `)`.
+fn split_values(s: &str) -> Vec<&str> {
+    let (mut out, mut start, mut depth, mut quoted) = (Vec::new(), 0, 0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth == 0 => {
+                out.push(&s[start..i]);
+                return out;
+            }
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `col = ?N` (or `alias.col = ?N`), wherever it appears: (where, N).
 fn compared(lower: &str, col: &str) -> Vec<(usize, usize)> {
     let pat = format!("{col} = ?");
@@ -159,5 +220,15 @@ mod tests {
         assert_eq!(tenant_param("SELECT 1 FROM contacts WHERE other_client_id = ?1"), None);
         assert_eq!(tenant_param("SELECT seq FROM events WHERE dispatched_at IS NULL"), None);
         assert_eq!(tenant_param("SELECT id FROM domains WHERE client_id = ?1"), None, "a control-plane table");
+    }
+
+    #[test]
+    fn a_scripts_tenant_is_read_from_its_literals() {
+        let insert = "INSERT INTO contacts (id, client_id, name) VALUES ('con_1', 'cli_A', 'Smith, Jo (x)');";
+        assert_eq!(tenant_literal(insert).as_deref(), Some("cli_A"));
+        let quoted = "INSERT INTO notes (id, body, client_id) VALUES ('n', 'it''s, a (note)', 'cli_B')";
+        assert_eq!(tenant_literal(quoted).as_deref(), Some("cli_B"));
+        assert_eq!(tenant_literal("UPDATE staff SET active = 0 WHERE client_id = 'cli_C'").as_deref(), Some("cli_C"));
+        assert_eq!(tenant_literal("DELETE FROM events WHERE seq > 3"), None);
     }
 }

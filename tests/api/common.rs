@@ -222,32 +222,63 @@ impl TestPlatform {
         }
     }
 
-    /// Runs a test's own query. One on tables kept in both planes reads both, the shard's rows
-    /// first (a count reads the shard's).
+    /// Runs a test's own query: on the control plane's database for its tables, else on every
+    /// shard (and for tables kept in both planes, the control plane's too, last). With several
+    /// shards, their rows are joined, and single-row counts and sums are added up.
     pub fn sql(&self, sql: &str) -> Vec<Row> {
         use gatehouse::platform::planes::{plane, Plane};
-        let mut rows = self.conn_sqlite(sql).run_query(sql, &[]).unwrap();
-        if let (Plane::Either, Some(_)) = (plane(sql), self.db.shard(0)) {
-            rows.extend(self.db.control().run_query(sql, &[]).unwrap());
+        let shards: Vec<&Sqlite> = (0..Database::shard_count(&self.db)).filter_map(|n| self.db.shard(n)).collect();
+        let p = plane(sql);
+        if shards.is_empty() || p == Plane::Control {
+            return self.db.control().run_query(sql, &[]).unwrap();
         }
-        rows
+        let mut results: Vec<Vec<Row>> = shards.iter().map(|s| s.run_query(sql, &[]).unwrap()).collect();
+        if p == Plane::Either {
+            results.push(self.db.control().run_query(sql, &[]).unwrap());
+        }
+        let lower = sql.to_ascii_lowercase();
+        let aggregate = (lower.contains("count(") || lower.contains("sum(")) && !lower.contains("group by");
+        if aggregate && results.iter().all(|r| r.len() == 1) {
+            let mut total = results[0][0].clone();
+            for r in &results[1..] {
+                for (k, v) in &r[0] {
+                    if let (Some(a), Some(b)) = (total.get(k).and_then(Value::as_i64), v.as_i64()) {
+                        total.insert(k.clone(), json!(a + b));
+                    }
+                }
+            }
+            return vec![total];
+        }
+        results.into_iter().flatten().collect()
     }
 
-    fn conn_sqlite(&self, sql: &str) -> &Sqlite {
-        use gatehouse::platform::planes::{plane, Plane};
-        match self.db.shard(0) {
-            Some(s) if plane(sql) != Plane::Control => s,
-            _ => self.db.control(),
-        }
+    /// The shard a test's own statement goes to: its tenant's, by the literal it names.
+    fn shard_of(&self, sql: &str) -> Option<usize> {
+        let tenant = gatehouse::platform::planes::tenant_literal(sql)?;
+        let home = self.db.control().run_query(
+            "SELECT shard FROM clients WHERE id = ?1 UNION ALL SELECT shard FROM agencies WHERE id = ?1",
+            &[tenant.into()],
+        );
+        home.ok()?.first().and_then(|r| r.get("shard")).and_then(Value::as_u64).map(|n| n as usize)
     }
 
-    /// Runs a test's own statements, each on its plane's database.
+    /// Runs a test's own statements: control-plane ones there, the others on their tenant's
+    /// shard, or on every shard when they name no tenant.
     pub fn exec(&self, sql: &str) {
-        if Database::shard_count(&self.db) == 0 {
+        use gatehouse::platform::planes::{plane, Plane};
+        let shards = Database::shard_count(&self.db);
+        if shards == 0 {
             return self.db.control().conn.execute_batch(sql).unwrap();
         }
         for stmt in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
-            self.conn_for(stmt).execute_batch(stmt).unwrap();
+            if plane(stmt) == Plane::Control {
+                self.db.control().conn.execute_batch(stmt).unwrap();
+                continue;
+            }
+            match self.shard_of(stmt) {
+                Some(n) => self.db.shard(n).unwrap().conn.execute_batch(stmt).unwrap(),
+                None => (0..shards).for_each(|n| self.db.shard(n).unwrap().conn.execute_batch(stmt).unwrap()),
+            }
         }
     }
 }
@@ -564,8 +595,11 @@ impl TestApp {
     pub fn with_config(cfg: Config) -> Self {
         let p = TestPlatform::new();
         let demo = demo();
-        for s in &demo.sql {
-            p.exec(s);
+        for (place, s) in demo.placed(test_shards()) {
+            match place {
+                gatehouse::seed::Place::Control => p.db.control().conn.execute_batch(&s).unwrap(),
+                gatehouse::seed::Place::Shard(n) => p.db.shard(n).unwrap().conn.execute_batch(&s).unwrap(),
+            }
         }
         Self { p, cfg, state: State::default(), demo }
     }

@@ -110,9 +110,16 @@ fn a_ciphertext_copied_to_another_row_never_decrypts_there() {
     let globex = t.login("admin@globex.test");
     assert_eq!(put(&t, &acme, ACME, json!({"openai": {"api_key": OPENAI_KEY}})).status, 200);
     assert_eq!(put(&t, &globex, GLOBEX, json!({"openai": {"api_key": "sk-globex-own-secret-99"}})).status, 200);
-    // Client swap, provider swap and field swap, by raw SQL.
+    // Client swap, provider swap and field swap, by raw SQL (the first copied by hand: the two
+    // clients may be on different shards).
+    let acme_ciphertext = t.p.sql(&format!(
+        "SELECT ciphertext FROM client_settings WHERE client_id = '{ACME}' AND provider = 'openai' AND field = 'api_key'"
+    ))[0]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_string();
     t.p.exec(&format!(
-        "UPDATE client_settings SET ciphertext = (SELECT ciphertext FROM client_settings WHERE client_id = '{ACME}' AND provider = 'openai' AND field = 'api_key') WHERE client_id = '{GLOBEX}' AND provider = 'openai' AND field = 'api_key';
+        "UPDATE client_settings SET ciphertext = '{acme_ciphertext}' WHERE client_id = '{GLOBEX}' AND provider = 'openai' AND field = 'api_key';
          INSERT INTO client_settings SELECT client_id, 'google_maps', 'api_key', ciphertext, key_id, updated_by, updated_at FROM client_settings WHERE client_id = '{ACME}' AND provider = 'openai';
          INSERT INTO client_settings SELECT client_id, 'openai', 'organization', ciphertext, key_id, updated_by, updated_at FROM client_settings WHERE client_id = '{ACME}' AND provider = 'openai' AND field = 'api_key';"
     ));
