@@ -12,17 +12,27 @@ STATE="${GATEHOUSE_STATE:-$ROOT/.wrangler/state}"
 bash "$ROOT/scripts/build.sh"
 bash "$ROOT/scripts/dev-vars.sh"
 
-log "applying D1 migrations (local, $STATE)"
-wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
+# The D1 bindings in wrangler.toml: the control plane (DB) and the data shards (SHARD_0, ...).
+BINDINGS="$(grep -oE '^binding = "(DB|SHARD_[0-9]+)"' wrangler.toml | cut -d'"' -f2)"
+SHARDS="$(printf '%s\n' $BINDINGS | grep -c '^SHARD_' || true)"
+log "applying D1 migrations (local, $STATE): $(echo $BINDINGS)"
+for b in $BINDINGS; do
+  wrangler d1 migrations apply "$b" --local --persist-to "$STATE" >/dev/null
+done
 
 users="$(wrangler d1 execute DB --local --persist-to "$STATE" --json --command 'SELECT count(*) AS n FROM users' 2>/dev/null \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)[0].results[0].n)}catch{console.log(0)}})')"
 CREDS="$STATE/demo-credentials.txt"
 if [ "$users" = "0" ]; then
-  log "seeding demo data"
-  mkdir -p "$STATE"
-  cargo run --quiet --release --bin gatehouse-seed >"$STATE/seed.sql" 2>"$CREDS" || { cat "$CREDS"; rm -f "$CREDS"; exit 1; }
-  wrangler d1 execute DB --local --persist-to "$STATE" --file "$STATE/seed.sql" >/dev/null
+  log "seeding demo data ($SHARDS data shards)"
+  mkdir -p "$STATE/seed"
+  cargo run --quiet --release --bin gatehouse-seed -- --shards "$SHARDS" --out "$STATE/seed" 2>"$CREDS" \
+    || { cat "$CREDS"; rm -f "$CREDS"; exit 1; }
+  for b in $BINDINGS; do
+    if [ -s "$STATE/seed/$b.sql" ]; then
+      wrangler d1 execute "$b" --local --persist-to "$STATE" --file "$STATE/seed/$b.sql" >/dev/null
+    fi
+  done
 fi
 echo
 cat "$CREDS" 2>/dev/null || echo "(demo data was seeded earlier; credentials file missing — delete $STATE to reseed)"

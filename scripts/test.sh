@@ -42,9 +42,14 @@ rm -rf "$DRY" "$DRY.log"
 step "sizes"
 node scripts/sizes.mjs
 
-step "end-to-end and browser tests (wrangler dev, headless Chromium)"
-node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs 2>&1 | tee "$GATEHOUSE_CACHE/e2e-tests.log" | grep -vE '^\s*$' | tail -n 40 >&2
-grep -qE '^ℹ fail 0$' "$GATEHOUSE_CACHE/e2e-tests.log"
+# The whole suite on the control plane and two data shards (wrangler.toml, as dev.sh runs), then
+# on the control plane and one.
+for shards in 2 1; do
+  step "end-to-end and browser tests (wrangler dev, headless Chromium), $shards data shard(s)"
+  GATEHOUSE_E2E_SHARDS=$shards node --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs 2>&1 \
+    | tee "$GATEHOUSE_CACHE/e2e-tests-$shards.log" | grep -vE '^\s*$' | tail -n 12 >&2
+  grep -qE '^ℹ fail 0$' "$GATEHOUSE_CACHE/e2e-tests-$shards.log"
+done
 
 step "API contract (schemathesis ${SCHEMATHESIS_VERSION} against openapi.json, one run per role)"
 ST_DIR="$GATEHOUSE_CACHE/tools/schemathesis-$SCHEMATHESIS_VERSION"

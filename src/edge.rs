@@ -15,6 +15,7 @@ use crate::api::{App, State};
 use crate::platform::config::Config;
 use crate::platform::error::StoreError;
 use crate::platform::http::{Method, Request, Response};
+use crate::platform::router::Router;
 use crate::platform::ports::{
     Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, Post,
     PostOutcome, Queue, QueueMessage, RateLimits, Row, Stmt, Zones, RESPONSE_HEAD_BYTES,
@@ -185,11 +186,41 @@ extern "C" {
 /// The bindings a request may touch, looked up only when first used.
 struct Edge {
     env: Env,
-    db: OnceCell<JsValue>,
+    /// The control plane's D1 (`DB`) and the data shards' (`SHARD_0`, `SHARD_1`, …), under the
+    /// router; with no shard bound, `DB` holds both planes.
+    db: Router<D1>,
     bucket: OnceCell<worker::Bucket>,
     /// The Analytics Engine dataset, if the deployment binds one.
     metrics: OnceCell<Option<JsValue>>,
-    queries: Cell<u32>,
+    queries: Rc<Cell<u32>>,
+}
+
+/// One D1 binding, looked up when first used.
+struct D1 {
+    env: Env,
+    name: String,
+    handle: OnceCell<JsValue>,
+    queries: Rc<Cell<u32>>,
+}
+
+thread_local! {
+    /// How many `SHARD_n` bindings this isolate's environment has (bindings are fixed per deploy).
+    static SHARDS: OnceCell<usize> = const { OnceCell::new() };
+}
+
+/// The data shards bound, counted once per isolate: `SHARD_0`, `SHARD_1`, … up to the first
+/// missing one.
+fn shards_bound(env: &Env) -> usize {
+    SHARDS.with(|c| {
+        *c.get_or_init(|| {
+            (0..)
+                .take_while(|i| {
+                    js_sys::Reflect::get(env, &JsValue::from_str(&format!("SHARD_{i}")))
+                        .is_ok_and(|v| !v.is_undefined())
+                })
+                .count()
+        })
+    })
 }
 
 /// A rejected JS promise's message.
@@ -232,24 +263,16 @@ fn json_params(params: &[Param]) -> serde_json::Value {
 
 impl Edge {
     fn new(env: &Env) -> Edge {
+        let queries = Rc::new(Cell::new(0));
+        let d1 = |name: String| D1 { env: env.clone(), name, handle: OnceCell::new(), queries: queries.clone() };
+        let shards = (0..shards_bound(env)).map(|i| d1(format!("SHARD_{i}"))).collect();
         Edge {
             env: env.clone(),
-            db: OnceCell::new(),
+            db: Router::new(d1("DB".into()), shards).with_relay(&crate::access::relay::RELAY),
             bucket: OnceCell::new(),
             metrics: OnceCell::new(),
-            queries: Cell::new(0),
+            queries,
         }
-    }
-
-    fn db(&self) -> Result<&JsValue, StoreError> {
-        if let Some(db) = self.db.get() {
-            return Ok(db);
-        }
-        let db = js_sys::Reflect::get(&self.env, &JsValue::from_str("DB"))
-            .ok()
-            .filter(|d| !d.is_undefined())
-            .ok_or_else(|| StoreError::Unavailable("the D1 binding DB is missing".into()))?;
-        Ok(self.db.get_or_init(|| db))
     }
 
     fn bucket(&self) -> Result<&worker::Bucket, StoreError> {
@@ -258,6 +281,19 @@ impl Edge {
         }
         let b = self.env.bucket("FILES").map_err(store_err)?;
         Ok(self.bucket.get_or_init(|| b))
+    }
+}
+
+impl D1 {
+    fn handle(&self) -> Result<&JsValue, StoreError> {
+        if let Some(db) = self.handle.get() {
+            return Ok(db);
+        }
+        let db = js_sys::Reflect::get(&self.env, &JsValue::from_str(&self.name))
+            .ok()
+            .filter(|d| !d.is_undefined())
+            .ok_or_else(|| StoreError::Unavailable(format!("the D1 binding {} is missing", self.name)))?;
+        Ok(self.handle.get_or_init(|| db))
     }
 
     fn count(&self, statements: usize) {
@@ -270,10 +306,10 @@ fn text_of(v: JsValue) -> Result<String, StoreError> {
     v.as_string().ok_or_else(|| StoreError::Decode("D1 did not answer with text".into()))
 }
 
-impl Database for Edge {
+impl Database for D1 {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         self.count(1);
-        let json = gh_all(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        let json = gh_all(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
@@ -283,13 +319,13 @@ impl Database for Edge {
         params: &[Param],
     ) -> Result<Vec<T>, StoreError> {
         self.count(1);
-        let json = gh_all(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        let json = gh_all(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         self.count(1);
-        let changes = gh_run(self.db()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
+        let changes = gh_run(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         Ok(changes.as_f64().unwrap_or(0.0).max(0.0) as u64)
     }
 
@@ -297,8 +333,38 @@ impl Database for Edge {
         self.count(stmts.len());
         let list: serde_json::Value =
             stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
-        let changes = gh_batch(self.db()?, &list.to_string()).await.map_err(js_store_err)?;
+        let changes = gh_batch(self.handle()?, &list.to_string()).await.map_err(js_store_err)?;
         serde_json::from_str(&text_of(changes)?).map_err(|e| StoreError::Decode(e.to_string()))
+    }
+}
+
+impl Database for Edge {
+    async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+        self.db.query(sql, params).await
+    }
+
+    async fn query_as<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<T>, StoreError> {
+        self.db.query_as(sql, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        self.db.execute(sql, params).await
+    }
+
+    async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
+        self.db.batch(stmts).await
+    }
+
+    fn shard_count(&self) -> usize {
+        self.db.shard_count()
+    }
+
+    fn scan_on(&self, n: Option<usize>) {
+        self.db.scan_on(n)
     }
 }
 

@@ -1,7 +1,7 @@
 // End-to-end harness: a real `wrangler dev` (workerd, local D1 and R2) on free loopback ports
 // with a throw-away --persist-to directory, migrations applied and the demo data seeded.
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, readdirSync, statSync, cpSync, existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,47 @@ function wrangler(args, persist) {
   return r.stdout;
 }
 
+/**
+ * How many data shards the Worker runs on: GATEHOUSE_E2E_SHARDS, 2 by default as in wrangler.toml
+ * (and dev.sh). 1 runs on the control plane and one shard; 0 on the control plane's D1 alone.
+ */
+export const SHARDS = Number(process.env.GATEHOUSE_E2E_SHARDS ?? 2);
+/** The D1 bindings: the control plane's, then the shards'. */
+export const BINDINGS = ["DB", ...Array.from({ length: SHARDS }, (_, n) => `SHARD_${n}`)];
+
+/**
+ * The wrangler config for SHARDS: wrangler.toml itself for 2, else a copy beside it (its paths
+ * are relative) without the shard bindings past SHARDS.
+ */
+function shardConfig() {
+  if (SHARDS === 2) return null;
+  const sections = readFileSync(join(ROOT, "wrangler.toml"), "utf8").split(/(?=^\[)/m);
+  const kept = sections.filter((s) => {
+    const m = s.match(/^\[\[d1_databases\]\][^[]*binding = "SHARD_(\d+)"/);
+    return !m || Number(m[1]) < SHARDS;
+  });
+  const path = join(ROOT, `.wrangler-e2e-${SHARDS}-shards.toml`);
+  writeFileSync(path, kept.join(""));
+  return path;
+}
+const SHARD_CONFIG = shardConfig();
+
+/** The control plane's tables (schema::CONTROL_PLANE) and the shards' (migrations-shard/). */
+const CONTROL_TABLES = [...readFileSync(join(ROOT, "src/platform/schema.rs"), "utf8")
+  .match(/pub const CONTROL_PLANE: &\[&str\] = &\[([^\]]*)\]/)[1].matchAll(/"([a-z_0-9]+)"/g)].map((m) => m[1]);
+const SHARD_TABLES = readdirSync(join(ROOT, "migrations-shard")).flatMap((f) =>
+  [...readFileSync(join(ROOT, "migrations-shard", f), "utf8").matchAll(/CREATE TABLE (\w+)/g)].map((m) => m[1]));
+
+/** The tables among `tables` that `sql` reads or writes, by the keywords that name a table. */
+function touched(sql, tables) {
+  const lower = " " + sql.replace(/\s+/g, " ").toLowerCase();
+  return tables.filter((t) => [" from ", " join ", "update ", " into ", "delete from "]
+    .some((kw) => new RegExp(`${kw}${t}(?![a-z0-9_])`).test(lower)));
+}
+
+/** The demo tenants' shards (seed::Demo::home): Globex on the second shard when there is one. */
+const GLOBEX = "cli_000000000000000000000002";
+
 /** Parses the seed tool's stderr: users with passwords, and publishable keys. */
 function parseCredentials(text) {
   const users = {};
@@ -68,13 +109,7 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   const fresh = !persist;
   const dir = persist || mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
   let creds = { users: {}, keys: {} };
-  if (fresh) {
-    wrangler(["d1", "migrations", "apply", "DB", "--local"], dir);
-    const seed = spawnSyncText(SEED_BIN);
-    writeFileSync(join(dir, "seed.sql"), seed.stdout);
-    writeFileSync(join(dir, "credentials.txt"), seed.stderr);
-    wrangler(["d1", "execute", "DB", "--local", "--file", join(dir, "seed.sql")], dir);
-  }
+  if (fresh) cpSync(seededState(), dir, { recursive: true });
   creds = parseCredentials(readFileSync(join(dir, "credentials.txt"), "utf8"));
   const port = await freePort();
   const inspector = await freePort();
@@ -87,7 +122,7 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
-  if (config) args.push("--config", config);
+  if (config || SHARD_CONFIG) args.push("--config", config || SHARD_CONFIG);
   const child = spawn(WRANGLER, args, {
     cwd: ROOT,
     env: ENV,
@@ -110,13 +145,43 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
     }
     await new Promise((r) => setTimeout(r, 300));
   }
+  const homes = {};
   const worker = {
     base, port, inspector, dir, logs, vars: allVars, users: creds.users, keys: creds.keys, pid: child.pid,
     host: `localhost:${port}`,
     request: (method, path, opts = {}) => request(method, path, { port, ...opts }),
+    /**
+     * Runs a test's own SQL where its tables are: the control plane's on DB, a tenant's rows on
+     * its shard (by the tenant id the SQL names), else on every database, their rows joined and
+     * single-row counts and sums added up.
+     */
     d1: (sql) => {
-      const out = wrangler(["d1", "execute", "DB", "--local", "--json", "--command", sql], dir);
-      return JSON.parse(out)[0].results;
+      const run = (binding) => JSON.parse(wrangler(["d1", "execute", binding, "--local", "--json", "--command", sql, ...configArgs()], dir))[0].results;
+      if (SHARDS === 0) return run("DB");
+      const shard = touched(sql, SHARD_TABLES).length > 0;
+      if (!shard && touched(sql, CONTROL_TABLES).length > 0) return run("DB");
+      const tenant = shard && sql.match(/'((?:cli|agy)_[0-9a-z]{24})'/)?.[1];
+      if (tenant) return run(`SHARD_${worker.home(tenant)}`);
+      const results = (shard ? BINDINGS.slice(1) : BINDINGS).map(run);
+      const aggregate = /\b(count|sum|coalesce)\(/i.test(sql) && !/group by/i.test(sql);
+      if (aggregate && results.every((r) => r.length === 1)) {
+        const total = { ...results[0][0] };
+        for (const [row] of results.slice(1)) {
+          for (const [k, v] of Object.entries(row)) if (typeof v === "number" && typeof total[k] === "number") total[k] += v;
+        }
+        return [total];
+      }
+      return results.flat();
+    },
+    /** Runs SQL on one D1 binding (`BINDINGS`). */
+    d1On: (binding, sql) => JSON.parse(wrangler(["d1", "execute", binding, "--local", "--json", "--command", sql, ...configArgs()], dir))[0].results,
+    /** A tenant's shard, as its directory row says. */
+    home(tenant) {
+      if (SHARDS <= 1) return 0;
+      if (tenant === GLOBEX) return 1;
+      homes[tenant] ??= JSON.parse(wrangler(["d1", "execute", "DB", "--local", "--json", "--command",
+        `SELECT shard FROM clients WHERE id = '${tenant}' UNION ALL SELECT shard FROM agencies WHERE id = '${tenant}'`, ...configArgs()], dir))[0].results[0]?.shard ?? 0;
+      return homes[tenant];
     },
     async login(email, { host } = {}) {
       const r = await worker.request("POST", "/api/auth/login", { host, json: { email, password: creds.users[email] } });
@@ -161,11 +226,37 @@ export function secretsIn(text, { users = {}, vars = {} } = {}) {
   return found;
 }
 
-/** Runs the seed tool once: SQL on stdout, credentials on stderr. */
-function spawnSyncText(bin) {
-  const r = spawnSync(bin, [], { encoding: "utf8", maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`seed failed: ${r.stderr}`);
-  return { stdout: r.stdout, stderr: r.stderr };
+/** The config argument for wrangler's D1 commands when the shards are not wrangler.toml's. */
+function configArgs() {
+  return SHARD_CONFIG ? ["--config", SHARD_CONFIG] : [];
+}
+
+/**
+ * A state directory with every D1 migrated and the demo seeded (files per binding from the seed
+ * tool), made once per schema, seed build and shard count and copied for each fresh Worker: the
+ * wrangler commands that make it take seconds each.
+ */
+function seededState() {
+  const stamp = crypto.createHash("sha256");
+  for (const d of ["migrations", "migrations-shard"]) {
+    for (const f of readdirSync(join(ROOT, d)).sort()) stamp.update(f).update(readFileSync(join(ROOT, d, f)));
+  }
+  stamp.update(String(statSync(SEED_BIN).mtimeMs)).update(String(SHARDS));
+  const dir = join(tmpdir(), `gatehouse-e2e-seeded-${stamp.digest("hex").slice(0, 16)}`);
+  if (existsSync(join(dir, "credentials.txt"))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const b of BINDINGS) wrangler(["d1", "migrations", "apply", b, "--local", ...configArgs()], dir);
+  const seed = spawnSync(SEED_BIN, ["--shards", String(SHARDS), "--out", dir], { encoding: "utf8", maxBuffer: 16 << 20 });
+  if (seed.status !== 0) throw new Error(`seed failed: ${seed.stderr}`);
+  for (const b of BINDINGS) {
+    const file = join(dir, `${b}.sql`);
+    if (readFileSync(file, "utf8").trim()) wrangler(["d1", "execute", b, "--local", "--file", file, ...configArgs()], dir);
+    rmSync(file);
+  }
+  // Last: its presence says the state is whole.
+  writeFileSync(join(dir, "credentials.txt"), seed.stderr);
+  return dir;
 }
 
 /**

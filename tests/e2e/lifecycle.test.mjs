@@ -3,7 +3,7 @@
 // concurrent writers, the breaks raw SQL leaves, the scheduled sealing, and the CSV export.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, testSecrets, errorCode, r2Object } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, r2Object, BINDINGS } from "./harness.mjs";
 
 let w;
 const tok = {};
@@ -252,14 +252,19 @@ describe("feature flags and preferences", () => {
 });
 
 describe("deleting a client", () => {
-  /** Rows naming `id` in any tenant column of any table: two D1 queries in all. */
-  let columns;
+  /** Rows naming `id` in any tenant column of any table of any D1 (control plane and shards):
+   * two queries per database. */
+  const columns = {};
   const rowsNaming = (id) => {
-    columns ??= w.d1(`SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p
-      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' AND m.name <> 'd1_migrations'
-      AND (p.name IN ('client_id', 'tenant_id', 'owner_id', 'tenant') OR (m.name = 'clients' AND p.name = 'id'))`);
-    const [row] = w.d1(`SELECT ${columns.map(({ t, c }) => `(SELECT count(*) FROM ${t} WHERE ${c} = '${id}') AS "${t}.${c}"`).join(", ")}`);
-    return Object.entries(row).filter(([, n]) => n > 0).map(([col, n]) => `${col}: ${n}`).sort();
+    const found = [];
+    for (const b of BINDINGS) {
+      columns[b] ??= w.d1On(b, `SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p
+        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' AND m.name <> 'd1_migrations'
+        AND (p.name IN ('client_id', 'tenant_id', 'owner_id', 'tenant') OR (m.name = 'clients' AND p.name = 'id'))`);
+      const [row] = w.d1On(b, `SELECT ${columns[b].map(({ t, c }) => `(SELECT count(*) FROM ${t} WHERE ${c} = '${id}') AS "${t}.${c}"`).join(", ")}`);
+      found.push(...Object.entries(row).filter(([, n]) => n > 0).map(([col, n]) => `${b}:${col}: ${n}`));
+    }
+    return found.sort();
   };
 
   test("suspends at once, restores as it was, and after the grace period the purge leaves no row and no object", async () => {
@@ -302,7 +307,7 @@ describe("deleting a client", () => {
     assert.equal(r2Object(w, key), null, "its object is gone from R2");
     // The sibling's daily traffic counters are left out: the cron writes what this very test's
     // requests added to them.
-    const steady = (rows) => rows.filter((r) => !r.startsWith("tenant_daily."));
+    const steady = (rows) => rows.filter((r) => !r.includes(":tenant_daily."));
     assert.deepEqual(steady(rowsNaming(T.acme)), steady(acmeBefore), "a sibling keeps every row");
     const audit = w.d1(`SELECT action FROM audit_log WHERE tenant_id = '${T.agency}' AND target_id = '${id}' ORDER BY seq`).map((r) => r.action);
     assert.deepEqual(audit, ["client.deleted", "client.restored", "client.deleted", "client.purged"], "the agency's audit keeps the story");
