@@ -15,11 +15,11 @@ use crate::api::{App, State};
 use crate::platform::config::Config;
 use crate::platform::error::StoreError;
 use crate::platform::http::{Method, Request, Response};
-use crate::platform::router::Router;
 use crate::platform::ports::{
     Blobs, ByteRange, Clock, Database, HttpReply, Limit, Log, ObjectBody, ObjectMeta, Outbound, Param, Post,
     PostOutcome, Queue, QueueMessage, RateLimits, Row, Stmt, Zones, RESPONSE_HEAD_BYTES,
 };
+use crate::platform::router::Router;
 
 thread_local! {
     static STATE: &'static State = Box::leak(Box::default());
@@ -365,6 +365,10 @@ impl Database for Edge {
 
     fn scan_on(&self, n: Option<usize>) {
         self.db.scan_on(n)
+    }
+
+    fn learn_home(&self, tenant: &str, shard: i64) {
+        self.db.learn_home(tenant, shard)
     }
 }
 

@@ -135,6 +135,7 @@ pub async fn reach_client<P: Platform>(
         return Err(ApiError::NotFound);
     }
     ctx.note_tenant(&c.id);
+    ctx.p.learn_home(&c.id, c.shard);
     plans::api_request(ctx, who, &c).await?;
     audit::staff_access(ctx, req, who, &c.id, "client").await?;
     Ok((ClientScope::of(&c), c))
@@ -165,6 +166,7 @@ pub async fn reach_agency<P: Platform>(
     }
     let a = store::agency(ctx.p, id).await?.ok_or(ApiError::NotFound)?;
     ctx.note_tenant(&a.id);
+    ctx.p.learn_home(&a.id, a.shard);
     audit::staff_access(ctx, req, who, &a.id, "agency").await?;
     Ok((AgencyScope { id: a.id.clone() }, a))
 }

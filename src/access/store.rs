@@ -9,43 +9,46 @@ use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::ports::{decode_all, Database, Log, Param};
 
 pub const SELECT_AGENCY: &str =
-    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at, shard \
     FROM agencies WHERE id = ?1";
 pub const SELECT_AGENCY_BY_SLUG: &str =
-    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at, shard \
     FROM agencies WHERE slug = ?1";
 pub const LIST_AGENCIES: &str =
-    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at \
+    "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at, shard \
     FROM agencies WHERE id > ?1 ORDER BY id LIMIT ?2";
 pub const INSERT_AGENCY: &str =
-    "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7)";
+    "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, updated_at, shard) \
+    VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?7, ?8)";
 pub const UPDATE_AGENCY: &str = "UPDATE agencies SET name = ?2, email = ?3, phone = ?4, status = ?5, plan = ?6, \
     updated_at = ?7, require_mfa = ?8 WHERE id = ?1";
 
 pub const SELECT_CLIENT: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, status, \
     plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
+    template_id, template_version, integrations, shard, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE id = ?1";
 pub const SELECT_CLIENT_BY_SLUG: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
+    template_id, template_version, integrations, shard, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients WHERE slug = ?1";
 pub const LIST_CLIENTS_OF_AGENCY: &str =
     "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    template_id, template_version, integrations, shard, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE agency_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 pub const LIST_ALL_CLIENTS: &str = "SELECT id, agency_id, name, slug, business_type, kind, email, phone, website, \
     status, plan, feature_flags, test_mode, publishable_key, time_zone, require_mfa, limits, deleted_at, purge_after, created_at, updated_at, \
-    template_id, template_version, integrations, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
+    template_id, template_version, integrations, shard, (SELECT a.status FROM agencies a WHERE a.id = clients.agency_id) AS agency_status FROM clients \
     WHERE id > ?1 ORDER BY id LIMIT ?2";
 /// Only for an agency whose address is verified (every agency but a fresh self-serve signup).
+/// A new client goes on its agency's shard.
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug, business_type, kind, email, phone, \
     website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, template_id, \
-    template_version, integrations) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?13, 0, ?11, ?12, ?12, \
-    ?14, ?15, ?16 \
-    WHERE (SELECT signup_verified FROM agencies WHERE id = ?2) = 1";
+    template_version, integrations, shard) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?13, 0, ?11, ?12, \
+    ?12, ?14, ?15, ?16, a.shard FROM agencies a WHERE a.id = ?2 AND a.signup_verified = 1";
+/// The tenants on each shard: where a new agency goes (`place_agency`).
+pub const SHARD_LOAD: &str = "SELECT shard, count(*) AS n FROM (SELECT shard FROM clients WHERE deleted_at IS NULL \
+    UNION ALL SELECT shard FROM agencies) GROUP BY shard";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
     require_mfa = ?15, limits = ?16, integrations = ?17 WHERE id = ?1 AND agency_id = ?2 AND deleted_at IS NULL";
@@ -71,7 +74,7 @@ pub const PRINCIPAL_CLIENT: &str =
     c.business_type, 'kind', c.kind, 'email', c.email, 'phone', c.phone, 'website', c.website, 'status', c.status, \
     'plan', c.plan, 'feature_flags', c.feature_flags, 'test_mode', c.test_mode, 'publishable_key', c.publishable_key, \
     'time_zone', c.time_zone, 'require_mfa', c.require_mfa, 'limits', c.limits, \
-    'deleted_at', c.deleted_at, 'purge_after', c.purge_after, 'created_at', c.created_at, 'updated_at', c.updated_at, \
+    'deleted_at', c.deleted_at, 'purge_after', c.purge_after, 'shard', c.shard, 'created_at', c.created_at, 'updated_at', c.updated_at, \
     'template_id', c.template_id, 'template_version', c.template_version, 'integrations', c.integrations, 'agency_status', a.status) \
     AS client FROM client_users m \
     JOIN users u ON u.id = m.user_id JOIN clients c ON c.id = m.client_id JOIN agencies a ON a.id = c.agency_id \
@@ -135,6 +138,9 @@ pub struct Agency {
     pub require_mfa: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The data shard holding the agency's own rows (`platform::router`); never shown.
+    #[serde(default, skip_serializing)]
+    pub shard: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +170,9 @@ pub struct ClientRow {
     /// Set while the client is deleted and restorable; `purge_after` is when it goes for good.
     #[serde(default)]
     pub deleted_at: Option<i64>,
+    /// The data shard holding the client's rows (`platform::router`).
+    #[serde(default)]
+    pub shard: i64,
     #[serde(default)]
     pub purge_after: Option<i64>,
     /// The template the client was made from, and the version of it the client is on.
@@ -230,6 +239,24 @@ impl ClientRow {
             "updated_at": self.updated_at,
         })
     }
+}
+
+/// The shard a new agency goes on: the one holding the fewest tenants (its clients follow it).
+pub async fn place_agency(db: &impl Database) -> ApiResult<i64> {
+    let shards = db.shard_count();
+    if shards <= 1 {
+        return Ok(0);
+    }
+    let mut load = vec![0i64; shards];
+    for r in db.query(SHARD_LOAD, &[]).await? {
+        let (Some(s), Some(n)) = (r.get("shard").and_then(Value::as_i64), r.get("n").and_then(Value::as_i64)) else {
+            continue;
+        };
+        if let Some(slot) = usize::try_from(s).ok().and_then(|s| load.get_mut(s)) {
+            *slot = n;
+        }
+    }
+    Ok(load.iter().enumerate().min_by_key(|(i, n)| (**n, *i)).map_or(0, |(i, _)| i as i64))
 }
 
 /// `USER_REACHES`, for an id that looks like a user's (any other reaches nobody).

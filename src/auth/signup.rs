@@ -30,7 +30,8 @@ pub const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash
     updated_at) SELECT ?1, ?2, ?3, ?4, NULL, 'active', ?5, ?5 WHERE NOT EXISTS (SELECT 1 FROM users WHERE email = ?2)";
 /// The agency, unverified, only if the user was made.
 pub const INSERT_AGENCY: &str = "INSERT INTO agencies (id, name, slug, email, phone, status, plan, created_at, \
-    updated_at, signup_verified) SELECT ?1, ?2, ?3, ?4, NULL, 'active', 'starter', ?5, ?5, 0 WHERE changes() > 0";
+    updated_at, signup_verified, shard) SELECT ?1, ?2, ?3, ?4, NULL, 'active', 'starter', ?5, ?5, 0, ?6 \
+    WHERE changes() > 0";
 pub const INSERT_MEMBERSHIP: &str =
     "INSERT INTO agency_memberships (user_id, agency_id, role, permissions, created_at) \
     SELECT ?1, ?2, 'agency_admin', NULL, ?3 WHERE changes() > 0";
@@ -119,6 +120,7 @@ pub async fn signup<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
                 slug_for(&agency_name)?.into(),
                 email.as_str().into(),
                 Param::Int(now),
+                Param::Int(crate::access::store::place_agency(ctx.p).await?),
             ],
         ),
         Stmt::new(INSERT_MEMBERSHIP, vec![user_id.as_str().into(), agency_id.as_str().into(), Param::Int(now)]),

@@ -38,7 +38,22 @@ fn main() {
     let slug = arg("--slug").unwrap_or_else(|| "default".into());
     match gatehouse::import::build(&agency, &name, &slug, dump(&contacts), dump(&users), now) {
         Ok(out) => {
-            println!("{}", out.sql.join("\n"));
+            match arg("--out") {
+                // With data shards: the control plane's statements in DB.sql, the client's data in
+                // SHARD_0.sql (a new client's directory row names the first shard).
+                Some(dir) => {
+                    use gatehouse::platform::planes::{plane, Plane};
+                    let (control, data): (Vec<&String>, Vec<&String>) =
+                        out.sql.iter().partition(|s| plane(s) == Plane::Control);
+                    for (file, sql) in [("DB.sql", control), ("SHARD_0.sql", data)] {
+                        let body: Vec<&str> = sql.iter().map(|s| s.as_str()).collect();
+                        if let Err(e) = std::fs::write(std::path::Path::new(&dir).join(file), body.join("\n") + "\n") {
+                            fail(format!("cannot write {dir}/{file}: {e}"));
+                        }
+                    }
+                }
+                None => println!("{}", out.sql.join("\n")),
+            }
             eprintln!("client {}: {} contacts, {} users", out.client_id, out.contacts, out.users);
             for (file, row, why) in &out.skipped {
                 eprintln!("skipped {file} row {row}: {why}");

@@ -102,6 +102,10 @@ pub trait Database {
     /// Runs scans (data-shard statements that name no tenant) on shard `n`, until `None`.
     fn scan_on(&self, _n: Option<usize>) {}
 
+    /// Tells the router a tenant's shard, read with the tenant's directory row: its statements
+    /// then need no lookup of their own.
+    fn learn_home(&self, _tenant: &str, _shard: i64) {}
+
     /// `batch`, answering whether its first statement changed a row: the usual shape of a guarded
     /// change followed by its audit row.
     async fn batch_changed(&self, stmts: &[Stmt]) -> Result<bool, StoreError> {

@@ -351,6 +351,12 @@ impl<D: Database> Database for Router<D> {
         self.scan.set(n);
     }
 
+    fn learn_home(&self, tenant: &str, shard: i64) {
+        if let Some(h) = usize::try_from(shard).ok().filter(|h| *h < self.shards.len()) {
+            self.learn(tenant, h);
+        }
+    }
+
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
         if stmts.is_empty() {
             return Ok(Vec::new());

@@ -177,6 +177,7 @@ pub async fn create_agency<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
                 phone.into(),
                 plan.into(),
                 Param::Int(now),
+                Param::Int(store::place_agency(ctx.p).await?),
             ],
         ),
         audit::entry(

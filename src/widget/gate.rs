@@ -26,7 +26,7 @@ use crate::platform::Ctx;
 /// suspended agency suspends its clients' widgets), its verified widget domains through
 /// `domains_by_client`, and the client's and agency's branding by primary key, so the widget
 /// config needs no second query.
-pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, c.feature_flags, c.bookable, \
+pub const LOAD: &str = "SELECT c.id, c.agency_id, c.name, c.time_zone, c.plan, c.limits, c.feature_flags, c.bookable, c.shard, \
     CASE WHEN ag.status = 'active' THEN c.status ELSE ag.status END AS status, c.test_mode, d.hostname, d.scheme, d.port, \
     bc.primary_color AS c_primary_color, bc.secondary_color AS c_secondary_color, bc.tagline AS c_tagline, \
     bc.logo_file_id AS c_logo_file_id, ba.primary_color AS a_primary_color, ba.secondary_color AS a_secondary_color, \
@@ -43,6 +43,8 @@ const DENIED_MESSAGE: &str = "Domain not authorized for this client";
 pub struct ClientGate {
     pub client_id: String,
     pub agency_id: String,
+    /// The data shard holding the client's rows (`platform::router`).
+    pub shard: i64,
     pub name: String,
     pub active: bool,
     pub test_mode: bool,
@@ -67,6 +69,7 @@ struct LoadRow {
     limits: String,
     feature_flags: String,
     bookable: i64,
+    shard: i64,
     status: String,
     test_mode: i64,
     hostname: Option<String>,
@@ -94,6 +97,7 @@ pub async fn load(db: &impl Database, key: &str) -> ApiResult<Option<ClientGate>
     let mut gate = ClientGate {
         client_id: first.id.clone(),
         agency_id: first.agency_id.clone(),
+        shard: first.shard,
         name: first.name.clone(),
         active: first.status == "active",
         test_mode: first.test_mode != 0,
@@ -304,6 +308,7 @@ pub async fn handle<P: Platform>(
         return Ok(denied());
     };
     ctx.note_tenant(&gate.client_id);
+    ctx.p.learn_home(&gate.client_id, gate.shard);
     let origin = match decide(&gate, req.header("origin")) {
         Ok((origin, _)) => origin,
         Err(_) => {
@@ -662,6 +667,7 @@ mod tests {
         ClientGate {
             client_id: "cli_x".into(),
             agency_id: "agy_x".into(),
+            shard: 0,
             config: std::rc::Rc::from(&b"null"[..]),
             name: "X".into(),
             active: true,

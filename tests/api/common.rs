@@ -116,7 +116,12 @@ impl Sqlite {
         Self { conn }
     }
 
-    fn run_query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
+    /// A test's own `SELECT count(*) AS n …` on this database.
+    pub fn run_count(&self, sql: &str) -> i64 {
+        self.run_query(sql, &[]).unwrap()[0]["n"].as_i64().unwrap()
+    }
+
+    pub fn run_query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         let mut stmt = self.conn.prepare(sql).map_err(store_err)?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(bind(params))).map_err(store_err)?;
@@ -323,6 +328,10 @@ impl Database for TestPlatform {
 
     fn scan_on(&self, n: Option<usize>) {
         self.db.scan_on(n)
+    }
+
+    fn learn_home(&self, tenant: &str, shard: i64) {
+        self.db.learn_home(tenant, shard)
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {

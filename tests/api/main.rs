@@ -24,5 +24,6 @@ mod routes;
 mod schema;
 mod security;
 mod settings;
+mod shards;
 mod templates;
 mod webhooks;

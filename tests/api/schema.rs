@@ -43,6 +43,7 @@ const UNSCOPED: &[(&str, &str)] = &[
     ("DUE", "the scheduled run applies every tenant's shard writes a failed request left"),
     ("HELD", "the router reads back the holds it just wrote, by their ids"),
     ("DROP_HELD", "the router drops the holds it just applied, by their ids"),
+    ("SHARD_LOAD", "how many tenants each shard holds, counted to place a new agency"),
     ("HOME", "the router's directory lookup of a tenant's shard, by the id a statement names"),
     ("DUE_FOR_PURGE", "the scheduled purge, which lists deleted clients past their grace period"),
     ("STORAGE_PLAN", "the plan of the tenant (clients.id / agencies.id = ?1) an upload is stored under"),

@@ -40,7 +40,9 @@ describe("settings under wrangler dev", () => {
   test("copying client A's ciphertext into client B's row by raw SQL never yields A's secret", async () => {
     const g = await w.login("admin@globex.test");
     assert.equal((await w.request("PUT", `/api/clients/${ids.globex}/settings`, { token: g, json: { openai: { api_key: "sk-globex-own-0000000000" } } })).status, 200);
-    w.d1(`UPDATE client_settings SET ciphertext = (SELECT ciphertext FROM client_settings WHERE client_id = '${ids.acme}' AND provider = 'openai' AND field = 'api_key') WHERE client_id = '${ids.globex}' AND provider = 'openai' AND field = 'api_key'`);
+    // Copied by hand: the two clients may be on different shards.
+    const [{ ciphertext }] = w.d1(`SELECT ciphertext FROM client_settings WHERE client_id = '${ids.acme}' AND provider = 'openai' AND field = 'api_key'`);
+    w.d1(`UPDATE client_settings SET ciphertext = '${ciphertext}' WHERE client_id = '${ids.globex}' AND provider = 'openai' AND field = 'api_key'`);
     w.d1(`INSERT INTO client_settings SELECT client_id, 'google_maps', 'api_key', ciphertext, key_id, updated_by, updated_at FROM client_settings WHERE client_id = '${ids.acme}' AND provider = 'openai' AND field = 'api_key'`);
     w.d1(`INSERT INTO client_settings SELECT client_id, 'openai', 'organization', ciphertext, key_id, updated_by, updated_at FROM client_settings WHERE client_id = '${ids.acme}' AND provider = 'openai' AND field = 'api_key'`);
     const gv = await w.request("GET", `/api/clients/${ids.globex}/settings`, { token: g });
@@ -53,7 +55,8 @@ describe("settings under wrangler dev", () => {
     assert.equal(field(av, "openai", "organization").error, "undecryptable", "field swap");
     for (const text of [gv.text, JSON.stringify(av)]) assert.ok(!text.includes("PLAINTEXT"));
     // Clean up the swapped rows for the rotation test.
-    w.d1(`DELETE FROM client_settings WHERE (client_id = '${ids.acme}' AND provider = 'google_maps') OR (client_id = '${ids.acme}' AND field = 'organization') OR client_id = '${ids.globex}'`);
+    w.d1(`DELETE FROM client_settings WHERE client_id = '${ids.acme}' AND (provider = 'google_maps' OR field = 'organization')`);
+    w.d1(`DELETE FROM client_settings WHERE client_id = '${ids.globex}'`);
   });
 
   test("the plaintext appears in no response, audit row or log line", async () => {
