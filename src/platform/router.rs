@@ -39,6 +39,10 @@ pub trait Relay {
     fn statements(&self, writes: &str) -> Option<Vec<Stmt>>;
 }
 
+thread_local! {
+    static ROUTES: RefCell<HashMap<String, Route>> = RefCell::new(HashMap::new());
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Route {
     plane: Plane,
@@ -50,8 +54,6 @@ pub struct Router<D> {
     shards: Vec<D>,
     /// Tenant to shard, as the directory said.
     homes: RefCell<HashMap<String, usize>>,
-    /// Each statement's route, worked out once.
-    routes: RefCell<HashMap<String, Route>>,
     /// The shard a scan runs on, while a pass over the shards has one chosen.
     scan: Cell<Option<usize>>,
     relay: Option<&'static dyn Relay>,
@@ -71,7 +73,6 @@ impl<D: Database> Router<D> {
             control,
             shards,
             homes: RefCell::default(),
-            routes: RefCell::default(),
             scan: Cell::new(None),
             relay: None,
         }
@@ -101,13 +102,17 @@ impl<D: Database> Router<D> {
         self.homes.borrow_mut().clear();
     }
 
+    /// A statement's route, worked out once per isolate (the statements are the program's own,
+    /// so the table stays small).
     fn route(&self, sql: &str) -> Route {
-        if let Some(r) = self.routes.borrow().get(sql) {
-            return *r;
-        }
-        let r = Route { plane: plane(sql), tenant: tenant_param(sql) };
-        self.routes.borrow_mut().insert(sql.to_string(), r);
-        r
+        ROUTES.with(|routes| {
+            if let Some(r) = routes.borrow().get(sql) {
+                return *r;
+            }
+            let r = Route { plane: plane(sql), tenant: tenant_param(sql) };
+            routes.borrow_mut().insert(sql.to_string(), r);
+            r
+        })
     }
 
     /// The tenant a routed statement names, if it names one.
