@@ -50,25 +50,27 @@ function wrangler(args, persist) {
  * (and dev.sh). 1 runs on the control plane and one shard; 0 on the control plane's D1 alone.
  */
 export const SHARDS = Number(process.env.GATEHOUSE_E2E_SHARDS ?? 2);
-/** The D1 bindings: the control plane's, then the shards'. */
-export const BINDINGS = ["DB", ...Array.from({ length: SHARDS }, (_, n) => `SHARD_${n}`)];
+/** The D1 bindings with `shards` data shards: the control plane's, then the shards'. */
+export const bindingsFor = (shards) => ["DB", ...Array.from({ length: shards }, (_, n) => `SHARD_${n}`)];
+export const BINDINGS = bindingsFor(SHARDS);
 
 /**
- * The wrangler config for SHARDS: wrangler.toml itself for 2, else a copy beside it (its paths
- * are relative) without the shard bindings past SHARDS.
+ * The wrangler config for `shards`: wrangler.toml itself for 2, else a copy beside it (its paths
+ * are relative) without the shard bindings past `shards`.
  */
-function shardConfig() {
-  if (SHARDS === 2) return null;
+const shardConfigs = {};
+function shardConfig(shards) {
+  if (shards === 2) return null;
+  if (shardConfigs[shards]) return shardConfigs[shards];
   const sections = readFileSync(join(ROOT, "wrangler.toml"), "utf8").split(/(?=^\[)/m);
   const kept = sections.filter((s) => {
     const m = s.match(/^\[\[d1_databases\]\][^[]*binding = "SHARD_(\d+)"/);
-    return !m || Number(m[1]) < SHARDS;
+    return !m || Number(m[1]) < shards;
   });
-  const path = join(ROOT, `.wrangler-e2e-${SHARDS}-shards.toml`);
+  const path = join(ROOT, `.wrangler-e2e-${shards}-shards.toml`);
   writeFileSync(path, kept.join(""));
-  return path;
+  return (shardConfigs[shards] = path);
 }
-const SHARD_CONFIG = shardConfig();
 
 /** The control plane's tables (schema::CONTROL_PLANE) and the shards' (migrations-shard/). */
 const CONTROL_TABLES = [...readFileSync(join(ROOT, "src/platform/schema.rs"), "utf8")
@@ -105,11 +107,13 @@ function parseCredentials(text) {
  * names another wrangler.toml (another build of the Worker) to run on that state; `logLevel` is
  * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging).
  */
-export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log" } = {}) {
+export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log", shards = SHARDS } = {}) {
+  const configArgs = () => (shardConfig(shards) ? ["--config", shardConfig(shards)] : []);
+  const bindings = bindingsFor(shards);
   const fresh = !persist;
   const dir = persist || mkdtempSync(join(tmpdir(), "gatehouse-e2e-"));
   let creds = { users: {}, keys: {} };
-  if (fresh) cpSync(seededState(), dir, { recursive: true });
+  if (fresh) cpSync(seededState(shards), dir, { recursive: true });
   creds = parseCredentials(readFileSync(join(dir, "credentials.txt"), "utf8"));
   const port = await freePort();
   const inspector = await freePort();
@@ -122,7 +126,7 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   ];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
-  if (config || SHARD_CONFIG) args.push("--config", config || SHARD_CONFIG);
+  if (config || shardConfig(shards)) args.push("--config", config || shardConfig(shards));
   const child = spawn(WRANGLER, args, {
     cwd: ROOT,
     env: ENV,
@@ -147,7 +151,7 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   }
   const homes = {};
   const worker = {
-    base, port, inspector, dir, logs, vars: allVars, users: creds.users, keys: creds.keys, pid: child.pid,
+    base, port, inspector, dir, logs, vars: allVars, shards, bindings, users: creds.users, keys: creds.keys, pid: child.pid,
     host: `localhost:${port}`,
     request: (method, path, opts = {}) => request(method, path, { port, ...opts }),
     /**
@@ -157,12 +161,12 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
      */
     d1: (sql) => {
       const run = (binding) => JSON.parse(wrangler(["d1", "execute", binding, "--local", "--json", "--command", sql, ...configArgs()], dir))[0].results;
-      if (SHARDS === 0) return run("DB");
+      if (shards === 0) return run("DB");
       const shard = touched(sql, SHARD_TABLES).length > 0;
       if (!shard && touched(sql, CONTROL_TABLES).length > 0) return run("DB");
       const tenant = shard && sql.match(/'((?:cli|agy)_[0-9a-z]{24})'/)?.[1];
       if (tenant) return run(`SHARD_${worker.home(tenant)}`);
-      const results = (shard ? BINDINGS.slice(1) : BINDINGS).map(run);
+      const results = (shard ? bindings.slice(1) : bindings).map(run);
       const aggregate = /\b(count|sum|coalesce)\(/i.test(sql) && !/group by/i.test(sql);
       if (aggregate && results.every((r) => r.length === 1)) {
         const total = { ...results[0][0] };
@@ -173,11 +177,11 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
       }
       return results.flat();
     },
-    /** Runs SQL on one D1 binding (`BINDINGS`). */
+    /** Runs SQL on one D1 binding (`worker.bindings`). */
     d1On: (binding, sql) => JSON.parse(wrangler(["d1", "execute", binding, "--local", "--json", "--command", sql, ...configArgs()], dir))[0].results,
     /** A tenant's shard, as its directory row says. */
     home(tenant) {
-      if (SHARDS <= 1) return 0;
+      if (shards <= 1) return 0;
       if (tenant === GLOBEX) return 1;
       homes[tenant] ??= JSON.parse(wrangler(["d1", "execute", "DB", "--local", "--json", "--command",
         `SELECT shard FROM clients WHERE id = '${tenant}' UNION ALL SELECT shard FROM agencies WHERE id = '${tenant}'`, ...configArgs()], dir))[0].results[0]?.shard ?? 0;
@@ -226,30 +230,26 @@ export function secretsIn(text, { users = {}, vars = {} } = {}) {
   return found;
 }
 
-/** The config argument for wrangler's D1 commands when the shards are not wrangler.toml's. */
-function configArgs() {
-  return SHARD_CONFIG ? ["--config", SHARD_CONFIG] : [];
-}
-
 /**
  * A state directory with every D1 migrated and the demo seeded (files per binding from the seed
  * tool), made once per schema, seed build and shard count and copied for each fresh Worker: the
  * wrangler commands that make it take seconds each.
  */
-function seededState() {
+function seededState(shards) {
+  const configArgs = () => (shardConfig(shards) ? ["--config", shardConfig(shards)] : []);
   const stamp = crypto.createHash("sha256");
   for (const d of ["migrations", "migrations-shard"]) {
     for (const f of readdirSync(join(ROOT, d)).sort()) stamp.update(f).update(readFileSync(join(ROOT, d, f)));
   }
-  stamp.update(String(statSync(SEED_BIN).mtimeMs)).update(String(SHARDS));
+  stamp.update(String(statSync(SEED_BIN).mtimeMs)).update(String(shards));
   const dir = join(tmpdir(), `gatehouse-e2e-seeded-${stamp.digest("hex").slice(0, 16)}`);
   if (existsSync(join(dir, "credentials.txt"))) return dir;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const b of BINDINGS) wrangler(["d1", "migrations", "apply", b, "--local", ...configArgs()], dir);
-  const seed = spawnSync(SEED_BIN, ["--shards", String(SHARDS), "--out", dir], { encoding: "utf8", maxBuffer: 16 << 20 });
+  for (const b of bindingsFor(shards)) wrangler(["d1", "migrations", "apply", b, "--local", ...configArgs()], dir);
+  const seed = spawnSync(SEED_BIN, ["--shards", String(shards), "--out", dir], { encoding: "utf8", maxBuffer: 16 << 20 });
   if (seed.status !== 0) throw new Error(`seed failed: ${seed.stderr}`);
-  for (const b of BINDINGS) {
+  for (const b of bindingsFor(shards)) {
     const file = join(dir, `${b}.sql`);
     if (readFileSync(file, "utf8").trim()) wrangler(["d1", "execute", b, "--local", "--file", file, ...configArgs()], dir);
     rmSync(file);

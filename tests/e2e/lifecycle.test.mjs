@@ -3,7 +3,7 @@
 // concurrent writers, the breaks raw SQL leaves, the scheduled sealing, and the CSV export.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, testSecrets, errorCode, r2Object, BINDINGS } from "./harness.mjs";
+import { startWorker, testSecrets, errorCode, r2Object } from "./harness.mjs";
 
 let w;
 const tok = {};
@@ -263,7 +263,7 @@ describe("deleting a client", () => {
   const columns = {};
   const rowsNaming = (id) => {
     const found = [];
-    for (const b of BINDINGS) {
+    for (const b of w.bindings) {
       columns[b] ??= w.d1On(b, `SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p
         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_cf_%' AND m.name <> 'd1_migrations'
         AND (p.name IN ('client_id', 'tenant_id', 'owner_id', 'tenant') OR (m.name = 'clients' AND p.name = 'id'))`);
