@@ -268,25 +268,34 @@ function scenarios(w, ctx) {
   };
 }
 
+/** The control plane's D1 file in a state directory: the one database with a `users` table. */
 function d1File(dir) {
   const base = join(dir, "v3", "d1", "miniflare-D1DatabaseObject");
-  const f = readdirSync(base).find((n) => n.endsWith(".sqlite"));
-  return join(base, f);
+  for (const f of readdirSync(base).filter((n) => n.endsWith(".sqlite"))) {
+    const db = new DatabaseSync(join(base, f));
+    const control = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'users'").get().n > 0;
+    db.close();
+    if (control) return join(base, f);
+  }
+  throw new Error(`no control-plane D1 under ${base}`);
 }
 
-/** Inserts `n` clients (one agency each 1000) and 3 verified domains per client. */
-function seedScale(dir, n) {
+/** Inserts `n` clients (one agency each 1000, the agencies spread over `shards` shards) and 3
+ * verified domains per client, into the control plane's directory. */
+function seedScale(dir, n, shards) {
   const db = new DatabaseSync(d1File(dir));
   const now = Date.now();
   const id = (p, i) => `${p}_${String(i).padStart(24, "0").replace(/^0/, "9")}`;
   db.exec("BEGIN");
-  const agency = db.prepare("INSERT INTO agencies (id, name, slug, status, plan, created_at, updated_at) VALUES (?, ?, ?, 'active', 'growth', ?, ?)");
-  const client = db.prepare("INSERT INTO clients (id, agency_id, name, slug, kind, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at) VALUES (?, ?, ?, ?, 'organization', 'active', 'starter', '{}', 0, ?, ?, ?)");
+  const agency = db.prepare("INSERT INTO agencies (id, name, slug, status, plan, created_at, updated_at, shard) VALUES (?, ?, ?, 'active', 'growth', ?, ?, ?)");
+  const client = db.prepare("INSERT INTO clients (id, agency_id, name, slug, kind, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, shard) VALUES (?, ?, ?, ?, 'organization', 'active', 'starter', '{}', 0, ?, ?, ?, ?)");
+  const home = (a) => (shards > 0 ? a % shards : 0);
   const domain = db.prepare("INSERT INTO domains (id, client_id, hostname, site, scheme, port, purpose, status, verified_by, verification_token, consecutive_failures, verified_at, last_checked_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'https', NULL, 'widget', 'verified', 'dns', 'x', 0, ?, ?, ?, ?)");
-  for (let a = 0; a < Math.ceil(n / 1000); a++) agency.run(id("agy", a), `Scale Agency ${a}`, `scale-agency-${a}`, now, now);
+  for (let a = 0; a < Math.ceil(n / 1000); a++) agency.run(id("agy", a), `Scale Agency ${a}`, `scale-agency-${a}`, now, now, home(a));
   for (let i = 0; i < n; i++) {
     const c = id("cli", i);
-    client.run(c, id("agy", Math.floor(i / 1000)), `Scale Client ${i}`, `scale-client-${i}`, `pk_${String(i).padStart(52, "0")}`, now, now);
+    const a = Math.floor(i / 1000);
+    client.run(c, id("agy", a), `Scale Client ${i}`, `scale-client-${i}`, `pk_${String(i).padStart(52, "0")}`, now, now, home(a));
     for (let k = 0; k < 3; k++) domain.run(id("dom", i * 3 + k), c, `site${k}.scale-client-${i}.example`, `scale-client-${i}.example`, now, now, now, now);
   }
   db.exec("COMMIT");
@@ -337,7 +346,8 @@ try {
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   // Before/after: the same scenarios on an earlier build, on its own copy of the dataset.
   if (process.env.BENCH_BEFORE_CONFIG) {
-    const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, vars: { DEBUG_HEADERS: "false" } });
+    // An earlier build binds DB alone: its dataset is seeded into that one database.
+    const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, shards: 0, vars: { DEBUG_HEADERS: "false" } });
     try {
       const bsc = scenarios(before, await prepare(before));
       results.before_after = { rev: process.env.BENCH_BEFORE_REV };
@@ -351,9 +361,10 @@ try {
   results.small["widget-cold"] = compare(gh, empty, { ...sc.allowed, name: "widget-cold", rotateIp: true });
   await gh.stop({ keep: true });
 
-  // Scale: 100k clients, 300k domains, same scenarios.
+  // Scale: 100k clients, 300k domains, same scenarios: on two data shards (as wrangler.toml binds
+  // them, the state measured above) and on one (its own state, made the same way).
   log(`seeding ${SCALE_CLIENTS} clients and ${SCALE_DOMAINS} domains`);
-  const seeded = seedScale(gh.dir, SCALE_CLIENTS);
+  const seeded = seedScale(gh.dir, SCALE_CLIENTS, gh.shards);
   results.scale_dataset = seeded;
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
   results.scale = { "widget-allowed": compare(gh, empty, sc.allowed), "api-read": compare(gh, empty, sc.read) };
@@ -362,6 +373,20 @@ try {
   results.scale["widget-cold"] = compare(gh, empty, { ...sc.allowed, name: "widget-cold", rotateIp: true });
   results.scale_ratio_p50 = Object.fromEntries(Object.keys(results.scale).map((k) => [k, results.scale[k].gatehouse.p50_ms / results.small[k].gatehouse.p50_ms]));
   results.scale_ratio_cpu = Object.fromEntries(Object.keys(results.scale).map((k) => [k, results.scale[k].gatehouse.cpu_us_per_req / results.small[k].gatehouse.cpu_us_per_req]));
+  // The same 100k rows on one shard, paired round by round with the two-shard Worker.
+  await gh.stop({ keep: true });
+  gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
+  let one = await startGatehouse({ shards: 1, vars: { DEBUG_HEADERS: "false" } });
+  try {
+    const osc = scenarios(one, await prepare(one));
+    await one.stop({ keep: true });
+    seedScale(one.dir, SCALE_CLIENTS, 1);
+    one = await startGatehouse({ shards: 1, persist: one.dir, vars: { DEBUG_HEADERS: "false" } });
+    results.scale_shards = { shards: gh.shards, vs: 1 };
+    for (const k of ["allowed", "read", "write"]) results.scale_shards[sc[k].name] = pair(gh, one, sc[k], osc[k]);
+  } finally {
+    await one.stop();
+  }
 } finally {
   await gh?.stop();
   await empty?.stop();
@@ -390,7 +415,7 @@ ${rows.join("\n")}
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
 - Size: wasm ${f(s.wasm.raw / 1024, 0)} KB raw, ${f(s.wasm.gzip / 1024, 0)} KB gzipped${s.wasm_before_wasm_opt ? ` (before wasm-opt: ${f(s.wasm_before_wasm_opt.raw / 1024, 0)} KB raw, ${f(s.wasm_before_wasm_opt.gzip / 1024, 0)} KB gzipped)` : ""}; JS glue ${f(s.glue.raw / 1024, 1)} KB raw, ${f(s.glue.gzip / 1024, 1)} KB gzipped; widget ${f(s.widget.raw / 1024, 1)} KB raw, ${f(s.widget.gzip / 1024, 2)} KB gzipped.
-${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
+${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}${results.scale_shards ? `- ${SCALE_CLIENTS / 1000}k tenants on ${results.scale_shards.shards} data shards against 1 (same dataset, alternating rounds; ${results.scale_shards.shards} ÷ 1): ${["widget-allowed", "api-read", "api-write"].map((k) => { const r = results.scale_shards[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), CPU per request ${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)} µs`; }).join("; ")}.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
 `;
 writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify(results, null, 2) + "\n");
 writeFileSync(join(ROOT, "bench/results/latest.md"), md);
