@@ -23,5 +23,6 @@ CREATE INDEX shard_writes_by_age ON shard_writes (created_at);
 -- files, audit log and counters) and, by default, its new clients'.
 ALTER TABLE agencies ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX agencies_by_shard ON agencies (shard);
 
 INSERT INTO schema_version (version, name) VALUES (25, 'planes');

@@ -187,8 +187,9 @@ extern "C" {
 struct Edge {
     env: Env,
     /// The control plane's D1 (`DB`) and the data shards' (`SHARD_0`, `SHARD_1`, …), under the
-    /// router; with no shard bound, `DB` holds both planes.
-    db: Router<D1>,
+    /// router, made when a request first touches a database (a warm gate never does); with no
+    /// shard bound, `DB` holds both planes.
+    router: OnceCell<Router<D1>>,
     bucket: OnceCell<worker::Bucket>,
     /// The Analytics Engine dataset, if the deployment binds one.
     metrics: OnceCell<Option<JsValue>>,
@@ -263,16 +264,26 @@ fn json_params(params: &[Param]) -> serde_json::Value {
 
 impl Edge {
     fn new(env: &Env) -> Edge {
-        let queries = Rc::new(Cell::new(0));
-        let d1 = |name: String| D1 { env: env.clone(), name, handle: OnceCell::new(), queries: queries.clone() };
-        let shards = (0..shards_bound(env)).map(|i| d1(format!("SHARD_{i}"))).collect();
         Edge {
             env: env.clone(),
-            db: Router::new(d1("DB".into()), shards).with_relay(&crate::access::relay::RELAY),
+            router: OnceCell::new(),
             bucket: OnceCell::new(),
             metrics: OnceCell::new(),
-            queries,
+            queries: Rc::new(Cell::new(0)),
         }
+    }
+
+    fn db(&self) -> &Router<D1> {
+        self.router.get_or_init(|| {
+            let d1 = |name: String| D1 {
+                env: self.env.clone(),
+                name,
+                handle: OnceCell::new(),
+                queries: self.queries.clone(),
+            };
+            let shards = (0..shards_bound(&self.env)).map(|i| d1(format!("SHARD_{i}"))).collect();
+            Router::new(d1("DB".into()), shards).with_relay(&crate::access::relay::RELAY)
+        })
     }
 
     fn bucket(&self) -> Result<&worker::Bucket, StoreError> {
@@ -340,7 +351,7 @@ impl Database for D1 {
 
 impl Database for Edge {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        self.db.query(sql, params).await
+        self.db().query(sql, params).await
     }
 
     async fn query_as<T: serde::de::DeserializeOwned>(
@@ -348,27 +359,31 @@ impl Database for Edge {
         sql: &str,
         params: &[Param],
     ) -> Result<Vec<T>, StoreError> {
-        self.db.query_as(sql, params).await
+        self.db().query_as(sql, params).await
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
-        self.db.execute(sql, params).await
+        self.db().execute(sql, params).await
     }
 
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
-        self.db.batch(stmts).await
+        self.db().batch(stmts).await
     }
 
     fn shard_count(&self) -> usize {
-        self.db.shard_count()
+        self.db().shard_count()
     }
 
     fn scan_on(&self, n: Option<usize>) {
-        self.db.scan_on(n)
+        self.db().scan_on(n)
     }
 
     fn learn_home(&self, tenant: &str, shard: i64) {
-        self.db.learn_home(tenant, shard)
+        self.db().learn_home(tenant, shard)
+    }
+
+    fn shards_written(&self) -> Vec<usize> {
+        self.router.get().map(|r| r.shards_written()).unwrap_or_default()
     }
 }
 

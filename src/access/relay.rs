@@ -121,7 +121,8 @@ impl Hold {
     /// Holds a statement built for the shard; only a relayable one (`Write`) may be held.
     pub fn push_stmt(&mut self, s: Stmt) -> ApiResult<()> {
         let w = Write::of_sql(s.sql).ok_or_else(|| {
-            ApiError::Internal(format!("not a relayable statement: {}", &s.sql[..s.sql.len().min(40)]))
+            let head = s.sql.char_indices().nth(40).map_or(s.sql, |(i, _)| &s.sql[..i]);
+            ApiError::Internal(format!("not a relayable statement: {head}"))
         })?;
         self.push(w, s.params);
         Ok(())
@@ -248,13 +249,23 @@ async fn apply_held<P: Platform>(ctx: &Ctx<'_, P>, h: &Held, stmts: Vec<(Write, 
 }
 
 /// After the change's batch: applies its hold, if the change happened (else there is none, and
-/// this answers an empty list).
-pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, hold: &Hold) -> ApiResult<Vec<u64>> {
-    let held: Option<Held> =
-        ctx.p.query_first(SELECT_ONE, &[hold.tenant_id.as_str().into(), hold.id.as_str().into()]).await?;
-    match held {
-        Some(h) => apply_held(ctx, &h, statements(&h)?).await,
-        None => Ok(Vec::new()),
+/// this answers an empty list). `None` when it could not be applied now: the change has
+/// committed with its hold, which the scheduled run applies (`apply_due`); it is logged here.
+pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, hold: &Hold) -> Option<Vec<u64>> {
+    let applied = async {
+        let held: Option<Held> =
+            ctx.p.query_first(SELECT_ONE, &[hold.tenant_id.as_str().into(), hold.id.as_str().into()]).await?;
+        match held {
+            Some(h) => apply_held(ctx, &h, statements(&h)?).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    match applied.await {
+        Ok(changed) => Some(changed),
+        Err(e) => {
+            ctx.p.log("warn", &format!("shard write {} left for the scheduled run: {e}", hold.id));
+            None
+        }
     }
 }
 
@@ -264,17 +275,18 @@ pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, hold: &Hold) -> ApiResult<Vec<
 pub async fn apply_due<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let due: Vec<Held> =
         ctx.p.query_as(DUE, &[Param::Int(ctx.p.now_ms() - DUE_AFTER_MS), Param::Int(DUE_BATCH)]).await?;
-    let (mut applied, mut unreadable) = (0, Vec::new());
+    let (mut applied, mut unreadable, mut failed) = (0, Vec::new(), Vec::new());
     for h in &due {
         match statements(h) {
-            Ok(stmts) => {
-                apply_held(ctx, h, stmts).await?;
-                applied += 1;
-            }
+            // One hold that cannot be applied (its shard down) does not hold up the others.
+            Ok(stmts) => match apply_held(ctx, h, stmts).await {
+                Ok(_) => applied += 1,
+                Err(e) => failed.push(json!({"id": h.id, "error": e.to_string()})),
+            },
             Err(_) => unreadable.push(h.id.clone()),
         }
     }
-    Ok(json!({"applied": applied, "unreadable": unreadable}))
+    Ok(json!({"applied": applied, "unreadable": unreadable, "failed": failed}))
 }
 
 #[cfg(test)]

@@ -46,9 +46,9 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (id, agency_id, name, slug,
     website, status, plan, feature_flags, test_mode, publishable_key, created_at, updated_at, template_id, \
     template_version, integrations, shard) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'active', ?10, ?13, 0, ?11, ?12, \
     ?12, ?14, ?15, ?16, a.shard FROM agencies a WHERE a.id = ?2 AND a.signup_verified = 1";
-/// The tenants on each shard: where a new agency goes (`place_agency`).
-pub const SHARD_LOAD: &str = "SELECT shard, count(*) AS n FROM (SELECT shard FROM clients WHERE deleted_at IS NULL \
-    UNION ALL SELECT shard FROM agencies) GROUP BY shard";
+/// The agencies on each shard (by `agencies_by_shard`; sign-up is public, so no scan of
+/// clients): where a new agency goes (`place_agency`).
+pub const SHARD_LOAD: &str = "SELECT shard, count(*) AS n FROM agencies GROUP BY shard";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET name = ?3, business_type = ?4, kind = ?5, email = ?6, phone = ?7, \
     website = ?8, status = ?9, plan = ?10, feature_flags = ?11, test_mode = ?12, updated_at = ?13, time_zone = ?14, \
     require_mfa = ?15, limits = ?16, integrations = ?17 WHERE id = ?1 AND agency_id = ?2 AND deleted_at IS NULL";
@@ -138,8 +138,9 @@ pub struct Agency {
     pub require_mfa: i64,
     pub created_at: i64,
     pub updated_at: i64,
-    /// The data shard holding the agency's own rows (`platform::router`); never shown.
-    #[serde(default, skip_serializing)]
+    /// The data shard holding the agency's own rows (`platform::router`); never shown, and
+    /// required, like a client's.
+    #[serde(skip_serializing)]
     pub shard: i64,
 }
 
@@ -170,8 +171,8 @@ pub struct ClientRow {
     /// Set while the client is deleted and restorable; `purge_after` is when it goes for good.
     #[serde(default)]
     pub deleted_at: Option<i64>,
-    /// The data shard holding the client's rows (`platform::router`).
-    #[serde(default)]
+    /// The data shard holding the client's rows (`platform::router`). Required: a query that
+    /// forgot it must fail to decode, not route the client to the first shard.
     pub shard: i64,
     #[serde(default)]
     pub purge_after: Option<i64>,
@@ -241,7 +242,8 @@ impl ClientRow {
     }
 }
 
-/// The shard a new agency goes on: the one holding the fewest tenants (its clients follow it).
+/// The shard a new agency goes on: the one holding the fewest agencies (their clients follow
+/// them).
 pub async fn place_agency(db: &impl Database) -> ApiResult<i64> {
     let shards = db.shard_count();
     if shards <= 1 {

@@ -40,13 +40,19 @@ pub const SET_BOOKABLE: &str = "UPDATE clients SET bookable = ?2 WHERE id = ?1 A
 
 /// After a write to a client's services or staff: whether its widget offers booking is read from
 /// the shard and stored on the directory row, and the cached gate forgets the client. The two
-/// are separate databases once sharded, so this follows the write rather than joining its batch;
-/// a failure here fails the request, and the next staff or service write sets it right.
+/// are separate databases once sharded, so this follows the write rather than joining its batch.
 pub(crate) async fn offered_changed<P: Platform>(ctx: &Ctx<'_, P>, client_id: &str) -> ApiResult<()> {
-    let rows = ctx.p.query(OFFERED, &[client_id.into()]).await?;
-    let offered = rows.first().and_then(|r| col_i64(r, "n")).unwrap_or(0) != 0;
-    ctx.p.execute(SET_BOOKABLE, &[client_id.into(), Param::Int(offered.into())]).await?;
     ctx.tenant_changed(client_id);
+    let set = async {
+        let rows = ctx.p.query(OFFERED, &[client_id.into()]).await?;
+        let offered = rows.first().and_then(|r| col_i64(r, "n")).unwrap_or(0) != 0;
+        ctx.p.execute(SET_BOOKABLE, &[client_id.into(), Param::Int(offered.into())]).await
+    };
+    // The write it follows has committed: a failure here is logged, not reported as the
+    // write's, and the next staff or service write sets the flag right.
+    if let Err(e) = set.await {
+        ctx.p.log("warn", &format!("booking flag of {client_id} not updated: {e}"));
+    }
     Ok(())
 }
 

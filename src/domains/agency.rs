@@ -50,7 +50,7 @@ pub const HELD_ELSEWHERE: &str = "SELECT 1 AS n FROM agency_domains WHERE hostna
     AND purpose IN ('portal', 'both') LIMIT 1";
 /// The agency whose verified portal domain this host is.
 pub const PORTAL_OWNER: &str = "SELECT a.id, a.name, a.slug, a.email, a.phone, a.status, a.plan, a.require_mfa, \
-    a.created_at, a.updated_at FROM agency_domains d JOIN agencies a ON a.id = d.agency_id \
+    a.created_at, a.updated_at, a.shard FROM agency_domains d JOIN agencies a ON a.id = d.agency_id \
     WHERE d.hostname = ?1 AND d.status = 'verified'";
 /// Verified claims due for a re-check, oldest check first. A platform-wide job, by design.
 pub const DUE_FOR_RECHECK: &str = "SELECT id, agency_id, hostname, status, status_reason, verification_token, \

@@ -71,7 +71,7 @@ pub const EXPIRED_PENDING: &str = "SELECT id, client_id, hostname, scheme, port,
 /// members' home client, whose plan, limits and integrations the request acts under.
 pub const PORTAL_OWNER: &str = "SELECT c.id, c.agency_id, c.name, c.slug, c.business_type, c.kind, c.email, c.phone, \
     c.website, c.status, c.plan, c.feature_flags, c.test_mode, c.publishable_key, c.time_zone, c.require_mfa, \
-    c.limits, c.deleted_at, c.purge_after, c.template_id, c.template_version, c.integrations, c.created_at, \
+    c.limits, c.deleted_at, c.purge_after, c.template_id, c.template_version, c.integrations, c.shard, c.created_at, \
     c.updated_at, a.status AS agency_status FROM domains d JOIN clients c ON c.id = d.client_id JOIN agencies a ON a.id = c.agency_id \
     WHERE d.hostname = ?1 AND d.status = 'verified' AND d.purpose IN ('portal', 'both')";
 /// Verified domains due for a re-check, oldest check first. A platform-wide job, by design.
@@ -339,7 +339,7 @@ pub async fn apply<P: Platform>(
     ctx.p.batch(&stmts).await?;
     ctx.tenant_changed(&d.client_id);
     if let Some(h) = &held {
-        relay::apply(ctx, h).await?;
+        relay::apply(ctx, h).await;
     }
     Ok(())
 }
@@ -459,7 +459,7 @@ pub async fn verify_claim<P: Platform>(
     };
     ctx.tenant_changed(&d.client_id);
     if let Some(h) = held.as_ref().filter(|_| won) {
-        relay::apply(ctx, h).await?;
+        relay::apply(ctx, h).await;
     }
     Ok(won)
 }

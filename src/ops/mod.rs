@@ -144,29 +144,37 @@ pub const UPSERT_DAY: &str = "INSERT INTO tenant_daily (tenant_id, day, requests
     bookings = bookings + excluded.bookings, last_widget_at = max(last_widget_at, excluded.last_widget_at)";
 /// Which of the tenants (a JSON list) are live: agencies, and clients not deleted. A control-plane
 /// read before the counters' shard write.
-pub const LIVE_TENANTS: &str = "SELECT id FROM clients WHERE id IN (SELECT value FROM json_each(?1)) \
-    AND deleted_at IS NULL UNION ALL SELECT id FROM agencies WHERE id IN (SELECT value FROM json_each(?1))";
+pub const LIVE_TENANTS: &str = "SELECT id, shard FROM clients WHERE id IN (SELECT value FROM json_each(?1)) \
+    AND deleted_at IS NULL UNION ALL SELECT id, shard FROM agencies WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// Writes counts taken from `Counters`, dropping a deleted client's: its purge, which may take
-/// several runs, must not find a row written behind it. One batch, all or nothing: counts it
-/// could not write are lost, never doubled. Answers how many rows it wrote.
-pub async fn write_counters(db: &impl Database, mut stmts: Vec<Stmt>) -> Result<usize, StoreError> {
+/// several runs, must not find a row written behind it. One batch per shard, each all or nothing:
+/// counts it could not write are lost, never doubled. Answers how many rows it wrote.
+pub async fn write_counters(db: &impl Database, stmts: Vec<Stmt>) -> Result<usize, StoreError> {
     let tenant = |s: &Stmt| match s.params.first() {
         Some(Param::Text(t)) => t.clone(),
         _ => String::new(),
     };
     let ids = json_list(stmts.iter().map(tenant));
-    let live: Vec<String> = db
-        .query(LIVE_TENANTS, &[ids.into()])
-        .await?
-        .iter()
-        .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    stmts.retain(|s| live.contains(&tenant(s)));
-    if !stmts.is_empty() {
-        db.batch(&stmts).await?;
+    let mut home: HashMap<String, i64> = HashMap::new();
+    for r in db.query(LIVE_TENANTS, &[ids.into()]).await? {
+        if let (Some(id), Some(shard)) = (r.get("id").and_then(Value::as_str), r.get("shard").and_then(Value::as_i64)) {
+            db.learn_home(id, shard);
+            home.insert(id.to_string(), shard);
+        }
     }
-    Ok(stmts.len())
+    let mut by_shard: std::collections::BTreeMap<i64, Vec<Stmt>> = std::collections::BTreeMap::new();
+    for s in stmts {
+        if let Some(shard) = home.get(&tenant(&s)) {
+            by_shard.entry(*shard).or_default().push(s);
+        }
+    }
+    let mut written = 0;
+    for (_, batch) in by_shard {
+        db.batch(&batch).await?;
+        written += batch.len();
+    }
+    Ok(written)
 }
 
 pub const SELECT_RANGE: &str = "SELECT day, requests, errors, widget_allowed, widget_denied, leads, bookings, \

@@ -106,6 +106,11 @@ pub trait Database {
     /// then need no lookup of their own.
     fn learn_home(&self, _tenant: &str, _shard: i64) {}
 
+    /// The data shards written so far through this handle (a request's), in order.
+    fn shards_written(&self) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// `batch`, answering whether its first statement changed a row: the usual shape of a guarded
     /// change followed by its audit row.
     async fn batch_changed(&self, stmts: &[Stmt]) -> Result<bool, StoreError> {

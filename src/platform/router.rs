@@ -56,6 +56,8 @@ pub struct Router<D> {
     homes: RefCell<HashMap<String, usize>>,
     /// The shard a scan runs on, while a pass over the shards has one chosen.
     scan: Cell<Option<usize>>,
+    /// The shards written through this router (a bit per shard, up to 64).
+    written: Cell<u64>,
     relay: Option<&'static dyn Relay>,
 }
 
@@ -69,13 +71,7 @@ enum Target<'a, D> {
 impl<D: Database> Router<D> {
     /// `shards` empty: the control plane's database holds the data too.
     pub fn new(control: D, shards: Vec<D>) -> Self {
-        Self {
-            control,
-            shards,
-            homes: RefCell::default(),
-            scan: Cell::new(None),
-            relay: None,
-        }
+        Self { control, shards, homes: RefCell::default(), scan: Cell::new(None), written: Cell::new(0), relay: None }
     }
 
     /// Relays statements on tables kept in both planes out of control-plane batches.
@@ -118,7 +114,7 @@ impl<D: Database> Router<D> {
     /// The tenant a routed statement names, if it names one.
     fn tenant_of<'p>(&self, sql: &str, params: &'p [Param]) -> Result<Option<&'p str>, StoreError> {
         let Some(n) = self.route(sql).tenant else { return Ok(None) };
-        match params.get(n - 1) {
+        match n.checked_sub(1).and_then(|i| params.get(i)) {
             Some(Param::Text(t)) => Ok(Some(t)),
             _ => Err(StoreError::Unavailable(format!("parameter ?{n} names no tenant: {}", head(sql)))),
         }
@@ -252,6 +248,7 @@ impl<D: Database> Router<D> {
             return self.control.batch(stmts).await;
         }
         let mut held = Vec::new();
+        let mut unrelayable = None;
         let relayed: Vec<Stmt> = stmts
             .iter()
             .map(|s| {
@@ -267,16 +264,34 @@ impl<D: Database> Router<D> {
                         }
                         h
                     }
+                    // A statement on a table the shards hold, in a control-plane batch, that
+                    // the relay does not carry would be written where nobody reads it.
+                    None if either => {
+                        unrelayable.get_or_insert(head(s.sql));
+                        s.clone()
+                    }
                     None => s.clone(),
                 }
             })
             .collect();
+        if let Some(sql) = unrelayable {
+            return Err(StoreError::Unavailable(format!("a control-plane batch writes a shard's table: {sql}")));
+        }
         if held.is_empty() {
             return self.control.batch(stmts).await;
         }
         let out = self.control.batch(&relayed).await?;
-        self.apply_held(relay, &held).await?;
+        // The change has committed with its holds: a failure to apply them now leaves them for
+        // the scheduled run (`access::relay::apply_due`), and the change is not reported failed.
+        let _ = self.apply_held(relay, &held).await;
         Ok(out)
+    }
+
+    /// Notes a write to `d` if it is a shard.
+    fn wrote(&self, d: &D) {
+        if let Some(i) = self.shards.iter().position(|s| std::ptr::eq(s, d)).filter(|i| *i < 64) {
+            self.written.set(self.written.get() | (1 << i));
+        }
     }
 
     /// The database holding shard `n`'s rows: the control plane's when there are no shards.
@@ -298,6 +313,7 @@ impl<D: Database> Router<D> {
             by_shard.entry(self.home(&tenant).await?).or_default().extend(stmts);
         }
         for (h, stmts) in by_shard {
+            self.wrote(self.data(h));
             self.data(h).batch(&stmts).await?;
         }
         if !rows.is_empty() {
@@ -307,8 +323,9 @@ impl<D: Database> Router<D> {
     }
 }
 
+/// The start of a statement, for an error message (whole characters).
 fn head(sql: &str) -> &str {
-    &sql[..sql.len().min(60)]
+    sql.char_indices().nth(60).map_or(sql, |(i, _)| &sql[..i])
 }
 
 /// Where a statement goes: decided without waiting when it can be, else after the boxed lookup
@@ -343,7 +360,10 @@ impl<D: Database> Database for Router<D> {
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         match target!(self, sql, params) {
-            Target::One(d) => d.execute(sql, params).await,
+            Target::One(d) => {
+                self.wrote(d);
+                d.execute(sql, params).await
+            }
             Target::Each => Box::pin(self.execute_each(sql, params)).await,
         }
     }
@@ -354,6 +374,10 @@ impl<D: Database> Database for Router<D> {
 
     fn scan_on(&self, n: Option<usize>) {
         self.scan.set(n);
+    }
+
+    fn shards_written(&self) -> Vec<usize> {
+        (0..self.shards.len().min(64)).filter(|i| self.written.get() & (1 << i) != 0).collect()
     }
 
     fn learn_home(&self, tenant: &str, shard: i64) {
@@ -373,6 +397,7 @@ impl<D: Database> Database for Router<D> {
         if std::ptr::eq(d, &self.control) {
             return Box::pin(self.control_batch(stmts)).await;
         }
+        self.wrote(d);
         d.batch(stmts).await
     }
 }

@@ -389,7 +389,7 @@ pub async fn create_client<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &P
         return Err(unverified());
     }
     if let Some(h) = &hold {
-        crate::access::relay::apply(ctx, h).await?;
+        crate::access::relay::apply(ctx, h).await;
         ctx.tenant_changed(&id);
     }
     let c = store::client(ctx.p, &id).await?.ok_or(ApiError::NotFound)?;

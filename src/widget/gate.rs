@@ -308,7 +308,6 @@ pub async fn handle<P: Platform>(
         return Ok(denied());
     };
     ctx.note_tenant(&gate.client_id);
-    ctx.p.learn_home(&gate.client_id, gate.shard);
     let origin = match decide(&gate, req.header("origin")) {
         Ok((origin, _)) => origin,
         Err(_) => {
@@ -317,6 +316,11 @@ pub async fn handle<P: Platform>(
         }
     };
     ctx.note_gate("allowed");
+    // The routes that read or write the client's data find its shard here, with no lookup; the
+    // config and a preflight touch no database at all.
+    if !matches!((req.method, rest), (Method::Get, ["config"]) | (Method::Options, _)) {
+        ctx.p.learn_home(&gate.client_id, gate.shard);
+    }
     let mut resp = match (req.method, rest) {
         (Method::Options, _) => Response::new(204)
             .with_header("access-control-allow-methods", "GET, POST, OPTIONS")

@@ -334,6 +334,10 @@ impl Database for TestPlatform {
         self.db.learn_home(tenant, shard)
     }
 
+    fn shards_written(&self) -> Vec<usize> {
+        self.db.shards_written()
+    }
+
     async fn batch(&self, stmts: &[Stmt]) -> Result<Vec<u64>, StoreError> {
         self.queries.set(self.queries.get() + 1);
         crate::planes::check(&stmts.iter().map(|s| (s.sql, s.params.as_slice())).collect::<Vec<_>>());

@@ -75,3 +75,49 @@ fn new_agencies_go_where_fewest_tenants_are_and_their_clients_rows_follow_them()
     assert!(held >= 2, "{audit:?}");
     assert_eq!(audit[if shards == 0 { 0 } else { agency_shard as usize }], held, "{audit:?}");
 }
+
+#[test]
+fn a_client_on_the_second_shard_is_served_its_own_rows_on_its_custom_portal_domain() {
+    let t = TestApp::new();
+    let globex = t.login("admin@globex.test");
+    let platform = t.login("admin@gatehouse.test");
+    let r = t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/contacts"),
+        Some(&globex),
+        Some(json!({"name": "Portal Pat", "email": "pat@example.com"})),
+    );
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    let host = "portal.globex-dental.example";
+    let d = t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/domains"),
+        Some(&globex),
+        Some(json!({"domain": host, "purpose": "portal"})),
+    );
+    assert_eq!(d.status, 201, "{}", body_str(&d));
+    let id = json_of(&d)["id"].as_str().unwrap().to_string();
+    let v = t.req(
+        Method::Post,
+        &format!("/api/clients/{GLOBEX}/domains/{id}/verify"),
+        Some(&platform),
+        Some(json!({"force": true})),
+    );
+    assert_eq!(v.status, 200, "{}", body_str(&v));
+    // Signed in on the client's own domain, the portal principal carries the client's row, and
+    // with it the shard its data is on.
+    let login = t.req_on(
+        host,
+        Method::Post,
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "admin@globex.test", "password": t.password("admin@globex.test")})),
+    );
+    assert_eq!(login.status, 200, "{}", body_str(&login));
+    let token = json_of(&login)["access_token"].as_str().unwrap().to_string();
+    let list = t.req_on(host, Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&token), None);
+    assert_eq!(list.status, 200, "{}", body_str(&list));
+    let body = json_of(&list);
+    let names: Vec<&str> = body["items"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(names.contains(&"Portal Pat"), "{names:?}");
+}
