@@ -136,7 +136,13 @@ impl<'a, P: Platform> App<'a, P> {
 
     /// After a request that touched the outbox: fans its events out and queues what is due.
     pub async fn drain_outbox(&self, outbox: Outbox) -> ApiResult<webhooks::delivery::Drained> {
-        webhooks::delivery::drain_after_request(&Ctx::new(self.p, self.cfg), outbox).await
+        self.drain_shards(outbox, &self.p.shards_written()).await
+    }
+
+    /// The drain after a request, on the shards it wrote (`FollowUp::shards`: the follow-up may run
+    /// on another handle than the request's).
+    async fn drain_shards(&self, outbox: Outbox, shards: &[usize]) -> ApiResult<webhooks::delivery::Drained> {
+        webhooks::delivery::drain_after_request(&Ctx::new(self.p, self.cfg), outbox, shards).await
     }
 
     /// What a request left for after its response: the outbox drain, then mail. Each runs even if
@@ -150,7 +156,7 @@ impl<'a, P: Platform> App<'a, P> {
             }
         }
         if f.outbox != Outbox::Untouched {
-            if let Err(e) = self.drain_outbox(f.outbox).await {
+            if let Err(e) = self.drain_shards(f.outbox, &f.shards).await {
                 errors.push(format!("webhook outbox: {e}"));
             }
         }

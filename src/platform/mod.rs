@@ -49,6 +49,8 @@ pub struct Note {
 #[derive(Debug, Clone)]
 pub struct FollowUp {
     pub outbox: Outbox,
+    /// The data shards the request wrote: whose outboxes the drain reads.
+    pub shards: Vec<usize>,
     pub mail: bool,
     pub counters: Vec<ports::Stmt>,
 }
@@ -108,7 +110,12 @@ impl<'a, P: Platform> Ctx<'a, P> {
     }
 
     pub fn follow_up(&self) -> FollowUp {
-        FollowUp { outbox: self.outbox.get(), mail: self.mail.get(), counters: Vec::new() }
+        FollowUp {
+            outbox: self.outbox.get(),
+            shards: self.p.shards_written(),
+            mail: self.mail.get(),
+            counters: Vec::new(),
+        }
     }
 
     /// Records the tenant the request acts in; the first one named wins (the one the caller

@@ -156,12 +156,18 @@ pub async fn drain<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Drained> {
 /// The drain after a request: fan out what it recorded and queue only if that made deliveries
 /// (or the request made some due). Events of a client with no active endpoint are recorded
 /// already dispatched, so a write costs its drain one query.
-pub async fn drain_after_request<P: Platform>(ctx: &Ctx<'_, P>, outbox: Outbox) -> ApiResult<Drained> {
-    // The outboxes of the shards this request wrote (an event is written with the change it
-    // announces): one query on a shard with nothing new. With one database, that one.
-    let shards = match ctx.p.shard_count() {
+pub async fn drain_after_request<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    outbox: Outbox,
+    written: &[usize],
+) -> ApiResult<Drained> {
+    // The outboxes of the shards the request wrote (an event is written with the change it
+    // announces): one query on a shard with nothing new. With one database, that one; if none
+    // was noted, every shard.
+    let shards: Vec<usize> = match ctx.p.shard_count() {
         0 | 1 => vec![0],
-        _ => ctx.p.shards_written(),
+        n if written.is_empty() => (0..n).collect(),
+        _ => written.to_vec(),
     };
     let mut out = Drained::default();
     for n in shards {

@@ -225,8 +225,13 @@ fn mail_goes_to_the_mail_api_is_retried_and_ends_failed_without_losing_the_invit
     let admin = t.login("admin@acme.test");
     let send = || {
         let app = gatehouse::App::new(&t.p, &t.cfg, &t.state);
-        pollster::block_on(app.follow_up(FollowUp { outbox: Outbox::Untouched, mail: true, counters: Vec::new() }))
-            .unwrap();
+        pollster::block_on(app.follow_up(FollowUp {
+            outbox: Outbox::Untouched,
+            shards: Vec::new(),
+            mail: true,
+            counters: Vec::new(),
+        }))
+        .unwrap();
     };
     let unavailable = || PostOutcome::Answered { status: 503, retry_after: None, head: "try later".into() };
     t.p.receiver_script.borrow_mut().push_back(unavailable());
