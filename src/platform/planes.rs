@@ -81,61 +81,64 @@ pub fn plane(sql: &str) -> Plane {
 /// first `?N` compared with, or inserted into, the tenant column of a shard table it touches.
 /// `None` for a statement that names no tenant (a platform-wide scan, which runs on each shard).
 pub fn tenant_param(sql: &str) -> Option<usize> {
-    let lower = normalise(sql);
-    let (_, shard) = tables(sql);
-    let both = IN_BOTH_PLANES.iter().copied().filter(|t| touches(&lower, t));
-    let mut found: Option<(usize, usize)> = None; // (position in the text, parameter)
-    for table in shard.into_iter().chain(both) {
-        let Some(col) = tenant_column(table) else { continue };
-        for hit in compared(&lower, col).into_iter().chain(inserted(&lower, table, col)) {
-            if found.is_none_or(|(at, _)| hit.0 < at) {
-                found = Some(hit);
-            }
-        }
-    }
-    found.map(|(_, n)| n)
+    tenant_site(sql, |v| number(v.trim_start().strip_prefix('?')?))
 }
 
 /// The tenant a data-shard statement with literal values names (`client_id = 'cli_…'`, or the
 /// value inserted into the tenant column): how a script (the demo data, a test's own SQL) finds
 /// its shard.
 pub fn tenant_literal(sql: &str) -> Option<String> {
+    tenant_site(sql, |v| {
+        let v = v.trim_start().strip_prefix('\'')?;
+        let v = &v[..v.find('\'')?];
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// The earliest place in the text where a data-shard statement names its tenant in a way `read`
+/// accepts: the value compared with (`col = …`, `alias.col = …`) or inserted into
+/// (`INSERT INTO table (…, col, …) VALUES (…)` or `SELECT …`) the tenant column of a shard table
+/// it touches. `read` gets the statement's own text from that value on.
+fn tenant_site<T>(sql: &str, read: impl Fn(&str) -> Option<T>) -> Option<T> {
     let lower = normalise(sql);
+    // The same text in its own case: `normalise` keeps every byte's place.
+    let original = format!(" {}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
     let (_, shard) = tables(sql);
     let both = IN_BOTH_PLANES.iter().copied().filter(|t| touches(&lower, t));
-    let original = format!(" {}", sql.split_whitespace().collect::<Vec<_>>().join(" "));
-    let mut found: Option<(usize, String)> = None;
+    let mut found: Option<(usize, T)> = None;
     for table in shard.into_iter().chain(both) {
         let Some(col) = tenant_column(table) else { continue };
-        let pat = format!("{col} = '");
-        let compared = lower.match_indices(&pat).find_map(|(i, _)| {
-            let before = lower[..i].chars().next_back();
-            before.is_some_and(|c| c == ' ' || c == '.' || c == '(').then(|| {
-                let rest = &original[i + pat.len()..];
-                (i, rest[..rest.find('\'').unwrap_or(0)].to_string())
-            })
-        });
-        let inserted = (|| {
-            let head = format!(" into {table} (");
-            let start = lower.find(&head)? + head.len();
-            let close = start + lower[start..].find(')')?;
-            let place = lower[start..close].split(',').position(|c| c.trim() == col)?;
-            let rest = original[close + 1..].trim_start();
-            let values = rest.get(..8).filter(|v| v.eq_ignore_ascii_case("values (")).map(|_| &rest[8..])?;
-            let value = split_values(values).into_iter().nth(place)?;
-            let value = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-            Some((start, value.to_string()))
-        })();
-        for hit in compared.into_iter().chain(inserted) {
+        let pat = format!("{col} = ");
+        let compared = lower
+            .match_indices(&pat)
+            .filter(|(i, _)| lower[..*i].chars().next_back().is_some_and(|c| c == ' ' || c == '.' || c == '('))
+            .filter_map(|(i, _)| read(&original[i + pat.len()..]).map(|v| (i, v)));
+        let inserted =
+            inserted_at(&lower, table, col).and_then(|(at, value)| read(&original[value..]).map(|v| (at, v)));
+        for hit in compared.chain(inserted) {
             if found.as_ref().is_none_or(|(at, _)| hit.0 < *at) {
                 found = Some(hit);
             }
         }
     }
-    found.map(|(_, t)| t).filter(|t| !t.is_empty())
+    found.map(|(_, v)| v)
 }
 
-/// A `VALUES (…)` list's items, split at the commas outside quotes and brackets, up to its `)`.
+/// Where `INSERT INTO table (.., col, ..) VALUES (..)` (or `SELECT ..`) names the column, and where
+/// the value in the column's place starts.
+fn inserted_at(lower: &str, table: &str, col: &str) -> Option<(usize, usize)> {
+    let head = format!(" into {table} (");
+    let start = lower.find(&head)? + head.len();
+    let close = start + lower[start..].find(')')?;
+    let place = lower[start..close].split(',').position(|c| c.trim() == col)?;
+    let rest = lower[close + 1..].trim_start();
+    let body = rest.strip_prefix("values (").or_else(|| rest.strip_prefix("select "))?;
+    let item = split_values(body).into_iter().nth(place)?;
+    Some((start, item.as_ptr() as usize - lower.as_ptr() as usize))
+}
+
+/// A `VALUES (…)` or `SELECT …` list's items, split at the commas outside quotes and brackets,
+/// up to the list's `)` (the last item of a `SELECT` runs to the end).
 fn split_values(s: &str) -> Vec<&str> {
     let (mut out, mut start, mut depth, mut quoted) = (Vec::new(), 0, 0, false);
     for (i, c) in s.char_indices() {
@@ -154,33 +157,8 @@ fn split_values(s: &str) -> Vec<&str> {
             _ => {}
         }
     }
+    out.push(&s[start..]);
     out
-}
-
-/// `col = ?N` (or `alias.col = ?N`), wherever it appears: (where, N).
-fn compared(lower: &str, col: &str) -> Vec<(usize, usize)> {
-    let pat = format!("{col} = ?");
-    lower
-        .match_indices(&pat)
-        .filter(|(i, _)| {
-            let before = lower[..*i].chars().next_back();
-            before.is_some_and(|c| c == ' ' || c == '.' || c == '(')
-        })
-        .filter_map(|(i, _)| number(&lower[i + pat.len()..]).map(|n| (i, n)))
-        .collect()
-}
-
-/// `INSERT INTO table (.., col, ..) VALUES (.., ?N, ..)` or `SELECT .., ?N, ..`: the parameter in
-/// the column's place.
-fn inserted(lower: &str, table: &str, col: &str) -> Option<(usize, usize)> {
-    let head = format!(" into {table} (");
-    let start = lower.find(&head)? + head.len();
-    let close = start + lower[start..].find(')')?;
-    let place = lower[start..close].split(',').position(|c| c.trim() == col)?;
-    let rest = &lower[close + 1..];
-    let values = rest.trim_start().strip_prefix("values (").or_else(|| rest.trim_start().strip_prefix("select "))?;
-    let expr = values.split(',').nth(place)?.trim();
-    Some((start, number(expr.strip_prefix('?')?)?))
 }
 
 /// The digits at the start of `s`.

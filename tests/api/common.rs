@@ -260,10 +260,7 @@ impl TestPlatform {
     /// The shard a test's own statement goes to: its tenant's, by the literal it names.
     fn shard_of(&self, sql: &str) -> Option<usize> {
         let tenant = gatehouse::platform::planes::tenant_literal(sql)?;
-        let home = self.db.control().run_query(
-            "SELECT shard FROM clients WHERE id = ?1 UNION ALL SELECT shard FROM agencies WHERE id = ?1",
-            &[tenant.into()],
-        );
+        let home = self.db.control().run_query(gatehouse::platform::router::HOME, &[tenant.into()]);
         home.ok()?.first().and_then(|r| r.get("shard")).and_then(Value::as_u64).map(|n| n as usize)
     }
 
