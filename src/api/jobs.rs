@@ -37,6 +37,8 @@ pub async fn run_scheduled<P: Platform>(ctx: &Ctx<'_, P>, cron: &str) -> ApiResu
     note("agency_domains", crate::domains::agency::recheck(ctx, min_age).await);
     // Shard writes a control-plane change held and its request did not apply are applied.
     note("shard_writes", crate::access::relay::apply_due(ctx).await);
+    // Agencies moving between data shards go on a step each.
+    note("shard_moves", crate::tenants::moves::step_due(ctx).await);
     // Unproved domain claims expire, so nobody squats a name forever.
     note("expired_claims", crate::domains::expire_pending(ctx).await);
     // Mail no request sent (or that failed and is due again) goes to the mail API.

@@ -446,6 +446,13 @@ impl<'a, P: Platform> App<'a, P> {
             (Put, ["clients", id, "settings"]) => settings::put(ctx, req, who, id).await,
             (Post, ["admin", "settings", "rotate"]) => jobs::rotate_keys(ctx, req, who).await,
 
+            // Agencies moving between data shards.
+            (Get, ["admin", "shard-moves"]) => tenants::moves::list(ctx, req, who).await,
+            (Post, ["admin", "shard-moves"]) => tenants::moves::start(ctx, req, who).await,
+            (Get, ["admin", "shard-moves", id]) => tenants::moves::get(ctx, who, id).await,
+            (Post, ["admin", "shard-moves", id, "step"]) => tenants::moves::step_now(ctx, who, id).await,
+            (Post, ["admin", "shard-moves", id, "cancel"]) => tenants::moves::cancel(ctx, req, who, id).await,
+
             // The CRM: contacts, tags and notes.
             (Get, ["clients", id, "contacts"]) => crm::contacts::list(ctx, req, who, id).await,
             (Post, ["clients", id, "contacts"]) => crm::contacts::create(ctx, req, who, id).await,
@@ -621,6 +628,9 @@ fn routed_path(path: &[&str]) -> bool {
             | ["admin", "tenants"]
             | ["admin", "tenants", _]
             | ["admin", "settings", "rotate"]
+            | ["admin", "shard-moves"]
+            | ["admin", "shard-moves", _]
+            | ["admin", "shard-moves", _, "step" | "cancel"]
             | ["users", _, "grant-access" | "revoke-access"]
             | ["clients", _, "domains", _]
             | ["clients", _, "domains", _, "verify"]

@@ -41,7 +41,7 @@ pub const SELECT_ONE: &str = "SELECT id, client_id, status, requested_by, object
 /// A step's claim: one worker at a time, while the export is under way.
 pub const CLAIM_STEP: &str = "UPDATE exports SET status = 'running', lease_until = ?3, attempts = attempts + 1, \
     updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < ?2) \
-    RETURNING client_id";
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) RETURNING client_id";
 /// Whether a client is past its purge deadline (a control-plane read: the export is the shard's).
 pub const PURGE_DUE: &str = "SELECT 1 AS ok FROM clients WHERE id = ?1 AND purge_after <= ?2";
 /// A step gives its lease back when the store failed under it, so the queue's retry can run.
@@ -61,11 +61,12 @@ pub const FAIL: &str = "UPDATE exports SET status = 'failed', error = ?3, lease_
     finished_at = ?4 WHERE client_id = ?1 AND id = ?2 AND status IN ('queued', 'running')";
 /// Exports whose step was lost (a message dropped, a worker gone): queued again by the cron.
 pub const STALLED_EXPORTS: &str = "SELECT id FROM exports WHERE status IN ('queued', 'running') AND updated_at < ?1 \
-    AND (lease_until IS NULL OR lease_until < ?2) ORDER BY updated_at LIMIT ?3";
+    AND (lease_until IS NULL OR lease_until < ?2) AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) \
+    ORDER BY updated_at LIMIT ?3";
 /// Archives past their time, for the cron to delete.
 pub const EXPIRED_ARCHIVES: &str =
     "SELECT client_id, id, object_key FROM exports WHERE status = 'ready' AND expires_at < ?1 \
-    ORDER BY expires_at LIMIT ?2";
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) ORDER BY expires_at LIMIT ?2";
 pub const MARK_EXPIRED: &str =
     "UPDATE exports SET status = 'expired', updated_at = ?3 WHERE client_id = ?1 AND id = ?2 AND status = 'ready'";
 /// The client's ready files, in id order, for the archive.

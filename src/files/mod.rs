@@ -55,7 +55,8 @@ pub const SELECT_PUBLIC_ASSET: &str =
     status, uploaded_by, created_at, link_nonce FROM files WHERE id = ?1 AND area = 'branding' AND status = 'ready'";
 /// Rows left mid-protocol by a crash, for the reconciler. Platform-wide by design.
 pub const STALE: &str = "SELECT id, tenant_id, area, object_key, name, content_type, size, sha256, etag, status, \
-    uploaded_by, created_at, link_nonce FROM files WHERE status IN ('pending', 'deleting') AND created_at < ?1 LIMIT ?2";
+    uploaded_by, created_at, link_nonce FROM files WHERE status IN ('pending', 'deleting') AND created_at < ?1 \
+    AND tenant_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?2";
 
 /// How long a row may sit mid-protocol before the reconciler finishes the job.
 pub const STALE_AFTER_MS: i64 = 15 * 60 * 1000;

@@ -147,7 +147,7 @@ pub const UPSERT_DAY: &str = "INSERT INTO tenant_daily (tenant_id, day, requests
 pub const LIVE_TENANTS: &str = "SELECT id, shard FROM clients WHERE id IN (SELECT value FROM json_each(?1)) \
     AND deleted_at IS NULL UNION ALL SELECT id, shard FROM agencies WHERE id IN (SELECT value FROM json_each(?1))";
 
-/// Writes counts taken from `Counters`, dropping a deleted client's: its purge, which may take
+/// Writes counts taken from `Counters`, dropping a deleted client's (and a moving one's): its purge, which may take
 /// several runs, must not find a row written behind it. One batch per shard, each all or nothing:
 /// counts it could not write are lost, never doubled. Answers how many rows it wrote.
 pub async fn write_counters(db: &impl Database, stmts: Vec<Stmt>) -> Result<usize, StoreError> {
@@ -165,7 +165,9 @@ pub async fn write_counters(db: &impl Database, stmts: Vec<Stmt>) -> Result<usiz
     }
     let mut by_shard: std::collections::BTreeMap<i64, Vec<Stmt>> = std::collections::BTreeMap::new();
     for s in stmts {
-        if let Some(shard) = home.get(&tenant(&s)) {
+        // A tenant whose agency is moving between shards (a fenced shard, below 0) takes no
+        // writes: its counts are dropped, like a deleted client's.
+        if let Some(shard) = home.get(&tenant(&s)).filter(|s| **s >= 0) {
             by_shard.entry(*shard).or_default().push(s);
         }
     }

@@ -92,6 +92,11 @@ pub struct Config {
     /// Per-client API rates by plan (`API_RATE_LIMITS`, on unless `false`).
     pub api_rate_limits: bool,
     pub gate_cache_ttl_ms: i64,
+    /// How long a move between data shards waits after fencing an agency's writes, and again
+    /// after flipping its directory rows, for every cached copy of those rows (a gate's, a
+    /// request's still running) to be gone (`tenants::moves`). By default the gate cache's TTL
+    /// and 30 s for requests in flight.
+    pub shard_move_settle_ms: i64,
     /// The least severe log line written (`LOG_LEVEL`: debug, info, warn or error; info).
     pub log_level: LogLevel,
     /// How long an isolate holds its daily counters before writing them (`METRICS_FLUSH_SECS`).
@@ -322,6 +327,7 @@ impl Config {
             debug_headers: opt("DEBUG_HEADERS", "false") == "true",
             api_rate_limits: opt("API_RATE_LIMITS", "true") != "false",
             gate_cache_ttl_ms: num("GATE_CACHE_TTL_MS", 30_000)?,
+            shard_move_settle_ms: num("SHARD_MOVE_SETTLE_MS", num("GATE_CACHE_TTL_MS", 30_000)? + 30_000)?.max(0),
             log_level: LogLevel::parse(&opt("LOG_LEVEL", "info"))
                 .ok_or(ConfigError::Invalid { name: "LOG_LEVEL", why: "must be debug, info, warn or error".into() })?,
             metrics_flush_ms: positive("METRICS_FLUSH_SECS", 10)?.saturating_mul(1000),

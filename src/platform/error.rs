@@ -16,6 +16,9 @@ pub enum StoreError {
     /// A row did not have the shape the query promised.
     #[error("row decode failed: {0}")]
     Decode(String),
+    /// A write to a tenant whose agency is moving between data shards (`tenants::moves`).
+    #[error("tenant {0} is moving between shards")]
+    Moving(String),
 }
 
 /// Every error a request can end in. Each variant's doc names its status.
@@ -63,7 +66,14 @@ pub enum ApiError {
     /// 503: the deployment is misconfigured (missing secret). Detail logged, never sent.
     #[error("misconfigured: {0}")]
     Misconfigured(String),
+    /// 503 `tenant_moving`, with `Retry-After`: the tenant's data is moving between shards, and
+    /// writes wait until it has (reads go on).
+    #[error("this tenant's data is being moved; writes resume within minutes")]
+    Moving,
 }
+
+/// The `Retry-After` of a write refused while its tenant moves.
+pub const MOVING_RETRY_SECS: u64 = 30;
 
 impl ApiError {
     pub fn bad_request(code: &'static str, msg: impl Into<String>) -> Self {
@@ -96,7 +106,7 @@ impl ApiError {
             Self::TooMany(..) | Self::QuotaExceeded { .. } => 429,
             Self::Internal(_) => 500,
             Self::Upstream(_) => 502,
-            Self::Misconfigured(_) => 503,
+            Self::Misconfigured(_) | Self::Moving => 503,
         }
     }
 
@@ -116,6 +126,7 @@ impl ApiError {
             Self::Upstream(_) => "upstream_error",
             Self::Internal(_) => "internal_error",
             Self::Misconfigured(_) => "service_unavailable",
+            Self::Moving => "tenant_moving",
         }
     }
 
@@ -145,6 +156,9 @@ impl ApiError {
         if let Self::TooMany(_, _, Some(secs)) = &self {
             resp.set_header("retry-after", secs.to_string());
         }
+        if let Self::Moving = &self {
+            resp.set_header("retry-after", MOVING_RETRY_SECS.to_string());
+        }
         resp
     }
 }
@@ -153,6 +167,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict("conflict", conflict_message(&m)),
+            StoreError::Moving(_) => ApiError::Moving,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -77,6 +77,18 @@ pub fn plane(sql: &str) -> Plane {
     }
 }
 
+/// Whether a statement writes: an `INSERT`, `UPDATE`, `DELETE` or `REPLACE`, alone or after a
+/// `WITH`. A moving tenant's writes are refused by this (`platform::router`).
+pub fn writes(sql: &str) -> bool {
+    let lower = normalise(sql);
+    let first = lower.split(' ').nth(1).unwrap_or("");
+    match first {
+        "insert" | "update" | "delete" | "replace" => true,
+        "with" => [" insert ", " update ", " delete ", " replace "].iter().any(|k| lower.contains(k)),
+        _ => false,
+    }
+}
+
 /// The number of the parameter (from 1) that names the tenant of a data-shard statement: the
 /// first `?N` compared with, or inserted into, the tenant column of a shard table it touches.
 /// `None` for a statement that names no tenant (a platform-wide scan, which runs on each shard).
@@ -198,6 +210,18 @@ mod tests {
         assert_eq!(tenant_param("SELECT 1 FROM contacts WHERE other_client_id = ?1"), None);
         assert_eq!(tenant_param("SELECT seq FROM events WHERE dispatched_at IS NULL"), None);
         assert_eq!(tenant_param("SELECT id FROM domains WHERE client_id = ?1"), None, "a control-plane table");
+    }
+
+    #[test]
+    fn writes_are_told_from_reads_by_their_first_keyword() {
+        assert!(writes("INSERT INTO notes (id) VALUES (?1)"));
+        assert!(writes("  update contacts SET name = ?2 WHERE client_id = ?1"));
+        assert!(writes("DELETE FROM tags WHERE client_id = ?1"));
+        assert!(writes("WITH x AS (SELECT 1) UPDATE deals SET title = ?2 WHERE client_id = ?1"));
+        assert!(!writes("SELECT id FROM contacts WHERE client_id = ?1"));
+        assert!(!writes("WITH x AS (SELECT 1) SELECT * FROM x"));
+        // A column named like a keyword is not one.
+        assert!(!writes("SELECT updated_at FROM contacts WHERE client_id = ?1"));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! (`clients.shard`, `agencies.shard`) once per tenant. With no shards, the control plane's
 //! database holds both planes, as one D1 did before.
 //!
+//! While an agency moves between shards (`tenants::moves`), its directory rows carry a fenced
+//! shard (`fenced`): its tenants' rows are read where they are, and their writes are refused
+//! with `StoreError::Moving` until the move flips the directory.
+//!
 //! What cannot be routed is refused, never guessed: a batch that would span two shards, and a
 //! scan (a shard statement naming no tenant) in a batch with several shards and none chosen.
 
@@ -12,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 
 use super::error::StoreError;
-use super::planes::{plane, tenant_param, Plane};
+use super::planes::{plane, tenant_param, writes, Plane};
 use super::ports::{col_i64, col_str, json_list, Database, Param, Row, Stmt};
 
 /// A tenant's shard: a client's or an agency's directory row. The platform's own rows (audit,
@@ -39,6 +43,21 @@ pub trait Relay {
     fn statements(&self, writes: &str) -> Option<Vec<Stmt>>;
 }
 
+/// The directory's `shard` for a tenant whose agency is moving off shard `n`: negative, so every
+/// copy of a directory row (a cached gate's too) carries the fence with the shard.
+pub const fn fenced(n: i64) -> i64 {
+    -1 - n
+}
+
+/// A directory `shard` read back: the shard holding the rows, and whether writes are fenced.
+pub const fn unfenced(shard: i64) -> (i64, bool) {
+    if shard < 0 {
+        (-1 - shard, true)
+    } else {
+        (shard, false)
+    }
+}
+
 thread_local! {
     static ROUTES: RefCell<HashMap<String, Route>> = RefCell::new(HashMap::new());
 }
@@ -47,13 +66,22 @@ thread_local! {
 struct Route {
     plane: Plane,
     tenant: Option<usize>,
+    writes: bool,
+}
+
+/// Where a tenant's rows are, as the directory said.
+#[derive(Debug, Clone, Copy)]
+struct Home {
+    shard: usize,
+    /// Its agency is moving: writes are refused.
+    fenced: bool,
 }
 
 pub struct Router<D> {
     control: D,
     shards: Vec<D>,
     /// Tenant to shard, as the directory said.
-    homes: RefCell<HashMap<String, usize>>,
+    homes: RefCell<HashMap<String, Home>>,
     /// The shard a scan runs on, while a pass over the shards has one chosen.
     scan: Cell<Option<usize>>,
     /// The shards written through this router (a bit per shard, up to 64).
@@ -90,7 +118,7 @@ impl<D: Database> Router<D> {
 
     /// Tells the router a tenant's shard, read with its directory row (saves the lookup).
     pub fn learn(&self, tenant: &str, shard: usize) {
-        self.homes.borrow_mut().insert(tenant.to_string(), shard);
+        self.homes.borrow_mut().insert(tenant.to_string(), Home { shard, fenced: false });
     }
 
     /// Forgets what the directory said (after a tenant moved).
@@ -105,7 +133,7 @@ impl<D: Database> Router<D> {
             if let Some(r) = routes.borrow().get(sql) {
                 return *r;
             }
-            let r = Route { plane: plane(sql), tenant: tenant_param(sql) };
+            let r = Route { plane: plane(sql), tenant: tenant_param(sql), writes: writes(sql) };
             routes.borrow_mut().insert(sql.to_string(), r);
             r
         })
@@ -121,33 +149,42 @@ impl<D: Database> Router<D> {
     }
 
     /// A tenant's shard, if known without asking the directory.
-    fn known_home(&self, tenant: &str) -> Option<usize> {
+    fn known_home(&self, tenant: &str) -> Option<Home> {
         if self.shards.len() <= 1 || tenant == "platform" {
-            return Some(0);
+            return Some(Home { shard: 0, fenced: false });
         }
         self.homes.borrow().get(tenant).copied()
     }
 
     /// A tenant's shard. The directory lookup is boxed: it is the cold path, and keeping its
     /// future out of every statement's keeps the request future small.
-    async fn home(&self, tenant: &str) -> Result<usize, StoreError> {
+    async fn home(&self, tenant: &str) -> Result<Home, StoreError> {
         match self.known_home(tenant) {
             Some(h) => Ok(h),
             None => Box::pin(self.look_up(tenant)).await,
         }
     }
 
-    async fn look_up(&self, tenant: &str) -> Result<usize, StoreError> {
+    async fn look_up(&self, tenant: &str) -> Result<Home, StoreError> {
         let rows = self.control.query(HOME, &[tenant.into()]).await?;
         // A tenant the directory does not know has no rows anywhere: the first shard answers as
         // well as any.
-        let h = rows.first().and_then(|r| col_i64(r, "shard")).unwrap_or(0);
-        let h = usize::try_from(h)
+        let (h, fenced) = unfenced(rows.first().and_then(|r| col_i64(r, "shard")).unwrap_or(0));
+        let shard = usize::try_from(h)
             .ok()
             .filter(|h| *h < self.shards.len())
             .ok_or_else(|| StoreError::Unavailable(format!("tenant {tenant} is on shard {h}, which is not bound")))?;
-        self.homes.borrow_mut().insert(tenant.to_string(), h);
-        Ok(h)
+        let home = Home { shard, fenced };
+        self.homes.borrow_mut().insert(tenant.to_string(), home);
+        Ok(home)
+    }
+
+    /// `home`'s shard, refusing a write while its tenant's agency moves.
+    fn open(&self, sql: &str, tenant: &str, home: Home) -> Result<usize, StoreError> {
+        if home.fenced && self.route(sql).writes {
+            return Err(StoreError::Moving(tenant.to_string()));
+        }
+        Ok(home.shard)
     }
 
     fn scan_target(&self) -> Target<'_, D> {
@@ -164,14 +201,18 @@ impl<D: Database> Router<D> {
             return Ok(Ok(Target::One(&self.control)));
         }
         match self.tenant_of(sql, params)? {
-            Some(t) => Ok(self.known_home(t).map(|h| Target::One(&self.shards[h])).ok_or(t)),
+            Some(t) => match self.known_home(t) {
+                Some(h) => Ok(Ok(Target::One(&self.shards[self.open(sql, t, h)?]))),
+                None => Ok(Err(t)),
+            },
             None => Ok(Ok(self.scan_target())),
         }
     }
 
     /// The shard of a tenant `target_now` could not place.
-    async fn looked_up(&self, tenant: &str) -> Result<Target<'_, D>, StoreError> {
-        Ok(Target::One(&self.shards[self.look_up(tenant).await?]))
+    async fn looked_up(&self, sql: &str, tenant: &str) -> Result<Target<'_, D>, StoreError> {
+        let home = self.look_up(tenant).await?;
+        Ok(Target::One(&self.shards[self.open(sql, tenant, home)?]))
     }
 
     async fn query_each(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
@@ -219,7 +260,7 @@ impl<D: Database> Router<D> {
         let mut home = None;
         for s in stmts {
             let Some(t) = self.tenant_of(s.sql, &s.params)? else { continue };
-            let h = self.home(t).await?;
+            let h = self.open(s.sql, t, self.home(t).await?)?;
             if home.is_some_and(|o| o != h) {
                 return Err(StoreError::Unavailable(format!("a batch spans shards: {}", head(s.sql))));
             }
@@ -305,19 +346,29 @@ impl<D: Database> Router<D> {
         let list = json_list(ids);
         let rows = self.control.query(HELD, &[list.as_str().into()]).await?;
         let mut by_shard: BTreeMap<usize, Vec<Stmt>> = BTreeMap::new();
+        let mut applied = Vec::new();
         for r in &rows {
-            let (Some(tenant), Some(writes)) = (col_str(r, "tenant_id"), col_str(r, "writes")) else { continue };
+            let (Some(id), Some(tenant), Some(writes)) = (col_str(r, "id"), col_str(r, "tenant_id"), col_str(r, "writes"))
+            else {
+                continue;
+            };
             let stmts = relay
                 .statements(&writes)
                 .ok_or_else(|| StoreError::Decode(format!("a shard write for {tenant} is unreadable")))?;
-            by_shard.entry(self.home(&tenant).await?).or_default().extend(stmts);
+            let home = self.home(&tenant).await?;
+            // A moving tenant's holds wait for the scheduled run after the move.
+            if home.fenced {
+                continue;
+            }
+            applied.push(id);
+            by_shard.entry(home.shard).or_default().extend(stmts);
         }
         for (h, stmts) in by_shard {
             self.wrote(self.data(h));
             self.data(h).batch(&stmts).await?;
         }
-        if !rows.is_empty() {
-            self.control.execute(DROP_HELD, &[list.into()]).await?;
+        if !applied.is_empty() {
+            self.control.execute(DROP_HELD, &[json_list(&applied).into()]).await?;
         }
         Ok(())
     }
@@ -334,7 +385,7 @@ macro_rules! target {
     ($router:expr, $sql:expr, $params:expr) => {
         match $router.target_now($sql, $params)? {
             Ok(t) => t,
-            Err(tenant) => Box::pin($router.looked_up(tenant)).await?,
+            Err(tenant) => Box::pin($router.looked_up($sql, tenant)).await?,
         }
     };
 }
@@ -381,8 +432,9 @@ impl<D: Database> Database for Router<D> {
     }
 
     fn learn_home(&self, tenant: &str, shard: i64) {
+        let (shard, fenced) = unfenced(shard);
         if let Some(h) = usize::try_from(shard).ok().filter(|h| *h < self.shards.len()) {
-            self.learn(tenant, h);
+            self.homes.borrow_mut().insert(tenant.to_string(), Home { shard: h, fenced });
         }
     }
 

@@ -52,6 +52,8 @@ pub const GLOBAL: &[(&str, &str)] = &[
     ("password_resets", "a user's own reset tokens; identities span tenants, and the token is the only key"),
     ("login_attempts", "throttling keyed by email and IP, before any tenant is known"),
     ("d1_migrations", "wrangler's migration bookkeeping"),
+    ("shard_moves", "the platform's moves of agencies between data shards; platform admins only"),
+    ("fenced_tenants", "the tenants a data shard's scans leave alone while they move; the move's own"),
 ];
 
 /// The tables of the control plane once data is sharded (ARCHITECTURE.md, "Scaling"): what is
@@ -81,6 +83,8 @@ pub const CONTROL_PLANE: &[&str] = &[
     "outbox",
     // Writes a change here owes a client's shard, held until applied (`access::relay`).
     "shard_writes",
+    // Agencies moving between data shards, and how far each move has got (`tenants::moves`).
+    "shard_moves",
 ];
 
 /// Tables a control-plane change writes too: its audit row, and a seat's or a domain's quota

@@ -28,7 +28,8 @@ pub const UPSERT: &str = "INSERT INTO client_settings (client_id, provider, fiel
 pub const CLEAR: &str = "DELETE FROM client_settings WHERE client_id = ?1 AND provider = ?2 AND field = ?3";
 /// Rows under any key but the current one: the rotation job's work list, platform-wide.
 pub const UNDER_OLD_KEYS: &str = "SELECT client_id, provider, field, ciphertext, key_id, updated_by, updated_at \
-    FROM client_settings WHERE key_id <> ?1 ORDER BY client_id, provider, field LIMIT ?2";
+    FROM client_settings WHERE key_id <> ?1 AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) \
+    ORDER BY client_id, provider, field LIMIT ?2";
 pub const COUNT_UNDER_OLD_KEYS: &str = "SELECT count(*) AS n FROM client_settings WHERE key_id <> ?1";
 /// Re-encrypts one row only if nobody changed it meanwhile.
 pub const REWRAP: &str = "UPDATE client_settings SET ciphertext = ?5, key_id = ?6 \

@@ -1,6 +1,7 @@
 //! Agencies, clients, the platform admin's tenant view, and (in `audit_log`) the audit logs.
 
 pub mod audit_log;
+pub mod moves;
 pub mod offboarding;
 pub mod preferences;
 

@@ -45,7 +45,8 @@ const PRUNE_BATCH: i64 = 500;
 /// Deliveries replayed by one bulk replay.
 const MAX_BULK_REPLAY: i64 = 1000;
 
-pub const UNDISPATCHED_EVENTS: &str = "SELECT seq FROM events WHERE dispatched_at IS NULL ORDER BY seq LIMIT ?1";
+pub const UNDISPATCHED_EVENTS: &str = "SELECT seq FROM events WHERE dispatched_at IS NULL \
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) ORDER BY seq LIMIT ?1";
 /// One delivery per event and subscribed active endpoint of the event's client (an endpoint gets
 /// only events recorded after it was made); a repeat is a no-op.
 pub const FAN_OUT: &str = "INSERT INTO webhook_deliveries (id, client_id, endpoint_id, event_id, event_seq, status, \
@@ -61,7 +62,8 @@ pub const MARK_DISPATCHED: &str =
 /// message was lost), in one statement: two drains at once never queue the same delivery.
 pub const DELIVERIES_TO_QUEUE: &str = "UPDATE webhook_deliveries SET queued_at = ?1 WHERE id IN (SELECT id FROM \
     webhook_deliveries WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?1) \
-    AND (queued_at IS NULL OR (next_attempt_at <= ?1 - ?2 AND queued_at <= ?1 - ?2)) ORDER BY event_seq LIMIT ?3) \
+    AND (queued_at IS NULL OR (next_attempt_at <= ?1 - ?2 AND queued_at <= ?1 - ?2)) \
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) ORDER BY event_seq LIMIT ?3) \
     AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?1) \
     AND (queued_at IS NULL OR (next_attempt_at <= ?1 - ?2 AND queued_at <= ?1 - ?2)) \
     RETURNING id, attempts, next_attempt_at";
@@ -69,14 +71,16 @@ pub const DELIVERIES_TO_QUEUE: &str = "UPDATE webhook_deliveries SET queued_at =
 /// store failed each time) end, rather than circle for ever.
 pub const END_EXHAUSTED: &str = "UPDATE webhook_deliveries SET status = 'dead', lease_until = NULL, \
     last_error = 'every attempt was claimed but none could be recorded', updated_at = ?1 \
-    WHERE status = 'pending' AND attempts - replay_base >= ?2 AND (lease_until IS NULL OR lease_until < ?1)";
+    WHERE status = 'pending' AND attempts - replay_base >= ?2 AND (lease_until IS NULL OR lease_until < ?1) \
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants)";
 /// Takes a due delivery of an active endpoint for one attempt, until ?3, if the message is the
 /// current one for it (?4: the attempts it had when queued) and attempts remain (?5: the most).
 pub const CLAIM_DELIVERY: &str =
     "UPDATE webhook_deliveries SET lease_until = ?3, attempts = attempts + 1, updated_at = ?2 \
     WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2 + 1000 \
     AND (lease_until IS NULL OR lease_until < ?2) AND attempts = ?4 AND attempts - replay_base < ?5 \
-    AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = endpoint_id AND w.status = 'active')";
+    AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = endpoint_id AND w.status = 'active') \
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants)";
 pub const DELIVERY_STATE: &str =
     "SELECT status, attempts, next_attempt_at, lease_until FROM webhook_deliveries WHERE id = ?1";
 pub const LOAD_DELIVERY: &str =
@@ -102,14 +106,14 @@ pub const DISABLE: &str = "UPDATE webhook_endpoints SET status = 'disabled', dis
 /// Retention: the attempts and settled deliveries of events recorded before ?1, a bounded batch.
 pub const PRUNE_ATTEMPTS: &str = "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT d.id FROM \
     webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE e.created_at < ?1 AND d.status <> 'pending' \
-    LIMIT ?2)";
+    AND d.client_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?2)";
 pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE id IN (SELECT d.id FROM \
     webhook_deliveries d JOIN events e ON e.id = d.event_id WHERE e.created_at < ?1 AND d.status <> 'pending' \
-    LIMIT ?2)";
+    AND d.client_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?2)";
 /// Then the old events no delivery still needs.
 pub const PRUNE_EVENTS: &str = "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < ?1 \
     AND e.dispatched_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) \
-    LIMIT ?2)";
+    AND e.client_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?2)";
 
 /// Newest first; ?3 the last event seq seen, ?5 an optional status.
 pub const LIST: &str = "SELECT d.id, d.endpoint_id, d.event_id, e.type AS event_type, d.event_seq, d.status, \

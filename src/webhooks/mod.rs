@@ -67,8 +67,9 @@ pub const END_PENDING: &str = "UPDATE webhook_deliveries SET status = 'dead', le
     AND status = 'disabled')";
 /// Endpoints with a secret sealed under a key other than the current one (?1: `v1.{key_id}.`).
 pub const SEALED_UNDER_OLD_KEYS: &str = "SELECT client_id, id, secret_sealed, previous_secret_sealed FROM \
-    webhook_endpoints WHERE substr(secret_sealed, 1, length(?1)) <> ?1 OR (previous_secret_sealed IS NOT NULL \
-    AND substr(previous_secret_sealed, 1, length(?1)) <> ?1) LIMIT ?2";
+    webhook_endpoints WHERE (substr(secret_sealed, 1, length(?1)) <> ?1 OR (previous_secret_sealed IS NOT NULL \
+    AND substr(previous_secret_sealed, 1, length(?1)) <> ?1)) \
+    AND client_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?2";
 pub const COUNT_SEALED_UNDER_OLD_KEYS: &str = "SELECT count(*) AS n FROM webhook_endpoints \
     WHERE substr(secret_sealed, 1, length(?1)) <> ?1 OR (previous_secret_sealed IS NOT NULL \
     AND substr(previous_secret_sealed, 1, length(?1)) <> ?1)";

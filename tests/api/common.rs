@@ -615,6 +615,9 @@ impl TestApp {
     }
 
     pub fn call(&self, req: Request) -> Response {
+        // Each request at the edge has a router of its own: what one learned of the directory
+        // does not outlive it.
+        self.p.db.forget();
         let app = App::new(&self.p, &self.cfg, &self.state);
         let head = req.method == Method::Head;
         let mut resp = pollster::block_on(app.handle(req));

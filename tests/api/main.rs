@@ -24,6 +24,7 @@ mod routes;
 mod schema;
 mod security;
 mod settings;
+mod moves;
 mod shards;
 mod templates;
 mod webhooks;
