@@ -55,8 +55,7 @@ pub const CHAIN_AFTER: &str = "SELECT id, tenant_id, seq, at, actor_user_id, act
 pub const SEAL: &str =
     "UPDATE audit_log SET prev_hash = ?3, hash = ?4 WHERE tenant_id = ?1 AND seq = ?2 AND hash IS NULL";
 /// Tenants with rows still to seal, for the scheduled run.
-pub const UNSEALED_TENANTS: &str =
-    "SELECT DISTINCT tenant_id FROM audit_log WHERE hash IS NULL AND seq IS NOT NULL \
+pub const UNSEALED_TENANTS: &str = "SELECT DISTINCT tenant_id FROM audit_log WHERE hash IS NULL AND seq IS NOT NULL \
     AND tenant_id NOT IN (SELECT tenant_id FROM fenced_tenants) LIMIT ?1";
 
 /// The hash before a tenant's first row.

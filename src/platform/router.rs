@@ -348,7 +348,8 @@ impl<D: Database> Router<D> {
         let mut by_shard: BTreeMap<usize, Vec<Stmt>> = BTreeMap::new();
         let mut applied = Vec::new();
         for r in &rows {
-            let (Some(id), Some(tenant), Some(writes)) = (col_str(r, "id"), col_str(r, "tenant_id"), col_str(r, "writes"))
+            let (Some(id), Some(tenant), Some(writes)) =
+                (col_str(r, "id"), col_str(r, "tenant_id"), col_str(r, "writes"))
             else {
                 continue;
             };

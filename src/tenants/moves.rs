@@ -103,7 +103,11 @@ const DUE_MOVES: i64 = 5;
 /// finds it again. A checksum leaves them out.
 pub const RENUMBERED: &[(&str, &str, Option<&str>)] = &[
     ("events", "seq", None),
-    ("webhook_deliveries", "event_seq", Some("(SELECT e.seq FROM events e WHERE e.id = json_extract(value, '$.event_id'))")),
+    (
+        "webhook_deliveries",
+        "event_seq",
+        Some("(SELECT e.seq FROM events e WHERE e.id = json_extract(value, '$.event_id'))"),
+    ),
 ];
 
 /// The tables a move copies, parents before the children whose foreign keys name them: the data
@@ -281,7 +285,9 @@ pub async fn start<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal
         Stmt::new(SET_CLIENTS_SHARD, vec![agency.into(), Param::Int(from), Param::Int(fenced(from))]),
     ];
     let changed = match ctx.p.batch(&stmts).await {
-        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("move_under_way", "this agency is already moving")),
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::conflict("move_under_way", "this agency is already moving"))
+        }
         other => other?,
     };
     if changed.first().copied().unwrap_or(0) == 0 {
@@ -317,8 +323,7 @@ pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal)
     platform_admin(who)?;
     let (cursor, limit) = crate::platform::extract::page_params(req)?;
     let agency = req.query_param("agency_id").unwrap_or_default();
-    let moves: Vec<Move> =
-        ctx.p.query_as(LIST_MOVES, &[agency.into(), cursor.into(), Param::Int(limit)]).await?;
+    let moves: Vec<Move> = ctx.p.query_as(LIST_MOVES, &[agency.into(), cursor.into(), Param::Int(limit)]).await?;
     let items: Vec<Value> = moves.iter().map(Move::json).collect();
     Ok(crate::platform::extract::page_response(&items, limit, |v| v["id"].as_str().map(String::from)))
 }
@@ -348,7 +353,8 @@ pub async fn cancel<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
     if !matches!(m.phase.as_str(), "settling" | "clearing" | "copying" | "verifying") {
         return Err(ApiError::conflict("move_flipped", format!("a move in phase {} cannot be cancelled", m.phase)));
     }
-    let lease = take_lease(ctx, &m).await?.ok_or_else(|| ApiError::conflict("move_busy", "a step is running; try again"))?;
+    let lease =
+        take_lease(ctx, &m).await?.ok_or_else(|| ApiError::conflict("move_busy", "a step is running; try again"))?;
     // A verification that failed earlier is not why this move ends.
     let m = Move { error: None, ..m };
     let actor = audit::actor(req, Some(who));
@@ -383,7 +389,13 @@ async fn repoint<P: Platform>(
         with(SET_AGENCY_SHARD_WITH),
         audit::after_change(
             actor,
-            Event { tenant_id: "platform", action: event.0, target_type: "agency", target_id: Some(agency), metadata: event.1 },
+            Event {
+                tenant_id: "platform",
+                action: event.0,
+                target_type: "agency",
+                target_id: Some(agency),
+                metadata: event.1,
+            },
             now,
         )?,
         with(SET_CLIENTS_SHARD_WITH),
@@ -393,13 +405,7 @@ async fn repoint<P: Platform>(
 
 /// The directory rows back where they were, and the move to `cancelling` (its copies on the new
 /// shard are deleted by the steps that follow).
-async fn unfence<P: Platform>(
-    ctx: &Ctx<'_, P>,
-    m: &Move,
-    was: &str,
-    lease: i64,
-    actor: &Actor,
-) -> ApiResult<()> {
+async fn unfence<P: Platform>(ctx: &Ctx<'_, P>, m: &Move, was: &str, lease: i64, actor: &Actor) -> ApiResult<()> {
     let mut next = m.clone();
     next.phase = "cancelling".into();
     next.table_at = 0;

@@ -46,14 +46,16 @@ fn contents(t: &TestApp, n: usize, table: &str, tenants: &[&str]) -> Vec<String>
 }
 
 fn shard_of(t: &TestApp, id: &str) -> i64 {
-    t.p.sql(&format!("SELECT shard FROM clients WHERE id = '{id}' UNION ALL SELECT shard FROM agencies WHERE id = '{id}'"))
-        [0]["shard"]
+    t.p.sql(&format!(
+        "SELECT shard FROM clients WHERE id = '{id}' UNION ALL SELECT shard FROM agencies WHERE id = '{id}'"
+    ))[0]["shard"]
         .as_i64()
         .unwrap()
 }
 
 fn start(t: &TestApp, admin: &str) -> Value {
-    let r = t.req(Method::Post, "/api/admin/shard-moves", Some(admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
+    let r =
+        t.req(Method::Post, "/api/admin/shard-moves", Some(admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
     assert_eq!(r.status, 201, "{}", body_str(&r));
     json_of(&r)
 }
@@ -99,7 +101,12 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     let t = TestApp::new();
     let admin = t.login("admin@gatehouse.test");
     if test_shards() < 2 {
-        let r = t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
+        let r = t.req(
+            Method::Post,
+            "/api/admin/shard-moves",
+            Some(&admin),
+            Some(json!({"agency_id": AGENCY, "to_shard": 1})),
+        );
         assert_eq!((r.status, error_code(&r)), (409, "not_sharded".into()), "{}", body_str(&r));
         return;
     }
@@ -115,7 +122,10 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
 
     let m = start(&t, &admin);
     let id = m["id"].as_str().unwrap().to_string();
-    assert_eq!((m["phase"].as_str(), m["from_shard"].as_i64(), m["to_shard"].as_i64()), (Some("settling"), Some(0), Some(1)));
+    assert_eq!(
+        (m["phase"].as_str(), m["from_shard"].as_i64(), m["to_shard"].as_i64()),
+        (Some("settling"), Some(0), Some(1))
+    );
     // Fenced: the directory rows say so, writes wait, reads go on; Globex is not moving.
     assert_eq!((shard_of(&t, AGENCY), shard_of(&t, ACME), shard_of(&t, GLOBEX)), (-1, -1, 1));
     let refused = a_contact(&t, &acme, ACME, "During");
@@ -124,7 +134,8 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     assert_eq!(body_str(&list(&acme)), listed);
     assert_eq!(a_contact(&t, &globex, GLOBEX, "Elsewhere").status, 201);
     // One move at a time; the scans of both shards leave the moving tenants alone.
-    let again = t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
+    let again =
+        t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
     assert_eq!((again.status, error_code(&again)), (409, "move_under_way".into()));
     for n in 0..2 {
         assert_eq!(t.p.db.shard(n).unwrap().run_count("SELECT count(*) AS n FROM fenced_tenants"), 2, "shard {n}");
@@ -153,7 +164,13 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     }
     let after = a_contact(&t, &acme, ACME, "After");
     assert_eq!(after.status, 201, "{}", body_str(&after));
-    assert_eq!(t.p.db.shard(1).unwrap().run_count(&format!("SELECT count(*) AS n FROM contacts WHERE client_id = '{ACME}' AND name = 'After'")), 1);
+    assert_eq!(
+        t.p.db
+            .shard(1)
+            .unwrap()
+            .run_count(&format!("SELECT count(*) AS n FROM contacts WHERE client_id = '{ACME}' AND name = 'After'")),
+        1
+    );
     // The old rows stay until the second settling time; the scheduled run takes the steps.
     assert_eq!(rows_on(&t, 0, &MOVING), before);
     settle(&t);
@@ -173,15 +190,22 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     assert_eq!(but_side_effects(rows_on(&t, 1, &MOVING)), but_side_effects(want));
     let mut globex_now = rows_on(&t, 1, &[GLOBEX]);
     *globex_now.get_mut("contacts").unwrap() -= 1;
-    assert_eq!(but_side_effects(globex_now), but_side_effects(globex_before), "Globex's rows on that shard are as they were");
+    assert_eq!(
+        but_side_effects(globex_now),
+        but_side_effects(globex_before),
+        "Globex's rows on that shard are as they were"
+    );
     for n in 0..2 {
         assert_eq!(t.p.db.shard(n).unwrap().run_count("SELECT count(*) AS n FROM fenced_tenants"), 0);
     }
-    let audit = t.p.sql("SELECT action FROM audit_log WHERE tenant_id = 'platform' AND action LIKE 'shard_move.%' ORDER BY seq, at");
+    let audit = t.p.sql(
+        "SELECT action FROM audit_log WHERE tenant_id = 'platform' AND action LIKE 'shard_move.%' ORDER BY seq, at",
+    );
     let actions: Vec<&str> = audit.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["shard_move.started", "shard_move.flipped", "shard_move.finished"]);
     // Moving back works the same way.
-    let r = t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 0})));
+    let r =
+        t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 0})));
     assert_eq!(r.status, 201, "{}", body_str(&r));
 }
 
@@ -219,7 +243,13 @@ fn a_step_cut_short_resumes_and_a_copy_that_differs_is_made_again() {
         let copied = m["phase"] == "copying" && at.is_some_and(|a| a > contacts_at);
         let unverified = m["phase"] == "verifying" && m["verified"].get("contacts").is_none();
         if !tampered && (copied || unverified) {
-            let n = t.p.db.shard(1).unwrap().conn.execute(&format!("UPDATE contacts SET name = 'Tampered' WHERE client_id = '{ACME}'"), []).unwrap();
+            let n =
+                t.p.db
+                    .shard(1)
+                    .unwrap()
+                    .conn
+                    .execute(&format!("UPDATE contacts SET name = 'Tampered' WHERE client_id = '{ACME}'"), [])
+                    .unwrap();
             assert!(n > 0);
             tampered = true;
         }
@@ -266,7 +296,9 @@ fn a_cancelled_move_leaves_the_agency_where_it_was_and_nothing_on_the_other_shar
     }
     let r = t.req(Method::Post, &format!("/api/admin/shard-moves/{id}/cancel"), Some(&admin), None);
     assert_eq!((r.status, error_code(&r)), (409, "move_flipped".into()));
-    let audit = t.p.sql("SELECT action FROM audit_log WHERE tenant_id = 'platform' AND action LIKE 'shard_move.%' ORDER BY seq, at");
+    let audit = t.p.sql(
+        "SELECT action FROM audit_log WHERE tenant_id = 'platform' AND action LIKE 'shard_move.%' ORDER BY seq, at",
+    );
     let actions: Vec<&str> = audit.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["shard_move.started", "shard_move.cancelled", "shard_move.cancelled_cleaned_up"]);
 }
@@ -286,10 +318,18 @@ fn only_platform_admins_move_agencies_and_bad_requests_change_nothing() {
         ] {
             assert_eq!(t.req(m, &path, Some(token), None).status, 403, "{path}");
         }
-        let r = t.req(Method::Post, "/api/admin/shard-moves", Some(token), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
+        let r = t.req(
+            Method::Post,
+            "/api/admin/shard-moves",
+            Some(token),
+            Some(json!({"agency_id": AGENCY, "to_shard": 1})),
+        );
         assert_eq!(r.status, 403);
     }
-    assert_eq!(t.req(Method::Get, "/api/admin/shard-moves/mov_000000000000000000000000", Some(&admin), None).status, 404);
+    assert_eq!(
+        t.req(Method::Get, "/api/admin/shard-moves/mov_000000000000000000000000", Some(&admin), None).status,
+        404
+    );
     assert_eq!(t.req(Method::Post, "/api/admin/shard-moves/nope/step", Some(&admin), None).status, 404);
     let post = |body: Value| t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(body));
     if test_shards() >= 2 {

@@ -2,7 +2,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest, totp } from "./harness.mjs";
+import { startWorker, testSecrets, forgeJwt, errorCode, rawRequest, totp, SHARDS } from "./harness.mjs";
 import { startFakeDoh } from "./fake-doh.mjs";
 
 const secrets = testSecrets();
@@ -246,6 +246,21 @@ describe("isolation matrix: endpoint × role × {own, sibling, other agency}", (
       test(`GET ${path} as ${role} → ${platform ? 200 : 403}`, async () => {
         const r = await w.request("GET", path, { token: tokens[role] });
         assert.equal(r.status, platform ? 200 : 403, r.text);
+      });
+    }
+    // Moves between shards: platform admins only. An unknown move is 404; an unknown agency
+    // is 409 with fewer than two shards, else 404 (nothing moves in this suite).
+    const move = "mov_000000000000000000000000";
+    for (const [method, path, json, ok] of [
+      ["GET", "/api/admin/shard-moves", undefined, 200],
+      ["POST", "/api/admin/shard-moves", { agency_id: "agy_000000000000000000000000", to_shard: 1 }, SHARDS >= 2 ? 404 : 409],
+      ["GET", `/api/admin/shard-moves/${move}`, undefined, 404],
+      ["POST", `/api/admin/shard-moves/${move}/step`, undefined, 404],
+      ["POST", `/api/admin/shard-moves/${move}/cancel`, undefined, 404],
+    ]) {
+      test(`${method} ${path} as ${role} → ${platform ? ok : 403}`, async () => {
+        const r = await w.request(method, path, { token: tokens[role], json });
+        assert.equal(r.status, platform ? ok : 403, r.text);
       });
     }
     test(`POST /api/agencies as ${role} → ${platform ? 201 : 403}`, async () => {
