@@ -305,6 +305,55 @@ function seedScale(dir, n, shards) {
   return { plan: plan.map((r) => r.detail), counts };
 }
 
+// ---- a move between shards --------------------------------------------------------------
+const MOVE_ROWS = Number(process.env.BENCH_MOVE_ROWS || 50_000);
+
+/** Moves the demo agency (with `MOVE_ROWS` more contacts for Acme) from SHARD_0 to SHARD_1,
+ *  stepping it as fast as the API allows, and times each phase at step granularity. */
+async function measureMove() {
+  const w = await startGatehouse({ vars: { SHARD_MOVE_SETTLE_MS: "0", DEBUG_HEADERS: "false" } });
+  try {
+    const platform = await w.login("admin@gatehouse.test");
+    const agencyToken = await w.login("agency.admin@northwind.test");
+    const agency = (await w.request("GET", "/api/me", { token: agencyToken })).json.context.tenant;
+    const acme = (await w.request("GET", "/api/clients", { token: agencyToken })).json.items.find((c) => c.slug === "acme").id;
+    w.d1On("SHARD_0", `INSERT INTO contacts (id, client_id, name, email, phone, message, source, created_at, updated_at)
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${MOVE_ROWS})
+      SELECT printf('con_move%020d', i), '${acme}', 'Lead ' || i, 'lead' || i || '@example.com', '+1 555 0100',
+        'Please call me back about a leaking pipe.', 'import', 1800000000000 + i, 1800000000000 + i FROM n`);
+    const t0 = performance.now();
+    const started = await w.request("POST", "/api/admin/shard-moves", { token: platform, json: { agency_id: agency, to_shard: 1 } });
+    if (started.status !== 201) throw new Error(`move: ${started.text}`);
+    const at = { started: 0 };
+    let m = started.json;
+    let steps = 0;
+    while (!["done", "cancelled", "failed"].includes(m.phase) && steps < 10_000) {
+      const r = await w.request("POST", `/api/admin/shard-moves/${m.id}/step`, { token: platform });
+      if (r.status !== 200) throw new Error(`move step: ${r.status} ${r.text}`);
+      m = r.json;
+      steps++;
+      at[m.phase] ??= (performance.now() - t0) / 1000;
+    }
+    if (m.phase !== "done") throw new Error(`move ended ${m.phase}: ${m.error}`);
+    const rows = m.rows_copied;
+    return {
+      rows, steps, rounds: m.rounds,
+      copy_s: at.verifying - (at.copying ?? 0), verify_s: at.flipped - at.verifying, fence_s: at.flipped, clean_s: at.done - at.flipped,
+      copy_rows_per_s: rows / (at.verifying - (at.copying ?? 0)), verify_rows_per_s: rows / (at.flipped - at.verifying),
+      note: "local D1 under wrangler dev, SHARD_MOVE_SETTLE_MS=0; phase times at step granularity (12 units of 200 rows); the fence is start to flip",
+    };
+  } finally {
+    await w.stop();
+  }
+}
+
+if (process.env.BENCH_ONLY === "move") {
+  const move = await measureMove();
+  writeFileSync(join(ROOT, "bench/results/move.json"), JSON.stringify(move, null, 2) + "\n");
+  console.log(JSON.stringify(move, null, 2));
+  process.exit(0);
+}
+
 // ---- run ---------------------------------------------------------------------------------
 const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
 const started = Date.now();
@@ -387,6 +436,10 @@ try {
   } finally {
     await one.stop();
   }
+  await gh.stop();
+  gh = null;
+  log(`moving an agency with ${MOVE_ROWS} more rows between shards`);
+  results.move = await measureMove();
 } finally {
   await gh?.stop();
   await empty?.stop();
@@ -415,7 +468,7 @@ ${rows.join("\n")}
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
 - Size: wasm ${f(s.wasm.raw / 1024, 0)} KB raw, ${f(s.wasm.gzip / 1024, 0)} KB gzipped${s.wasm_before_wasm_opt ? ` (before wasm-opt: ${f(s.wasm_before_wasm_opt.raw / 1024, 0)} KB raw, ${f(s.wasm_before_wasm_opt.gzip / 1024, 0)} KB gzipped)` : ""}; JS glue ${f(s.glue.raw / 1024, 1)} KB raw, ${f(s.glue.gzip / 1024, 1)} KB gzipped; widget ${f(s.widget.raw / 1024, 1)} KB raw, ${f(s.widget.gzip / 1024, 2)} KB gzipped.
-${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}${results.scale_shards ? `- ${SCALE_CLIENTS / 1000}k tenants on ${results.scale_shards.shards} data shards against 1 (same dataset, alternating rounds; ${results.scale_shards.shards} ÷ 1): ${["widget-allowed", "api-read", "api-write"].map((k) => { const r = results.scale_shards[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), CPU per request ${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)} µs`; }).join("; ")}.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
+${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}${results.scale_shards ? `- ${SCALE_CLIENTS / 1000}k tenants on ${results.scale_shards.shards} data shards against 1 (same dataset, alternating rounds; ${results.scale_shards.shards} ÷ 1): ${["widget-allowed", "api-read", "api-write"].map((k) => { const r = results.scale_shards[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), CPU per request ${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)} µs`; }).join("; ")}.\n` : ""}${results.move ? `- Moving the demo agency between shards (${results.move.rows.toLocaleString("en")} rows, ${MOVE_ROWS.toLocaleString("en")} of them added contacts; ${results.move.note}): copy ${f(results.move.copy_rows_per_s, 0)} rows/s, verification ${f(results.move.verify_rows_per_s, 0)} rows/s (each read on both shards), writes fenced ${f(results.move.fence_s, 1)} s, old rows deleted in ${f(results.move.clean_s, 1)} s, ${results.move.steps} steps.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
 `;
 writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify(results, null, 2) + "\n");
 writeFileSync(join(ROOT, "bench/results/latest.md"), md);

@@ -29,9 +29,15 @@ const P = {
   // D1's cap is 10 GB; a shard is filled to --cap-gb, leaving the rest for growth and moves.
   capGb: num('cap-gb', 7),
   d1MaxGb: 10,
-  // Copy throughput of the move tool: rows per batch and batches per second it sustains.
-  rowsPerBatch: num('rows-per-batch', 1_000),
-  batchesPerSec: num('batches-per-sec', 8),
+  // The move tool (tenants::moves): rows per statement, and the rates ./scripts/bench.sh
+  // measured on local D1 (bench/results/move.json: 50,075 rows). A remote D1 adds a round trip
+  // per statement (--d1-rtt-ms); a copy and a verification take two statements a chunk.
+  chunkRows: num('chunk-rows', 200),
+  copyRowsPerSec: num('copy-rows-per-sec', 12_300),
+  verifyRowsPerSec: num('verify-rows-per-sec', 10_900),
+  d1RttMs: num('d1-rtt-ms', 10),
+  // Waited before the copy and again before the old rows go (SHARD_MOVE_SETTLE_MS).
+  settleSec: num('settle-sec', 60),
   seed: num('seed', 42),
 };
 
@@ -111,18 +117,19 @@ const clientCounts = [...counts].sort((x, y) => x - y);
 const gb = (b) => (b / GB).toFixed(2);
 const mb = (b) => (b / MB).toFixed(1);
 
+/** The write fence of a move: the settling time, the copy and the verification, at the local
+ *  rates and with a round trip added to each of the two statements per chunk. */
 function moveCost(bytes) {
   const rows = bytes / P.rowBytes;
-  const batches = Math.ceil(rows / P.rowsPerBatch);
-  const copySec = batches / P.batchesPerSec;
-  // The final pass re-copies only what changed during the bulk copy, behind a write fence:
-  // assume 1% of the rows, bounded below by one batch.
-  const freezeSec = Math.max(1, Math.ceil((rows * 0.01) / P.rowsPerBatch)) / P.batchesPerSec;
-  return { rows, batches, copySec, freezeSec };
+  const chunks = Math.ceil(rows / P.chunkRows);
+  const local = rows / P.copyRowsPerSec + rows / P.verifyRowsPerSec;
+  const remote = local + (chunks * 4 * P.d1RttMs) / 1000;
+  return { rows, chunks, fenceLocal: P.settleSec + local, fenceRemote: P.settleSec + remote };
 }
+const dur = (sec) => (sec < 120 ? `${sec.toFixed(0)} s` : sec < 7200 ? `${(sec / 60).toFixed(1)} min` : `${(sec / 3600).toFixed(1)} h`);
 const fmtMove = (label, bytes) => {
   const m = moveCost(bytes);
-  return `| ${label} | ${mb(bytes)} MB | ${Math.round(m.rows).toLocaleString('en')} | ${m.batches.toLocaleString('en')} | ${m.copySec.toFixed(1)} s | ${m.freezeSec.toFixed(2)} s |`;
+  return `| ${label} | ${mb(bytes)} MB | ${Math.round(m.rows).toLocaleString('en')} | ${m.chunks.toLocaleString('en')} | ${dur(m.fenceLocal)} | ${dur(m.fenceRemote)} |`;
 };
 
 const out = [];
@@ -130,7 +137,7 @@ out.push(`# Shard simulation (seed ${P.seed})`, '');
 out.push(
   `Assumptions: ${P.agencies.toLocaleString('en')} agencies, ${P.clients.toLocaleString('en')} clients; clients per agency Pareto(α=${P.paretoAlpha});`,
   `client size log-normal, median ${P.clientMedianMb} MB, σ=${P.clientSigma}; shards filled to ${P.capGb} GB of D1's ${P.d1MaxGb} GB;`,
-  `${P.rowBytes} B per stored row; the move copies ${P.rowsPerBatch} rows per batch at ${P.batchesPerSec} batches/s.`,
+  `${P.rowBytes} B per stored row; the move copies ${P.copyRowsPerSec} and verifies ${P.verifyRowsPerSec} rows/s on local D1 in ${P.chunkRows}-row chunks, after ${P.settleSec} s of settling.`,
   '',
 );
 out.push('| measure | value |', '|---|---|');
@@ -145,8 +152,8 @@ out.push(`| shards under half full | ${fills.filter((f) => f < cap / 2).length} 
 out.push(`| agencies per shard: median | ${q(shards.map((s) => s.agencies).sort((x, y) => x - y), 0.5)} |`);
 out.push(`| agencies larger than one shard (split by client) | ${split.length}${split.length ? ` (largest ${gb(split[0].bytes)} GB over ${Math.ceil(split[0].bytes / cap)}+ shards)` : ''} |`);
 out.push('');
-out.push('Moving one agency (bulk copy while writes continue, then a fenced final pass):', '');
-out.push('| agency | data | rows | batches | bulk copy | write fence |', '|---|---|---|---|---|---|');
+out.push('Moving one agency: its writes are fenced from the start to the flip (settling, copy, verification):', '');
+out.push(`| agency | data | rows | chunks | write fence, local D1 rates | write fence, +${P.d1RttMs} ms a statement |`, '|---|---|---|---|---|---|');
 out.push(fmtMove('median', q(sizes, 0.5)));
 out.push(fmtMove('p90', q(sizes, 0.9)));
 out.push(fmtMove('p99', q(sizes, 0.99)));
