@@ -9,7 +9,7 @@
 // `GATEHOUSE_PROFILE_BUILD=1 bash scripts/build.sh` first (see README, Benchmarks).
 import http from "node:http";
 import WebSocket from "ws";
-import { startWorker } from "../tests/e2e/harness.mjs";
+import { startWorker, testSecrets } from "../tests/e2e/harness.mjs";
 
 const scenario = process.argv[2] || "widget-allowed";
 const total = Number(process.argv[3] || 4000);
@@ -68,7 +68,9 @@ async function drive(port, n, path, headers, expect) {
   await Promise.all(Array.from({ length: CONNS }, lane));
 }
 
-const w = await startWorker();
+// The secrets a test run uses (a fresh checkout has no .dev.vars), and wrangler at `warn`, as the
+// benchmark runs it: at `log` its per-request line costs the isolate too.
+const w = await startWorker({ vars: testSecrets(), logLevel: "warn" });
 try {
   const platform = await w.login("admin@gatehouse.test");
   const acme = await w.login("admin@acme.test");

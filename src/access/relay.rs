@@ -271,22 +271,24 @@ pub async fn apply<P: Platform>(ctx: &Ctx<'_, P>, hold: &Hold) -> Option<Vec<u64
 
 /// The scheduled run's pass: holds a failed request left, a bounded batch. A hold that cannot be
 /// read is kept and reported (a person must look at it), and the others still go; a store failure
-/// ends the pass.
+/// ends the pass. A moving tenant's holds wait for its move's flip.
 pub async fn apply_due<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let due: Vec<Held> =
         ctx.p.query_as(DUE, &[Param::Int(ctx.p.now_ms() - DUE_AFTER_MS), Param::Int(DUE_BATCH)]).await?;
-    let (mut applied, mut unreadable, mut failed) = (0, Vec::new(), Vec::new());
+    let (mut applied, mut waiting, mut unreadable, mut failed) = (0, 0, Vec::new(), Vec::new());
     for h in &due {
         match statements(h) {
             // One hold that cannot be applied (its shard down) does not hold up the others.
             Ok(stmts) => match apply_held(ctx, h, stmts).await {
                 Ok(_) => applied += 1,
+                // Its tenant is moving between shards: applied on the new one after the flip.
+                Err(ApiError::Moving) => waiting += 1,
                 Err(e) => failed.push(json!({"id": h.id, "error": e.to_string()})),
             },
             Err(_) => unreadable.push(h.id.clone()),
         }
     }
-    Ok(json!({"applied": applied, "unreadable": unreadable, "failed": failed}))
+    Ok(json!({"applied": applied, "waiting": waiting, "unreadable": unreadable, "failed": failed}))
 }
 
 #[cfg(test)]

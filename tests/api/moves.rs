@@ -346,3 +346,68 @@ fn only_platform_admins_move_agencies_and_bad_requests_change_nothing() {
     let list = t.req(Method::Get, "/api/admin/shard-moves", Some(&admin), None);
     assert_eq!(json_of(&list)["items"], json!([]));
 }
+
+#[test]
+fn writes_owed_to_a_moving_tenant_wait_for_the_flip_and_land_on_the_new_shard_once() {
+    if test_shards() < 2 {
+        return;
+    }
+    let t = TestApp::new();
+    let admin = t.login("admin@gatehouse.test");
+    let acme = t.login("admin@acme.test");
+    let id = start(&t, &admin)["id"].as_str().unwrap().to_string();
+    // A control-plane change for a moving client commits (the directory is not moving); the
+    // audit row it owes Acme's shard is held.
+    let r = register(&t, &acme, ACME, "moving.example.com");
+    assert_eq!(r.status, 201, "{}", body_str(&r));
+    let held = || {
+        t.p.sql(&format!("SELECT count(*) AS n FROM shard_writes WHERE tenant_id = '{ACME}'"))[0]["n"].as_i64().unwrap()
+    };
+    assert!(held() > 0, "the change's shard writes wait");
+    // An event the outbox drain had not reached when the move began.
+    let old = t.p.db.shard(0).unwrap();
+    old.conn
+        .execute(
+            &format!(
+                "INSERT INTO events (id, client_id, type, data, created_at) VALUES ('evt_moving', '{ACME}', 'contact.created', '{{}}', {})",
+                t.p.now_ms.get()
+            ),
+            [],
+        )
+        .unwrap();
+    let app = gatehouse::App::new(&t.p, &t.cfg, &t.state);
+    settle(&t);
+    // The scheduled run goes on for everyone else: it neither applies the held writes nor
+    // drains the moving tenant's event, on either shard.
+    let report = pollster::block_on(app.scheduled("* * * * *")).unwrap();
+    assert!(report["shard_writes"]["waiting"].as_i64().unwrap() > 0, "{report}");
+    assert_eq!(report["shard_writes"]["failed"], json!([]), "{report}");
+    assert!(held() > 0);
+    let undispatched = |n: usize| {
+        t.p.db
+            .shard(n)
+            .unwrap()
+            .run_count("SELECT count(*) AS n FROM events WHERE id = 'evt_moving' AND dispatched_at IS NULL")
+    };
+    assert_eq!(undispatched(0), 1, "the old shard's drain leaves it alone");
+    let m = step_until(&t, &admin, &id, "flipped", 50);
+    assert_eq!(m["phase"], "flipped");
+    settle(&t);
+    step_until(&t, &admin, &id, "done", 50);
+    // After the flip the scheduled run applies the held writes and drains the event, on the new
+    // shard, once.
+    t.p.now_ms.set(t.p.now_ms.get() + 120_000);
+    let report = pollster::block_on(app.scheduled("* * * * *")).unwrap();
+    assert_eq!(held(), 0, "{report}");
+    let new = t.p.db.shard(1).unwrap();
+    let audit = new.run_count(&format!(
+        "SELECT count(*) AS n FROM audit_log WHERE tenant_id = '{ACME}' AND action = 'domain.created'"
+    ));
+    assert_eq!(audit, 1, "the domain's audit row is on the new shard");
+    assert_eq!(old.run_count(&format!("SELECT count(*) AS n FROM audit_log WHERE tenant_id = '{ACME}'")), 0);
+    assert_eq!(
+        new.run_count("SELECT count(*) AS n FROM events WHERE id = 'evt_moving' AND dispatched_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(old.run_count("SELECT count(*) AS n FROM events WHERE id = 'evt_moving'"), 0);
+}
