@@ -395,8 +395,10 @@ try {
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   // Before/after: the same scenarios on an earlier build, on its own copy of the dataset.
   if (process.env.BENCH_BEFORE_CONFIG) {
-    // An earlier build binds DB alone: its dataset is seeded into that one database.
-    const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, shards: 0, vars: { DEBUG_HEADERS: "false" } });
+    // A build from before the data shards binds DB alone, and its dataset is seeded into that one
+    // database; a later one binds the shards its wrangler.toml names, as this build does.
+    const sharded = readFileSync(process.env.BENCH_BEFORE_CONFIG, "utf8").includes('binding = "SHARD_0"');
+    const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, shards: sharded ? gh.shards : 0, vars: { DEBUG_HEADERS: "false" } });
     try {
       const bsc = scenarios(before, await prepare(before));
       results.before_after = { rev: process.env.BENCH_BEFORE_REV };

@@ -46,10 +46,8 @@ pub const AGENCY_SHARD: &str = "SELECT shard FROM agencies WHERE id = ?1";
 pub const MOVING_CLIENTS: &str = "SELECT id FROM clients WHERE agency_id = ?1 AND shard = ?2 ORDER BY id";
 /// Fences (or unfences, or flips) the agency's own directory row, if it is where the move says.
 pub const SET_AGENCY_SHARD: &str = "UPDATE agencies SET shard = ?3 WHERE id = ?1 AND shard = ?2";
-/// The same for its clients on that shard.
-pub const SET_CLIENTS_SHARD: &str = "UPDATE clients SET shard = ?3 WHERE agency_id = ?1 AND shard = ?2";
-/// `SET_AGENCY_SHARD` and `SET_CLIENTS_SHARD` in a batch that moved the move `?4` into phase
-/// `?5` (the first statement of the batch): written only if that took.
+/// The agency's row and its clients' on that shard, in a batch that made the move `?4` or moved
+/// it into phase `?5`: written only if that took.
 pub const SET_AGENCY_SHARD_WITH: &str = "UPDATE agencies SET shard = ?3 WHERE id = ?1 AND shard = ?2 \
     AND EXISTS (SELECT 1 FROM shard_moves m WHERE m.id = ?4 AND m.agency_id = ?1 AND m.phase = ?5)";
 pub const SET_CLIENTS_SHARD_WITH: &str = "UPDATE clients SET shard = ?3 WHERE agency_id = ?1 AND shard = ?2 \
@@ -282,7 +280,11 @@ pub async fn start<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal
                 Param::Int(fenced(from)),
             ],
         ),
-        Stmt::new(SET_CLIENTS_SHARD, vec![agency.into(), Param::Int(from), Param::Int(fenced(from))]),
+        // Only with the move: an agency whose row moved meanwhile leaves its clients as they are.
+        Stmt::new(
+            SET_CLIENTS_SHARD_WITH,
+            vec![agency.into(), Param::Int(from), Param::Int(fenced(from)), id.as_str().into(), "settling".into()],
+        ),
     ];
     let changed = match ctx.p.batch(&stmts).await {
         Err(StoreError::Conflict(_)) => {

@@ -278,6 +278,15 @@ fn a_cancelled_move_leaves_the_agency_where_it_was_and_nothing_on_the_other_shar
     settle(&t);
     let m = step(&t, &admin, &id);
     assert!(m["rows_copied"].as_i64().unwrap() > 0, "{m}");
+    // While another step holds the move's lease, a step takes none and a cancel waits.
+    let lease = |until: i64| t.p.exec(&format!("UPDATE shard_moves SET lease_until = {until} WHERE id = '{id}'"));
+    lease(t.p.now_ms.get() + 60_000);
+    let busy = step(&t, &admin, &id);
+    assert_eq!((busy["stepped"].as_bool(), busy["rows_copied"].as_i64()), (Some(false), m["rows_copied"].as_i64()));
+    let r = t.req(Method::Post, &format!("/api/admin/shard-moves/{id}/cancel"), Some(&admin), None);
+    assert_eq!((r.status, error_code(&r)), (409, "move_busy".into()));
+    assert_eq!((shard_of(&t, AGENCY), shard_of(&t, ACME)), (-1, -1), "still fenced");
+    lease(0);
     let r = t.req(Method::Post, &format!("/api/admin/shard-moves/{id}/cancel"), Some(&admin), None);
     assert_eq!(r.status, 200, "{}", body_str(&r));
     assert_eq!(json_of(&r)["phase"], "cancelling");

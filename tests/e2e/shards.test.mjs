@@ -103,9 +103,12 @@ describe("an agency moves between two shards and back", { skip: SHARDS < 2 && "t
   });
 
   let move;
-  test("a move starts: 201, the agency fenced, writes 503 tenant_moving, reads answer as before", async () => {
-    const r = await w.request("POST", "/api/admin/shard-moves", { token: tok.platform, json: { agency_id: ids.agency, to_shard: 1 } });
-    assert.equal(r.status, 201, r.text);
+  test("a move starts: 201 for one of two starts sent at once, the agency fenced, writes 503 tenant_moving, reads answer as before", async () => {
+    const post = () => w.request("POST", "/api/admin/shard-moves", { token: tok.platform, json: { agency_id: ids.agency, to_shard: 1 } });
+    const both = await Promise.all([post(), post()]);
+    assert.deepEqual(both.map((r) => r.status).sort(), [201, 409], both.map((r) => r.text).join("\n"));
+    const r = both.find((x) => x.status === 201);
+    assert.equal(errorCode(both.find((x) => x.status === 409)), "move_under_way");
     move = r.json;
     assert.equal(move.phase, "settling");
     assert.deepEqual([shardOf(ids.agency), shardOf(ids.acme), shardOf(ids.globex)], [-1, -1, 1]);
