@@ -133,6 +133,17 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     assert_eq!(refused.header("retry-after"), Some("30"));
     assert_eq!(body_str(&list(&acme)), listed);
     assert_eq!(a_contact(&t, &globex, GLOBEX, "Elsewhere").status, 201);
+    // Staff read too: the access row their read owes the tenant's log waits for the flip.
+    let staff = list(&admin);
+    assert_eq!(staff.status, 200, "{}", body_str(&staff));
+    let access = |n: usize| {
+        t.p.db.shard(n).unwrap().run_count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE tenant_id = '{ACME}' AND action = 'platform.access'"
+        ))
+    };
+    let access_before = access(0);
+    let held = t.p.sql(&format!("SELECT count(*) AS n FROM shard_writes WHERE tenant_id = '{ACME}'"));
+    assert_eq!(held[0]["n"], 1, "the access row is held");
     // One move at a time; the scans of both shards leave the moving tenants alone.
     let again =
         t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
@@ -203,6 +214,8 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     );
     let actions: Vec<&str> = audit.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["shard_move.started", "shard_move.flipped", "shard_move.finished"]);
+    // The staff read's access row landed on the new shard with the rest of Acme's log.
+    assert_eq!(access(1), access_before + 1);
     // Moving back works the same way.
     let r =
         t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 0})));
