@@ -244,7 +244,19 @@ describe("concurrency", () => {
     assert.ok(rs.some((r) => r.status === 200));
     const events = w.d1(`SELECT count(*) AS n FROM events WHERE type = 'deal.won' AND json_extract(data, '$.deal.id') = '${deal.json.id}'`);
     assert.equal(events[0].n, 1);
-    await until("the deal.won delivery", () => received("/won").length === 1);
+    // The request drains the outbox after it answers; on a loaded machine that follow-up has been
+    // seen to miss, and the scheduled run is the product's fallback for it: nudge it once, late.
+    const t0 = Date.now();
+    let nudged = false;
+    await until("the deal.won delivery", async () => {
+      if (!nudged && Date.now() - t0 > 15_000) {
+        nudged = true;
+        assert.equal((await w.request("POST", "/__scheduled?cron=*%2F15+*+*+*+*")).status, 200);
+      }
+      return received("/won").length >= 1;
+    }, 45_000);
+    await sleep(500);
+    assert.equal(received("/won").length, 1, "one delivery of the one deal.won");
     assert.equal((await api("DELETE", `/webhooks/${e.id}`)).status, 204);
   });
 });
