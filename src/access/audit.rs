@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::roles::Principal;
-use crate::platform::error::{ApiError, ApiResult, StoreError};
+use crate::platform::error::ApiResult;
 use crate::platform::extract::req_method;
 use crate::platform::http::Request;
 use crate::platform::ports::{Param, Platform, Stmt};
@@ -330,21 +330,8 @@ pub async fn staff_access<P: Platform>(
             metadata: serde_json::json!({"method": req_method(req), "path": req.path, "scope": who.scope}),
         },
     )?;
-    match ctx.p.execute(stmt.sql, &stmt.params).await {
-        // The tenant is moving between shards, and its shard takes no writes until the flip: the
-        // row is held in the control plane and lands on the new shard after it (`access::relay`),
-        // so staff go on reading a moving tenant, as its members do.
-        Err(StoreError::Moving(_)) => {
-            use crate::platform::router::Relay;
-            let held = crate::access::relay::RELAY
-                .hold(&stmt)
-                .ok_or_else(|| ApiError::Internal("an access row could not be held".into()))?;
-            ctx.p.execute(held.sql, &held.params).await?;
-        }
-        other => {
-            other?;
-        }
-    }
+    // For a tenant moving between shards, the router holds the row for its new shard.
+    ctx.p.execute(stmt.sql, &stmt.params).await?;
     Ok(())
 }
 

@@ -203,18 +203,18 @@ pub struct AuditRelay;
 pub static RELAY: AuditRelay = AuditRelay;
 
 impl crate::platform::router::Relay for AuditRelay {
-    fn hold(&self, stmt: &Stmt) -> Option<Stmt> {
+    fn hold(&self, sql: &str, params: &[Param]) -> Option<Stmt> {
         use crate::access::audit;
-        let sql = match stmt.sql {
+        let sql = match sql {
             s if s == audit::INSERT => HOLD,
             s if s == audit::INSERT_IF_CHANGED => HOLD_IF_CHANGED,
             _ => return None,
         };
-        let (Some(Param::Text(tenant)), Some(Param::Int(at))) = (stmt.params.get(1), stmt.params.get(2)) else {
+        let (Some(Param::Text(tenant)), Some(Param::Int(at))) = (params.get(1), params.get(2)) else {
             return None;
         };
         let id = new_id("sw").ok()?;
-        let hold = Hold { id, tenant_id: tenant.clone(), writes: vec![(Write::Audit, stmt.params.clone())] };
+        let hold = Hold { id, tenant_id: tenant.clone(), writes: vec![(Write::Audit, params.to_vec())] };
         Some(hold.stmt_with(sql, *at))
     }
 

@@ -32,10 +32,12 @@ pub const DROP_HELD: &str = "DELETE FROM shard_writes WHERE id IN (SELECT value 
 /// carry statements on tables kept in both planes (a change's audit row); each the relay takes
 /// becomes a hold of writes for its tenant's shard, in the same batch, and is applied to that
 /// shard once the batch commits. Holds a failed request left are applied by the scheduled run.
+/// A row written alone for a tenant whose agency is moving (a login's or a staff read's audit row)
+/// is held the same way, and lands on the new shard after the flip.
 pub trait Relay {
-    /// The hold standing for `stmt` in a control-plane batch (its first two parameters the
-    /// hold's id and tenant), or `None` to run `stmt` in the control plane.
-    fn hold(&self, stmt: &Stmt) -> Option<Stmt>;
+    /// The hold standing for the statement `sql` with `params` (its first two parameters the
+    /// hold's id and tenant), or `None` to run it where it is.
+    fn hold(&self, sql: &str, params: &[Param]) -> Option<Stmt>;
     /// The id of the hold `stmt` itself writes, when it is one the router should apply after
     /// the batch (with one database too).
     fn held_by(&self, stmt: &Stmt) -> Option<String>;
@@ -298,7 +300,7 @@ impl<D: Database> Router<D> {
                     return s.clone();
                 }
                 let either = !self.shards.is_empty() && self.route(s.sql).plane == Plane::Either;
-                match relay.hold(s).filter(|_| either) {
+                match relay.hold(s.sql, &s.params).filter(|_| either) {
                     Some(h) => {
                         if let Some(Param::Text(id)) = h.params.first() {
                             held.push(id.clone());
@@ -391,6 +393,18 @@ macro_rules! target {
     };
 }
 
+impl<D: Database> Router<D> {
+    async fn execute_routed(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        match target!(self, sql, params) {
+            Target::One(d) => {
+                self.wrote(d);
+                d.execute(sql, params).await
+            }
+            Target::Each => Box::pin(self.execute_each(sql, params)).await,
+        }
+    }
+}
+
 impl<D: Database> Database for Router<D> {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         match target!(self, sql, params) {
@@ -411,12 +425,14 @@ impl<D: Database> Database for Router<D> {
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
-        match target!(self, sql, params) {
-            Target::One(d) => {
-                self.wrote(d);
-                d.execute(sql, params).await
-            }
-            Target::Each => Box::pin(self.execute_each(sql, params)).await,
+        match self.execute_routed(sql, params).await {
+            // A row written alone for a moving tenant that the relay carries is held in the
+            // control plane, and lands on the tenant's new shard after the flip.
+            Err(StoreError::Moving(t)) => match self.relay.and_then(|r| r.hold(sql, params)) {
+                Some(h) => Box::pin(self.control.execute(h.sql, &h.params)).await,
+                None => Err(StoreError::Moving(t)),
+            },
+            other => other,
         }
     }
 

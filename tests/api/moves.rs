@@ -144,6 +144,13 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     let access_before = access(0);
     let held = t.p.sql(&format!("SELECT count(*) AS n FROM shard_writes WHERE tenant_id = '{ACME}'"));
     assert_eq!(held[0]["n"], 1, "the access row is held");
+    // So do a member's login and a platform admin's look at the tenant, which write rows to its
+    // log too.
+    t.login("user@acme.test");
+    let viewed = t.req(Method::Get, &format!("/api/admin/tenants/{ACME}"), Some(&admin), None);
+    assert_eq!(viewed.status, 200, "{}", body_str(&viewed));
+    let held = t.p.sql(&format!("SELECT count(*) AS n FROM shard_writes WHERE tenant_id = '{ACME}'"));
+    assert_eq!(held[0]["n"], 3, "their rows are held too");
     // One move at a time; the scans of both shards leave the moving tenants alone.
     let again =
         t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 1})));
@@ -214,8 +221,13 @@ fn an_agency_moves_with_every_row_verified_fenced_for_writes_and_served_througho
     );
     let actions: Vec<&str> = audit.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["shard_move.started", "shard_move.flipped", "shard_move.finished"]);
-    // The staff read's access row landed on the new shard with the rest of Acme's log.
+    // The held rows landed on the new shard with the rest of Acme's log.
     assert_eq!(access(1), access_before + 1);
+    let held = t.p.sql(&format!("SELECT count(*) AS n FROM shard_writes WHERE tenant_id = '{ACME}'"));
+    assert_eq!(held[0]["n"], 0);
+    let viewed =
+        format!("SELECT count(*) AS n FROM audit_log WHERE tenant_id = '{ACME}' AND action = 'platform.tenant_viewed'");
+    assert_eq!((t.p.db.shard(0).unwrap().run_count(&viewed), t.p.db.shard(1).unwrap().run_count(&viewed)), (0, 1));
     // Moving back works the same way.
     let r =
         t.req(Method::Post, "/api/admin/shard-moves", Some(&admin), Some(json!({"agency_id": AGENCY, "to_shard": 0})));
