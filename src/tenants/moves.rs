@@ -296,28 +296,26 @@ pub async fn start<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal
         return Err(ApiError::conflict("move_under_way", "this agency's shard changed meanwhile; read it again"));
     }
     let m = load(ctx, &id).await?;
-    fence_scans(ctx, &m).await?;
-    forget(ctx, &m).await?;
+    let tenants = tenants(ctx, &m).await?;
+    fence_scans(ctx, &m, &tenants).await?;
+    forget(ctx, &tenants);
     Ok(Response::json(201, &m.json()))
 }
 
 /// Both shards' scans leave the moving tenants alone (again: a start cut short may not have).
-async fn fence_scans<P: Platform>(ctx: &Ctx<'_, P>, m: &Move) -> ApiResult<()> {
-    let tenants = tenants(ctx, m).await?;
+async fn fence_scans<P: Platform>(ctx: &Ctx<'_, P>, m: &Move, tenants: &str) -> ApiResult<()> {
     for shard in [m.from_shard, m.to_shard] {
-        let params = [tenants.as_str().into(), m.id.as_str().into(), Param::Int(ctx.p.now_ms())];
+        let params = [tenants.into(), m.id.as_str().into(), Param::Int(ctx.p.now_ms())];
         execute_on(ctx, shard, FENCE_SCANS, &params).await?;
     }
     Ok(())
 }
 
-/// This isolate's cached gates of the agency's tenants go (the others' expire).
-async fn forget<P: Platform>(ctx: &Ctx<'_, P>, m: &Move) -> ApiResult<()> {
-    let tenants: Vec<String> = serde_json::from_str(&tenants(ctx, m).await?).unwrap_or_default();
-    for t in &tenants {
-        ctx.tenant_changed(t);
+/// This isolate's cached gates of the moving tenants (a JSON list) go; the others' expire.
+fn forget<P: Platform>(ctx: &Ctx<'_, P>, tenants: &str) {
+    for t in serde_json::from_str::<Vec<String>>(tenants).unwrap_or_default() {
+        ctx.tenant_changed(&t);
     }
-    Ok(())
 }
 
 /// `GET /api/admin/shard-moves[?agency_id=&cursor=&limit=]`: in id order.
@@ -360,7 +358,7 @@ pub async fn cancel<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
     // A verification that failed earlier is not why this move ends.
     let m = Move { error: None, ..m };
     let actor = audit::actor(req, Some(who));
-    let result = unfence(ctx, &m, &m.phase, lease, &actor).await;
+    let result = async { unfence(ctx, &m, &m.phase, lease, &actor, &tenants(ctx, &m).await?).await }.await;
     release(ctx, &m.id, lease).await;
     result?;
     Ok(Response::json(200, &load(ctx, id).await?.json()))
@@ -407,7 +405,14 @@ async fn repoint<P: Platform>(
 
 /// The directory rows back where they were, and the move to `cancelling` (its copies on the new
 /// shard are deleted by the steps that follow).
-async fn unfence<P: Platform>(ctx: &Ctx<'_, P>, m: &Move, was: &str, lease: i64, actor: &Actor) -> ApiResult<()> {
+async fn unfence<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    m: &Move,
+    was: &str,
+    lease: i64,
+    actor: &Actor,
+    tenants: &str,
+) -> ApiResult<()> {
     let mut next = m.clone();
     next.phase = "cancelling".into();
     next.table_at = 0;
@@ -421,7 +426,8 @@ async fn unfence<P: Platform>(ctx: &Ctx<'_, P>, m: &Move, was: &str, lease: i64,
     }
     // The old shard's scans take the agency's rows up again at once: they are its rows.
     execute_on(ctx, m.from_shard, UNFENCE_SCANS, &[m.id.as_str().into()]).await?;
-    forget(ctx, &next).await
+    forget(ctx, tenants);
+    Ok(())
 }
 
 /// Gives the lease back. A release that fails only makes the next step wait out `LEASE_MS`.
@@ -501,11 +507,11 @@ async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut m: Move, lease: i64) -> ApiResul
                 }
                 // The new shard's scans take the rows up; the old rows wait for the cleaning.
                 execute_on(ctx, m.to_shard, UNFENCE_SCANS, &[m.id.as_str().into()]).await?;
-                forget(ctx, &m).await?;
+                forget(ctx, &tenants);
                 return Ok(m);
             }
             "failing" => {
-                unfence(ctx, &m, &before.phase, lease, &Actor::system()).await?;
+                unfence(ctx, &m, &before.phase, lease, &Actor::system(), &tenants).await?;
                 return load(ctx, &m.id).await;
             }
             _ => {}
@@ -574,7 +580,7 @@ fn end_audit(m: &Move, now: i64) -> ApiResult<Stmt> {
 async fn unit<P: Platform>(ctx: &Ctx<'_, P>, m: &mut Move, tenants: &str) -> ApiResult<()> {
     match m.phase.as_str() {
         "settling" => {
-            fence_scans(ctx, m).await?;
+            fence_scans(ctx, m, tenants).await?;
             m.phase = "clearing".into();
             m.table_at = 0;
         }
