@@ -354,6 +354,28 @@ if (process.env.BENCH_ONLY === "move") {
   process.exit(0);
 }
 
+// BENCH_ONLY=pair: only a before/after pair on the small dataset, for one change measured quickly.
+// "Before" is this build with the vars in BENCH_PAIR_VARS (JSON) added, or the build that
+// BENCH_BEFORE_CONFIG names; BENCH_SCENARIOS picks from allowed,denied,read,write.
+if (process.env.BENCH_ONLY === "pair") {
+  const picks = (process.env.BENCH_SCENARIOS || "allowed,denied,read,write").split(",");
+  const extra = JSON.parse(process.env.BENCH_PAIR_VARS || "{}");
+  const after = await startGatehouse({ vars: { DEBUG_HEADERS: "false" } });
+  const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, vars: { DEBUG_HEADERS: "false", ...extra } });
+  try {
+    const asc = scenarios(after, await prepare(after));
+    const bsc = scenarios(before, await prepare(before));
+    const out = { before: process.env.BENCH_BEFORE_CONFIG || extra };
+    for (const k of picks) out[asc[k].name] = pair(after, before, asc[k], bsc[k]);
+    console.log(JSON.stringify(out, null, 2));
+  } finally {
+    await after.stop();
+    await before.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
 // ---- run ---------------------------------------------------------------------------------
 const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
 const started = Date.now();

@@ -70,7 +70,8 @@ async function drive(port, n, path, headers, expect) {
 
 // The secrets a test run uses (a fresh checkout has no .dev.vars), and wrangler at `warn`, as the
 // benchmark runs it: at `log` its per-request line costs the isolate too.
-const w = await startWorker({ vars: testSecrets(), logLevel: "warn" });
+// PROFILE_VARS (JSON) adds configuration, e.g. '{"LOG_LEVEL":"warn"}' to leave the request log out.
+const w = await startWorker({ vars: { ...testSecrets(), ...JSON.parse(process.env.PROFILE_VARS || "{}") }, logLevel: "warn" });
 try {
   const platform = await w.login("admin@gatehouse.test");
   const acme = await w.login("admin@acme.test");
@@ -145,6 +146,24 @@ try {
   for (const [k, us] of [...self].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
     const [name, where] = k.split("\t");
     console.log(`${(us / total).toFixed(2).padStart(8)}  ${name.slice(0, 90)}  ${where}`);
+  }
+  // PROFILE_INCLUSIVE=1: total time (self plus callees) by function, each counted once per stack.
+  if (process.env.PROFILE_INCLUSIVE) {
+    const parentOf = new Map();
+    for (const n of profile.nodes) for (const c of n.children || []) parentOf.set(c, n.id);
+    const incl = new Map();
+    for (let i = 0; i < profile.samples.length; i++) {
+      const dt = profile.timeDeltas[i + 1] ?? 0;
+      const seen = new Set();
+      for (let id = profile.samples[i]; id !== undefined; id = parentOf.get(id)) {
+        const f = byId.get(id).callFrame;
+        const name = f.functionName || `(anonymous ${f.lineNumber + 1}:${f.columnNumber + 1})`;
+        if (name === "(idle)" || name === "(root)") break;
+        if (!seen.has(name)) { seen.add(name); incl.set(name, (incl.get(name) || 0) + dt); }
+      }
+    }
+    console.log("\ninclusive time, top 60 (µs per request):");
+    for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${(us / total).toFixed(2).padStart(8)}  ${k.slice(0, 110)}`);
   }
   for (const n of profile.nodes) {
     const f = n.callFrame;

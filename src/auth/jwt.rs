@@ -1,6 +1,9 @@
 //! Access tokens: HS256 JWTs from jwt-compact, with every check jwt-compact leaves to us
 //! (`typ`, `crit`, `iss`, `aud`, `exp == now`, `iat` in the future, `nbf`) done here.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
@@ -10,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const LEEWAY_SECS: i64 = 30;
 const TOKEN_TYPE: &str = "JWT";
 const MAX_TOKEN_LEN: usize = 4096;
+/// How many verified tokens a `TokenKeys` remembers; when full, it forgets them all.
+const MAX_VERIFIED: usize = 1024;
 
 /// The typed custom claims of an access token. Unknown claims are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +89,34 @@ pub struct TokenKeys {
     keys: Vec<(String, Hs256Key)>,
     pub issuer: String,
     pub audience: String,
+    /// Tokens these keys have already verified, with the times to check again on each use. What
+    /// else makes a token valid (its signature, header and claims) cannot change, so a token seen
+    /// again skips the HMAC and both JSON decodes. Whether its session still has access is
+    /// checked against D1 on every request, by the caller.
+    verified: RefCell<HashMap<String, Verified>>,
+}
+
+/// A token that passed every check but the clock's, as of when it was first seen.
+struct Verified {
+    claims: AccessClaims,
+    exp: i64,
+    iat: i64,
+    nbf: Option<i64>,
+}
+
+impl Verified {
+    fn at(&self, now: i64) -> Result<AccessClaims, TokenError> {
+        if now >= self.exp {
+            return Err(TokenError::Expired);
+        }
+        if self.iat > now + LEEWAY_SECS {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(self.claims.clone())
+    }
 }
 
 impl TokenKeys {
@@ -92,7 +125,13 @@ impl TokenKeys {
         let keys = std::iter::once((kid.to_string(), Hs256Key::new(secret)))
             .chain(retired.iter().map(|(k, s)| (k.clone(), Hs256Key::new(s))))
             .collect();
-        Self { current_kid: kid.into(), keys, issuer: issuer.into(), audience: audience.into() }
+        Self {
+            current_kid: kid.into(),
+            keys,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            verified: RefCell::new(HashMap::new()),
+        }
     }
 
     pub fn issue(&self, claims: AccessClaims, now: i64, ttl_secs: i64) -> Result<String, TokenError> {
@@ -107,6 +146,21 @@ impl TokenKeys {
     /// Verifies a bearer token at time `now` (seconds). Each failure maps to one reason, all
     /// answered 401 by the caller.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        if let Some(seen) = self.verified.borrow().get(token) {
+            return seen.at(now);
+        }
+        let seen = self.check(token)?;
+        let claims = seen.at(now)?;
+        let mut verified = self.verified.borrow_mut();
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), seen);
+        Ok(claims)
+    }
+
+    /// Every check but the clock's.
+    fn check(&self, token: &str) -> Result<Verified, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -145,17 +199,6 @@ impl TokenKeys {
         let claims = validated.claims();
         let exp = claims.expiration.map(|t| t.timestamp()).ok_or(TokenError::Claims)?;
         let iat = claims.issued_at.map(|t| t.timestamp()).ok_or(TokenError::Claims)?;
-        if now >= exp {
-            return Err(TokenError::Expired);
-        }
-        if iat > now + LEEWAY_SECS {
-            return Err(TokenError::IssuedInFuture);
-        }
-        if let Some(nbf) = claims.not_before {
-            if nbf.timestamp() > now + LEEWAY_SECS {
-                return Err(TokenError::NotYetValid);
-            }
-        }
         let custom = &claims.custom;
         if custom.iss != self.issuer {
             return Err(TokenError::Issuer);
@@ -163,9 +206,8 @@ impl TokenKeys {
         if custom.aud != self.audience {
             return Err(TokenError::Audience);
         }
-        Ok(custom.clone())
-    }
-}
+        Ok(Verified { claims: custom.clone(), exp, iat, nbf: claims.not_before.map(|t| t.timestamp()) })
+    }}
 
 fn ts(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
@@ -454,6 +496,44 @@ mod tests {
         assert_eq!(p["exp"], NOW + 900);
         assert!(keys().verify(&t, NOW + 899).is_ok());
         assert_eq!(keys().verify(&t, NOW + 900), Err(TokenError::Expired));
+    }
+
+    /// A remembered token skips the signature check, never the clock's: the same keys refuse it
+    /// once it expires (and a token not yet valid is not remembered as valid).
+    #[test]
+    fn a_remembered_token_still_dies_at_exp() {
+        let k = keys();
+        let t = k.issue(claims(), NOW, 900).unwrap();
+        assert_eq!(k.verify(&t, NOW + 1).unwrap(), claims());
+        assert_eq!(k.verified.borrow().len(), 1, "verified once, remembered");
+        assert_eq!(k.verify(&t, NOW + 899).unwrap(), claims());
+        assert_eq!(k.verify(&t, NOW + 900), Err(TokenError::Expired));
+        assert_eq!(k.verify(&t, NOW - LEEWAY_SECS - 1), Err(TokenError::IssuedInFuture));
+        let mut p = payload(NOW + 600, NOW);
+        p["nbf"] = (NOW + 100).into();
+        let later = forge(SECRET, hdr(), p);
+        assert_eq!(k.verify(&later, NOW), Err(TokenError::NotYetValid));
+        assert_eq!(k.verify(&later, NOW + 71).unwrap(), claims());
+        assert_eq!(k.verify(&later, NOW), Err(TokenError::NotYetValid), "remembered, and still checked");
+        // Only tokens that passed are remembered: a refused one is checked in full each time.
+        let mut sig = t.clone();
+        sig.pop();
+        sig.push(if t.ends_with('A') { 'B' } else { 'A' });
+        assert!(k.verify(&sig, NOW + 1).is_err());
+        assert!(k.verify(&sig, NOW + 1).is_err());
+        assert_eq!(k.verified.borrow().len(), 2);
+    }
+
+    /// The memory is bounded: when full it starts over, and every token still verifies.
+    #[test]
+    fn the_remembered_tokens_are_bounded() {
+        let k = keys();
+        let tokens: Vec<String> = (0..MAX_VERIFIED + 5).map(|i| k.issue(claims(), NOW + i as i64, 10_000).unwrap()).collect();
+        for t in &tokens {
+            assert!(k.verify(t, NOW + 2000).is_ok());
+            assert!(k.verified.borrow().len() <= MAX_VERIFIED);
+        }
+        assert_eq!(k.verified.borrow().len(), 5);
     }
 
     #[test]

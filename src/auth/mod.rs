@@ -15,6 +15,9 @@ pub mod totp;
 pub mod turnstile;
 pub mod users;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::access::roles::{Principal, Scope};
 use crate::access::{store, Site};
 use crate::platform::config::Config;
@@ -24,8 +27,42 @@ use crate::platform::ports::Platform;
 use crate::platform::Ctx;
 use jwt::TokenKeys;
 
-pub fn token_keys(c: &Config) -> TokenKeys {
-    TokenKeys::new(&c.jwt_key_id, &c.jwt_secret, &c.retired_jwt_secrets, &c.jwt_issuer, &c.jwt_audience)
+/// The token keys of `c`'s configuration: made once per isolate (again only if those settings
+/// change), so the tokens they have verified are remembered from one request to the next.
+pub fn token_keys(c: &Config) -> Rc<TokenKeys> {
+    type Made = (String, Vec<u8>, Vec<(String, Vec<u8>)>, String, String);
+    thread_local! {
+        static KEYS: RefCell<Option<(Made, Rc<TokenKeys>)>> = const { RefCell::new(None) };
+    }
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some(((kid, secret, retired, iss, aud), keys)) = k.as_ref() {
+            if *kid == c.jwt_key_id
+                && *secret == c.jwt_secret
+                && *retired == c.retired_jwt_secrets
+                && *iss == c.jwt_issuer
+                && *aud == c.jwt_audience
+            {
+                return keys.clone();
+            }
+        }
+        let keys = Rc::new(TokenKeys::new(
+            &c.jwt_key_id,
+            &c.jwt_secret,
+            &c.retired_jwt_secrets,
+            &c.jwt_issuer,
+            &c.jwt_audience,
+        ));
+        let made = (
+            c.jwt_key_id.clone(),
+            c.jwt_secret.clone(),
+            c.retired_jwt_secrets.clone(),
+            c.jwt_issuer.clone(),
+            c.jwt_audience.clone(),
+        );
+        *k = Some((made, keys.clone()));
+        keys
+    })
 }
 
 /// Verifies the bearer token and loads the caller's current authority. When the Host names a
@@ -98,4 +135,39 @@ pub(crate) fn own_change<P: Platform>(
         metadata: serde_json::json!({}),
     };
     crate::access::audit::entry_if_changed(ctx, req, who, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::config::tests::test_vars;
+
+    /// One isolate keeps its keys, and with them the tokens they verified; a change to any key
+    /// setting makes new keys, which remember nothing and refuse what only the old secret signed.
+    #[test]
+    fn token_keys_are_kept_until_their_settings_change() {
+        let cfg = Config::from_map(&test_vars()).unwrap();
+        let keys = token_keys(&cfg);
+        assert!(Rc::ptr_eq(&keys, &token_keys(&cfg)));
+        let claims = jwt::AccessClaims {
+            sub: "usr_1".into(),
+            iss: cfg.jwt_issuer.clone(),
+            aud: cfg.jwt_audience.clone(),
+            tenant: "cli_1".into(),
+            role: "client_user".into(),
+            permissions: vec![],
+            jti: "j1".into(),
+            site: None,
+            ver: 0,
+        };
+        let token = keys.issue(claims.clone(), 1_800_000_000, 900).unwrap();
+        assert_eq!(keys.verify(&token, 1_800_000_001).unwrap(), claims);
+        let mut vars = test_vars();
+        vars.insert("JWT_SECRET", "another-jwt-secret-0123456789abcdef0123456789".into());
+        let rotated = Config::from_map(&vars).unwrap();
+        let new_keys = token_keys(&rotated);
+        assert!(!Rc::ptr_eq(&keys, &new_keys));
+        assert_eq!(new_keys.verify(&token, 1_800_000_001), Err(jwt::TokenError::Signature));
+        assert!(!Rc::ptr_eq(&new_keys, &token_keys(&cfg)), "back to the first settings: made again");
+    }
 }

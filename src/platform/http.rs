@@ -116,6 +116,11 @@ impl Response {
         Self::new(status).with_header("content-type", "application/json; charset=utf-8").with_body(body)
     }
 
+    /// A JSON body already serialized (by SQLite, for a page built in SQL).
+    pub fn json_text(status: u16, body: String) -> Self {
+        Self::new(status).with_header("content-type", "application/json; charset=utf-8").with_body(body.into_bytes())
+    }
+
     pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         Self::new(status).with_header("content-type", content_type).with_body(body.into())
     }

@@ -85,6 +85,17 @@ pub trait Database {
         decode_all(self.query(sql, params).await?)
     }
 
+    /// The one column of a statement's first row, as text (`None`: no row, or NULL). For a
+    /// statement that builds its answer as JSON in SQL: the edge hands that text over as D1 gave
+    /// it, with no rows to decode and nothing to serialize again.
+    async fn query_text(&self, sql: &str, params: &[Param]) -> Result<Option<String>, StoreError> {
+        Ok(self.query(sql, params).await?.into_iter().next().and_then(|row| match row.into_iter().next() {
+            Some((_, Value::String(s))) => Some(s),
+            Some((_, Value::Null)) | None => None,
+            Some((_, other)) => Some(other.to_string()),
+        }))
+    }
+
     /// The first row of `query_as`, if any.
     async fn query_first<T: serde::de::DeserializeOwned>(
         &self,

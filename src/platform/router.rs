@@ -424,6 +424,13 @@ impl<D: Database> Database for Router<D> {
         }
     }
 
+    async fn query_text(&self, sql: &str, params: &[Param]) -> Result<Option<String>, StoreError> {
+        match target!(self, sql, params) {
+            Target::One(d) => d.query_text(sql, params).await,
+            Target::Each => Err(StoreError::Unavailable("a statement answered as text names its tenant".into())),
+        }
+    }
+
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         match self.execute_routed(sql, params).await {
             // A row written alone for a moving tenant that the relay carries is held in the

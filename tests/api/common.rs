@@ -312,6 +312,12 @@ impl Database for TestPlatform {
         self.db.query(sql, params).await
     }
 
+    async fn query_text(&self, sql: &str, params: &[Param]) -> Result<Option<String>, StoreError> {
+        self.queries.set(self.queries.get() + 1);
+        crate::planes::check(&[(sql, params)]);
+        self.db.query_text(sql, params).await
+    }
+
     async fn execute(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         self.queries.set(self.queries.get() + 1);
         crate::planes::check(&[(sql, params)]);

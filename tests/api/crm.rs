@@ -485,3 +485,78 @@ fn a_members_contact_page_with_tags_costs_two_queries_and_staff_pay_one_more() {
     // The home client never stands in for another: Globex is still a 404 for Acme's admin.
     assert_eq!(t.req(Method::Get, &format!("/api/clients/{GLOBEX}/contacts"), Some(&admin), None).status, 404);
 }
+
+/// A contacts page is built as JSON by SQLite, a contact alone by serde: the two must agree on
+/// every field of every item, for awkward text, missing fields and tags, and the page's cursor must
+/// walk the list exactly once.
+#[test]
+fn a_contacts_page_shows_each_contact_exactly_as_it_reads_alone() {
+    let t = TestApp::new();
+    let admin = t.login("admin@acme.test");
+    let base = format!("/api/clients/{ACME}/contacts");
+    let awkward = [
+        json!({"name": "Zoë \"Quotes\" O'Brien", "email": "zoe@example.com", "message": "back\\slash\nnew line\ttab"}),
+        json!({"name": "名前 🚀 </script>", "phone": "+81 3 1234 5678"}),
+        json!({"name": "Plain"}),
+    ];
+    let mut ids = Vec::new();
+    for body in awkward {
+        let r = post(&t, &admin, &base, body.clone());
+        assert_eq!(r.status, 201, "{body}: {}", body_str(&r));
+        ids.push(json_of(&r)["id"].as_str().unwrap().to_string());
+    }
+    for name in ["b-tag", "A-tag"] {
+        let tag = json_of(&post(&t, &admin, &format!("/api/clients/{ACME}/tags"), json!({"name": name})))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = t.req(Method::Put, &format!("{base}/{}/tags/{tag}", ids[0]), Some(&admin), None);
+        assert_eq!(r.status, 204);
+    }
+
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = t.req(Method::Get, &format!("{base}?limit=2&cursor={cursor}"), Some(&admin), None);
+        assert_eq!(r.status, 200, "{}", body_str(&r));
+        assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+        let page = json_of(&r);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        for item in items {
+            let id = item["id"].as_str().unwrap();
+            let alone = json_of(&t.req(Method::Get, &format!("{base}/{id}"), Some(&admin), None));
+            assert_eq!(item, &alone, "the page's item and the contact alone differ");
+            seen.push(id.to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                assert_eq!(items.len(), 2, "a cursor only after a full page");
+                assert_eq!(next, items[1]["id"].as_str().unwrap());
+                cursor = next.to_string();
+            }
+            None => {
+                assert!(page["next_cursor"].is_null());
+                break;
+            }
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in id order, each once");
+    for id in &ids {
+        assert!(seen.contains(id), "{id} missing from the pages");
+    }
+    let tagged = json_of(&t.req(Method::Get, &format!("{base}/{}", ids[0]), Some(&admin), None));
+    assert_eq!(tagged["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect::<Vec<_>>(), ["A-tag", "b-tag"]);
+    assert_eq!(tagged["message"], "back\\slash\nnew line\ttab");
+
+    // Past the end, and a filter that matches nothing: an empty page, no cursor.
+    let last = seen.last().unwrap();
+    for path in [format!("{base}?cursor={last}"), format!("{base}?q=nobody-by-this-name")] {
+        let r = t.req(Method::Get, &path, Some(&admin), None);
+        assert_eq!(r.status, 200);
+        assert_eq!(json_of(&r), json!({"items": [], "next_cursor": null}));
+    }
+}
