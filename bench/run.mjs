@@ -376,6 +376,30 @@ if (process.env.BENCH_ONLY === "pair") {
   process.exit(0);
 }
 
+// BENCH_ONLY=peer: only the small dataset's rows against the empty Worker and the TS peer
+// (BENCH_SCENARIOS from allowed,denied,read; BENCH_GH_VARS, JSON, configures Gatehouse), for a
+// quick look between full runs.
+if (process.env.BENCH_ONLY === "peer") {
+  const picks = (process.env.BENCH_SCENARIOS || "allowed,denied,read").split(",");
+  const e = await startEmpty();
+  const p = await startPeer();
+  const g = await startGatehouse({ vars: { DEBUG_HEADERS: "false", ...JSON.parse(process.env.BENCH_GH_VARS || "{}") } });
+  try {
+    const sc = scenarios(g, await prepare(g));
+    const psc = peerScenarios();
+    for (const k of picks) {
+      const r = compare(g, e, sc[k], { peer: { target: p, scenario: psc[k] } });
+      console.log(`${sc[k].name}: ${r.gatehouse.rps.toFixed(0)} req/s, ${r.rps_ratio_vs_peer.toFixed(2)}x the peer (${r.peer.rps.toFixed(0)}), ${r.rps_ratio.toFixed(2)}x empty; extra CPU ${r.extra_cpu_us.toFixed(0)} µs, peer's ${r.peer_extra_cpu_us.toFixed(0)}`);
+    }
+  } finally {
+    await g.stop();
+    await p.stop();
+    await e.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
 // ---- run ---------------------------------------------------------------------------------
 const results = { date: new Date().toISOString(), machine: { cpus: (await import("node:os")).cpus().length }, config: { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, scale_clients: SCALE_CLIENTS } };
 const started = Date.now();
