@@ -105,6 +105,8 @@ function peerScenarios() {
 // One set of secrets for every Gatehouse process in the run (restarts keep the same state), so the
 // benchmark needs no .dev.vars.
 const SECRETS = testSecrets();
+/** What the TS peer does not do: no request log line (LOG_LEVEL below info), no per-client rates. */
+const LEAN = { LOG_LEVEL: "warn", API_RATE_LIMITS: "false" };
 async function startGatehouse(opts = {}) {
   const t0 = performance.now();
   // "warn", as every baseline runs: at "log" wrangler logs each request, which costs workerd about
@@ -439,6 +441,20 @@ try {
   results.small[sc.write.name] = compare(gh, empty, sc.write);
   results.small.login = compare(gh, empty, sc.login, { conns: 2 });
   results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
+  // The peer's job: the same API requests with what the peer does not do switched off (the
+  // request's log line and the per-client rate limit), on its own copy of the dataset. Under
+  // `wrangler dev` both are costly in a way production is not: each log line goes through
+  // wrangler's Node process, and each rate-limit check is a call into a separate local Worker.
+  // The pair says what the two cost, round by round against the Worker as deployed.
+  const lean = await startGatehouse({ vars: { DEBUG_HEADERS: "false", ...LEAN } });
+  try {
+    const lsc = scenarios(lean, await prepare(lean));
+    results.small["api-read, the peer's job"] = compare(lean, empty, { ...lsc.read, name: "api-read, the peer's job" }, { peer: { target: peer, scenario: psc.read } });
+    results.small["api-write, the peer's job"] = compare(lean, empty, { ...lsc.write, name: "api-write, the peer's job" });
+    results.extras = { read: pair(gh, lean, sc.read, lsc.read), write: pair(gh, lean, sc.write, lsc.write) };
+  } finally {
+    await lean.stop();
+  }
   // Before/after: the same scenarios on an earlier build, on its own copy of the dataset.
   if (process.env.BENCH_BEFORE_CONFIG) {
     // A build from before the data shards binds DB alone, and its dataset is seeded into that one
@@ -511,7 +527,7 @@ const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2
 ${rows.join("\n")}
 
 - Against the smallest workers-rs Worker (\`bench/rust-empty\`, same worker version and profile) on the same workerd: ${["static", "widget-allowed", "widget-denied"].map((k) => `${k} ${f(results.small[k].rps_ratio_vs_rust_empty)}× its req/s, ${f(results.small[k].extra_cpu_us_vs_rust_empty, 0)} µs extra CPU (it pays ${f(results.small[k].rust_empty.cpu_us_per_req - results.small[k].empty.cpu_us_per_req, 0)} µs over the empty JS Worker itself)`).join("; ")}.
-- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
+${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`API_RATE_LIMITS=false\`, so it does what the peer does (verify the JWT, check membership and client, list 50 contacts) and no more. As deployed, each API request also writes a log line (under \`wrangler dev\` it goes through wrangler's Node process) and asks the Rate Limiting binding (a call into a separate local Worker under \`wrangler dev\`). Those two cost, in a pair in this run (deployed ÷ the peer's job): api-read ${f(results.extras.read.rps_ratio)}× req/s and ${f(-results.extras.read.cpu_saved_us, 0)} µs of CPU per request; api-write ${f(results.extras.write.rps_ratio)}× req/s and ${f(-results.extras.write.cpu_saved_us, 0)} µs.\n` : ""}- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
 - Gate D1 queries: cold cache ${results.gate_queries.cold}, warm ${results.gate_queries.warm}. Query plan at ${SCALE_CLIENTS} tenants: ${results.scale_dataset.plan.join("; ")}.
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).

@@ -20,7 +20,8 @@ type Rules = HashMap<Cow<'static, str>, u8>;
 
 fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
-    RULES.get_or_init(|| parse(include_str!("../../data/public_suffix_list.dat")))
+    // The list's rules, one a line, without its comments (`build.rs`).
+    RULES.get_or_init(|| parse(include_str!(concat!(env!("OUT_DIR"), "/public_suffix_rules.txt"))))
 }
 
 fn parse(list: &'static str) -> Rules {
