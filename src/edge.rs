@@ -7,8 +7,8 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, event, web_sys, Context, Env, Fetch, Headers, HttpMetadata, MessageBatch, MessageExt,
-    Range, RequestInit, ScheduleContext, ScheduledEvent,
+    console_error, event, web_sys, Context, Env, Fetch, Headers, HttpMetadata, MessageBatch, MessageExt, Range,
+    RequestInit, ScheduleContext, ScheduledEvent,
 };
 
 use crate::api::{App, State};

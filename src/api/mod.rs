@@ -102,7 +102,10 @@ impl<'a, P: Platform> App<'a, P> {
             resp.set_header("cache-control", "no-store");
         }
         resp.set_header("x-request-id", request_id.as_str());
-        let error_code = (resp.status >= 400).then(|| error_code_of(&resp)).flatten();
+        let error_code = match resp.error_code {
+            Some(code) => Some(code.to_string()),
+            None => (resp.status >= 400).then(|| error_code_of(&resp)).flatten(),
+        };
         if resp.status >= 500 {
             // The body stays generic, but names the request so support can find its log line.
             let body = serde_json::json!({"error": {"code": error_code.as_deref().unwrap_or("internal_error"),

@@ -207,7 +207,8 @@ impl TokenKeys {
             return Err(TokenError::Audience);
         }
         Ok(Verified { claims: custom.clone(), exp, iat, nbf: claims.not_before.map(|t| t.timestamp()) })
-    }}
+    }
+}
 
 fn ts(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
@@ -528,7 +529,8 @@ mod tests {
     #[test]
     fn the_remembered_tokens_are_bounded() {
         let k = keys();
-        let tokens: Vec<String> = (0..MAX_VERIFIED + 5).map(|i| k.issue(claims(), NOW + i as i64, 10_000).unwrap()).collect();
+        let tokens: Vec<String> =
+            (0..MAX_VERIFIED + 5).map(|i| k.issue(claims(), NOW + i as i64, 10_000).unwrap()).collect();
         for t in &tokens {
             assert!(k.verify(t, NOW + 2000).is_ok());
             assert!(k.verified.borrow().len() <= MAX_VERIFIED);

@@ -156,6 +156,13 @@ pub fn parse_origin_header(raw: &str) -> Result<Origin, OriginError> {
     if raw == "null" {
         return Err(OriginError::Null);
     }
+    match plain_origin(raw) {
+        Some(origin) => Ok(origin),
+        None => parse_with_url(raw),
+    }
+}
+
+fn parse_with_url(raw: &str) -> Result<Origin, OriginError> {
     let url = Url::parse(raw).map_err(|_| OriginError::Unparseable)?;
     let scheme = match url.scheme() {
         "http" => Scheme::Http,
@@ -194,6 +201,28 @@ pub fn parse_origin_header(raw: &str) -> Result<Origin, OriginError> {
         return Err(OriginError::NotCanonical { expected: canonical.to_owned() });
     }
     Ok(Origin { scheme, host: host.to_owned(), port: url.port() })
+}
+
+/// The common case without the URL parser: `http[s]://` and a lowercase ASCII DNS name, no port.
+/// It answers only for headers the full parse accepts unchanged, and with the same `Origin`
+/// (`tests::the_plain_path_agrees_with_the_parser`); anything else is left to the parser.
+fn plain_origin(raw: &str) -> Option<Origin> {
+    let (scheme, host) = if let Some(host) = raw.strip_prefix("https://") {
+        (Scheme::Https, host)
+    } else {
+        (Scheme::Http, raw.strip_prefix("http://")?)
+    };
+    let plain = |label: &str| {
+        (1..=MAX_LABEL_LEN).contains(&label.len())
+            && !label.starts_with("xn--")
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    // A last label starting with a letter is never read as an IPv4 number (`1`, `0x7f`).
+    let last = host.rsplit('.').next()?;
+    let ok = host.len() <= MAX_HOST_LEN
+        && last.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+        && host.split('.').all(plain);
+    ok.then(|| Origin { scheme, host: host.to_owned(), port: None })
 }
 
 /// One origin a client registered: a domain pattern under one scheme and port.
@@ -386,6 +415,68 @@ mod tests {
             panic!("must parse");
         };
         assert_eq!((origin.scheme(), origin.host(), origin.port()), (Scheme::Http, "example.org", Some(8080)));
+    }
+
+    /// Every header the plain path answers, the URL parser answers the same way. Hosts are built
+    /// from the characters that could fool it: digits and hex (IPv4 forms), `xn--`, uppercase,
+    /// dots, hyphens, a port, percent-encoding and non-ASCII.
+    #[test]
+    fn the_plain_path_agrees_with_the_parser() {
+        const PARTS: [&str; 24] = [
+            "a",
+            "z",
+            "0",
+            "9",
+            "x",
+            "0x",
+            "7f",
+            "xn--",
+            "xn--bcher-kva",
+            "-",
+            ".",
+            "..",
+            "A",
+            "é",
+            "%41",
+            ":",
+            ":443",
+            ":80",
+            ":8080",
+            "/",
+            "@",
+            "1",
+            "255",
+            "localhost",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut plain, mut total) = (0, 0);
+        for _ in 0..200_000 {
+            let scheme =
+                ["https://", "http://", "HTTPS://", "https:/", "ftp://", "https://www."][(next() % 6) as usize];
+            let mut raw = scheme.to_string();
+            for _ in 0..1 + next() % 6 {
+                raw.push_str(PARTS[(next() % PARTS.len() as u64) as usize]);
+            }
+            total += 1;
+            if let Some(fast) = plain_origin(&raw) {
+                plain += 1;
+                assert_eq!(parse_with_url(&raw), Ok(fast), "{raw}");
+            }
+        }
+        for raw in
+            ["https://a", "http://1.2.3.a", "https://-a-.b", "https://a.0x7f", "https://1.2.3.4", "https://a.b.c"]
+        {
+            if let Some(fast) = plain_origin(raw) {
+                assert_eq!(parse_with_url(raw), Ok(fast), "{raw}");
+            }
+        }
+        assert!(plain > 3_000 && plain < total, "{plain} of {total} took the plain path");
     }
 
     #[test]

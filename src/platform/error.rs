@@ -153,6 +153,7 @@ impl ApiError {
             body["error"]["limit"] = (*limit).into();
         }
         let mut resp = Response::json(self.status(), &body);
+        resp.error_code = Some(self.code());
         if let Self::TooMany(_, _, Some(secs)) = &self {
             resp.set_header("retry-after", secs.to_string());
         }

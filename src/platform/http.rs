@@ -96,6 +96,9 @@ pub struct Response {
     /// The body is this stored object (or a range of it), streamed by the platform from the
     /// bucket to the client without passing through the Worker's memory.
     pub object: Option<StoredBody>,
+    /// The error code of an `ApiError`'s response, so the log line need not read it back out of
+    /// the body.
+    pub error_code: Option<&'static str>,
 }
 
 /// A stored object as a response body: its key, and the byte range wanted (all of it if none).
@@ -107,7 +110,7 @@ pub struct StoredBody {
 
 impl Response {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), object: None }
+        Self { status, headers: Vec::new(), body: Vec::new(), object: None, error_code: None }
     }
 
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {

@@ -549,7 +549,10 @@ fn a_contacts_page_shows_each_contact_exactly_as_it_reads_alone() {
         assert!(seen.contains(id), "{id} missing from the pages");
     }
     let tagged = json_of(&t.req(Method::Get, &format!("{base}/{}", ids[0]), Some(&admin), None));
-    assert_eq!(tagged["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect::<Vec<_>>(), ["A-tag", "b-tag"]);
+    assert_eq!(
+        tagged["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["A-tag", "b-tag"]
+    );
     assert_eq!(tagged["message"], "back\\slash\nnew line\ttab");
 
     // Past the end, and a filter that matches nothing: an empty page, no cursor.
