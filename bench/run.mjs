@@ -112,7 +112,8 @@ async function startGatehouse(opts = {}) {
   // "warn", as every baseline runs: at "log" wrangler logs each request, which costs workerd about
   // 230 µs of CPU per request on this machine and would be billed to Gatehouse alone.
   // Per-client API rates on, as deployed; the benchmark's client is on the enterprise plan.
-  const w = await startWorker({ logLevel: "warn", ...opts, vars: { ...SECRETS, API_RATE_LIMITS: "true", ...(opts.vars || {}) } });
+  // No `--test-scheduled`: the baselines run without the middleware wrangler serves it through.
+  const w = await startWorker({ logLevel: "warn", testScheduled: false, ...opts, vars: { ...SECRETS, API_RATE_LIMITS: "true", ...(opts.vars || {}) } });
   w.coldMs = performance.now() - t0;
   return w;
 }
@@ -358,12 +359,13 @@ if (process.env.BENCH_ONLY === "move") {
 
 // BENCH_ONLY=pair: only a before/after pair on the small dataset, for one change measured quickly.
 // "Before" is this build with the vars in BENCH_PAIR_VARS (JSON) added, or the build that
-// BENCH_BEFORE_CONFIG names; BENCH_SCENARIOS picks from allowed,denied,read,write.
+// BENCH_BEFORE_CONFIG names (BENCH_PAIR_OPTS, JSON, adds harness options to it); BENCH_SCENARIOS
+// picks from allowed,denied,read,write.
 if (process.env.BENCH_ONLY === "pair") {
   const picks = (process.env.BENCH_SCENARIOS || "allowed,denied,read,write").split(",");
   const extra = JSON.parse(process.env.BENCH_PAIR_VARS || "{}");
   const after = await startGatehouse({ vars: { DEBUG_HEADERS: "false" } });
-  const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, vars: { DEBUG_HEADERS: "false", ...extra } });
+  const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, ...JSON.parse(process.env.BENCH_PAIR_OPTS || "{}"), vars: { DEBUG_HEADERS: "false", ...extra } });
   try {
     const asc = scenarios(after, await prepare(after));
     const bsc = scenarios(before, await prepare(before));

@@ -105,9 +105,10 @@ function parseCredentials(text) {
  * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
  * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded; `config`
  * names another wrangler.toml (another build of the Worker) to run on that state; `logLevel` is
- * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging).
+ * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging);
+ * `testScheduled: false` leaves out `/__scheduled` and the middleware wrangler serves it through.
  */
-export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log", shards = SHARDS } = {}) {
+export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log", shards = SHARDS, testScheduled = true } = {}) {
   const configArgs = () => (shardConfig(shards) ? ["--config", shardConfig(shards)] : []);
   const bindings = bindingsFor(shards);
   const fresh = !persist;
@@ -122,8 +123,10 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", API_RATE_LIMITS: "false", ...vars };
   const args = [
     "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
-    "--persist-to", dir, "--test-scheduled", "--show-interactive-dev-session=false", "--log-level", logLevel,
+    "--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", logLevel,
   ];
+  // `/__scheduled` for the tests; wrangler serves it through a middleware that wraps every request.
+  if (testScheduled) args.push("--test-scheduled");
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
   if (config || shardConfig(shards)) args.push("--config", config || shardConfig(shards));
