@@ -440,35 +440,41 @@ try {
   results.small = {};
   results.small.static = compare(gh, empty, sc.static, { rust: rustEmpty });
   for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] } });
-  results.small[sc.write.name] = compare(gh, empty, sc.write);
-  results.small.login = compare(gh, empty, sc.login, { conns: 2 });
-  results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   // The peer's job: the same API requests with what the peer does not do switched off (the
   // request's log line and the per-client rate limit), on its own copy of the dataset. Under
   // `wrangler dev` both are costly in a way production is not: each log line goes through
   // wrangler's Node process, and each rate-limit check is a call into a separate local Worker.
-  // The pair says what the two cost, round by round against the Worker as deployed.
+  // The pairs say what the two cost, round by round against the Worker as deployed; they run
+  // before either Worker has taken a write round, so both datasets are alike.
   const lean = await startGatehouse({ vars: { DEBUG_HEADERS: "false", ...LEAN } });
   try {
     const lsc = scenarios(lean, await prepare(lean));
     results.small["api-read, the peer's job"] = compare(lean, empty, { ...lsc.read, name: "api-read, the peer's job" }, { peer: { target: peer, scenario: psc.read } });
-    results.small["api-write, the peer's job"] = compare(lean, empty, { ...lsc.write, name: "api-write, the peer's job" });
     results.extras = { read: pair(gh, lean, sc.read, lsc.read), write: pair(gh, lean, sc.write, lsc.write) };
+    results.small[sc.write.name] = compare(gh, empty, sc.write);
+    results.small["api-write, the peer's job"] = compare(lean, empty, { ...lsc.write, name: "api-write, the peer's job" });
   } finally {
     await lean.stop();
   }
+  results.small.login = compare(gh, empty, sc.login, { conns: 2 });
+  results.small.login.cpu_ms_per_login = results.small.login.gatehouse.cpu_us_per_req / 1000;
   // Before/after: the same scenarios on an earlier build, on its own copy of the dataset.
   if (process.env.BENCH_BEFORE_CONFIG) {
     // A build from before the data shards binds DB alone, and its dataset is seeded into that one
     // database; a later one binds the shards its wrangler.toml names, as this build does.
     const sharded = readFileSync(process.env.BENCH_BEFORE_CONFIG, "utf8").includes('binding = "SHARD_0"');
+    // This build on a fresh copy of the dataset too (gh has taken write rounds by now), so both
+    // sides start alike and take their writes round by round.
     const before = await startGatehouse({ config: process.env.BENCH_BEFORE_CONFIG, shards: sharded ? gh.shards : 0, vars: { DEBUG_HEADERS: "false" } });
+    const after = await startGatehouse({ vars: { DEBUG_HEADERS: "false" } });
     try {
       const bsc = scenarios(before, await prepare(before));
+      const asc = scenarios(after, await prepare(after));
       results.before_after = { rev: process.env.BENCH_BEFORE_REV };
-      for (const k of ["allowed", "denied", "read", "write"]) results.before_after[sc[k].name] = pair(gh, before, sc[k], bsc[k]);
+      for (const k of ["allowed", "denied", "read", "write"]) results.before_after[sc[k].name] = pair(after, before, asc[k], bsc[k]);
     } finally {
       await before.stop();
+      await after.stop();
     }
   }
   await gh.stop({ keep: true });
@@ -482,6 +488,8 @@ try {
   const seeded = seedScale(gh.dir, SCALE_CLIENTS, gh.shards);
   results.scale_dataset = seeded;
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
+  // Access tokens live 15 minutes, shorter than the run: a fresh one for each later phase.
+  Object.assign(sc, scenarios(gh, { ...ctx, token: await gh.login("admin@acme.test") }));
   results.scale = { "widget-allowed": compare(gh, empty, sc.allowed), "api-read": compare(gh, empty, sc.read) };
   await gh.stop({ keep: true });
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false", GATE_CACHE_TTL_MS: "0" } });
@@ -497,6 +505,8 @@ try {
     await one.stop({ keep: true });
     seedScale(one.dir, SCALE_CLIENTS, 1);
     one = await startGatehouse({ shards: 1, persist: one.dir, vars: { DEBUG_HEADERS: "false" } });
+    Object.assign(osc, scenarios(one, { clientId: osc.read.path.split("/")[3], token: await one.login("admin@acme.test") }));
+    Object.assign(sc, scenarios(gh, { ...ctx, token: await gh.login("admin@acme.test") }));
     results.scale_shards = { shards: gh.shards, vs: 1 };
     for (const k of ["allowed", "read", "write"]) results.scale_shards[sc[k].name] = pair(gh, one, sc[k], osc[k]);
   } finally {
@@ -534,7 +544,7 @@ ${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
 - Size: wasm ${f(s.wasm.raw / 1024, 0)} KB raw, ${f(s.wasm.gzip / 1024, 0)} KB gzipped${s.wasm_before_wasm_opt ? ` (before wasm-opt: ${f(s.wasm_before_wasm_opt.raw / 1024, 0)} KB raw, ${f(s.wasm_before_wasm_opt.gzip / 1024, 0)} KB gzipped)` : ""}; JS glue ${f(s.glue.raw / 1024, 1)} KB raw, ${f(s.glue.gzip / 1024, 1)} KB gzipped; widget ${f(s.widget.raw / 1024, 1)} KB raw, ${f(s.widget.gzip / 1024, 2)} KB gzipped.
-${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (same dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}${results.scale_shards ? `- ${SCALE_CLIENTS / 1000}k tenants on ${results.scale_shards.shards} data shards against 1 (same dataset, alternating rounds; ${results.scale_shards.shards} ÷ 1): ${["widget-allowed", "api-read", "api-write"].map((k) => { const r = results.scale_shards[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), CPU per request ${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)} µs`; }).join("; ")}.\n` : ""}${results.move ? `- Moving the demo agency between shards (${results.move.rows.toLocaleString("en")} rows, ${MOVE_ROWS.toLocaleString("en")} of them added contacts; ${results.move.note}): copy ${f(results.move.copy_rows_per_s, 0)} rows/s, verification ${f(results.move.verify_rows_per_s, 0)} rows/s (each read on both shards), writes fenced ${f(results.move.fence_s, 1)} s, old rows deleted in ${f(results.move.clean_s, 1)} s, ${results.move.steps} steps.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
+${results.before_after ? `- Before/after in this run, against \`${results.before_after.rev}\` (each build on its own fresh copy of the dataset, alternating rounds; after ÷ before): ${["widget-allowed", "widget-denied", "api-read", "api-write"].map((k) => { const r = results.before_after[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), ${f(r.cpu_saved_us, 0)} µs less CPU per request (${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)})`; }).join("; ")}.\n` : ""}${results.scale_shards ? `- ${SCALE_CLIENTS / 1000}k tenants on ${results.scale_shards.shards} data shards against 1 (same dataset, alternating rounds; ${results.scale_shards.shards} ÷ 1): ${["widget-allowed", "api-read", "api-write"].map((k) => { const r = results.scale_shards[k]; return `${k} ${f(r.rps_ratio)}× req/s (${f(r.before.rps, 0)} → ${f(r.after.rps, 0)}), CPU per request ${f(r.before.cpu_us_per_req, 0)} → ${f(r.after.cpu_us_per_req, 0)} µs`; }).join("; ")}.\n` : ""}${results.move ? `- Moving the demo agency between shards (${results.move.rows.toLocaleString("en")} rows, ${MOVE_ROWS.toLocaleString("en")} of them added contacts; ${results.move.note}): copy ${f(results.move.copy_rows_per_s, 0)} rows/s, verification ${f(results.move.verify_rows_per_s, 0)} rows/s (each read on both shards), writes fenced ${f(results.move.fence_s, 1)} s, old rows deleted in ${f(results.move.clean_s, 1)} s, ${results.move.steps} steps.\n` : ""}- No 5xx, unexpected status or socket error in any round (the run fails otherwise). Run took ${f(results.duration_s, 0)} s.
 `;
 writeFileSync(join(ROOT, "bench/results/latest.json"), JSON.stringify(results, null, 2) + "\n");
 writeFileSync(join(ROOT, "bench/results/latest.md"), md);
