@@ -187,12 +187,7 @@ fn parse_with_url(raw: &str) -> Result<Origin, OriginError> {
     if host.ends_with('.') {
         return Err(OriginError::TrailingDot);
     }
-    // The URL parser lets `*`, `!`, `=` and friends into a host. No registrable site has them,
-    // and under a wildcard they would match, so only letters, digits, hyphens and dots pass.
-    if host.len() > MAX_HOST_LEN
-        || host.split('.').any(|label| label.is_empty() || label.len() > MAX_LABEL_LEN)
-        || !host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-    {
+    if !dns_name(host) {
         return Err(OriginError::InvalidHost);
     }
     // With userinfo, path, query and fragment ruled out, the serialization is the origin plus `/`.
@@ -212,17 +207,21 @@ fn plain_origin(raw: &str) -> Option<Origin> {
     } else {
         (Scheme::Http, raw.strip_prefix("http://")?)
     };
-    let plain = |label: &str| {
-        (1..=MAX_LABEL_LEN).contains(&label.len())
-            && !label.starts_with("xn--")
-            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
     // A last label starting with a letter is never read as an IPv4 number (`1`, `0x7f`).
     let last = host.rsplit('.').next()?;
-    let ok = host.len() <= MAX_HOST_LEN
+    let ok = dns_name(host)
         && last.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
-        && host.split('.').all(plain);
+        && !host.split('.').any(|label| label.starts_with("xn--"));
     ok.then(|| Origin { scheme, host: host.to_owned(), port: None })
+}
+
+/// A host the gate can match: lowercase letters, digits, hyphens and dots, in labels of 1-63
+/// bytes and 253 in all. The URL parser lets `*`, `!`, `=` and friends into a host; no
+/// registrable site has them, and under a wildcard they would match.
+fn dns_name(host: &str) -> bool {
+    host.len() <= MAX_HOST_LEN
+        && host.split('.').all(|label| (1..=MAX_LABEL_LEN).contains(&label.len()))
+        && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// One origin a client registered: a domain pattern under one scheme and port.
