@@ -115,13 +115,12 @@ impl Response {
 
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
         // Serializing our own types cannot fail; fall back to an empty object rather than panic.
-        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-        Self::new(status).with_header("content-type", "application/json; charset=utf-8").with_body(body)
+        Self::json_text(status, serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()))
     }
 
-    /// A JSON body already serialized (by SQLite, for a page built in SQL).
-    pub fn json_text(status: u16, body: String) -> Self {
-        Self::new(status).with_header("content-type", "application/json; charset=utf-8").with_body(body.into_bytes())
+    /// A JSON body already serialized (by serde, or by SQLite for a page built in SQL).
+    pub fn json_text(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self::text(status, "application/json; charset=utf-8", body)
     }
 
     pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
