@@ -346,9 +346,7 @@ fn bytes_of(v: JsValue) -> Result<Vec<u8>, StoreError> {
 
 impl Database for D1 {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        self.count(1);
-        let json = gh_all(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
-        serde_json::from_slice(&bytes_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
+        self.query_as(sql, params).await
     }
 
     async fn query_as<T: serde::de::DeserializeOwned>(
