@@ -190,7 +190,7 @@ pub async fn insert_widget<P: Platform>(
     let mut stmts = vec![Stmt::new(INSERT_WIDGET, params), lead_event, contact_event];
     stmts.extend(plans::crossing(quota.actor, client.id(), Metric::Contacts, contacts, &id, 1, now)?);
     stmts.extend(plans::crossing(quota.actor, client.id(), Metric::WidgetSubmissionsPerDay, daily, &id, 1, now)?);
-    if ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0 {
+    if ctx.p.batch_changed(&stmts).await? {
         return Ok(Submitted::Created(id));
     }
     if let Some(sub) = submission_id {

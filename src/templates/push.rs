@@ -223,7 +223,7 @@ async fn push_one<P: Platform>(
     if let Some(row) = &plan.branding {
         stmts.push(set_branding(row, &to, &who.user_id));
     }
-    let advanced = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0;
+    let advanced = ctx.p.batch_changed(&stmts).await?;
     // `None`: the additions are held and the scheduled run applies them (by name, so one the
     // client has by then is skipped there); they are reported applied.
     let changed = if advanced && !hold.is_empty() {

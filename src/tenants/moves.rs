@@ -400,7 +400,7 @@ async fn repoint<P: Platform>(
         )?,
         with(SET_CLIENTS_SHARD_WITH),
     ];
-    Ok(ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0)
+    Ok(ctx.p.batch_changed(&stmts).await?)
 }
 
 /// The directory rows back where they were, and the move to `cancelling` (its copies on the new

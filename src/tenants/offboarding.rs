@@ -162,7 +162,7 @@ async fn purge_one<P: Platform>(ctx: &Ctx<'_, P>, d: &Due, now: i64) -> ApiResul
             now,
         )?,
     ];
-    let gone = ctx.p.batch(&stmts).await?.first().copied().unwrap_or(0) > 0;
+    let gone = ctx.p.batch_changed(&stmts).await?;
     ctx.tenant_changed(&d.id);
     Ok(json!({"client_id": d.id, "rows_deleted": rows, "done": gone}))
 }
