@@ -225,14 +225,19 @@
       status.className = "status " + cls;
       status.textContent = text;
     }
-    // After a booking the confirmation stays on screen while the day's times refresh.
+    // After a booking the confirmation stays on screen while the day's times refresh. Only the
+    // latest request's answer is shown: an earlier one (the first day's, still in flight when the
+    // visitor picked another) would otherwise add that day's times to the list.
+    var asked = 0;
     function loadSlots(keepStatus) {
+      var mine = ++asked;
       slots.textContent = "";
       chosen = null;
       details.hidden = true;
       if (!service.value || !day.value) return;
       call("availability" + query + "&service=" + encodeURIComponent(service.value) + "&date=" + day.value)
         .then(function (body) {
+          if (mine !== asked) return;
           if (keepStatus !== true) say("", body.slots.length ? "" : "No free times that day.");
           body.slots.forEach(function (s) {
             var b = el("button", { type: "button", "aria-pressed": "false" }, s.local_start.slice(11) + " · " + s.staff_name);
@@ -246,7 +251,7 @@
             slots.appendChild(b);
           });
         })
-        .catch(function (e) { say("error", e.message); });
+        .catch(function (e) { if (mine === asked) say("error", e.message); });
     }
     call("services" + query).then(function (body) {
       body.items.forEach(function (s) {
