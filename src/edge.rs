@@ -346,14 +346,6 @@ fn bytes_of(v: JsValue) -> Result<Vec<u8>, StoreError> {
 
 impl Database for D1 {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        self.query_as(sql, params).await
-    }
-
-    async fn query_as<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<T>, StoreError> {
         self.count(1);
         let json = gh_all(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
         serde_json::from_slice(&bytes_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
@@ -386,14 +378,6 @@ impl Database for D1 {
 impl Database for Edge {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         self.db().query(sql, params).await
-    }
-
-    async fn query_as<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<T>, StoreError> {
-        self.db().query_as(sql, params).await
     }
 
     async fn query_text(&self, sql: &str, params: &[Param]) -> Result<Option<String>, StoreError> {

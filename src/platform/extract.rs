@@ -100,6 +100,13 @@ pub fn parse_host(raw: &str) -> ApiResult<(String, Option<u16>)> {
 /// Parses a JSON body into `T`. Malformed JSON is 400; unknown fields, wrong types and the
 /// fields a caller may never set (`forbidden`) are 422.
 pub fn json_body<T: DeserializeOwned>(req: &Request, forbidden: &[&str]) -> ApiResult<T> {
+    T::deserialize(json_object(req, forbidden)?).map_err(|e| ApiError::invalid("invalid_field", e.to_string()))
+}
+
+/// `json_body`'s checks, which do not depend on `T`: kept out of the generic function so each
+/// body type adds only its own decoding to the Worker. The body is an object, and `T` reads it
+/// as a map only.
+fn json_object(req: &Request, forbidden: &[&str]) -> ApiResult<serde_json::Map<String, Value>> {
     if req.body.len() > MAX_JSON_BODY {
         return Err(ApiError::TooLarge(format!("JSON bodies are limited to {MAX_JSON_BODY} bytes")));
     }
@@ -109,11 +116,13 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, forbidden: &[&str]) -> ApiR
     }
     let value: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("body is not valid JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| ApiError::bad_request("invalid_json", "body must be a JSON object"))?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::bad_request("invalid_json", "body must be a JSON object"));
+    };
     if let Some(f) = forbidden.iter().find(|f| obj.contains_key(**f)) {
         return Err(ApiError::invalid("forbidden_field", format!("`{f}` cannot be set through this endpoint")));
     }
-    serde_json::from_value(value).map_err(|e| ApiError::invalid("invalid_field", e.to_string()))
+    Ok(obj)
 }
 
 /// For PATCH bodies: an absent field is `None` ("leave it"), `null` is `Some(None)` ("clear it").

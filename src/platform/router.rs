@@ -225,18 +225,6 @@ impl<D: Database> Router<D> {
         Ok(out)
     }
 
-    async fn query_as_each<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<T>, StoreError> {
-        let mut out = Vec::new();
-        for d in &self.shards {
-            out.extend(d.query_as(sql, params).await?);
-        }
-        Ok(out)
-    }
-
     async fn execute_each(&self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         let mut n = 0;
         for d in &self.shards {
@@ -410,17 +398,6 @@ impl<D: Database> Database for Router<D> {
         match target!(self, sql, params) {
             Target::One(d) => d.query(sql, params).await,
             Target::Each => Box::pin(self.query_each(sql, params)).await,
-        }
-    }
-
-    async fn query_as<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<T>, StoreError> {
-        match target!(self, sql, params) {
-            Target::One(d) => d.query_as(sql, params).await,
-            Target::Each => Box::pin(self.query_as_each(sql, params)).await,
         }
     }
 
