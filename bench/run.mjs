@@ -411,7 +411,7 @@ let gh, empty, rustEmpty, peer;
 try {
   // Sizes.
   const size = (p) => { const b = readFileSync(join(ROOT, p)); return { raw: b.length, gzip: gzipSync(b, { level: 9 }).length }; };
-  results.size = { wasm: size("build/index_bg.wasm"), glue: size("build/index.js"), widget: size("widget/widget.js") };
+  results.size = { wasm: size("build/index_bg.wasm"), glue: size("build/index.js"), widget: size("widget/dist/widget.js") };
   if (existsSync(join(ROOT, "build/index_bg.pre-opt.wasm"))) results.size.wasm_before_wasm_opt = size("build/index_bg.pre-opt.wasm");
 
   // Cold start on an already-migrated state, three times each, alternating.

@@ -52,6 +52,12 @@ rm -rf "$ROOT/console/dist" && mkdir -p "$ROOT/console/dist"
 "$ESBUILD_BIN" "$ROOT/console/src/main.js" --bundle --minify --format=esm --target=es2020 --log-level=warning \
   --outfile="$ROOT/console/dist/console.js"
 "$ESBUILD_BIN" "$ROOT/console/src/console.css" --minify --log-level=warning --outfile="$ROOT/console/dist/console.css"
+# The widget's script (loaded on client websites) and the portal's, minified as the Worker
+# serves them (src/widget/mod.rs, src/branding/portal.rs); the sources stay readable.
+rm -rf "$ROOT/widget/dist" "$ROOT/portal/dist" && mkdir -p "$ROOT/widget/dist" "$ROOT/portal/dist"
+"$ESBUILD_BIN" "$ROOT/widget/widget.js" --minify --target=es2020 --log-level=warning --outfile="$ROOT/widget/dist/widget.js"
+"$ESBUILD_BIN" "$ROOT/portal/portal.js" --minify --target=es2020 --log-level=warning --outfile="$ROOT/portal/dist/portal.js"
+"$ESBUILD_BIN" "$ROOT/portal/portal.css" --minify --log-level=warning --outfile="$ROOT/portal/dist/portal.css"
 
 # 5. Chromium (browser tests) and wrk (benchmarks), from Debian.
 missing=""

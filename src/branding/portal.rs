@@ -11,8 +11,8 @@ use crate::platform::http::{Method, Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
 
-pub const SCRIPT: &str = include_str!("../../portal/portal.js");
-pub const STYLE: &str = include_str!("../../portal/portal.css");
+pub const SCRIPT: &str = include_str!("../../portal/dist/portal.js");
+pub const STYLE: &str = include_str!("../../portal/dist/portal.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";

@@ -7,7 +7,7 @@ pub mod identity;
 
 use crate::platform::http::Response;
 
-pub const SCRIPT: &str = include_str!("../../widget/widget.js");
+pub const SCRIPT: &str = include_str!("../../widget/dist/widget.js");
 /// Bumped with the script's wire protocol; part of the URL clients cache by.
 pub const VERSION: &str = "1";
 
