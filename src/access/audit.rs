@@ -8,7 +8,7 @@
 //! the previous hash); it is deterministic, so two sealers write the same values. `verify`
 //! recomputes the chain and names the first row that was edited, removed or relinked.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::roles::Principal;
@@ -63,23 +63,25 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// Rows sealed per D1 batch.
 const SEAL_BATCH: i64 = 100;
 
-/// An audit row with its chain fields.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChainRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub seq: i64,
-    pub at: i64,
-    pub actor_user_id: Option<String>,
-    pub actor_role: Option<String>,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub metadata: Option<String>,
-    pub prev_hash: Option<String>,
-    pub hash: Option<String>,
+crate::platform::rows::row! {
+    /// An audit row with its chain fields.
+    #[derive(Debug, Clone)]
+    pub struct ChainRow {
+        pub id: String,
+        pub tenant_id: String,
+        pub seq: i64,
+        pub at: i64,
+        pub actor_user_id: Option<String>,
+        pub actor_role: Option<String>,
+        pub action: String,
+        pub target_type: String,
+        pub target_id: Option<String>,
+        pub ip: Option<String>,
+        pub user_agent: Option<String>,
+        pub metadata: Option<String>,
+        pub prev_hash: Option<String>,
+        pub hash: Option<String>,
+    }
 }
 
 /// A row's link: SHA-256 (hex) over its canonical form, a JSON array of every field in a fixed
@@ -104,10 +106,11 @@ pub fn chain_hash(prev: &str, r: &ChainRow) -> String {
     crate::platform::ids::hex(&Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-#[derive(Deserialize)]
-struct Sealed {
-    seq: i64,
-    hash: String,
+crate::platform::rows::row! {
+    struct Sealed {
+        seq: i64,
+        hash: String,
+    }
 }
 
 /// Seals a tenant's new rows, in `seq` order from the last sealed one, up to `max_rows`. Stops at
@@ -146,9 +149,10 @@ pub async fn seal<P: Platform>(p: &P, tenant: &str, max_rows: i64) -> ApiResult<
 
 /// Seals what is waiting in up to `tenants` tenants: the scheduled run's share.
 pub async fn seal_pending<P: Platform>(p: &P, tenants: i64) -> ApiResult<i64> {
-    #[derive(Deserialize)]
-    struct Tenant {
-        tenant_id: String,
+    crate::platform::rows::row! {
+        struct Tenant {
+            tenant_id: String,
+        }
     }
     let mut sealed = 0;
     for t in p.query_as::<Tenant>(UNSEALED_TENANTS, &[Param::Int(tenants)]).await? {

@@ -10,7 +10,7 @@
 //! mailbox: with `DEV_MAILBOX=true` each is logged with its links, and `GET /api/dev/mailbox`
 //! lists them.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::platform::error::{ApiError, ApiResult};
@@ -82,14 +82,15 @@ fn build<P: Platform>(
     ))
 }
 
-#[derive(Deserialize)]
-struct Due {
-    id: String,
-    tenant_id: String,
-    to_email: String,
-    subject: String,
-    body: String,
-    attempts: i64,
+crate::platform::rows::row! {
+    struct Due {
+        id: String,
+        tenant_id: String,
+        to_email: String,
+        subject: String,
+        body: String,
+        attempts: i64,
+    }
 }
 
 /// What one sending run did.
@@ -162,17 +163,19 @@ pub async fn send_due<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Sent> {
     Ok(out)
 }
 
-#[derive(Serialize, Deserialize)]
-struct MailView {
-    id: String,
-    tenant_id: String,
-    to_email: String,
-    subject: String,
-    body: String,
-    status: String,
-    attempts: i64,
-    created_at: i64,
-    sent_at: Option<i64>,
+crate::platform::rows::row! {
+    #[derive(Serialize)]
+    struct MailView {
+        id: String,
+        tenant_id: String,
+        to_email: String,
+        subject: String,
+        body: String,
+        status: String,
+        attempts: i64,
+        created_at: i64,
+        sent_at: Option<i64>,
+    }
 }
 
 /// `GET /api/dev/mailbox[?to=]`: the development mailbox. A 404 unless `DEV_MAILBOX=true`, which

@@ -172,11 +172,12 @@ fn param_of(v: &Value) -> Option<Param> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Held {
-    id: String,
-    tenant_id: String,
-    writes: String,
+crate::platform::rows::row! {
+    struct Held {
+        id: String,
+        tenant_id: String,
+        writes: String,
+    }
 }
 
 /// A stored hold's statements, in order.

@@ -1,12 +1,12 @@
 //! Agencies, clients, users and memberships: rows, SQL and the queries that load a caller's
 //! authority. Every statement on a tenant-owned table filters by its tenant column.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::access::roles::{effective_permissions, Permission, Principal, Role, Scope};
 use crate::platform::error::{ApiError, ApiResult};
-use crate::platform::ports::{decode_all, Database, Log, Param};
+use crate::platform::ports::{decode_all, Database, FromRow, Log, Param, Row};
 
 pub const SELECT_AGENCY: &str =
     "SELECT id, name, slug, email, phone, status, plan, require_mfa, created_at, updated_at, shard \
@@ -124,70 +124,66 @@ pub const USER_REACHES: &str = "SELECT 1 AS ok FROM client_users WHERE client_id
     UNION ALL SELECT 1 AS ok FROM agency_memberships am JOIN clients c ON c.agency_id = am.agency_id \
     WHERE c.id = ?1 AND am.user_id = ?2";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Agency {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub status: String,
-    pub plan: String,
-    /// Members (of the agency and of its clients) must use MFA.
-    #[serde(default)]
-    pub require_mfa: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// The data shard holding the agency's own rows (`platform::router`); never shown, and
-    /// required, like a client's.
-    #[serde(skip_serializing)]
-    pub shard: i64,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Agency {
+        pub id: String,
+        pub name: String,
+        pub slug: String,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub status: String,
+        pub plan: String,
+        /// Members (of the agency and of its clients) must use MFA.
+        pub require_mfa: i64 = 0,
+        pub created_at: i64,
+        pub updated_at: i64,
+        /// The data shard holding the agency's own rows (`platform::router`); never shown, and
+        /// required, like a client's.
+        #[serde(skip_serializing)]
+        pub shard: i64,
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ClientRow {
-    pub id: String,
-    pub agency_id: String,
-    pub name: String,
-    pub slug: String,
-    pub business_type: Option<String>,
-    pub kind: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub website: Option<String>,
-    pub status: String,
-    pub plan: String,
-    pub feature_flags: String,
-    pub test_mode: i64,
-    pub publishable_key: String,
-    /// The IANA time zone working hours and availability are in.
-    pub time_zone: String,
-    /// Members must use MFA (the agency may require it too).
-    #[serde(default)]
-    pub require_mfa: i64,
-    /// Per-metric overrides of the plan's limits, as JSON (`access::plans`).
-    #[serde(default = "no_overrides")]
-    pub limits: String,
-    /// Set while the client is deleted and restorable; `purge_after` is when it goes for good.
-    #[serde(default)]
-    pub deleted_at: Option<i64>,
-    /// The data shard holding the client's rows (`platform::router`). Required: a query that
-    /// forgot it must fail to decode, not route the client to the first shard.
-    pub shard: i64,
-    #[serde(default)]
-    pub purge_after: Option<i64>,
-    /// The template the client was made from, and the version of it the client is on.
-    #[serde(default)]
-    pub template_id: Option<String>,
-    #[serde(default)]
-    pub template_version: Option<i64>,
-    /// The integration providers the client may use, as a JSON array; `None`: all of them.
-    #[serde(default)]
-    pub integrations: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// The owning agency's status: a suspended agency suspends its clients.
-    pub agency_status: String,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct ClientRow {
+        pub id: String,
+        pub agency_id: String,
+        pub name: String,
+        pub slug: String,
+        pub business_type: Option<String>,
+        pub kind: String,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub website: Option<String>,
+        pub status: String,
+        pub plan: String,
+        pub feature_flags: String,
+        pub test_mode: i64,
+        pub publishable_key: String,
+        /// The IANA time zone working hours and availability are in.
+        pub time_zone: String,
+        /// Members must use MFA (the agency may require it too).
+        pub require_mfa: i64 = 0,
+        /// Per-metric overrides of the plan's limits, as JSON (`access::plans`).
+        pub limits: String = no_overrides(),
+        /// Set while the client is deleted and restorable; `purge_after` is when it goes for good.
+        pub deleted_at: Option<i64>,
+        /// The data shard holding the client's rows (`platform::router`). Required: a query that
+        /// forgot it must fail to decode, not route the client to the first shard.
+        pub shard: i64,
+        pub purge_after: Option<i64>,
+        /// The template the client was made from, and the version of it the client is on.
+        pub template_id: Option<String>,
+        pub template_version: Option<i64>,
+        /// The integration providers the client may use, as a JSON array; `None`: all of them.
+        pub integrations: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        /// The owning agency's status: a suspended agency suspends its clients.
+        pub agency_status: String,
+    }
 }
 
 fn no_overrides() -> String {
@@ -306,17 +302,18 @@ pub async fn clients_page(
     Ok(decode_all(rows)?)
 }
 
-#[derive(Debug, Deserialize)]
-struct MembershipRow {
-    email: String,
-    user_status: String,
-    token_version: i64,
-    role: String,
-    permissions: Option<String>,
-    agency_id: Option<String>,
-    tenant_status: Option<String>,
-    #[serde(default)]
-    client: Option<String>,
+crate::platform::rows::row! {
+    #[derive(Debug)]
+    struct MembershipRow {
+        email: String,
+        user_status: String,
+        token_version: i64,
+        role: String,
+        permissions: Option<String>,
+        agency_id: Option<String>,
+        tenant_status: Option<String>,
+        client: Option<String>,
+    }
 }
 
 /// Loads the caller's authority for the tenant a token names, fresh from the database, so a
@@ -368,7 +365,12 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
         db.log("error", &format!("membership of {user_id} in {tenant}: {e}; it grants nothing until repaired"));
         Vec::new()
     });
-    let home_client = m.client.as_deref().and_then(|j| serde_json::from_str::<ClientRow>(j).ok()).map(Box::new);
+    let home_client = m
+        .client
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Row>(j).ok())
+        .and_then(|row| ClientRow::from_row(row).ok())
+        .map(Box::new);
     Ok(Some(Principal {
         user_id: user_id.into(),
         email: m.email,
@@ -422,14 +424,16 @@ pub async fn load_agency_portal_principal(
     load_portal_principal(db, user_id, &c).await
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub password_hash: String,
-    pub platform_role: Option<String>,
-    pub status: String,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone, Serialize)]
+    pub struct UserRecord {
+        pub id: String,
+        pub email: String,
+        pub name: String,
+        pub password_hash: String,
+        pub platform_role: Option<String>,
+        pub status: String,
+    }
 }
 
 pub async fn user_by_email(db: &impl Database, email: &str) -> ApiResult<Option<UserRecord>> {

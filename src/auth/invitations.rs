@@ -2,7 +2,7 @@
 //! fresh token and expiry (a lost or failed mail never loses the invitation). Each is held to the
 //! grant rule: only someone who could have issued the invitation may revoke or resend it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::keys::Kind;
@@ -27,19 +27,21 @@ pub const REVOKE: &str =
 pub const RESEND: &str = "UPDATE invitations SET token_hash = ?3, expires_at = ?4 \
     WHERE tenant_id = ?1 AND id = ?2 AND status = 'pending'";
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InvitationView {
-    pub id: String,
-    pub tenant_id: String,
-    pub email: String,
-    pub role: String,
-    #[serde(skip_serializing)]
-    pub permissions: Option<String>,
-    pub status: String,
-    pub invited_by: String,
-    pub expires_at: i64,
-    pub created_at: i64,
-    pub accepted_at: Option<i64>,
+crate::platform::rows::row! {
+    #[derive(Debug, Serialize)]
+    pub struct InvitationView {
+        pub id: String,
+        pub tenant_id: String,
+        pub email: String,
+        pub role: String,
+        #[serde(skip_serializing)]
+        pub permissions: Option<String>,
+        pub status: String,
+        pub invited_by: String,
+        pub expires_at: i64,
+        pub created_at: i64,
+        pub accepted_at: Option<i64>,
+    }
 }
 
 /// The tenant of an invitation route, reached (404) and managed (403 without `users:manage`).

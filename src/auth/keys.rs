@@ -53,18 +53,19 @@ pub fn is_key(token: &str) -> bool {
     token.starts_with(PREFIX)
 }
 
-#[derive(Deserialize)]
-struct KeyRow {
-    id: String,
-    tenant_id: String,
-    name: String,
-    role: String,
-    permissions: String,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
-    last_used_at: Option<i64>,
-    client_agency_id: Option<String>,
-    tenant_status: Option<String>,
+crate::platform::rows::row! {
+    struct KeyRow {
+        id: String,
+        tenant_id: String,
+        name: String,
+        role: String,
+        permissions: String,
+        expires_at: Option<i64>,
+        revoked_at: Option<i64>,
+        last_used_at: Option<i64>,
+        client_agency_id: Option<String>,
+        tenant_status: Option<String>,
+    }
 }
 
 /// The authority of a key: its tenant, its narrowed permissions. Keys act on the API host only.
@@ -115,26 +116,23 @@ pub async fn authenticate<P: Platform>(ctx: &Ctx<'_, P>, token: &str, site: &Sit
     })
 }
 
-/// A key as lists show it: never the key, only its first characters.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct KeyView {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    pub prefix: String,
-    pub role: String,
-    #[serde(deserialize_with = "permission_list")]
-    pub permissions: Vec<String>,
-    pub created_by: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
-fn permission_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let text = String::deserialize(d)?;
-    serde_json::from_str(&text).map_err(serde::de::Error::custom)
+crate::platform::rows::row! {
+    /// A key as lists show it: never the key, only its first characters.
+    #[derive(Debug, Serialize)]
+    pub struct KeyView {
+        pub id: String,
+        pub tenant_id: String,
+        pub name: String,
+        pub prefix: String,
+        pub role: String,
+        /// Stored as the text of a JSON array.
+        pub permissions: Vec<String>,
+        pub created_by: String,
+        pub created_at: i64,
+        pub expires_at: Option<i64>,
+        pub last_used_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+    }
 }
 
 /// The tenant a key route names, checked: reach (404), then `api_keys:manage` (403), with the

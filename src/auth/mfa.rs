@@ -65,14 +65,15 @@ fn context(user_id: &str) -> SecretContext<'_> {
     SecretContext { client_id: user_id, provider: "mfa", field: "totp" }
 }
 
-#[derive(Deserialize)]
-struct UserMfa {
-    id: String,
-    email: String,
-    mfa_secret_sealed: Option<String>,
-    mfa_pending_sealed: Option<String>,
-    mfa_enabled_at: Option<i64>,
-    mfa_last_step: i64,
+crate::platform::rows::row! {
+    struct UserMfa {
+        id: String,
+        email: String,
+        mfa_secret_sealed: Option<String>,
+        mfa_pending_sealed: Option<String>,
+        mfa_enabled_at: Option<i64>,
+        mfa_last_step: i64,
+    }
 }
 
 async fn user_mfa<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str) -> ApiResult<UserMfa> {
@@ -226,10 +227,11 @@ pub struct MfaState {
 
 /// Whether a user has MFA on, and whether the tenant they act in requires it.
 pub async fn state<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str, tenant: &str) -> ApiResult<MfaState> {
-    #[derive(Deserialize)]
-    struct Row {
-        enabled: i64,
-        required: i64,
+    crate::platform::rows::row! {
+        struct Row {
+            enabled: i64,
+            required: i64,
+        }
     }
     let row: Option<Row> = ctx.p.query_first(MFA_STATE, &[user_id.into(), tenant.into()]).await?;
     Ok(row.map_or(MfaState { enabled: false, required: false }, |r| MfaState {
@@ -309,16 +311,17 @@ struct SecondStep {
     code: String,
 }
 
-#[derive(Deserialize)]
-struct Challenge {
-    id: String,
-    user_id: String,
-    tenant: Option<String>,
-    site: Option<String>,
-    expires_at: i64,
-    attempts: i64,
-    used_at: Option<i64>,
-    purpose: String,
+crate::platform::rows::row! {
+    struct Challenge {
+        id: String,
+        user_id: String,
+        tenant: Option<String>,
+        site: Option<String>,
+        expires_at: i64,
+        attempts: i64,
+        used_at: Option<i64>,
+        purpose: String,
+    }
 }
 
 /// `POST /api/auth/login/mfa {mfa_token, code}`: the second step. `code` is a TOTP code or a

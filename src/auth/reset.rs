@@ -59,9 +59,10 @@ pub async fn request<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
     let body: ResetRequest = json_body(req, &[])?;
     let email = email_field(&body.email)?;
     let answer = Response::json(202, &json!({"status": "if this address has an account, a reset link is on its way"}));
-    #[derive(Deserialize)]
-    struct Found {
-        id: String,
+    crate::platform::rows::row! {
+        struct Found {
+            id: String,
+        }
     }
     let Some(user) = ctx.p.query_first::<Found>(ACTIVE_USER_BY_EMAIL, &[email.as_str().into()]).await? else {
         return Ok(answer);
@@ -115,9 +116,10 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
     let hash = password::hash_password(&body.password)?;
     let h = token_hash(&body.token);
     let now = ctx.p.now_ms();
-    #[derive(Deserialize)]
-    struct Owner {
-        user_id: String,
+    crate::platform::rows::row! {
+        struct Owner {
+            user_id: String,
+        }
     }
     let owner: Option<Owner> = ctx.p.query_first(USER_OF_TOKEN, &[h.as_str().into()]).await?;
     let actor = audit::actor(req, None);
@@ -159,9 +161,10 @@ pub async fn change<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principa
         return Err(ApiError::forbidden("an API key has no password"));
     }
     let body: PasswordChange = json_body(req, &[])?;
-    #[derive(Deserialize)]
-    struct Stored {
-        password_hash: String,
+    crate::platform::rows::row! {
+        struct Stored {
+            password_hash: String,
+        }
     }
     let stored: Stored =
         ctx.p.query_first(PASSWORD_OF, &[who.user_id.as_str().into()]).await?.ok_or(ApiError::NotFound)?;

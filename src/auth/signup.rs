@@ -171,10 +171,11 @@ pub async fn verify<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
     }
     let h = token_hash(&body.token);
     let now = ctx.p.now_ms();
-    #[derive(Deserialize)]
-    struct Owner {
-        agency_id: String,
-        user_id: String,
+    crate::platform::rows::row! {
+        struct Owner {
+            agency_id: String,
+            user_id: String,
+        }
     }
     let owner: Owner = ctx.p.query_first(VERIFICATION_BY_TOKEN, &[h.as_str().into()]).await?.ok_or_else(refused)?;
     let stmts = [

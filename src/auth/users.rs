@@ -96,14 +96,16 @@ async fn user_visible<P: Platform>(ctx: &Ctx<'_, P>, who: &Principal, user_id: &
     Ok(!rows.is_empty())
 }
 
-/// A user as a listing shows them.
-#[derive(Serialize, Deserialize)]
-struct UserView {
-    id: String,
-    email: String,
-    name: Option<String>,
-    status: String,
-    created_at: i64,
+crate::platform::rows::row! {
+    /// A user as a listing shows them.
+    #[derive(Serialize)]
+    struct UserView {
+        id: String,
+        email: String,
+        name: Option<String>,
+        status: String,
+        created_at: i64,
+    }
 }
 
 pub async fn list<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal) -> ApiResult<Response> {
@@ -273,15 +275,16 @@ async fn invite<P: Platform>(
     ))
 }
 
-#[derive(Deserialize)]
-struct InvitationRow {
-    id: String,
-    tenant_id: String,
-    email: String,
-    role: String,
-    permissions: Option<String>,
-    status: String,
-    expires_at: i64,
+crate::platform::rows::row! {
+    struct InvitationRow {
+        id: String,
+        tenant_id: String,
+        email: String,
+        role: String,
+        permissions: Option<String>,
+        status: String,
+        expires_at: i64,
+    }
 }
 
 /// `POST /api/invitations/accept`: no token needed; the invitation token is the proof. An

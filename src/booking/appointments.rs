@@ -95,20 +95,22 @@ pub struct Appointment {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Deserialize)]
-struct Row {
-    id: String,
-    client_id: String,
-    service_id: String,
-    staff_id: String,
-    contact_id: Option<String>,
-    starts_at: i64,
-    ends_at: i64,
-    status: String,
-    source: String,
-    note: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug)]
+    struct Row {
+        id: String,
+        client_id: String,
+        service_id: String,
+        staff_id: String,
+        contact_id: Option<String>,
+        starts_at: i64,
+        ends_at: i64,
+        status: String,
+        source: String,
+        note: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl Row {

@@ -6,8 +6,6 @@ pub mod availability;
 pub mod services;
 pub mod staff;
 
-use serde::{Deserialize, Deserializer};
-
 use crate::access::flags::{self, Flag};
 use crate::access::roles::{Permission, Principal};
 use crate::access::store::ClientRow;
@@ -54,9 +52,4 @@ pub(crate) async fn offered_changed<P: Platform>(ctx: &Ctx<'_, P>, client_id: &s
         ctx.p.log("warn", &format!("booking flag of {client_id} not updated: {e}"));
     }
     Ok(())
-}
-
-/// SQLite keeps booleans as 0/1.
-fn int_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(i64::deserialize(d)? != 0)
 }

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::int_bool;
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::ClientScope;
@@ -28,21 +27,22 @@ pub const UPDATE: &str = "UPDATE services SET name = ?3, duration_min = ?4, pric
 pub const DELETE: &str = "DELETE FROM services WHERE client_id = ?1 AND id = ?2 \
     AND NOT EXISTS (SELECT 1 FROM appointments WHERE client_id = ?1 AND service_id = ?2)";
 
-/// A service as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Service {
-    pub id: String,
-    pub client_id: String,
-    pub name: String,
-    pub duration_min: i32,
-    pub price_minor: i64,
-    pub currency: String,
-    pub buffer_before_min: i32,
-    pub buffer_after_min: i32,
-    #[serde(deserialize_with = "int_bool")]
-    pub active: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    /// A service as the API shows it.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Service {
+        pub id: String,
+        pub client_id: String,
+        pub name: String,
+        pub duration_min: i32,
+        pub price_minor: i64,
+        pub currency: String,
+        pub buffer_before_min: i32,
+        pub buffer_after_min: i32,
+        pub active: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 /// A service's fields as a request (or a template) gives them; absent ones keep their value.

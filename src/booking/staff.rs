@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::availability::{DaysOff, Window};
-use super::int_bool;
 use crate::access::audit::{self, Event};
 use crate::access::roles::{Permission, Principal};
 use crate::access::{store, ClientScope};
@@ -82,40 +81,45 @@ pub struct Staff {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Deserialize)]
-struct StaffRow {
-    id: String,
-    client_id: String,
-    name: String,
-    user_id: Option<String>,
-    #[serde(deserialize_with = "int_bool")]
-    active: bool,
-    created_at: i64,
-    updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug)]
+    struct StaffRow {
+        id: String,
+        client_id: String,
+        name: String,
+        user_id: Option<String>,
+        active: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
-#[derive(Deserialize)]
-struct LinkRow {
-    staff_id: String,
-    service_id: String,
+crate::platform::rows::row! {
+    struct LinkRow {
+        staff_id: String,
+        service_id: String,
+    }
 }
 
-#[derive(Deserialize)]
-struct HoursRow {
-    staff_id: String,
-    weekday: i8,
-    start_min: i32,
-    end_min: i32,
+crate::platform::rows::row! {
+    struct HoursRow {
+        staff_id: String,
+        weekday: i8,
+        start_min: i32,
+        end_min: i32,
+    }
 }
 
-/// Time off as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TimeOff {
-    pub id: String,
-    pub staff_id: String,
-    pub start_date: String,
-    pub end_date: String,
-    pub reason: Option<String>,
+crate::platform::rows::row! {
+    /// Time off as the API shows it.
+    #[derive(Debug, Serialize)]
+    pub struct TimeOff {
+        pub id: String,
+        pub staff_id: String,
+        pub start_date: String,
+        pub end_date: String,
+        pub reason: Option<String>,
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -216,33 +216,35 @@ fn seconds_to_next_utc_day(now_ms: i64) -> u64 {
     ((next - now_ms + 999) / 1000).max(1) as u64
 }
 
-/// A contact as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Contact {
-    pub id: String,
-    pub client_id: String,
-    pub name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub message: Option<String>,
-    pub source: String,
-    pub origin: Option<String>,
-    /// The visitor's id in the client's own system, from a verified signed identity.
-    #[serde(default)]
-    pub external_user_id: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Read with the contact, as the JSON array the query builds.
-    #[serde(default, deserialize_with = "tags_json")]
-    pub tags: Vec<TagRef>,
+crate::platform::rows::row! {
+    /// A contact as the API shows it.
+    #[derive(Debug, Serialize)]
+    pub struct Contact {
+        pub id: String,
+        pub client_id: String,
+        pub name: String,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub message: Option<String>,
+        pub source: String,
+        pub origin: Option<String>,
+        /// The visitor's id in the client's own system, from a verified signed identity.
+        pub external_user_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        /// Read with the contact, as the JSON array the query builds.
+        pub tags: Vec<TagRef>,
+    }
 }
 
 /// The tags column: a JSON array as text (NULL or absent: none).
-fn tags_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TagRef>, D::Error> {
-    let text = Option::<String>::deserialize(d)?;
-    match text {
-        None => Ok(Vec::new()),
-        Some(t) => serde_json::from_str(&t).map_err(serde::de::Error::custom),
+impl crate::platform::rows::Column for Vec<TagRef> {
+    fn column(value: Option<serde_json::Value>, name: &str) -> Result<Self, crate::platform::error::StoreError> {
+        match Option::<String>::column(value, name)? {
+            None => Ok(Vec::new()),
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| crate::platform::error::StoreError::Decode(format!("column `{name}`: {e}"))),
+        }
     }
 }
 

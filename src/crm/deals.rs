@@ -61,35 +61,39 @@ pub const FIRST_STAGE: &str = "SELECT id FROM pipeline_stages WHERE client_id = 
 /// Values up to 10^15 minor units (ten trillion in a two-decimal currency).
 const MAX_VALUE_MINOR: i64 = 1_000_000_000_000_000;
 
-/// A deal as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Deal {
-    pub id: String,
-    pub client_id: String,
-    pub pipeline_id: String,
-    pub stage_id: String,
-    pub title: String,
-    pub value_minor: i64,
-    pub currency: String,
-    pub contact_id: Option<String>,
-    pub owner_user_id: Option<String>,
-    pub status: String,
-    pub lost_reason: Option<String>,
-    pub expected_close_date: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub closed_at: Option<i64>,
+crate::platform::rows::row! {
+    /// A deal as the API shows it.
+    #[derive(Debug, Serialize)]
+    pub struct Deal {
+        pub id: String,
+        pub client_id: String,
+        pub pipeline_id: String,
+        pub stage_id: String,
+        pub title: String,
+        pub value_minor: i64,
+        pub currency: String,
+        pub contact_id: Option<String>,
+        pub owner_user_id: Option<String>,
+        pub status: String,
+        pub lost_reason: Option<String>,
+        pub expected_close_date: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub closed_at: Option<i64>,
+    }
 }
 
-/// One move between stages.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Move {
-    pub id: String,
-    pub deal_id: String,
-    pub from_stage_id: Option<String>,
-    pub to_stage_id: String,
-    pub moved_by: Option<String>,
-    pub moved_at: i64,
+crate::platform::rows::row! {
+    /// One move between stages.
+    #[derive(Debug, Serialize)]
+    pub struct Move {
+        pub id: String,
+        pub deal_id: String,
+        pub from_stage_id: Option<String>,
+        pub to_stage_id: String,
+        pub moved_by: Option<String>,
+        pub moved_at: i64,
+    }
 }
 
 #[derive(Deserialize)]

@@ -74,17 +74,19 @@ impl Subject {
     }
 }
 
-/// A note as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Note {
-    pub id: String,
-    pub client_id: String,
-    pub subject_type: String,
-    pub subject_id: String,
-    pub body: String,
-    pub author_user_id: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    /// A note as the API shows it.
+    #[derive(Debug, Serialize)]
+    pub struct Note {
+        pub id: String,
+        pub client_id: String,
+        pub subject_type: String,
+        pub subject_id: String,
+        pub body: String,
+        pub author_user_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 #[derive(Deserialize)]

@@ -88,25 +88,29 @@ pub const BOARD_TOTALS: &str = "SELECT stage_id, currency, count(*) AS n, sum(va
     WHERE client_id = ?1 AND pipeline_id = ?2 AND (?3 = 'all' OR status = ?3) GROUP BY stage_id, currency \
     ORDER BY stage_id, currency";
 
-/// A stage as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Stage {
-    pub id: String,
-    pub client_id: String,
-    pub pipeline_id: String,
-    pub name: String,
-    pub position: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    /// A stage as the API shows it.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Stage {
+        pub id: String,
+        pub client_id: String,
+        pub pipeline_id: String,
+        pub name: String,
+        pub position: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-struct PipelineRow {
-    id: String,
-    client_id: String,
-    name: String,
-    created_at: i64,
-    updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug)]
+    struct PipelineRow {
+        id: String,
+        client_id: String,
+        name: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 /// A pipeline as the API shows it, with its stages in order.
@@ -452,12 +456,13 @@ pub async fn delete_stage<P: Platform>(
     Ok(Response::json(200, &load(ctx.p, &client, id).await?))
 }
 
-#[derive(Deserialize)]
-struct TotalRow {
-    stage_id: String,
-    currency: String,
-    n: i64,
-    total: i64,
+crate::platform::rows::row! {
+    struct TotalRow {
+        stage_id: String,
+        currency: String,
+        n: i64,
+        total: i64,
+    }
 }
 
 /// One column of the board.

@@ -23,15 +23,17 @@ pub const INSERT: &str = "INSERT INTO tags (id, client_id, name, color, created_
 pub const UPDATE: &str = "UPDATE tags SET name = ?3, color = ?4, updated_at = ?5 WHERE client_id = ?1 AND id = ?2";
 pub const DELETE: &str = "DELETE FROM tags WHERE client_id = ?1 AND id = ?2";
 
-/// A tag as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Tag {
-    pub id: String,
-    pub client_id: String,
-    pub name: String,
-    pub color: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    /// A tag as the API shows it.
+    #[derive(Debug, Serialize)]
+    pub struct Tag {
+        pub id: String,
+        pub client_id: String,
+        pub name: String,
+        pub color: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 #[derive(Deserialize)]

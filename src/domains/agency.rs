@@ -58,19 +58,21 @@ pub const DUE_FOR_RECHECK: &str = "SELECT id, agency_id, hostname, status, statu
     WHERE status = 'verified' AND (last_checked_at IS NULL OR last_checked_at < ?1) \
     ORDER BY last_checked_at LIMIT ?2";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct AgencyDomain {
-    pub id: String,
-    pub agency_id: String,
-    pub hostname: String,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub verification_token: String,
-    pub consecutive_failures: i64,
-    pub verified_at: Option<i64>,
-    pub last_checked_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct AgencyDomain {
+        pub id: String,
+        pub agency_id: String,
+        pub hostname: String,
+        pub status: String,
+        pub status_reason: Option<String>,
+        pub verification_token: String,
+        pub consecutive_failures: i64,
+        pub verified_at: Option<i64>,
+        pub last_checked_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 impl AgencyDomain {

@@ -7,7 +7,6 @@ pub mod hostname;
 pub mod origin;
 pub mod psl;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit::Event;
@@ -80,23 +79,25 @@ pub const DUE_FOR_RECHECK: &str = "SELECT id, client_id, hostname, scheme, port,
     WHERE status = 'verified' AND verified_by = 'dns' AND (last_checked_at IS NULL OR last_checked_at < ?1) \
     ORDER BY last_checked_at LIMIT ?2";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct DomainRow {
-    pub id: String,
-    pub client_id: String,
-    pub hostname: String,
-    pub scheme: String,
-    pub port: Option<i64>,
-    pub purpose: String,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub verified_by: Option<String>,
-    pub verification_token: String,
-    pub consecutive_failures: i64,
-    pub verified_at: Option<i64>,
-    pub last_checked_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct DomainRow {
+        pub id: String,
+        pub client_id: String,
+        pub hostname: String,
+        pub scheme: String,
+        pub port: Option<i64>,
+        pub purpose: String,
+        pub status: String,
+        pub status_reason: Option<String>,
+        pub verified_by: Option<String>,
+        pub verification_token: String,
+        pub consecutive_failures: i64,
+        pub verified_at: Option<i64>,
+        pub last_checked_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 impl DomainRow {

@@ -11,7 +11,6 @@
 //! not fill a part waits in a `pending` object, under a new key each step (a rerun of a step
 //! never reads its own output). A lease keeps two deliveries of one message from both working.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{download, link_denied, link_expiry, signed_query, verify_signed, FileRow};
@@ -143,35 +142,37 @@ fn cursor_param(key: &str, cursor: &str) -> Param {
     Param::Int(cursor.parse().unwrap_or(i64::MIN))
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ExportRow {
-    pub id: String,
-    pub client_id: String,
-    pub status: String,
-    pub requested_by: Option<String>,
-    pub object_key: String,
-    pub upload_id: Option<String>,
-    pub parts: String,
-    pub phase: i64,
-    pub cursor: String,
-    pub file_cursor: String,
-    pub chunk: i64,
-    pub pending_key: Option<String>,
-    pub pending_bytes: i64,
-    pub counts: String,
-    pub rows: i64,
-    pub files: i64,
-    pub size: i64,
-    pub part_size: i64,
-    pub etag: Option<String>,
-    link_nonce: String,
-    pub attempts: i64,
-    pub lease_until: Option<i64>,
-    pub error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
-    pub expires_at: Option<i64>,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct ExportRow {
+        pub id: String,
+        pub client_id: String,
+        pub status: String,
+        pub requested_by: Option<String>,
+        pub object_key: String,
+        pub upload_id: Option<String>,
+        pub parts: String,
+        pub phase: i64,
+        pub cursor: String,
+        pub file_cursor: String,
+        pub chunk: i64,
+        pub pending_key: Option<String>,
+        pub pending_bytes: i64,
+        pub counts: String,
+        pub rows: i64,
+        pub files: i64,
+        pub size: i64,
+        pub part_size: i64,
+        pub etag: Option<String>,
+        link_nonce: String,
+        pub attempts: i64,
+        pub lease_until: Option<i64>,
+        pub error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub finished_at: Option<i64>,
+        pub expires_at: Option<i64>,
+    }
 }
 
 impl ExportRow {

@@ -122,22 +122,24 @@ pub fn prefix(tenant_id: &str, area: Area) -> String {
     format!("tenants/{tenant_id}/{}/", area.as_str())
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct FileRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub area: String,
-    pub object_key: String,
-    pub name: String,
-    pub content_type: String,
-    pub size: i64,
-    pub sha256: String,
-    pub etag: Option<String>,
-    pub status: String,
-    pub uploaded_by: Option<String>,
-    pub created_at: i64,
-    /// Part of every signed link's MAC; rotating it revokes the links. Never sent out.
-    pub link_nonce: String,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct FileRow {
+        pub id: String,
+        pub tenant_id: String,
+        pub area: String,
+        pub object_key: String,
+        pub name: String,
+        pub content_type: String,
+        pub size: i64,
+        pub sha256: String,
+        pub etag: Option<String>,
+        pub status: String,
+        pub uploaded_by: Option<String>,
+        pub created_at: i64,
+        /// Part of every signed link's MAC; rotating it revokes the links. Never sent out.
+        pub link_nonce: String,
+    }
 }
 
 impl FileRow {
@@ -222,11 +224,12 @@ pub struct Upload<'a> {
 /// The storage limit of a client (its plan's, or its own override) or of an agency (its plan's),
 /// and whether the tenant is a client (whose usage events are recorded).
 async fn storage_limit(db: &impl Database, tenant_id: &str) -> ApiResult<(i64, bool)> {
-    #[derive(serde::Deserialize)]
-    struct Plan {
-        plan: String,
-        limits: String,
-        client: i64,
+    crate::platform::rows::row! {
+        struct Plan {
+            plan: String,
+            limits: String,
+            client: i64,
+        }
     }
     let p: Option<Plan> = db.query_first(STORAGE_PLAN, &[tenant_id.into()]).await?;
     Ok(p.map_or((0, false), |p| (plans::limit_of(&p.plan, &p.limits, Metric::StorageBytes), p.client != 0)))

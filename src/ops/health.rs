@@ -2,7 +2,6 @@
 //! who run it (`clients:manage`): its domains (verified, lapsing, failed), its last widget hit,
 //! its error rate over the last seven days, and how close it is to its plan's limits.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::plans::{self, Metric};
@@ -26,15 +25,17 @@ pub const RECENT: &str = "SELECT coalesce(sum(requests), 0) AS requests, coalesc
 pub const LAST_WIDGET_HIT: &str =
     "SELECT coalesce(max(last_widget_at), 0) AS last_widget_at FROM tenant_daily WHERE tenant_id = ?1";
 
-#[derive(Deserialize)]
-struct Recent {
-    requests: i64,
-    errors: i64,
+crate::platform::rows::row! {
+    struct Recent {
+        requests: i64,
+        errors: i64,
+    }
 }
 
-#[derive(Deserialize)]
-struct LastHit {
-    last_widget_at: i64,
+crate::platform::rows::row! {
+    struct LastHit {
+        last_widget_at: i64,
+    }
 }
 
 pub async fn health<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal, id: &str) -> ApiResult<Response> {

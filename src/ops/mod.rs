@@ -15,7 +15,6 @@ pub mod health;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::roles::{Permission, Principal};
@@ -247,16 +246,17 @@ impl Counters {
     }
 }
 
-#[derive(Deserialize)]
-struct DayRow {
-    day: i64,
-    requests: i64,
-    errors: i64,
-    widget_allowed: i64,
-    widget_denied: i64,
-    leads: i64,
-    bookings: i64,
-    last_widget_at: i64,
+crate::platform::rows::row! {
+    struct DayRow {
+        day: i64,
+        requests: i64,
+        errors: i64,
+        widget_allowed: i64,
+        widget_denied: i64,
+        leads: i64,
+        bookings: i64,
+        last_widget_at: i64,
+    }
 }
 
 /// The longest range one metrics request reads.

@@ -152,7 +152,7 @@ pub fn page_params(req: &Request) -> ApiResult<(String, i64)> {
 }
 
 /// `GET` a page of a tenant's rows straight from a list statement taking `(tenant, cursor, limit)`.
-pub async fn tenant_page<T: DeserializeOwned + Serialize>(
+pub async fn tenant_page<T: super::rows::FromRow + Serialize>(
     db: &impl super::ports::Database,
     req: &Request,
     sql: &str,

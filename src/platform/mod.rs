@@ -12,6 +12,7 @@ pub mod ids;
 pub mod planes;
 pub mod ports;
 pub mod router;
+pub mod rows;
 pub mod schema;
 pub mod tz;
 

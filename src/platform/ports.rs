@@ -3,6 +3,7 @@
 //! `fetch`; native tests implement them over SQLite and memory.
 
 use crate::platform::error::StoreError;
+pub use crate::platform::rows::FromRow;
 use serde_json::{Map, Value};
 
 /// A list of strings as one JSON array, the text `json_each(?)` reads (and a narrowing list is
@@ -79,11 +80,7 @@ pub trait Database {
     /// future that runs the statement is then one per port, not one per row type, and each row
     /// type adds only its map decoding to the Worker (parsing D1's JSON straight into `T` had
     /// cost about 300 KB of wasm for no measurable speed).
-    async fn query_as<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Vec<T>, StoreError> {
+    async fn query_as<T: FromRow>(&self, sql: &str, params: &[Param]) -> Result<Vec<T>, StoreError> {
         decode_all(self.query(sql, params).await?)
     }
 
@@ -99,11 +96,7 @@ pub trait Database {
     }
 
     /// The first row of `query_as`, if any.
-    async fn query_first<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: &[Param],
-    ) -> Result<Option<T>, StoreError> {
+    async fn query_first<T: FromRow>(&self, sql: &str, params: &[Param]) -> Result<Option<T>, StoreError> {
         Ok(self.query_as(sql, params).await?.into_iter().next())
     }
 
@@ -329,13 +322,12 @@ pub fn col_i64(row: &Row, name: &str) -> Option<i64> {
     }
 }
 
-/// Decodes a row into a typed struct. The row is read as a map only (`T::deserialize(row)`, not
-/// `from_value`), so no struct gets the code that would read it from an array, which a row never is.
-pub fn decode<T: serde::de::DeserializeOwned>(row: Row) -> Result<T, StoreError> {
-    T::deserialize(row).map_err(|e| StoreError::Decode(e.to_string()))
+/// Decodes a row into a typed struct (`platform::rows`).
+pub fn decode<T: FromRow>(row: Row) -> Result<T, StoreError> {
+    T::from_row(row)
 }
 
-pub fn decode_all<T: serde::de::DeserializeOwned>(rows: Vec<Row>) -> Result<Vec<T>, StoreError> {
+pub fn decode_all<T: FromRow>(rows: Vec<Row>) -> Result<Vec<T>, StoreError> {
     // A loop, not `map(decode).collect()`: the iterator adapters cost each row type about 1 KB
     // of wasm.
     let mut out = Vec::with_capacity(rows.len());

@@ -87,15 +87,17 @@ pub fn providers() -> &'static BTreeMap<String, ProviderSpec> {
     CATALOGUE.get_or_init(|| serde_json::from_str(include_str!("../../data/providers.json")).unwrap_or_default())
 }
 
-#[derive(Debug, Deserialize)]
-struct SettingRow {
-    client_id: String,
-    provider: String,
-    field: String,
-    ciphertext: String,
-    key_id: String,
-    updated_by: Option<String>,
-    updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug)]
+    struct SettingRow {
+        client_id: String,
+        provider: String,
+        field: String,
+        ciphertext: String,
+        key_id: String,
+        updated_by: Option<String>,
+        updated_at: i64,
+    }
 }
 
 impl SettingRow {

@@ -147,16 +147,18 @@ fn unique<'a>(names: impl Iterator<Item = &'a String>, what: &str) -> ApiResult<
     Ok(())
 }
 
-#[derive(Debug, Deserialize, Serialize, Clone)]
-pub struct Template {
-    pub id: String,
-    pub agency_id: String,
-    pub version: i64,
-    pub name: String,
-    /// The spec as stored (normalised JSON).
-    pub spec: String,
-    pub created_by: Option<String>,
-    pub created_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug, Serialize, Clone)]
+    pub struct Template {
+        pub id: String,
+        pub agency_id: String,
+        pub version: i64,
+        pub name: String,
+        /// The spec as stored (normalised JSON).
+        pub spec: String,
+        pub created_by: Option<String>,
+        pub created_at: i64,
+    }
 }
 
 impl Template {

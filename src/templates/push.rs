@@ -62,26 +62,30 @@ struct PushBody {
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ClientOnTemplate {
-    id: String,
-    plan: String,
-    feature_flags: String,
-    integrations: Option<String>,
-    template_version: Option<i64>,
-    updated_at: i64,
+crate::platform::rows::row! {
+    struct ClientOnTemplate {
+        id: String,
+        plan: String,
+        feature_flags: String,
+        integrations: Option<String>,
+        template_version: Option<i64>,
+        updated_at: i64,
+    }
 }
 
-#[derive(Deserialize)]
-struct Current {
-    pipelines: Option<String>,
-    services: Option<String>,
+crate::platform::rows::row! {
+    struct Current {
+        pipelines: Option<String>,
+        services: Option<String>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-struct CurrentBranding {
-    branding: Option<String>,
-    branding_updated_at: Option<i64>,
+crate::platform::rows::row! {
+    #[derive(Default)]
+    struct CurrentBranding {
+        branding: Option<String>,
+        branding_updated_at: Option<i64>,
+    }
 }
 
 #[derive(Deserialize)]

@@ -592,13 +592,15 @@ pub async fn usage<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, who: &Principal
     let (_, c) = access::client(ctx, req, who, id, Permission::ClientsRead).await?;
     let now = ctx.p.now_ms();
     let used = plans::usage(ctx.p, &c.id, now).await?;
-    #[derive(Deserialize, serde::Serialize)]
-    struct Crossing {
-        metric: String,
-        threshold: i64,
-        used: i64,
-        limit: i64,
-        at: i64,
+    crate::platform::rows::row! {
+        #[derive(serde::Serialize)]
+        struct Crossing {
+            metric: String,
+            threshold: i64,
+            used: i64,
+            limit: i64,
+            at: i64,
+        }
     }
     let events: Vec<Crossing> = ctx.p.query_as(plans::RECENT_EVENTS, &[c.id.as_str().into()]).await?;
     let mut out = serde_json::Map::new();

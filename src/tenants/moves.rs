@@ -121,27 +121,29 @@ fn delete_order() -> Vec<&'static str> {
     order
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Move {
-    pub id: String,
-    pub agency_id: String,
-    pub from_shard: i64,
-    pub to_shard: i64,
-    pub phase: String,
-    pub table_at: i64,
-    pub cursor: i64,
-    pub target_cursor: i64,
-    pub tally: String,
-    pub verified: String,
-    pub copied: i64,
-    pub deleted: i64,
-    pub rounds: i64,
-    pub error: Option<String>,
-    pub ready_at: i64,
-    pub requested_by: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct Move {
+        pub id: String,
+        pub agency_id: String,
+        pub from_shard: i64,
+        pub to_shard: i64,
+        pub phase: String,
+        pub table_at: i64,
+        pub cursor: i64,
+        pub target_cursor: i64,
+        pub tally: String,
+        pub verified: String,
+        pub copied: i64,
+        pub deleted: i64,
+        pub rounds: i64,
+        pub error: Option<String>,
+        pub ready_at: i64,
+        pub requested_by: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub finished_at: Option<i64>,
+    }
 }
 
 impl Move {

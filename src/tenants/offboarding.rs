@@ -6,7 +6,6 @@
 //! batch per run, so a large client takes several runs and a crash loses nothing. The client's
 //! own row goes last. The agency's audit log records the deletion, the restore and the purge.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit::{self, Actor, Event};
@@ -97,10 +96,11 @@ fn agency_event<P: Platform>(
     audit::entry_if_changed(ctx, req, who, event)
 }
 
-#[derive(Deserialize)]
-struct Due {
-    id: String,
-    agency_id: String,
+crate::platform::rows::row! {
+    struct Due {
+        id: String,
+        agency_id: String,
+    }
 }
 
 /// The scheduled purge: a bounded share of the work for clients past their grace period. Answers

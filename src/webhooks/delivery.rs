@@ -274,17 +274,18 @@ pub enum Ack {
     Retry,
 }
 
-#[derive(Deserialize)]
-struct Loaded {
-    id: String,
-    client_id: String,
-    endpoint_id: String,
-    attempts: i64,
-    replay_base: i64,
-    event_id: String,
-    event_type: String,
-    event_data: String,
-    event_at: i64,
+crate::platform::rows::row! {
+    struct Loaded {
+        id: String,
+        client_id: String,
+        endpoint_id: String,
+        attempts: i64,
+        replay_base: i64,
+        event_id: String,
+        event_type: String,
+        event_data: String,
+        event_at: i64,
+    }
 }
 
 /// How an attempt ended.
@@ -541,31 +542,35 @@ fn system_actor() -> Actor {
     Actor { user_id: None, role: Some("system".into()), ip: "queue".into(), user_agent: "webhooks".into() }
 }
 
-/// A delivery as the log shows it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DeliveryView {
-    pub id: String,
-    pub endpoint_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub event_seq: i64,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub last_status_code: Option<i64>,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    /// A delivery as the log shows it.
+    #[derive(Debug, Serialize)]
+    pub struct DeliveryView {
+        pub id: String,
+        pub endpoint_id: String,
+        pub event_id: String,
+        pub event_type: String,
+        pub event_seq: i64,
+        pub status: String,
+        pub attempts: i64,
+        pub next_attempt_at: i64,
+        pub last_status_code: Option<i64>,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct AttemptView {
-    attempt: i64,
-    at: i64,
-    status_code: Option<i64>,
-    latency_ms: i64,
-    error: Option<String>,
-    response_head: Option<String>,
+crate::platform::rows::row! {
+    #[derive(Debug, Serialize)]
+    struct AttemptView {
+        attempt: i64,
+        at: i64,
+        status_code: Option<i64>,
+        latency_ms: i64,
+        error: Option<String>,
+        response_head: Option<String>,
+    }
 }
 
 /// The endpoint behind a log route, in a client the caller may manage webhooks of.

@@ -77,26 +77,28 @@ pub const COUNT_SEALED_UNDER_OLD_KEYS: &str = "SELECT count(*) AS n FROM webhook
 pub const RESEAL: &str = "UPDATE webhook_endpoints SET secret_sealed = ?4, previous_secret_sealed = ?5 \
     WHERE client_id = ?1 AND id = ?2 AND secret_sealed = ?3 AND previous_secret_sealed IS ?6";
 /// Newest first; ?2 is the last seq seen, ?4 an optional type.
-pub const EVENTS: &str = "SELECT seq, id, type, data, created_at FROM events WHERE client_id = ?1 \
+pub const EVENTS: &str = "SELECT seq, id, type AS kind, data, created_at FROM events WHERE client_id = ?1 \
     AND (?2 IS NULL OR seq < ?2) \
     AND (?4 IS NULL OR type = ?4) ORDER BY seq DESC LIMIT ?3";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct EndpointRow {
-    pub id: String,
-    pub client_id: String,
-    pub url: String,
-    pub description: Option<String>,
-    pub event_types: String,
-    pub status: String,
-    pub disabled_reason: Option<String>,
-    pub secret_sealed: String,
-    pub previous_secret_sealed: Option<String>,
-    pub previous_secret_expires_at: Option<i64>,
-    pub consecutive_failures: i64,
-    pub last_success_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+crate::platform::rows::row! {
+    #[derive(Debug, Clone)]
+    pub struct EndpointRow {
+        pub id: String,
+        pub client_id: String,
+        pub url: String,
+        pub description: Option<String>,
+        pub event_types: String,
+        pub status: String,
+        pub disabled_reason: Option<String>,
+        pub secret_sealed: String,
+        pub previous_secret_sealed: Option<String>,
+        pub previous_secret_expires_at: Option<i64>,
+        pub consecutive_failures: i64,
+        pub last_success_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 /// An endpoint as the API shows it: never a secret, except once, when one is made.
@@ -471,12 +473,13 @@ pub async fn rotate_secret<P: Platform>(
     Ok(Response::json(200, &view))
 }
 
-#[derive(Deserialize)]
-struct SealedRow {
-    client_id: String,
-    id: String,
-    secret_sealed: String,
-    previous_secret_sealed: Option<String>,
+crate::platform::rows::row! {
+    struct SealedRow {
+        client_id: String,
+        id: String,
+        secret_sealed: String,
+        previous_secret_sealed: Option<String>,
+    }
 }
 
 /// One bounded batch of an encryption key rotation: endpoint secrets still sealed under a retired
@@ -530,14 +533,14 @@ struct EventView {
     created_at: i64,
 }
 
-#[derive(Deserialize)]
-struct EventRow {
-    seq: i64,
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    data: String,
-    created_at: i64,
+crate::platform::rows::row! {
+    struct EventRow {
+        seq: i64,
+        id: String,
+        kind: String,
+        data: String,
+        created_at: i64,
+    }
 }
 
 /// `GET /api/clients/{id}/events?type=&cursor=&limit=`: the client's events, newest first.

@@ -60,21 +60,22 @@ pub struct ClientGate {
     pub config: std::rc::Rc<[u8]>,
 }
 
-#[derive(Deserialize)]
-struct LoadRow {
-    id: String,
-    agency_id: String,
-    name: String,
-    plan: String,
-    limits: String,
-    feature_flags: String,
-    bookable: i64,
-    shard: i64,
-    status: String,
-    test_mode: i64,
-    hostname: Option<String>,
-    scheme: Option<String>,
-    port: Option<i64>,
+crate::platform::rows::row! {
+    struct LoadRow {
+        id: String,
+        agency_id: String,
+        name: String,
+        plan: String,
+        limits: String,
+        feature_flags: String,
+        bookable: i64,
+        shard: i64,
+        status: String,
+        test_mode: i64,
+        hostname: Option<String>,
+        scheme: Option<String>,
+        port: Option<i64>,
+    }
 }
 
 /// The `c_`/`a_`-prefixed branding columns of a gate row, as (client, agency) branding rows.
@@ -430,13 +431,15 @@ mod book {
         JOIN staff st ON st.id = ss.staff_id WHERE ss.client_id = ?1 AND ss.service_id = sv.id AND st.active = 1) \
         ORDER BY sv.name LIMIT 50";
 
-    #[derive(Serialize, Deserialize)]
-    struct ServiceView {
-        id: String,
-        name: String,
-        duration_min: i64,
-        price_minor: i64,
-        currency: String,
+    crate::platform::rows::row! {
+        #[derive(Serialize)]
+        struct ServiceView {
+            id: String,
+            name: String,
+            duration_min: i64,
+            price_minor: i64,
+            currency: String,
+        }
     }
 
     #[derive(Deserialize)]
