@@ -25,6 +25,9 @@ function useRoute() {
   useEffect(() => {
     const on = () => setHash(location.hash || "#/");
     addEventListener("hashchange", on);
+    // The fragment may have changed between the first render and this effect (a link followed,
+    // or a test's navigation, right after the shell appeared): that hashchange had no listener.
+    on();
     return () => removeEventListener("hashchange", on);
   }, []);
   return hash.slice(1).split("?")[0].split("/").filter(Boolean);
