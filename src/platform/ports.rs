@@ -78,8 +78,8 @@ pub trait Database {
 
     /// `query`, decoded into typed rows through `Row`. Every port uses this one body: the
     /// future that runs the statement is then one per port, not one per row type, and each row
-    /// type adds only its map decoding to the Worker (parsing D1's JSON straight into `T` had
-    /// cost about 300 KB of wasm for no measurable speed).
+    /// type adds only its `FromRow` to the Worker (parsing D1's JSON straight into each `T` with
+    /// serde had cost about 300 KB of wasm, for no speed a pair could measure).
     async fn query_as<T: FromRow>(&self, sql: &str, params: &[Param]) -> Result<Vec<T>, StoreError> {
         decode_all(self.query(sql, params).await?)
     }
