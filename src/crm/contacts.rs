@@ -242,8 +242,7 @@ impl crate::platform::rows::Column for Vec<TagRef> {
     fn column(value: Option<serde_json::Value>, name: &str) -> Result<Self, crate::platform::error::StoreError> {
         match Option::<String>::column(value, name)? {
             None => Ok(Vec::new()),
-            Some(t) => serde_json::from_str(&t)
-                .map_err(|e| crate::platform::error::StoreError::Decode(format!("column `{name}`: {e}"))),
+            Some(t) => crate::platform::rows::json_text(&t, name),
         }
     }
 }

@@ -18,13 +18,6 @@ pub trait FromRow: Sized {
     fn from_row(row: Row) -> Result<Self, StoreError>;
 }
 
-/// The row itself, for callers that read columns by hand.
-impl FromRow for Row {
-    fn from_row(row: Row) -> Result<Self, StoreError> {
-        Ok(row)
-    }
-}
-
 /// What one column can be read as. `value` is `None` when the row has no such column.
 pub trait Column: Sized {
     fn column(value: Option<Value>, name: &str) -> Result<Self, StoreError>;
@@ -77,16 +70,7 @@ macro_rules! narrow {
         }
     )*};
 }
-narrow!(i8, i32, u8, u16, u32);
-
-impl Column for f64 {
-    fn column(value: Option<Value>, name: &str) -> Result<Self, StoreError> {
-        match &value {
-            Some(Value::Number(n)) => n.as_f64().ok_or_else(|| wrong(name, "a number", value.as_ref())),
-            other => Err(wrong(name, "a number", other.as_ref())),
-        }
-    }
-}
+narrow!(i8, i32);
 
 impl Column for bool {
     fn column(value: Option<Value>, name: &str) -> Result<Self, StoreError> {
@@ -101,16 +85,13 @@ impl Column for bool {
 /// A list of strings stored as the text of a JSON array (`ports::json_list` writes it).
 impl Column for Vec<String> {
     fn column(value: Option<Value>, name: &str) -> Result<Self, StoreError> {
-        let text = String::column(value, name)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Decode(format!("column `{name}`: {e}")))
+        json_text(&String::column(value, name)?, name)
     }
 }
 
-/// Any JSON value; a missing column is `Null`.
-impl Column for Value {
-    fn column(value: Option<Value>, _name: &str) -> Result<Self, StoreError> {
-        Ok(value.unwrap_or(Value::Null))
-    }
+/// Column `name`'s text, parsed as the JSON it stores.
+pub fn json_text<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("column `{name}`: {e}")))
 }
 
 impl<T: Column> Column for Option<T> {
@@ -217,8 +198,8 @@ mod tests {
             n: i64,
             note: Option<String>,
             on: bool,
-            data: Value,
-            ratio: f64,
+            tags: Vec<String>,
+            minutes: i32,
             level: i64 = 3,
         }
     }
@@ -232,24 +213,24 @@ mod tests {
 
     #[test]
     fn a_row_reads_each_field_from_its_column() {
-        let r = row(json!({"id": "a", "n": 7, "note": null, "on": 1, "data": {"k": [1]}, "ratio": 0.5, "extra": "x"}));
+        let r = row(json!({"id": "a", "n": 7, "note": null, "on": 1, "tags": r#"["k"]"#, "minutes": 30, "extra": "x"}));
         let s = Sample::from_row(r).unwrap();
         assert_eq!(
             s,
-            Sample { id: "a".into(), n: 7, note: None, on: true, data: json!({"k": [1]}), ratio: 0.5, level: 3 }
+            Sample { id: "a".into(), n: 7, note: None, on: true, tags: vec!["k".into()], minutes: 30, level: 3 }
         );
-        let r = row(json!({"id": "b", "n": -1, "note": "hi", "on": false, "ratio": 2, "level": 9}));
+        let r = row(json!({"id": "b", "n": -1, "note": "hi", "on": false, "tags": "[]", "minutes": -5, "level": 9}));
         let s = Sample::from_row(r).unwrap();
-        assert_eq!((s.note.as_deref(), s.on, s.data, s.ratio, s.level), (Some("hi"), false, Value::Null, 2.0, 9));
+        assert_eq!((s.note.as_deref(), s.on, s.tags.len(), s.minutes, s.level), (Some("hi"), false, 0, -5, 9));
         for (on, want) in [(json!(0), false), (json!(2), true), (json!(-1), true), (json!(true), true)] {
-            let r = row(json!({"id": "c", "n": 0, "on": on, "ratio": 0}));
+            let r = row(json!({"id": "c", "n": 0, "on": on, "tags": "[]", "minutes": 0}));
             assert_eq!(Sample::from_row(r).unwrap().on, want);
         }
     }
 
     #[test]
     fn a_missing_column_or_a_wrong_type_is_an_error_as_with_serde() {
-        let base = json!({"id": "a", "n": 7, "on": 0, "ratio": 1});
+        let base = json!({"id": "a", "n": 7, "on": 0, "tags": "[]", "minutes": 1});
         let cases = [
             ("id", Value::Null, "expected a string, got null"),
             ("id", json!(5), "expected a string, got a number"),
@@ -258,6 +239,8 @@ mod tests {
             ("on", json!("1"), "expected a boolean or an integer, got a string"),
             ("on", json!(0.5), "expected a boolean or an integer, got a number"),
             ("note", json!(3), "expected a string, got a number"),
+            ("minutes", json!(1.5), "expected an integer, got a number"),
+            ("tags", json!(["k"]), "expected a string, got an array"),
             ("level", Value::Null, "expected an integer, got null"),
         ];
         for (field, value, want) in cases {
@@ -284,9 +267,11 @@ mod tests {
 
     #[test]
     fn out_of_range_integers_are_refused() {
-        assert!(u32::column(Some(json!(-1)), "x").is_err());
-        assert!(u32::column(Some(json!(4_294_967_296_i64)), "x").is_err());
-        assert_eq!(u32::column(Some(json!(42)), "x").unwrap(), 42);
+        assert!(i8::column(Some(json!(128)), "x").is_err());
+        assert!(i8::column(Some(json!(-129)), "x").is_err());
+        assert_eq!(i8::column(Some(json!(-128)), "x").unwrap(), -128);
+        assert!(i32::column(Some(json!(2_147_483_648_i64)), "x").is_err());
+        assert_eq!(i32::column(Some(json!(42)), "x").unwrap(), 42);
         assert!(i64::column(Some(json!(u64::MAX)), "x").is_err());
     }
 }
