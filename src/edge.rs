@@ -348,7 +348,7 @@ impl Database for D1 {
     async fn query(&self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
         self.count(1);
         let json = gh_all(self.handle()?, sql, &json_params(params).to_string()).await.map_err(js_store_err)?;
-        serde_json::from_slice(&bytes_of(json)?).map_err(|e| StoreError::Decode(e.to_string()))
+        crate::platform::body::parse(&bytes_of(json)?, "rows").map_err(StoreError::Decode)
     }
 
     async fn query_text(&self, sql: &str, params: &[Param]) -> Result<Option<String>, StoreError> {
@@ -371,7 +371,7 @@ impl Database for D1 {
         let list: serde_json::Value =
             stmts.iter().map(|s| serde_json::json!([s.sql, json_params(&s.params)])).collect();
         let changes = gh_batch(self.handle()?, &list.to_string()).await.map_err(js_store_err)?;
-        serde_json::from_slice(&bytes_of(changes)?).map_err(|e| StoreError::Decode(e.to_string()))
+        crate::platform::body::parse(&bytes_of(changes)?, "changes").map_err(StoreError::Decode)
     }
 }
 

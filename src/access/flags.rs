@@ -33,7 +33,7 @@ impl Flag {
 
 /// Whether a flag is on, given a client's stored `feature_flags` JSON.
 pub fn enabled(stored: &str, flag: Flag) -> bool {
-    serde_json::from_str::<Map<String, Value>>(stored)
+    crate::platform::body::parse::<Map<String, Value>>(stored.as_bytes(), "feature_flags")
         .ok()
         .and_then(|m| m.get(flag.name()).and_then(Value::as_bool))
         .unwrap_or_else(|| flag.default())
@@ -54,7 +54,8 @@ pub fn disabled(flag: Flag) -> ApiError {
 
 /// A patch of flags merged over the stored ones: known names only, booleans only.
 pub fn patch(stored: &str, patch: &Map<String, Value>) -> ApiResult<String> {
-    let mut current: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+    let mut current: Map<String, Value> =
+        crate::platform::body::parse(stored.as_bytes(), "feature_flags").unwrap_or_default();
     for (k, v) in patch {
         if !Flag::ALL.iter().any(|f| f.name() == k) {
             return Err(ApiError::invalid(

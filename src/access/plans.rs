@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::audit::{self, Actor, Event};
@@ -76,16 +75,18 @@ impl Metric {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Catalogue {
-    default_plan: String,
-    plans: BTreeMap<String, BTreeMap<String, i64>>,
+crate::platform::body::body! {
+    #[derive(Debug, Default)]
+    struct Catalogue {
+        default_plan: String,
+        plans: BTreeMap<String, BTreeMap<String, i64>>,
+    }
 }
 
 fn catalogue() -> &'static Catalogue {
     static PLANS: OnceLock<Catalogue> = OnceLock::new();
     PLANS.get_or_init(|| {
-        serde_json::from_str(include_str!("../../data/plans.json"))
+        crate::platform::body::parse(include_bytes!("../../data/plans.json"), "plans")
             .unwrap_or(Catalogue { default_plan: "starter".into(), plans: BTreeMap::new() })
     })
 }
@@ -117,7 +118,7 @@ pub fn limit(c: &ClientRow, m: Metric) -> i64 {
 
 /// `limit` from a plan name and the overrides' JSON.
 pub fn limit_of(plan: &str, overrides: &str, m: Metric) -> i64 {
-    serde_json::from_str::<BTreeMap<String, i64>>(overrides)
+    crate::platform::body::parse::<BTreeMap<String, i64>>(overrides.as_bytes(), "limits")
         .ok()
         .and_then(|o| o.get(m.name()).copied())
         .unwrap_or_else(|| plan_limit(plan, m))
@@ -126,7 +127,8 @@ pub fn limit_of(plan: &str, overrides: &str, m: Metric) -> i64 {
 /// Applies a patch of overrides (`{metric: n}` sets, `{metric: null}` removes) to the stored
 /// JSON, refusing unknown metrics and numbers that are not whole and non-negative.
 pub fn patch_overrides(stored: &str, patch: &serde_json::Map<String, Value>) -> ApiResult<String> {
-    let mut current: BTreeMap<String, i64> = serde_json::from_str(stored).unwrap_or_default();
+    let mut current: BTreeMap<String, i64> =
+        crate::platform::body::parse(stored.as_bytes(), "limits").unwrap_or_default();
     for (k, v) in patch {
         let m = Metric::parse(k).ok_or_else(|| {
             ApiError::invalid(

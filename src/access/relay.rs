@@ -186,7 +186,7 @@ fn statements(h: &Held) -> ApiResult<Vec<(Write, Stmt)>> {
 }
 
 fn parse(writes: &str) -> Option<Vec<(Write, Stmt)>> {
-    let list: Vec<(String, Vec<Value>)> = serde_json::from_str(writes).ok()?;
+    let list: Vec<(String, Vec<Value>)> = crate::platform::body::parse(writes.as_bytes(), "writes").ok()?;
     list.iter()
         .map(|(name, params)| {
             let w = Write::parse(name)?;

@@ -493,7 +493,8 @@ pub fn effective_permissions(role: Role, narrowing: Option<&str>) -> Result<Vec<
     let Some(json) = narrowing else {
         return Ok(base.to_vec());
     };
-    let names = serde_json::from_str::<Vec<String>>(json).map_err(|_| UnreadableNarrowing)?;
+    let names =
+        crate::platform::body::parse::<Vec<String>>(json.as_bytes(), "permissions").map_err(|_| UnreadableNarrowing)?;
     Ok(base.iter().copied().filter(|p| names.iter().any(|n| n == p.as_str())).collect())
 }
 

@@ -368,7 +368,7 @@ pub async fn load_principal(db: &(impl Database + Log), user_id: &str, tenant: &
     let home_client = m
         .client
         .as_deref()
-        .and_then(|j| serde_json::from_str::<Row>(j).ok())
+        .and_then(|j| crate::platform::body::parse::<Row>(j.as_bytes(), "client").ok())
         .and_then(|row| ClientRow::from_row(row).ok())
         .map(Box::new);
     Ok(Some(Principal {

@@ -41,15 +41,8 @@ fn request_id(req: &Request) -> String {
 
 /// The error code of an error response's JSON body, if it has the error shape.
 fn error_code_of(resp: &Response) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Shape {
-        error: Code,
-    }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: String,
-    }
-    serde_json::from_slice::<Shape>(&resp.body).ok().map(|s| s.error.code)
+    let shape = serde_json::from_slice::<serde_json::Value>(&resp.body).ok()?;
+    shape["error"]["code"].as_str().map(str::to_string)
 }
 
 pub struct App<'a, P: Platform> {

@@ -6,7 +6,7 @@
 //! token that starts with `gh_live_` is a key, anything else a JWT. Every use is attributed in
 //! the audit log to the key (`actor_user_id` is its id, `actor_role` is `api_key`).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::users::token_hash;
@@ -154,15 +154,13 @@ async fn tenant<P: Platform>(
 /// Which kind of tenant a key or invitation route is under.
 pub use crate::access::TenantKind as Kind;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    name: String,
-    #[serde(default)]
-    permissions: Option<Vec<String>>,
-    /// RFC 3339; absent: the key does not expire.
-    #[serde(default)]
-    expires_at: Option<String>,
+crate::platform::body::body! {
+    struct NewKey {
+        name: String,
+        permissions: Option<Vec<String>>,
+        /// RFC 3339; absent: the key does not expire.
+        expires_at: Option<String>,
+    }
 }
 
 /// `POST /api/{clients|agencies}/{id}/api-keys {name, permissions?, expires_at?}`: 201 with the key,

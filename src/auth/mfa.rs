@@ -6,7 +6,6 @@
 //! data bound to the user. A code is accepted once: the step it matched is recorded in the same
 //! statement that accepts it.
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::users::token_hash;
@@ -119,10 +118,10 @@ async fn pending_secret<P: Platform>(ctx: &Ctx<'_, P>, user_id: &str) -> ApiResu
     Ok(json!({"secret": secret, "otpauth_uri": uri}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Code {
-    code: String,
+crate::platform::body::body! {
+    struct Code {
+        code: String,
+    }
 }
 
 /// `POST /api/me/mfa/confirm {code}`: turns MFA on and answers the ten recovery codes, shown once.
@@ -304,11 +303,11 @@ async fn challenge<P: Platform>(
     Ok(Response::json(200, &answer))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecondStep {
-    mfa_token: String,
-    code: String,
+crate::platform::body::body! {
+    struct SecondStep {
+        mfa_token: String,
+        code: String,
+    }
 }
 
 crate::platform::rows::row! {

@@ -6,7 +6,6 @@
 //! `authenticate` compares it with the token's `ver` claim, so every access token issued before
 //! stops working at once.
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::users::token_hash;
@@ -47,10 +46,10 @@ pub const PASSWORD_OF: &str = "SELECT password_hash FROM users WHERE id = ?1 AND
 pub const CHANGE_PASSWORD: &str = "UPDATE users SET password_hash = ?3, token_version = token_version + 1, \
     updated_at = ?4 WHERE id = ?1 AND password_hash = ?2";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetRequest {
-    email: String,
+crate::platform::body::body! {
+    struct ResetRequest {
+        email: String,
+    }
 }
 
 /// `POST /api/auth/password-reset {email}`: 202, the same answer for any address; an active
@@ -92,11 +91,11 @@ pub async fn request<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
     Ok(answer)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResetConfirm {
-    token: String,
-    password: String,
+crate::platform::body::body! {
+    struct ResetConfirm {
+        token: String,
+        password: String,
+    }
 }
 
 /// `POST /api/auth/password-reset/confirm {token, password}`: sets the password, ends every
@@ -147,11 +146,11 @@ pub async fn confirm<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<
     Ok(Response::json(200, &json!({"status": "password changed; every session of this account has ended"})))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PasswordChange {
-    current_password: String,
-    new_password: String,
+crate::platform::body::body! {
+    struct PasswordChange {
+        current_password: String,
+        new_password: String,
+    }
 }
 
 /// `POST /api/me/password {current_password, new_password}`: a person's own password, with the

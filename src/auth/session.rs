@@ -1,6 +1,5 @@
 //! Login, context switching and `/api/me`.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit;
@@ -15,23 +14,21 @@ use crate::platform::http::{Request, Response};
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
-    /// Optional: the tenant to start in (`platform`, an agency id or a client id).
-    #[serde(default)]
-    tenant: Option<String>,
-    /// A Cloudflare Turnstile response, needed once an email has drawn too many failures.
-    #[serde(default)]
-    turnstile_token: Option<String>,
+crate::platform::body::body! {
+    struct LoginBody {
+        email: String,
+        password: String,
+        /// Optional: the tenant to start in (`platform`, an agency id or a client id).
+        tenant: Option<String>,
+        /// A Cloudflare Turnstile response, needed once an email has drawn too many failures.
+        turnstile_token: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SwitchBody {
-    tenant: String,
+crate::platform::body::body! {
+    struct SwitchBody {
+        tenant: String,
+    }
 }
 
 pub async fn login<P: Platform>(ctx: &Ctx<'_, P>, req: &Request, site: &Site) -> ApiResult<Response> {

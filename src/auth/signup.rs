@@ -7,7 +7,6 @@
 //! an error. A Turnstile token is required wherever Turnstile is configured (the configuration
 //! refuses to enable signup without it outside development).
 
-use serde::Deserialize;
 use serde_json::json;
 
 use super::users::token_hash;
@@ -45,15 +44,14 @@ pub const MARK_AGENCY_VERIFIED: &str = "UPDATE agencies SET signup_verified = 1,
     WHERE id = (SELECT agency_id FROM email_verifications WHERE token_hash = ?1) AND changes() > 0";
 pub const VERIFICATION_BY_TOKEN: &str = "SELECT agency_id, user_id FROM email_verifications WHERE token_hash = ?1";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Signup {
-    agency_name: String,
-    name: String,
-    email: String,
-    password: String,
-    #[serde(default)]
-    turnstile_token: Option<String>,
+crate::platform::body::body! {
+    struct Signup {
+        agency_name: String,
+        name: String,
+        email: String,
+        password: String,
+        turnstile_token: Option<String>,
+    }
 }
 
 /// A slug from the agency's name, with a random tail so it never collides or tells anything.
@@ -156,10 +154,10 @@ pub async fn signup<P: Platform>(ctx: &Ctx<'_, P>, req: &Request) -> ApiResult<R
     Ok(answer)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Verify {
-    token: String,
+crate::platform::body::body! {
+    struct Verify {
+        token: String,
+    }
 }
 
 /// `POST /api/signup/verify {token}`: the address is proved; the agency may add clients.

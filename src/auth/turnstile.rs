@@ -2,8 +2,6 @@
 //! failures. Tokens are checked with Turnstile's siteverify endpoint (configurable, so tests
 //! point it at a fake verifier on loopback).
 
-use serde::Deserialize;
-
 use crate::platform::error::{ApiError, ApiResult};
 use crate::platform::http::Request;
 use crate::platform::ports::Platform;
@@ -11,11 +9,6 @@ use crate::platform::Ctx;
 
 /// Turnstile tokens are at most 2048 characters.
 pub const MAX_TOKEN_LEN: usize = 2048;
-
-#[derive(Deserialize)]
-struct Siteverify {
-    success: bool,
-}
 
 /// Passes only with a token the verifier accepts. Without Turnstile configured no token can pass,
 /// so the email waits out its window (429) instead.
@@ -77,9 +70,12 @@ async fn check<P: Platform>(
         .post_form(&ctx.cfg.turnstile_verify_url, &form)
         .await
         .map_err(|e| ApiError::Upstream(format!("Turnstile unreachable: {e}")))?;
-    let verdict: Siteverify = serde_json::from_str(&reply.body)
+    let verdict: serde_json::Value = serde_json::from_str(&reply.body)
         .map_err(|_| ApiError::Upstream(format!("Turnstile answered HTTP {} without a verdict", reply.status)))?;
-    if reply.status != 200 || !verdict.success {
+    let Some(success) = verdict["success"].as_bool() else {
+        return Err(ApiError::Upstream(format!("Turnstile answered HTTP {} without a verdict", reply.status)));
+    };
+    if reply.status != 200 || !success {
         return Err(ApiError::Forbidden("turnstile_failed", "the challenge token was not accepted".into()));
     }
     Ok(())

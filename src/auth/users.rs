@@ -1,7 +1,7 @@
 //! Users and memberships: create, list, grant and revoke. Roles and tenants are set only by
 //! grant-access, and never above the granter's own role.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit;
@@ -19,26 +19,21 @@ use crate::platform::http::{Request, Response};
 use crate::platform::ports::{decode_all, json_list, Param, Platform, Stmt};
 use crate::platform::Ctx;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Grant {
-    #[serde(default)]
-    agency_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    role: String,
-    /// Narrows the role's permissions for this membership.
-    #[serde(default)]
-    permissions: Option<Vec<String>>,
+crate::platform::body::body! {
+    struct Grant {
+        agency_id: Option<String>,
+        client_id: Option<String>,
+        role: String,
+        /// Narrows the role's permissions for this membership.
+        permissions: Option<Vec<String>>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Revoke {
-    #[serde(default)]
-    agency_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
+crate::platform::body::body! {
+    struct Revoke {
+        agency_id: Option<String>,
+        client_id: Option<String>,
+    }
 }
 
 /// The tenant a membership change targets.
@@ -151,30 +146,23 @@ pub const INSERT_INVITED_CLIENT_MEMBER: &str = "INSERT INTO client_users (user_i
 
 pub const SEATS_TAKEN: &str = "SELECT count(*) AS n FROM client_users WHERE client_id = ?1";
 
-/// Invitations live a week.
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Invite {
-    email: String,
-    /// The role to hold; the lowest of the tenant's level when absent.
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    permissions: Option<Vec<String>>,
-    /// The agency or client to join; the caller's own tenant when absent.
-    #[serde(default)]
-    tenant: Option<String>,
+crate::platform::body::body! {
+    struct Invite {
+        email: String,
+        /// The role to hold; the lowest of the tenant's level when absent.
+        role: Option<String>,
+        permissions: Option<Vec<String>>,
+        /// The agency or client to join; the caller's own tenant when absent.
+        tenant: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Accept {
-    token: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
+crate::platform::body::body! {
+    struct Accept {
+        token: String,
+        name: Option<String>,
+        password: Option<String>,
+    }
 }
 
 pub fn token_hash(token: &str) -> String {

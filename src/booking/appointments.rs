@@ -3,7 +3,7 @@
 //! active appointment of that staff member overlaps its blocked range, decided inside the insert
 //! (a 409 otherwise): no staff member is double-booked, whatever the concurrency.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::availability::{self, Calendar, Refusal, Shape};
@@ -150,40 +150,33 @@ fn event_data(
     }})
 }
 
-/// Who the appointment is for: an existing contact, or one found (by email) or made.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Person {
-    pub name: String,
-    pub email: String,
-    #[serde(default)]
-    pub phone: Option<String>,
+crate::platform::body::body! {
+    /// Who the appointment is for: an existing contact, or one found (by email) or made.
+    pub struct Person {
+        pub name: String,
+        pub email: String,
+        pub phone: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewAppointment {
-    service_id: String,
-    staff_id: String,
-    starts_at: String,
-    #[serde(default)]
-    contact_id: Option<String>,
-    #[serde(default)]
-    contact: Option<Person>,
-    #[serde(default)]
-    note: Option<String>,
+crate::platform::body::body! {
+    struct NewAppointment {
+        service_id: String,
+        staff_id: String,
+        starts_at: String,
+        contact_id: Option<String>,
+        contact: Option<Person>,
+        note: Option<String>,
+    }
 }
 
-/// A PATCH: a new status, or a new start (and optionally another staff member).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Change {
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    starts_at: Option<String>,
-    #[serde(default)]
-    staff_id: Option<String>,
+crate::platform::body::body! {
+    /// A PATCH: a new status, or a new start (and optionally another staff member).
+    struct Change {
+        status: Option<String>,
+        starts_at: Option<String>,
+        staff_id: Option<String>,
+    }
 }
 
 /// The client's zone; a stored name is validated when set, so an unknown one is a server fault.

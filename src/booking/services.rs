@@ -1,7 +1,7 @@
 //! Services: what a client's customers book. A duration, a price, buffers before and after (time
 //! the staff member is busy but the customer is not there), and an active flag.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
@@ -45,24 +45,18 @@ crate::platform::rows::row! {
     }
 }
 
-/// A service's fields as a request (or a template) gives them; absent ones keep their value.
-#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceBody {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub duration_min: Option<i32>,
-    #[serde(default)]
-    pub price_minor: Option<i64>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub buffer_before_min: Option<i32>,
-    #[serde(default)]
-    pub buffer_after_min: Option<i32>,
-    #[serde(default)]
-    pub active: Option<bool>,
+crate::platform::body::body! {
+    /// A service's fields as a request (or a template) gives them; absent ones keep their value.
+    #[derive(Debug, Serialize, Default, Clone, PartialEq)]
+    pub struct ServiceBody {
+        pub name: Option<String>,
+        pub duration_min: Option<i32>,
+        pub price_minor: Option<i64>,
+        pub currency: Option<String>,
+        pub buffer_before_min: Option<i32>,
+        pub buffer_after_min: Option<i32>,
+        pub active: Option<bool>,
+    }
 }
 
 impl ServiceBody {

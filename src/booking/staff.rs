@@ -1,7 +1,7 @@
 //! Staff: who is booked. A name, an optional linked user (a member of the client or its agency),
 //! the services they offer, weekly working hours in the client's time zone, and time off.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::availability::{DaysOff, Window};
@@ -58,13 +58,14 @@ pub const OFFERS: &str = "SELECT 1 AS ok FROM staff_services ss JOIN staff st ON
 /// Working windows a staff member may have per day.
 const MAX_WINDOWS: usize = 50;
 
-/// One weekly window as the API shows it: ISO weekday and `HH:MM` local times.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hours {
-    pub weekday: i8,
-    pub start: String,
-    pub end: String,
+crate::platform::body::body! {
+    /// One weekly window as the API shows it: ISO weekday and `HH:MM` local times.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Hours {
+        pub weekday: i8,
+        pub start: String,
+        pub end: String,
+    }
 }
 
 /// A staff member as the API shows it.
@@ -122,34 +123,29 @@ crate::platform::rows::row! {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct StaffBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    user_id: Option<Option<String>>,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    service_ids: Option<Vec<String>>,
-    #[serde(default)]
-    hours: Option<Vec<Hours>>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct StaffBody {
+        name: Option<String>,
+        user_id: Option<Option<String>>,
+        active: Option<bool>,
+        service_ids: Option<Vec<String>>,
+        hours: Option<Vec<Hours>>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HoursBody {
-    hours: Vec<Hours>,
+crate::platform::body::body! {
+    struct HoursBody {
+        hours: Vec<Hours>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TimeOffBody {
-    start_date: String,
-    end_date: String,
-    #[serde(default)]
-    reason: Option<String>,
+crate::platform::body::body! {
+    struct TimeOffBody {
+        start_date: String,
+        end_date: String,
+        reason: Option<String>,
+    }
 }
 
 fn hhmm(m: i32) -> String {

@@ -5,7 +5,6 @@ pub mod console;
 pub mod css;
 pub mod portal;
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
@@ -42,21 +41,16 @@ pub const DEFAULT_SECONDARY: &str = "#0f172a";
 /// The element every portal page wraps its content in; custom CSS is scoped under it.
 pub const PORTAL_ROOT: &str = ".gh-portal";
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Patch {
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    primary_color: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    secondary_color: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    tagline: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    support_email: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    support_phone: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    custom_css: Option<Option<String>>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct Patch {
+        primary_color: Option<Option<String>>,
+        secondary_color: Option<Option<String>>,
+        tagline: Option<Option<String>>,
+        support_email: Option<Option<String>>,
+        support_phone: Option<Option<String>>,
+        custom_css: Option<Option<String>>,
+    }
 }
 
 /// `#rgb` or `#rrggbb`, lowercased.

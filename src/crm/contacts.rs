@@ -1,6 +1,6 @@
 //! Contacts: the leads the widget collects and the CRM's people. Client-scoped.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
@@ -70,16 +70,13 @@ pub const DELETE: &str = "DELETE FROM contacts WHERE client_id = ?1 AND id = ?2"
 pub const DELETE_NOTES: &str =
     "DELETE FROM notes WHERE client_id = ?1 AND subject_type = 'contact' AND subject_id = ?2";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewContact {
-    pub name: String,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
+crate::platform::body::body! {
+    pub struct NewContact {
+        pub name: String,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+        pub message: Option<String>,
+    }
 }
 
 /// A contact's fields, validated.
@@ -247,12 +244,14 @@ impl crate::platform::rows::Column for Vec<TagRef> {
     }
 }
 
-/// A tag on a contact.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TagRef {
-    pub id: String,
-    pub name: String,
-    pub color: Option<String>,
+crate::platform::body::body! {
+    /// A tag on a contact, as the contact's `tags` column lists it.
+    #[derive(Debug, Serialize, Default)]
+    pub struct TagRef {
+        pub id: String,
+        pub name: String,
+        pub color: Option<String>,
+    }
 }
 
 async fn one(db: &impl Database, client: &ClientScope, id: &str) -> ApiResult<Option<Contact>> {
@@ -297,17 +296,13 @@ pub async fn list<P: Platform>(
     Ok(Response::json_text(200, body))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ContactPatch {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    email: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    phone: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    message: Option<Option<String>>,
+crate::platform::body::body! {
+    struct ContactPatch {
+        name: Option<String>,
+        email: Option<Option<String>>,
+        phone: Option<Option<String>>,
+        message: Option<Option<String>>,
+    }
 }
 
 /// `PATCH /api/clients/{id}/contacts/{contact_id}`: absent fields stay, `null` clears.

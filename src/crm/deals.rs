@@ -3,7 +3,7 @@
 //! Every reference is checked inside the writing statement, and a move between stages writes a
 //! stage-history row in the same batch as the move and its audit row.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
@@ -96,48 +96,32 @@ crate::platform::rows::row! {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDeal {
-    title: String,
-    pipeline_id: String,
-    #[serde(default)]
-    stage_id: Option<String>,
-    #[serde(default)]
-    value_minor: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    contact_id: Option<String>,
-    #[serde(default)]
-    owner_user_id: Option<String>,
-    #[serde(default)]
-    expected_close_date: Option<String>,
+crate::platform::body::body! {
+    struct NewDeal {
+        title: String,
+        pipeline_id: String,
+        stage_id: Option<String>,
+        value_minor: Option<i64>,
+        currency: Option<String>,
+        contact_id: Option<String>,
+        owner_user_id: Option<String>,
+        expected_close_date: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DealPatch {
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    pipeline_id: Option<String>,
-    #[serde(default)]
-    stage_id: Option<String>,
-    #[serde(default)]
-    value_minor: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    contact_id: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    owner_user_id: Option<Option<String>>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    lost_reason: Option<Option<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    expected_close_date: Option<Option<String>>,
+crate::platform::body::body! {
+    struct DealPatch {
+        title: Option<String>,
+        pipeline_id: Option<String>,
+        stage_id: Option<String>,
+        value_minor: Option<i64>,
+        currency: Option<String>,
+        contact_id: Option<Option<String>>,
+        owner_user_id: Option<Option<String>>,
+        status: Option<String>,
+        lost_reason: Option<Option<String>>,
+        expected_close_date: Option<Option<String>>,
+    }
 }
 
 fn value_field(v: i64) -> ApiResult<i64> {

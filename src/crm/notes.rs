@@ -1,7 +1,7 @@
 //! Notes on contacts and deals: free text with an author, newest last. A note is written only if
 //! its subject is the client's own, decided inside the insert.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
@@ -89,10 +89,10 @@ crate::platform::rows::row! {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewNote {
-    body: String,
+crate::platform::body::body! {
+    struct NewNote {
+        body: String,
+    }
 }
 
 async fn subject_exists(db: &impl Database, client: &ClientScope, subject: Subject, id: &str) -> ApiResult<()> {

@@ -1,7 +1,7 @@
 //! Pipelines and their ordered stages, and the board: one pipeline's stages, in order, each with
 //! its first page of deals, its count and its sum per currency.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use super::deals::Deal;
@@ -124,23 +124,23 @@ pub struct Pipeline {
     pub updated_at: i64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewPipeline {
-    name: String,
-    stages: Vec<String>,
+crate::platform::body::body! {
+    struct NewPipeline {
+        name: String,
+        stages: Vec<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rename {
-    name: String,
+crate::platform::body::body! {
+    struct Rename {
+        name: String,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Order {
-    stage_ids: Vec<String>,
+crate::platform::body::body! {
+    struct Order {
+        stage_ids: Vec<String>,
+    }
 }
 
 /// Pipelines with their stages, in one query for all the stages.

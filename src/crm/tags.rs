@@ -1,7 +1,7 @@
 //! Tags: a client's labels for its contacts. Names are unique per client, case-insensitively
 //! (a unique index decides, so two creators racing for one name cannot both win).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::audit::{self, Event};
@@ -36,21 +36,18 @@ crate::platform::rows::row! {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTag {
-    name: String,
-    #[serde(default)]
-    color: Option<String>,
+crate::platform::body::body! {
+    struct NewTag {
+        name: String,
+        color: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TagPatch {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    color: Option<Option<String>>,
+crate::platform::body::body! {
+    struct TagPatch {
+        name: Option<String>,
+        color: Option<Option<String>>,
+    }
 }
 
 /// `#rgb` or `#rrggbb`, lowercased.

@@ -2,7 +2,6 @@
 //! (a TXT record at `_gatehouse-challenge.{hostname}`), re-checked by the scheduled job, and
 //! served as the agency's portal once verified. Exact hostnames only: a portal is one host.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::hostname::DomainPattern;
@@ -98,10 +97,10 @@ impl AgencyDomain {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDomain {
-    domain: String,
+crate::platform::body::body! {
+    struct NewDomain {
+        domain: String,
+    }
 }
 
 async fn one<P: Platform>(ctx: &Ctx<'_, P>, agency: &AgencyScope, id: &str) -> ApiResult<AgencyDomain> {

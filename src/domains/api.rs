@@ -1,7 +1,6 @@
 //! `/api/clients/{id}/domains`: register, list, verify and delete. The "why doesn't my widget
 //! show?" explainer belongs to the widget's gate (`widget::gate::check`).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
@@ -21,22 +20,20 @@ use crate::platform::http::{Request, Response};
 use crate::platform::ports::{Param, Platform, Stmt};
 use crate::platform::Ctx;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDomain {
-    domain: String,
-    purpose: String,
-    #[serde(default)]
-    scheme: Option<String>,
-    #[serde(default)]
-    port: Option<u16>,
+crate::platform::body::body! {
+    struct NewDomain {
+        domain: String,
+        purpose: String,
+        scheme: Option<String>,
+        port: Option<u16>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    #[serde(default)]
-    force: bool,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct VerifyBody {
+        force: bool = Default::default(),
+    }
 }
 
 pub async fn list<P: Platform>(

@@ -396,8 +396,9 @@ async fn clean_pending<P: Platform>(ctx: &Ctx<'_, P>, e: &ExportRow) {
 /// new pending object. Answers whether there is more to do.
 async fn run<P: Platform>(ctx: &Ctx<'_, P>, mut e: ExportRow, lease: i64) -> ApiResult<bool> {
     let now = ctx.p.now_ms();
-    let mut parts: Vec<(u16, String)> = serde_json::from_str(&e.parts).unwrap_or_default();
-    let mut counts: Map<String, Value> = serde_json::from_str(&e.counts).unwrap_or_default();
+    let mut parts: Vec<(u16, String)> = crate::platform::body::parse(e.parts.as_bytes(), "parts").unwrap_or_default();
+    let mut counts: Map<String, Value> =
+        crate::platform::body::parse(e.counts.as_bytes(), "counts").unwrap_or_default();
     let upload_id = match &e.upload_id {
         Some(u) => u.clone(),
         None => ctx.p.multipart_start(&e.object_key, "application/x-tar").await?,

@@ -7,7 +7,6 @@
 pub mod export;
 
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -498,11 +497,11 @@ fn link_denied() -> ApiError {
     ApiError::Forbidden("invalid_signature", "this download link is invalid, expired or revoked".into())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SignBody {
-    #[serde(default)]
-    expires_in: Option<i64>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct SignBody {
+        expires_in: Option<i64>,
+    }
 }
 
 /// The client, for a caller who could act on a file of some area: 404 for a foreign client, then

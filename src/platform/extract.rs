@@ -1,10 +1,10 @@
 //! Request extractors and field validators shared by every feature: the JSON body, paging, the
 //! path's segments, the Host header and bounded text fields. No feature knowledge lives here.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::http::{Method, Request, Response};
 
@@ -99,13 +99,12 @@ pub fn parse_host(raw: &str) -> ApiResult<(String, Option<u16>)> {
 
 /// Parses a JSON body into `T`. Malformed JSON is 400; unknown fields, wrong types and the
 /// fields a caller may never set (`forbidden`) are 422.
-pub fn json_body<T: DeserializeOwned>(req: &Request, forbidden: &[&str]) -> ApiResult<T> {
-    T::deserialize(json_object(req, forbidden)?).map_err(|e| ApiError::invalid("invalid_field", e.to_string()))
+pub fn json_body<T: Body>(req: &Request, forbidden: &[&str]) -> ApiResult<T> {
+    T::from_object(json_object(req, forbidden)?).map_err(|e| ApiError::invalid("invalid_field", e))
 }
 
 /// `json_body`'s checks, which do not depend on `T`: kept out of the generic function so each
-/// body type adds only its own decoding to the Worker. The body is an object, and `T` reads it
-/// as a map only.
+/// body type adds only its own decoding to the Worker.
 fn json_object(req: &Request, forbidden: &[&str]) -> ApiResult<serde_json::Map<String, Value>> {
     if req.body.len() > MAX_JSON_BODY {
         return Err(ApiError::TooLarge(format!("JSON bodies are limited to {MAX_JSON_BODY} bytes")));
@@ -123,15 +122,6 @@ fn json_object(req: &Request, forbidden: &[&str]) -> ApiResult<serde_json::Map<S
         return Err(ApiError::invalid("forbidden_field", format!("`{f}` cannot be set through this endpoint")));
     }
     Ok(obj)
-}
-
-/// For PATCH bodies: an absent field is `None` ("leave it"), `null` is `Some(None)` ("clear it").
-/// Use with `#[serde(default, with = "crate::platform::extract::double_option")]`.
-pub mod double_option {
-    use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
-    }
 }
 
 /// `?cursor=` and `?limit=` for lists ordered by id.

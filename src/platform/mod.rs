@@ -2,6 +2,7 @@
 //! ports to storage and the outside world, errors, ids, configuration, crypto primitives, the
 //! request extractors, and `Ctx`, the small context every handler receives.
 
+pub mod body;
 pub mod config;
 pub mod crypto;
 pub mod dns;

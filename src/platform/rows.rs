@@ -30,7 +30,7 @@ fn wrong(name: &str, want: &str, got: Option<&Value>) -> StoreError {
     })
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -90,8 +90,8 @@ impl Column for Vec<String> {
 }
 
 /// Column `name`'s text, parsed as the JSON it stores.
-pub fn json_text<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("column `{name}`: {e}")))
+pub fn json_text<T: super::body::Field>(text: &str, name: &str) -> Result<T, StoreError> {
+    super::body::parse(text.as_bytes(), name).map_err(|e| StoreError::Decode(format!("column {e}")))
 }
 
 impl<T: Column> Column for Option<T> {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
@@ -38,16 +37,20 @@ pub const REWRAP: &str = "UPDATE client_settings SET ciphertext = ?5, key_id = ?
 pub const MAX_VALUE_LEN: usize = 4096;
 pub const ROTATION_BATCH: i64 = 100;
 
-#[derive(Debug, Deserialize)]
-pub struct FieldSpec {
-    pub label: String,
-    pub secret: bool,
+crate::platform::body::body! {
+    #[derive(Debug, Default)]
+    pub struct FieldSpec {
+        pub label: String,
+        pub secret: bool,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ProviderSpec {
-    pub label: String,
-    pub fields: BTreeMap<String, FieldSpec>,
+crate::platform::body::body! {
+    #[derive(Debug, Default)]
+    pub struct ProviderSpec {
+        pub label: String,
+        pub fields: BTreeMap<String, FieldSpec>,
+    }
 }
 
 /// The catalogue's entry for the widget's own secret: always there, never an integration.
@@ -56,8 +59,10 @@ const WIDGET: &str = "widget";
 /// Whether a client may use `provider`, given its `integrations` list (`None`: every provider).
 pub fn enabled(integrations: Option<&str>, provider: &str) -> bool {
     provider == WIDGET
-        || integrations
-            .is_none_or(|list| serde_json::from_str::<Vec<String>>(list).is_ok_and(|l| l.iter().any(|p| p == provider)))
+        || integrations.is_none_or(|list| {
+            crate::platform::body::parse::<Vec<String>>(list.as_bytes(), "integrations")
+                .is_ok_and(|l| l.iter().any(|p| p == provider))
+        })
 }
 
 /// A list of provider names, checked against the catalogue, sorted and without repeats.
@@ -84,7 +89,9 @@ pub fn integrations_field(names: &[String]) -> ApiResult<Vec<String>> {
 /// The provider catalogue, parsed once per isolate.
 pub fn providers() -> &'static BTreeMap<String, ProviderSpec> {
     static CATALOGUE: OnceLock<BTreeMap<String, ProviderSpec>> = OnceLock::new();
-    CATALOGUE.get_or_init(|| serde_json::from_str(include_str!("../../data/providers.json")).unwrap_or_default())
+    CATALOGUE.get_or_init(|| {
+        crate::platform::body::parse(include_bytes!("../../data/providers.json"), "providers").unwrap_or_default()
+    })
 }
 
 crate::platform::rows::row! {

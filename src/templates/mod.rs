@@ -11,7 +11,7 @@ pub mod push;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::audit::{self, Event};
@@ -63,32 +63,30 @@ pub const SET_BRANDING: &str = "INSERT INTO branding (owner_id, owner_kind, prim
 const MAX_PIPELINES: usize = 20;
 const MAX_SERVICES: usize = 50;
 
-/// What a template sets up. Every part is optional; everything in it is validated and
-/// normalised before it is stored.
-#[derive(Debug, Deserialize, Serialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Spec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
-    #[serde(default)]
-    pub feature_flags: BTreeMap<String, bool>,
-    /// Branding text fields (`branding::TEXT_FIELDS`); logos are uploaded per client.
-    #[serde(default)]
-    pub branding: BTreeMap<String, String>,
-    #[serde(default)]
-    pub pipelines: Vec<PipelineSpec>,
-    #[serde(default)]
-    pub services: Vec<ServiceBody>,
-    /// The providers a client may store credentials for; absent: all of them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integrations: Option<Vec<String>>,
+crate::platform::body::body! {
+    /// What a template sets up. Every part is optional; everything in it is validated and
+    /// normalised before it is stored.
+    #[derive(Debug, Serialize, Default, Clone)]
+    pub struct Spec {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub plan: Option<String>,
+        pub feature_flags: BTreeMap<String, bool> = Default::default(),
+        /// Branding text fields (`branding::TEXT_FIELDS`); logos are uploaded per client.
+        pub branding: BTreeMap<String, String> = Default::default(),
+        pub pipelines: Vec<PipelineSpec> = Default::default(),
+        pub services: Vec<ServiceBody> = Default::default(),
+        /// The providers a client may store credentials for; absent: all of them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub integrations: Option<Vec<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineSpec {
-    pub name: String,
-    pub stages: Vec<String>,
+crate::platform::body::body! {
+    #[derive(Debug, Serialize, Clone, PartialEq)]
+    pub struct PipelineSpec {
+        pub name: String,
+        pub stages: Vec<String>,
+    }
 }
 
 impl Spec {
@@ -163,7 +161,7 @@ crate::platform::rows::row! {
 
 impl Template {
     pub fn spec(&self) -> Spec {
-        serde_json::from_str(&self.spec).unwrap_or_default()
+        crate::platform::body::parse(self.spec.as_bytes(), "spec").unwrap_or_default()
     }
 
     fn to_json(&self) -> Value {
@@ -183,11 +181,11 @@ pub async fn versions(db: &impl Database, agency_id: &str, id: &str) -> ApiResul
     Ok(db.query_as(VERSIONS, &[agency_id.into(), id.into()]).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Save {
-    name: Option<String>,
-    spec: Spec,
+crate::platform::body::body! {
+    struct Save {
+        name: Option<String>,
+        spec: Spec,
+    }
 }
 
 fn event<'a>(agency: &'a AgencyScope, action: &'a str, id: &'a str, version: i64) -> Event<'a> {

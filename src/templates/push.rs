@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{add_pipeline, add_service, set_branding, versions, PipelineSpec, Spec, Target, Template};
@@ -55,11 +54,11 @@ pub const ADVANCE: &str = "UPDATE clients SET plan = ?3, feature_flags = ?4, int
 /// Clients per push call; the answer's `next_cursor` continues.
 const PAGE: i64 = 25;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PushBody {
-    version: Option<i64>,
-    cursor: Option<String>,
+crate::platform::body::body! {
+    struct PushBody {
+        version: Option<i64>,
+        cursor: Option<String>,
+    }
 }
 
 crate::platform::rows::row! {
@@ -88,11 +87,12 @@ crate::platform::rows::row! {
     }
 }
 
-#[derive(Deserialize)]
-struct CurrentPipeline {
-    id: String,
-    name: String,
-    stages: Vec<Option<String>>,
+crate::platform::body::body! {
+    struct CurrentPipeline {
+        id: String,
+        name: String,
+        stages: Vec<Option<String>>,
+    }
 }
 
 /// What one client's push does: its statements after `ADVANCE`, and the report. An addition
@@ -172,7 +172,10 @@ async fn push_one<P: Platform>(
     let own: CurrentBranding = ctx.p.query_first(CURRENT_BRANDING, &[c.id.as_str().into()]).await?.unwrap_or_default();
     let from = c.template_version.unwrap_or(1);
     let to = Target { client_id: &c.id, agency_id, version: target.version, now };
-    let mut plan = Plan { flags: serde_json::from_str(&c.feature_flags).unwrap_or_default(), ..Plan::default() };
+    let mut plan = Plan {
+        flags: crate::platform::body::parse(c.feature_flags.as_bytes(), "feature_flags").unwrap_or_default(),
+        ..Plan::default()
+    };
     scalars(&mut plan, c, base, &new);
     branding_fields(&mut plan, own.branding.as_deref(), base, &new);
     pipelines(&mut plan, current.pipelines.as_deref(), base, &new, &to)?;
@@ -291,7 +294,8 @@ fn version_of(c: &ClientOnTemplate) -> i64 {
 }
 
 fn branding_fields(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec) {
-    let mut row: Row = current.and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    let mut row: Row =
+        current.and_then(|b| crate::platform::body::parse(b.as_bytes(), "branding").ok()).unwrap_or_default();
     let mut changed = false;
     for (field, value) in &new.branding {
         let was = base.branding.get(field);
@@ -313,7 +317,7 @@ fn branding_fields(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Sp
 }
 
 fn names(list: Option<&str>) -> Vec<String> {
-    list.and_then(|l| serde_json::from_str::<Vec<Option<String>>>(l).ok())
+    list.and_then(|l| crate::platform::body::parse::<Vec<Option<String>>>(l.as_bytes(), "stages").ok())
         .unwrap_or_default()
         .into_iter()
         .flatten()
@@ -321,7 +325,8 @@ fn names(list: Option<&str>) -> Vec<String> {
 }
 
 fn pipelines(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec, to: &Target<'_>) -> ApiResult<()> {
-    let have: Vec<CurrentPipeline> = current.and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    let have: Vec<CurrentPipeline> =
+        current.and_then(|p| crate::platform::body::parse(p.as_bytes(), "pipelines").ok()).unwrap_or_default();
     let had = |name: &str| base.pipelines.iter().find(|p| p.name == name);
     for p in &new.pipelines {
         let was: Option<&PipelineSpec> = had(&p.name);
@@ -382,7 +387,7 @@ fn integrations(plan: &mut Plan, current: Option<&str>, base: &Spec, new: &Spec)
         // The client may use every provider already, or the template does not narrow them.
         return;
     };
-    let mut now: Vec<String> = serde_json::from_str(list).unwrap_or_default();
+    let mut now: Vec<String> = crate::platform::body::parse(list.as_bytes(), "integrations").unwrap_or_default();
     let was: BTreeMap<&str, ()> = base.integrations.iter().flatten().map(|p| (p.as_str(), ())).collect();
     for p in wanted {
         if now.contains(p) {

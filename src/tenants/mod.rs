@@ -5,7 +5,6 @@ pub mod moves;
 pub mod offboarding;
 pub mod preferences;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::audit;
@@ -23,67 +22,63 @@ use crate::templates;
 
 const FORBIDDEN: &[&str] = &["id", "role", "agency_id", "client_id", "publishable_key", "created_at", "updated_at"];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewAgency {
-    name: String,
-    slug: String,
-    email: Option<String>,
-    phone: Option<String>,
-    plan: Option<String>,
+crate::platform::body::body! {
+    struct NewAgency {
+        name: String,
+        slug: String,
+        email: Option<String>,
+        phone: Option<String>,
+        plan: Option<String>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct AgencyPatch {
-    name: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    status: Option<String>,
-    plan: Option<String>,
-    require_mfa: Option<bool>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct AgencyPatch {
+        name: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        status: Option<String>,
+        plan: Option<String>,
+        require_mfa: Option<bool>,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewClient {
-    name: String,
-    slug: String,
-    business_type: Option<String>,
-    kind: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    website: Option<String>,
-    plan: Option<String>,
-    /// Sets the client up from the latest version of one of the agency's templates.
-    template_id: Option<String>,
+crate::platform::body::body! {
+    struct NewClient {
+        name: String,
+        slug: String,
+        business_type: Option<String>,
+        kind: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        website: Option<String>,
+        plan: Option<String>,
+        /// Sets the client up from the latest version of one of the agency's templates.
+        template_id: Option<String>,
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ClientPatch {
-    name: Option<String>,
-    business_type: Option<String>,
-    kind: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    website: Option<String>,
-    status: Option<String>,
-    plan: Option<String>,
-    feature_flags: Option<serde_json::Map<String, Value>>,
-    test_mode: Option<bool>,
-    time_zone: Option<String>,
-    require_mfa: Option<bool>,
-    /// Per-metric overrides of the plan's limits (`null` removes one).
-    limits: Option<serde_json::Map<String, Value>>,
-    /// The integration providers the client may use: a list, or `null` for all of them.
-    #[serde(default, deserialize_with = "present")]
-    integrations: Option<Value>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(Value::Null)`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct ClientPatch {
+        name: Option<String>,
+        business_type: Option<String>,
+        kind: Option<String>,
+        email: Option<String>,
+        phone: Option<String>,
+        website: Option<String>,
+        status: Option<String>,
+        plan: Option<String>,
+        feature_flags: Option<serde_json::Map<String, Value>>,
+        test_mode: Option<bool>,
+        time_zone: Option<String>,
+        require_mfa: Option<bool>,
+        /// Per-metric overrides of the plan's limits (`null` removes one).
+        limits: Option<serde_json::Map<String, Value>>,
+        /// The integration providers the client may use: a list, or `null` for all of them.
+        integrations: Option<Value>,
+    }
 }
 
 fn opt_text(name: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {

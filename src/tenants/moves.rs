@@ -26,7 +26,6 @@
 //! Each step holds the move's lease, so a scheduled step, an admin's step and a cancel never run
 //! at once, and saves its progress only while it still holds it.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -219,11 +218,11 @@ async fn tenants<P: Platform>(ctx: &Ctx<'_, P>, m: &Move) -> ApiResult<String> {
     Ok(json_list(ids))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMove {
-    agency_id: String,
-    to_shard: i64,
+crate::platform::body::body! {
+    struct NewMove {
+        agency_id: String,
+        to_shard: i64,
+    }
 }
 
 /// `POST /api/admin/shard-moves`: fences the agency and starts its move. 201 with the move.
@@ -315,7 +314,7 @@ async fn fence_scans<P: Platform>(ctx: &Ctx<'_, P>, m: &Move, tenants: &str) -> 
 
 /// This isolate's cached gates of the moving tenants (a JSON list) go; the others' expire.
 fn forget<P: Platform>(ctx: &Ctx<'_, P>, tenants: &str) {
-    for t in serde_json::from_str::<Vec<String>>(tenants).unwrap_or_default() {
+    for t in crate::platform::body::parse::<Vec<String>>(tenants.as_bytes(), "tenants").unwrap_or_default() {
         ctx.tenant_changed(&t);
     }
 }
@@ -779,7 +778,7 @@ fn tally_of(t: &Map<String, Value>, side: &str) -> (i64, u64) {
 async fn verify_unit<P: Platform>(ctx: &Ctx<'_, P>, m: &mut Move, tenants: &str) -> ApiResult<Verified> {
     let order = copy_order();
     let Some(table) = order.get(m.table_at as usize).copied() else { return Ok(Verified::All) };
-    let mut tally: Map<String, Value> = serde_json::from_str(&m.tally).unwrap_or_default();
+    let mut tally: Map<String, Value> = crate::platform::body::parse(m.tally.as_bytes(), "tally").unwrap_or_default();
     for (side, shard) in [("source", m.from_shard), ("target", m.to_shard)] {
         let cursor = if side == "source" { m.cursor } else { m.target_cursor };
         if cursor < 0 {
@@ -804,7 +803,8 @@ async fn verify_unit<P: Platform>(ctx: &Ctx<'_, P>, m: &mut Move, tenants: &str)
         return Ok(Verified::More);
     }
     let (source, target) = (tally_of(&tally, "source"), tally_of(&tally, "target"));
-    let mut verified: Map<String, Value> = serde_json::from_str(&m.verified).unwrap_or_default();
+    let mut verified: Map<String, Value> =
+        crate::platform::body::parse(m.verified.as_bytes(), "verified").unwrap_or_default();
     verified.insert(
         table.into(),
         json!({"rows": source.0, "checksum": format!("{:016x}", source.1), "matches": source == target}),

@@ -79,7 +79,7 @@ fn shown(c: &ClientRow, stored: &Map<String, Value>) -> Value {
 async fn stored<P: Platform>(ctx: &Ctx<'_, P>, c: &ClientRow) -> ApiResult<Map<String, Value>> {
     let rows = ctx.p.query(SELECT, &[c.id.as_str().into(), c.agency_id.as_str().into()]).await?;
     let raw = rows.first().and_then(|r| crate::platform::ports::col_str(r, "preferences")).unwrap_or_default();
-    Ok(serde_json::from_str(&raw).unwrap_or_default())
+    Ok(crate::platform::body::parse(raw.as_bytes(), "preferences").unwrap_or_default())
 }
 
 /// `GET /api/clients/{id}/preferences`.

@@ -16,7 +16,7 @@
 //! 4. **Auto-disable**: an endpoint whose attempts fail `disable_after_failures` times in a row is
 //!    disabled, audited, and its pending deliveries end.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::target::{self, CheckError, Refusal};
@@ -673,11 +673,11 @@ pub async fn replay<P: Platform>(
     Ok(Response::json(202, &json!({"replayed": 1})))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct BulkReplay {
-    #[serde(default)]
-    since: Option<String>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct BulkReplay {
+        since: Option<String>,
+    }
 }
 
 /// `POST /api/clients/{id}/webhooks/{endpoint_id}/replay {since?}`: every dead delivery (up to

@@ -12,7 +12,7 @@ pub mod delivery;
 pub mod signing;
 pub mod target;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::access::audit::{self, Event};
@@ -126,7 +126,7 @@ impl EndpointRow {
             client_id: self.client_id.clone(),
             url: self.url.clone(),
             description: self.description.clone(),
-            event_types: serde_json::from_str(&self.event_types).unwrap_or_default(),
+            event_types: crate::platform::body::parse(self.event_types.as_bytes(), "event_types").unwrap_or_default(),
             status: self.status.clone(),
             disabled_reason: self.disabled_reason.clone(),
             consecutive_failures: self.consecutive_failures,
@@ -218,13 +218,12 @@ fn event<'a>(client: &'a ClientScope, action: &'a str, id: &'a str, metadata: Va
     Event { tenant_id: client.id(), action, target_type: "webhook_endpoint", target_id: Some(id), metadata }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewEndpoint {
-    url: String,
-    event_types: Vec<String>,
-    #[serde(default)]
-    description: Option<String>,
+crate::platform::body::body! {
+    struct NewEndpoint {
+        url: String,
+        event_types: Vec<String>,
+        description: Option<String>,
+    }
 }
 
 /// `POST /api/clients/{id}/webhooks {url, event_types, description?}`: 201 with the signing
@@ -302,17 +301,13 @@ pub async fn get<P: Platform>(
     Ok(Response::json(200, &row.view(ctx.p.now_ms())))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EndpointPatch {
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    event_types: Option<Vec<String>>,
-    #[serde(default, with = "crate::platform::extract::double_option")]
-    description: Option<Option<String>>,
-    #[serde(default)]
-    status: Option<String>,
+crate::platform::body::body! {
+    struct EndpointPatch {
+        url: Option<String>,
+        event_types: Option<Vec<String>>,
+        description: Option<Option<String>>,
+        status: Option<String>,
+    }
 }
 
 /// `PATCH /api/clients/{id}/webhooks/{endpoint_id} {url?, event_types?, description?, status?}`:
@@ -408,11 +403,11 @@ pub async fn delete<P: Platform>(
     Ok(Response::new(204))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Rotation {
-    #[serde(default)]
-    overlap_secs: Option<i64>,
+crate::platform::body::body! {
+    #[derive(Default)]
+    struct Rotation {
+        overlap_secs: Option<i64>,
+    }
 }
 
 /// `POST /api/clients/{id}/webhooks/{endpoint_id}/rotate-secret {overlap_secs?}`: a new secret,

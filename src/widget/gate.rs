@@ -7,7 +7,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::flags::{self, Flag};
@@ -195,10 +194,10 @@ pub fn decide(gate: &ClientGate, raw_origin: Option<&str>) -> Result<(Origin, Or
         .ok_or_else(|| Denial(format!("{} matches no verified domain of this client", origin.serialize())))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CheckBody {
-    origin: Option<String>,
+crate::platform::body::body! {
+    struct CheckBody {
+        origin: Option<String>,
+    }
 }
 
 /// `POST /api/clients/{id}/domains/check {origin}`: "why doesn't my widget show?" Runs the gate's
@@ -373,28 +372,22 @@ fn widget_config(name: &str, branding: Value, bookable: bool, leads: bool) -> Va
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Lead {
-    name: String,
-    email: String,
-    #[serde(default)]
-    phone: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    /// The honeypot: hidden in the widget, so only a bot fills it in.
-    #[serde(default)]
-    website: Option<String>,
-    /// How long the form was on screen before it was sent.
-    #[serde(default)]
-    elapsed_ms: Option<i64>,
-    /// Client-generated; a retried submit with the same id makes one lead. `Idempotency-Key`
-    /// is accepted as well.
-    #[serde(default)]
-    submission_id: Option<String>,
-    /// A visitor the client's backend signed for (see `identity`).
-    #[serde(default)]
-    identity: Option<super::identity::SignedIdentity>,
+crate::platform::body::body! {
+    struct Lead {
+        name: String,
+        email: String,
+        phone: Option<String>,
+        message: Option<String>,
+        /// The honeypot: hidden in the widget, so only a bot fills it in.
+        website: Option<String>,
+        /// How long the form was on screen before it was sent.
+        elapsed_ms: Option<i64>,
+        /// Client-generated; a retried submit with the same id makes one lead. `Idempotency-Key`
+        /// is accepted as well.
+        submission_id: Option<String>,
+        /// A visitor the client's backend signed for (see `identity`).
+        identity: Option<super::identity::SignedIdentity>,
+    }
 }
 
 /// Seconds a widget write waits after a rate-limit refusal: the limiters' window.
@@ -410,7 +403,7 @@ async fn allowed<P: Platform>(ctx: &Ctx<'_, P>, limit: Limit, key: Option<&str>)
 /// The widget's Book tab: the client's bookable services, one day's free slots across its staff,
 /// and the booking itself (rate-limited like leads, with the same honeypot and fill-time checks).
 mod book {
-    use serde::{Deserialize, Serialize};
+    use serde::Serialize;
     use serde_json::json;
 
     use super::{allowed, too_many, ClientGate};
@@ -442,26 +435,21 @@ mod book {
         }
     }
 
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct BookingBody {
-        service_id: String,
-        staff_id: String,
-        starts_at: String,
-        name: String,
-        email: String,
-        #[serde(default)]
-        phone: Option<String>,
-        #[serde(default)]
-        website: Option<String>,
-        #[serde(default)]
-        elapsed_ms: Option<i64>,
-        #[serde(default)]
-        identity: Option<crate::widget::identity::SignedIdentity>,
-        /// Client-generated; a retried submit with the same id books once (`Idempotency-Key`
-        /// is accepted as well).
-        #[serde(default)]
-        submission_id: Option<String>,
+    crate::platform::body::body! {
+        struct BookingBody {
+            service_id: String,
+            staff_id: String,
+            starts_at: String,
+            name: String,
+            email: String,
+            phone: Option<String>,
+            website: Option<String>,
+            elapsed_ms: Option<i64>,
+            identity: Option<crate::widget::identity::SignedIdentity>,
+            /// Client-generated; a retried submit with the same id books once (`Idempotency-Key`
+            /// is accepted as well).
+            submission_id: Option<String>,
+        }
     }
 
     fn scope(gate: &ClientGate) -> ClientScope {

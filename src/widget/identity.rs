@@ -12,7 +12,6 @@
 //! warn in the console.
 
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::access::ClientScope;
@@ -20,14 +19,15 @@ use crate::platform::error::ApiResult;
 use crate::platform::ports::Platform;
 use crate::platform::Ctx;
 
-/// What the widget sends, copied from the script tag's `data-user-*` attributes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedIdentity {
-    pub user_id: String,
-    pub email: String,
-    pub expires: i64,
-    pub signature: String,
+crate::platform::body::body! {
+    /// What the widget sends, copied from the script tag's `data-user-*` attributes.
+    #[derive(Debug, Clone)]
+    pub struct SignedIdentity {
+        pub user_id: String,
+        pub email: String,
+        pub expires: i64,
+        pub signature: String,
+    }
 }
 
 /// A visitor the client vouched for.
