@@ -20,49 +20,67 @@ type Rules = HashMap<Cow<'static, str>, u8>;
 
 fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
-    // The list's rules, one a line, without its comments (`build.rs`).
+    // The list's rules without its comments, grouped by the name under their leftmost label
+    // (`build.rs`): `kobe.jp:* !city` is `*.kobe.jp` and `!city.kobe.jp`.
     RULES.get_or_init(|| parse(include_str!(concat!(env!("OUT_DIR"), "/public_suffix_rules.txt"))))
 }
 
 fn parse(list: &'static str) -> Rules {
-    let mut rules = Rules::with_capacity(10_000);
+    let mut rules = Rules::with_capacity(12_000);
     for line in list.lines() {
-        // The format defines a rule as everything up to the first whitespace.
-        let Some(rule) = line.split_whitespace().next() else {
+        let Some((under, labels)) = line.split_once(':') else {
             continue;
         };
-        if rule.starts_with("//") {
-            continue;
-        }
-        let (flag, name) = if let Some(name) = rule.strip_prefix('!') {
-            (EXCEPTION, name)
-        } else if let Some(name) = rule.strip_prefix("*.") {
-            (WILDCARD, name)
-        } else {
-            (NORMAL, rule)
-        };
-        let Some(key) = a_label(name) else {
-            continue;
-        };
-        *rules.entry(key).or_insert(0) |= flag;
-        // Exceptions only ever sit under a wildcard, whose base already says it has rules below.
-        if flag != EXCEPTION {
-            for (dot, _) in name.match_indices('.') {
-                if let Some(parent) = a_label(&name[dot + 1..]) {
-                    *rules.entry(parent).or_insert(0) |= RULE_BELOW;
-                }
+        for label in labels.split(' ') {
+            if label == "*" {
+                // `*.under`: keyed by its base, and the names above it have a rule below them.
+                flag(&mut rules, a_label(under), WILDCARD);
+                mark_above(&mut rules, under);
+            } else if let Some(label) = label.strip_prefix('!') {
+                // Exceptions only ever sit under a wildcard, which has marked the names above.
+                flag(&mut rules, a_label_of(format!("{label}.{under}")), EXCEPTION);
+            } else if under.is_empty() {
+                flag(&mut rules, a_label(label), NORMAL);
+            } else {
+                flag(&mut rules, a_label_of(format!("{label}.{under}")), NORMAL);
+                flag(&mut rules, a_label(under), RULE_BELOW);
+                mark_above(&mut rules, under);
             }
         }
     }
     rules
 }
 
-/// ASCII names borrow from the embedded list, so loading allocates only for IDN rules.
+fn flag(rules: &mut Rules, name: Option<Cow<'static, str>>, flag: u8) {
+    if let Some(name) = name {
+        *rules.entry(name).or_insert(0) |= flag;
+    }
+}
+
+/// Marks every name strictly above `name` as having a rule below it.
+fn mark_above(rules: &mut Rules, name: &'static str) {
+    for (dot, _) in name.match_indices('.') {
+        if let Some(parent) = a_label(&name[dot + 1..]) {
+            flag(rules, Some(parent), RULE_BELOW);
+        }
+    }
+}
+
+/// ASCII names borrow from the embedded list, so loading allocates only for a rule's own name
+/// and for IDN rules.
 fn a_label(name: &'static str) -> Option<Cow<'static, str>> {
     if name.is_ascii() {
         Some(Cow::Borrowed(name))
     } else {
         idna::domain_to_ascii(name).ok().map(Cow::Owned)
+    }
+}
+
+fn a_label_of(name: String) -> Option<Cow<'static, str>> {
+    if name.is_ascii() {
+        Some(Cow::Owned(name))
+    } else {
+        idna::domain_to_ascii(&name).ok().map(Cow::Owned)
     }
 }
 
@@ -209,6 +227,31 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 9_000, "only {checked} rules seen");
+    }
+
+    /// The grouped list loads to exactly the flags the list itself gives, read one rule a line.
+    #[test]
+    fn the_grouped_list_loads_as_the_list_reads() {
+        let mut expected: HashMap<String, u8> = HashMap::new();
+        for line in include_str!("../../data/public_suffix_list.dat").lines() {
+            let Some(rule) = line.split_whitespace().next().filter(|r| !r.starts_with("//")) else {
+                continue;
+            };
+            let (flag, name) = match (rule.strip_prefix('!'), rule.strip_prefix("*.")) {
+                (Some(name), _) => (EXCEPTION, name),
+                (None, Some(name)) => (WILDCARD, name),
+                (None, None) => (NORMAL, rule),
+            };
+            *expected.entry(to_ascii(name)).or_default() |= flag;
+            if flag != EXCEPTION {
+                for (dot, _) in name.match_indices('.') {
+                    *expected.entry(to_ascii(&name[dot + 1..])).or_default() |= RULE_BELOW;
+                }
+            }
+        }
+        let loaded: HashMap<String, u8> = rules().iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        assert!(loaded.len() > 10_000, "only {} names loaded", loaded.len());
+        assert_eq!(loaded, expected);
     }
 
     #[test]

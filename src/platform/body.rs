@@ -212,19 +212,22 @@ impl Fields {
     /// The struct; or the first member that failed, or one that the struct does not name
     /// (`names` are the ones it does).
     pub fn finish<S>(self, value: S, names: &[&str]) -> Result<S, String> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        match self.object.keys().next() {
+        match self.refusal(names) {
             None => Ok(value),
-            Some(unknown) => Err(unknown_field(unknown, names)),
+            Some(e) => Err(e),
         }
     }
-}
 
-fn unknown_field(name: &str, names: &[&str]) -> String {
-    let expected: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    format!("unknown field `{name}`, expected one of {}", expected.join(", "))
+    /// `finish`'s verdict, apart from the struct's type so it is in the Worker once.
+    #[inline(never)]
+    fn refusal(self, names: &[&str]) -> Option<String> {
+        if self.error.is_some() {
+            return self.error;
+        }
+        let unknown = self.object.keys().next()?;
+        let expected: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        Some(format!("unknown field `{unknown}`, expected one of {}", expected.join(", ")))
+    }
 }
 
 /// Defines a struct and its `Body`: each field is read from the member of its name. Attributes

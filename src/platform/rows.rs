@@ -144,10 +144,16 @@ impl Cells {
 
     /// The struct, or the first column that failed.
     pub fn finish<S>(self, value: S) -> Result<S, StoreError> {
-        match self.error {
+        match self.refusal() {
             None => Ok(value),
             Some(e) => Err(e),
         }
+    }
+
+    /// `finish`'s verdict, apart from the struct's type so dropping the row is in the Worker once.
+    #[inline(never)]
+    fn refusal(self) -> Option<StoreError> {
+        self.error
     }
 }
 
