@@ -218,6 +218,15 @@ impl Fields {
         }
     }
 
+    /// The struct, or the first member that failed; members it does not name are ignored (the
+    /// claims a token may carry beyond the ones read).
+    pub fn finish_open<S>(self, value: S) -> Result<S, String> {
+        match self.error {
+            None => Ok(value),
+            Some(e) => Err(e),
+        }
+    }
+
     /// `finish`'s verdict, apart from the struct's type so it is in the Worker once.
     #[inline(never)]
     fn refusal(self, names: &[&str]) -> Option<String> {
