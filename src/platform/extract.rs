@@ -42,7 +42,8 @@ pub fn require(m: Method, want: Method) -> ApiResult<()> {
 }
 
 /// Splits and percent-decodes the path. Encoded slashes and dot segments are refused, so a
-/// segment is always one opaque name.
+/// segment is always one opaque name. A `%` not followed by two hex digits stays as it is, and
+/// bytes that do not decode to UTF-8 become U+FFFD, as the URL standard's decoder does.
 pub fn segments(path: &str) -> ApiResult<Vec<String>> {
     let bad = || ApiError::bad_request("invalid_path", "the request path is malformed");
     if path.len() > 2048 || !path.starts_with('/') {
@@ -53,16 +54,33 @@ pub fn segments(path: &str) -> ApiResult<Vec<String>> {
         if raw.is_empty() {
             continue;
         }
-        let dec = url::form_urlencoded::parse(format!("s={}", raw.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let dec = if raw.contains('%') { percent_decode(raw) } else { raw.to_string() };
         if dec == "." || dec == ".." || dec.contains('/') || dec.contains('\\') || dec.contains('\0') {
             return Err(bad());
         }
         out.push(dec);
     }
     Ok(out)
+}
+
+fn percent_decode(raw: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A Host header: ASCII hostname (case folded) and optional port. Anything else is refused.
@@ -223,8 +241,31 @@ mod tests {
     #[test]
     fn paths_with_traversal_or_encoded_slashes_are_refused() {
         assert_eq!(segments("/api/clients/cli_1").unwrap(), vec!["api", "clients", "cli_1"]);
-        for bad in ["/api/../admin", "/api/%2e%2e/x", "/api/a%2fb", "/api/a%5cb", "/api/%00"] {
+        for bad in ["/api/../admin", "/api/%2e%2e/x", "/api/a%2fb", "/api/a%5cb", "/api/%00", "/api/%2E", "/a/%5C"] {
             assert!(segments(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Segments decode as the URL standard's percent-decoder does, and a segment is all of its
+    /// characters: `&`, `=` and `+` are not query syntax here.
+    #[test]
+    fn segments_are_percent_decoded_whole() {
+        let cases = [
+            ("/x/a%20b", "a b"),
+            ("/x/a+b", "a+b"),
+            ("/x/a%2Bb", "a+b"),
+            ("/x/cli_1&x=1", "cli_1&x=1"),
+            ("/x/a=b", "a=b"),
+            ("/x/%", "%"),
+            ("/x/%4", "%4"),
+            ("/x/%zz", "%zz"),
+            ("/x/100%25", "100%"),
+            ("/x/%C3%A9t%C3%A9", "\u{e9}t\u{e9}"),
+            ("/x/%FF", "\u{fffd}"),
+            ("/x/caf\u{e9}", "caf\u{e9}"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(segments(path).unwrap(), vec!["x".to_string(), want.to_string()], "{path}");
         }
     }
 }
