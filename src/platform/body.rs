@@ -6,8 +6,9 @@
 //! The rules are the ones `#[serde(deny_unknown_fields)]` applied: a member the struct does not
 //! name, a missing member or a wrong type is an error; an `Option` field reads a missing member or
 //! `null` as `None`; a field written `name: T = default` takes `default` when the member is
-//! missing. One addition: `Option<Option<T>>` reads `null` as `Some(None)`, so a PATCH body tells
-//! "leave it" (absent) from "clear it" (`null`).
+//! missing. Two additions: `Option<Option<T>>` reads `null` as `Some(None)`, so a PATCH body tells
+//! "leave it" (absent) from "clear it" (`null`); and `Option<Value>` reads `null` as
+//! `Some(Value::Null)`, for the same reason (a client's `integrations`: `null` means all).
 
 use std::collections::BTreeMap;
 
@@ -72,7 +73,16 @@ macro_rules! narrow {
         }
     )*};
 }
-narrow!(i8, i32, u16, u64);
+narrow!(i8, i32, u16);
+
+impl Field for u64 {
+    fn field(value: Value, name: &str) -> Result<Self, String> {
+        match &value {
+            Value::Number(n) => n.as_u64().ok_or_else(|| format!("`{name}` must be a whole number, not {n}")),
+            other => Err(wrong(name, "a whole number", other)),
+        }
+    }
+}
 
 /// Any JSON, kept as sent.
 impl Field for Value {

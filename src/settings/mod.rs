@@ -305,3 +305,23 @@ pub async fn rotate_batch<P: Platform>(ctx: &Ctx<'_, P>) -> ApiResult<Value> {
     let remaining = remaining.first().and_then(|r| crate::platform::ports::col_i64(r, "n")).unwrap_or(0);
     Ok(json!({"current_key": current, "rotated": rotated, "unreadable": unreadable, "remaining": remaining}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue reads whole: a member its structs do not name fails here, not as an empty
+    /// catalogue that refuses every provider at run time.
+    #[test]
+    fn the_provider_catalogue_reads_whole() {
+        let read = crate::platform::body::parse::<BTreeMap<String, ProviderSpec>>(
+            include_bytes!("../../data/providers.json"),
+            "providers",
+        );
+        let catalogue = read.unwrap_or_else(|e| panic!("data/providers.json: {e}"));
+        assert!(catalogue.contains_key(WIDGET), "the widget's own secret is in the catalogue");
+        assert!(catalogue.len() > 2, "{} providers", catalogue.len());
+        assert!(catalogue.values().all(|p| !p.label.is_empty() && !p.fields.is_empty()));
+        assert_eq!(providers().len(), catalogue.len());
+    }
+}
