@@ -174,8 +174,10 @@ impl<'t> Jws<'t> {
         }
     }
 
+    /// Whether the header names `name` at all: even `null` there is refused (RFC 7515 gives none
+    /// of these members a null form).
     fn header_has(&self, name: &str) -> bool {
-        self.header.get(name).is_some_and(|v| !v.is_null())
+        self.header.contains_key(name)
     }
 
     /// HMAC-SHA256 over `header.payload` under `key`, compared in constant time.
@@ -505,6 +507,11 @@ mod tests {
             ("alg not a string", raw(r#"{"alg":["HS256"],"typ":"JWT","kid":"k1"}"#, &body), TokenError::Malformed),
             ("no alg", raw(r#"{"typ":"JWT","kid":"k1"}"#, &body), TokenError::Malformed),
             ("kid not a string", raw(r#"{"alg":"HS256","typ":"JWT","kid":1}"#, &body), TokenError::Malformed),
+            ("null crit", raw(r#"{"alg":"HS256","typ":"JWT","kid":"k1","crit":null}"#, &body), TokenError::Crit),
+            ("null jku", raw(r#"{"alg":"HS256","typ":"JWT","kid":"k1","jku":null}"#, &body), TokenError::KeySource),
+            ("null jwk", raw(r#"{"alg":"HS256","typ":"JWT","kid":"k1","jwk":null}"#, &body), TokenError::KeySource),
+            ("null kid", raw(r#"{"alg":"HS256","typ":"JWT","kid":null}"#, &body), TokenError::KeyId),
+            ("null typ", raw(r#"{"alg":"HS256","typ":null,"kid":"k1"}"#, &body), TokenError::Type),
             ("lowercase typ", raw(r#"{"alg":"HS256","typ":"jwt","kid":"k1"}"#, &body), TokenError::Type),
             ("hs256", raw(r#"{"alg":"hs256","typ":"JWT","kid":"k1"}"#, &body), TokenError::Algorithm),
             ("short signature", format!("{h}.{p}.{}", &sig[..40]), TokenError::Signature),
