@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
 // The wasm budget is ours, far under Cloudflare's (3 MB compressed on Free, 10 MB on Paid): a
-// guard on cold start, which scripts/bench.sh measures. It was 800 KB until templates took the
-// build to 808.6 KB; README "Benchmarks" has the size pass that preceded raising it.
-const BUDGET = { wasmGzip: 1024 * 1024, widgetGzip: 10 * 1024, consoleGzip: 60 * 1024 };
+// guard on cold start, which scripts/bench.sh measures, and issue 12's target. It was raised to
+// 1 MB when templates took the build to 808.6 KB, and is back at 800 KB since the tenth session's
+// size pass (792.1 KB; README "Benchmarks"): a change that crosses it says what it bought.
+const BUDGET = { wasmGzip: 800 * 1024, widgetGzip: 10 * 1024, consoleGzip: 60 * 1024 };
 const sizes = {};
 for (const [name, path] of [["wasm", "build/index_bg.wasm"], ["glue", "build/index.js"], ["widget", "widget/dist/widget.js"],
   ["console", "console/dist/console.js"], ["consolecss", "console/dist/console.css"]]) {

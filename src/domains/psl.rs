@@ -210,18 +210,23 @@ mod tests {
         assert_eq!(executed, 78, "the official file holds 78 live cases (4 more are commented out)");
     }
 
+    /// The full list's rules, read one a line as the format defines them: the rule as written,
+    /// its kind, and its name without `!` or `*.`.
+    fn listed_rules() -> impl Iterator<Item = (&'static str, u8, &'static str)> {
+        include_str!("../../data/public_suffix_list.dat").lines().filter_map(|line| {
+            let rule = line.split_whitespace().next().filter(|r| !r.starts_with("//"))?;
+            Some(match (rule.strip_prefix('!'), rule.strip_prefix("*.")) {
+                (Some(name), _) => (rule, EXCEPTION, name),
+                (None, Some(name)) => (rule, WILDCARD, name),
+                (None, None) => (rule, NORMAL, rule),
+            })
+        })
+    }
+
     #[test]
     fn every_rule_in_the_list_is_loaded() {
         let mut checked = 0;
-        for line in include_str!("../../data/public_suffix_list.dat").lines() {
-            let Some(rule) = line.split_whitespace().next().filter(|r| !r.starts_with("//")) else {
-                continue;
-            };
-            let (flag, name) = match (rule.strip_prefix('!'), rule.strip_prefix("*.")) {
-                (Some(name), _) => (EXCEPTION, name),
-                (None, Some(name)) => (WILDCARD, name),
-                (None, None) => (NORMAL, rule),
-            };
+        for (rule, flag, name) in listed_rules() {
             let flags = rules().get(to_ascii(name).as_str()).copied().unwrap_or_default();
             assert_ne!(flags & flag, 0, "rule {rule:?} did not load");
             checked += 1;
@@ -233,15 +238,7 @@ mod tests {
     #[test]
     fn the_grouped_list_loads_as_the_list_reads() {
         let mut expected: HashMap<String, u8> = HashMap::new();
-        for line in include_str!("../../data/public_suffix_list.dat").lines() {
-            let Some(rule) = line.split_whitespace().next().filter(|r| !r.starts_with("//")) else {
-                continue;
-            };
-            let (flag, name) = match (rule.strip_prefix('!'), rule.strip_prefix("*.")) {
-                (Some(name), _) => (EXCEPTION, name),
-                (None, Some(name)) => (WILDCARD, name),
-                (None, None) => (NORMAL, rule),
-            };
+        for (_, flag, name) in listed_rules() {
             *expected.entry(to_ascii(name)).or_default() |= flag;
             if flag != EXCEPTION {
                 for (dot, _) in name.match_indices('.') {
