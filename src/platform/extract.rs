@@ -54,33 +54,17 @@ pub fn segments(path: &str) -> ApiResult<Vec<String>> {
         if raw.is_empty() {
             continue;
         }
-        let dec = if raw.contains('%') { percent_decode(raw) } else { raw.to_string() };
+        let dec = if raw.contains('%') {
+            percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+        } else {
+            raw.to_string()
+        };
         if dec == "." || dec == ".." || dec.contains('/') || dec.contains('\\') || dec.contains('\0') {
             return Err(bad());
         }
         out.push(dec);
     }
     Ok(out)
-}
-
-fn percent_decode(raw: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A Host header: ASCII hostname (case folded) and optional port. Anything else is refused.
