@@ -22,12 +22,18 @@ pub trait Body: Sized {
     fn from_object(object: Object) -> Result<Self, String>;
 }
 
-/// What one member can be read as. `missing` is the value when the object has no such member.
+/// What one member can be read as. `missing` is the value when the object has no such member;
+/// `null` is what an `Option<Self>` member holding `null` reads as inside its `Some` (none for
+/// most types, so `null` there is `None`).
 pub trait Field: Sized {
     fn field(value: Value, name: &str) -> Result<Self, String>;
 
     fn missing(name: &str) -> Result<Self, String> {
         Err(format!("missing field `{name}`"))
+    }
+
+    fn null() -> Option<Self> {
+        None
     }
 }
 
@@ -88,6 +94,10 @@ impl Field for u64 {
 impl Field for Value {
     fn field(value: Value, _name: &str) -> Result<Self, String> {
         Ok(value)
+    }
+
+    fn null() -> Option<Self> {
+        Some(Value::Null)
     }
 }
 
@@ -155,18 +165,22 @@ impl<T: Field> Field for BTreeMap<String, T> {
     }
 }
 
-/// A missing member is `None`, and so is `null`, unless `T` itself reads `null` (as an `Option`
-/// does: `Option<Option<T>>` reads `null` as `Some(None)`).
+/// A missing member is `None`, and so is `null`, unless `T` has a `null` of its own (an
+/// `Option`: `Option<Option<T>>` reads `null` as `Some(None)`; `Value`: `Some(Value::Null)`).
 impl<T: Field> Field for Option<T> {
     fn field(value: Value, name: &str) -> Result<Self, String> {
         if value.is_null() {
-            return Ok(T::field(Value::Null, name).ok());
+            return Ok(T::null());
         }
         T::field(value, name).map(Some)
     }
 
     fn missing(_name: &str) -> Result<Self, String> {
         Ok(None)
+    }
+
+    fn null() -> Option<Self> {
+        Some(None)
     }
 }
 
