@@ -150,13 +150,7 @@ impl<'t> Jws<'t> {
             return Err(TokenError::Malformed);
         };
         let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenError::Malformed);
-        let header_json = decode(header)?;
-        if has_duplicate_members(&header_json) {
-            return Err(TokenError::Malformed);
-        }
-        let Ok(Value::Object(header_map)) = serde_json::from_slice(&header_json) else {
-            return Err(TokenError::Malformed);
-        };
+        let header_map = unique_object(&decode(header)?).ok_or(TokenError::Malformed)?;
         Ok(Self {
             signed: &token[..header.len() + 1 + payload.len()],
             header: header_map,
@@ -263,12 +257,7 @@ impl TokenKeys {
             return Err(TokenError::Signature);
         }
         // Duplicate claim names would otherwise be resolved silently, the last one winning.
-        if has_duplicate_members(&jws.payload) {
-            return Err(TokenError::Claims);
-        }
-        let Ok(Value::Object(mut payload)) = serde_json::from_slice(&jws.payload) else {
-            return Err(TokenError::Claims);
-        };
+        let mut payload = unique_object(&jws.payload).ok_or(TokenError::Claims)?;
         let mut time = |name: &str, required: bool| match payload.remove(name) {
             None | Some(Value::Null) if !required => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(TokenError::Claims),
@@ -288,30 +277,29 @@ impl TokenKeys {
     }
 }
 
-/// Whether a JSON object names one member twice (or is not an object at all).
-fn has_duplicate_members(json: &[u8]) -> bool {
-    struct Names;
-    impl<'de> serde::de::Visitor<'de> for Names {
-        type Value = Vec<String>;
+/// JSON text that is one object naming no member twice, as a map, in one parse; `None` for
+/// anything else (not JSON, not an object, a duplicate member, or bytes after the object).
+fn unique_object(json: &[u8]) -> Option<Map<String, Value>> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = Map<String, Value>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
+            f.write_str("a JSON object naming each member once")
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut names = Vec::new();
-            while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                names.push(k);
+            let mut object = Map::new();
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                if object.insert(k, v).is_some() {
+                    return Err(serde::de::Error::custom("a member is named twice"));
+                }
             }
-            Ok(names)
+            Ok(object)
         }
     }
     let mut de = serde_json::Deserializer::from_slice(json);
-    let Ok(mut names) = serde::Deserializer::deserialize_map(&mut de, Names) else {
-        return true;
-    };
-    let n = names.len();
-    names.sort_unstable();
-    names.dedup();
-    names.len() != n
+    let object = serde::Deserializer::deserialize_map(&mut de, Unique).ok()?;
+    de.end().ok()?;
+    Some(object)
 }
 
 #[cfg(test)]
