@@ -31,21 +31,31 @@ fn parse(list: &'static str) -> Rules {
         let Some((under, labels)) = line.split_once(':') else {
             continue;
         };
+        // What the group says of `under` and the names above it, marked once per group.
+        let (mut wildcard, mut normal) = (false, false);
         for label in labels.split(' ') {
             if label == "*" {
-                // `*.under`: keyed by its base, and the names above it have a rule below them.
-                flag(&mut rules, a_label(under), WILDCARD);
-                mark_above(&mut rules, under);
+                // `*.under` is keyed by its base.
+                wildcard = true;
             } else if let Some(label) = label.strip_prefix('!') {
-                // Exceptions only ever sit under a wildcard, which has marked the names above.
+                // Exceptions only ever sit under a wildcard, which marks the names above.
                 flag(&mut rules, a_label_of(format!("{label}.{under}")), EXCEPTION);
             } else if under.is_empty() {
                 flag(&mut rules, a_label(label), NORMAL);
             } else {
                 flag(&mut rules, a_label_of(format!("{label}.{under}")), NORMAL);
-                flag(&mut rules, a_label(under), RULE_BELOW);
-                mark_above(&mut rules, under);
+                normal = true;
             }
+        }
+        if wildcard {
+            flag(&mut rules, a_label(under), WILDCARD);
+        }
+        if normal {
+            flag(&mut rules, a_label(under), RULE_BELOW);
+        }
+        if wildcard || normal {
+            // The names above have a rule below them.
+            mark_above(&mut rules, under);
         }
     }
     rules
