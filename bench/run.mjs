@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { startWorker, freePort, request, forgeJwt, testSecrets, ROOT, ENV } from "../tests/e2e/harness.mjs";
+import { startWorker, freePorts, request, forgeJwt, testSecrets, ROOT, ENV } from "../tests/e2e/harness.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
@@ -49,8 +49,7 @@ function workerdTicks(pid) {
 }
 
 async function startEmpty(config = "bench/empty/wrangler.toml") {
-  const port = await freePort();
-  const inspector = await freePort();
+  const [port, inspector] = await freePorts(2);
   const t0 = performance.now();
   // A throw-away state dir, so the baselines never write into the repository.
   const state = mkdtempSync(join(tmpdir(), "gatehouse-bench-empty-"));
@@ -75,8 +74,7 @@ async function startPeer() {
   const config = join(dir, "peer-ts", "wrangler.toml");
   const state = mkdtempSync(join(tmpdir(), "gatehouse-bench-peer-"));
   execFileSync(WRANGLER, ["d1", "migrations", "apply", "peer-db", "--local", "--config", config, "--persist-to", state], { cwd: join(dir, "peer-ts"), env: ENV, stdio: "ignore" });
-  const port = await freePort();
-  const inspector = await freePort();
+  const [port, inspector] = await freePorts(2);
   const child = spawn(WRANGLER, ["dev", "--config", config, "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--persist-to", state, "--show-interactive-dev-session=false", "--log-level", "warn"], { cwd: join(dir, "peer-ts"), env: ENV, stdio: "ignore" });
   for (;;) {
     try { if ((await request("GET", "/healthz", { port })).status === 200) break; } catch {}

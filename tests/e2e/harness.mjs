@@ -17,15 +17,22 @@ export const ENV = { ...process.env, PATH: `${join(ROOT, "node_modules", ".bin")
 const TARGET = process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache", "gatehouse", "target");
 const SEED_BIN = join(TARGET, "release", "gatehouse-seed");
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
+/** `n` distinct free ports: each is held until all are found, so none is handed out twice. */
+export async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      await new Promise((resolve, reject) => {
+        srv.on("error", reject);
+        srv.listen(0, "127.0.0.1", resolve);
+      });
+      servers.push(srv);
+    }
+    return servers.map((srv) => srv.address().port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  }
 }
 
 export const b64 = (bytes) => Buffer.from(bytes).toString("base64");
@@ -108,6 +115,23 @@ function parseCredentials(text) {
  * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging);
  * `testScheduled: false` leaves out `/__scheduled` and the middleware wrangler serves it through.
  */
+/** Waits for `/healthz`: true once it answers 200, false if wrangler exits first. */
+async function healthy(child, port, logs) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) return false;
+    try {
+      const r = await request("GET", "/healthz", { port });
+      if (r.status === 200) return true;
+    } catch {}
+    if (Date.now() > deadline) {
+      child.kill("SIGTERM");
+      throw new Error("wrangler dev did not become healthy:\n" + logs.join(""));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log", shards = SHARDS, testScheduled = true } = {}) {
   const configArgs = () => (shardConfig(shards) ? ["--config", shardConfig(shards)] : []);
   const bindings = bindingsFor(shards);
@@ -116,42 +140,37 @@ export async function startWorker({ vars = {}, persist = null, config = null, lo
   let creds = { users: {}, keys: {} };
   if (fresh) cpSync(seededState(shards), dir, { recursive: true });
   creds = parseCredentials(readFileSync(join(dir, "credentials.txt"), "utf8"));
-  const port = await freePort();
-  const inspector = await freePort();
   // Per-client API rates are off unless a test turns them on: the isolation matrix alone sends
   // more than a starter plan's 600 requests a minute to one client. lifecycle.test.mjs runs them.
   const allVars = { DEBUG_HEADERS: "true", API_HOSTS: "localhost,127.0.0.1", API_RATE_LIMITS: "false", ...vars };
-  const args = [
-    "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
-    "--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", logLevel,
-  ];
-  // `/__scheduled` for the tests; wrangler serves it through a middleware that wraps every request.
-  if (testScheduled) args.push("--test-scheduled");
-  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
-  // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
-  if (config || shardConfig(shards)) args.push("--config", config || shardConfig(shards));
-  const child = spawn(WRANGLER, args, {
-    cwd: ROOT,
-    env: ENV,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs = [];
-  child.stdout.on("data", (d) => logs.push(d.toString()));
-  child.stderr.on("data", (d) => logs.push(d.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error("wrangler dev exited:\n" + logs.join(""));
-    try {
-      const r = await request("GET", "/healthz", { port });
-      if (r.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill("SIGTERM");
-      throw new Error("wrangler dev did not become healthy:\n" + logs.join(""));
+  // A port found free can be taken by another process before wrangler binds it: then wrangler
+  // exits with "Address already in use", and it starts again on other ports (three tries).
+  let port, inspector, child, logs;
+  for (let attempt = 1; ; attempt++) {
+    [port, inspector] = await freePorts(2);
+    const args = [
+      "dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1",
+      "--persist-to", dir, "--show-interactive-dev-session=false", "--log-level", logLevel,
+    ];
+    // `/__scheduled` for the tests; wrangler serves it through a middleware that wraps every request.
+    if (testScheduled) args.push("--test-scheduled");
+    for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+    // Another build of the Worker (the benchmark's before/after pair), on the same schema and seed.
+    if (config || shardConfig(shards)) args.push("--config", config || shardConfig(shards));
+    child = spawn(WRANGLER, args, {
+      cwd: ROOT,
+      env: ENV,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    logs = [];
+    child.stdout.on("data", (d) => logs.push(d.toString()));
+    child.stderr.on("data", (d) => logs.push(d.toString()));
+    if (await healthy(child, port, logs)) break;
+    if (attempt === 3 || !logs.join("").includes("Address already in use")) {
+      throw new Error("wrangler dev exited:\n" + logs.join(""));
     }
-    await new Promise((r) => setTimeout(r, 300));
   }
+  const base = `http://127.0.0.1:${port}`;
   const homes = {};
   const worker = {
     base, port, inspector, dir, logs, vars: allVars, shards, bindings, users: creds.users, keys: creds.keys, pid: child.pid,

@@ -4,7 +4,7 @@ import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { spawn } from "node:child_process";
-import { startWorker, testSecrets, b64, freePort, request, ROOT } from "./harness.mjs";
+import { startWorker, testSecrets, b64, freePorts, request, ROOT } from "./harness.mjs";
 
 const secrets = testSecrets();
 const OPENAI = "sk-proj-E2E-PLAINTEXT-d41d8cd98f00";
@@ -107,8 +107,7 @@ describe("settings under wrangler dev", () => {
 
 /** Starts a Worker whose /healthz will not be 200; returns the first answer and the logs. */
 async function startWorkerExpectingFailure(vars) {
-  const port = await freePort();
-  const inspector = await freePort();
+  const [port, inspector] = await freePorts(2);
   const args = ["dev", "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--persist-to", w.dir, "--show-interactive-dev-session=false"];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(`${ROOT}/node_modules/.bin/wrangler`, args, { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } });
