@@ -142,8 +142,10 @@ try {
   for (const [g, us] of [...groups].sort((a, b) => b[1] - a[1])) {
     if (g !== "idle") console.log(`${g.padEnd(32)} ${(us / total).toFixed(1).padStart(7)} µs/req ${((100 * us) / busy).toFixed(1).padStart(5)}%`);
   }
-  console.log("\nself time, top 30 (µs per request):");
-  for (const [k, us] of [...self].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  // PROFILE_TOP=N: more rows (30 by default).
+  const top = Number(process.env.PROFILE_TOP || 30);
+  console.log(`\nself time, top ${top} (µs per request):`);
+  for (const [k, us] of [...self].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, top)) {
     const [name, where] = k.split("\t");
     console.log(`${(us / total).toFixed(2).padStart(8)}  ${name.slice(0, 90)}  ${where}`);
   }

@@ -710,21 +710,42 @@ async fn object_to_js(env: &Env, resp: Response) -> web_sys::Response {
     }
 }
 
-// workers-rs installs its own panic hook, which marks the instance for re-initialisation after a
-// panic; it is kept (no console_error_panic_hook over it).
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+/// The fetch entry, in place of workers-rs's `#[event(fetch)]`, which always answers with a
+/// Promise: its future is spawned on wasm-bindgen's executor and first polled from a microtask.
+/// Here the request's future is polled once at once. A request that needs no I/O (a warm gate,
+/// a refusal, a preflight) is answered in that poll, and its Response goes back to the runtime
+/// as it is: no Promise, no microtask, no second crossing into the wasm. A request that awaits
+/// D1, R2 or a binding goes on as a Promise. Its pending futures are all JS promises
+/// (`JsFuture`), which take the waker of each poll that drives them (the `Future` contract), so
+/// the first poll's no-op waker is never the one they wake.
+///
+/// workers-rs's own panic hook, which marks the instance for re-initialisation after a panic, is
+/// installed by its start function and kept (no console_error_panic_hook over it).
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    use std::future::Future;
+    let mut handling = Box::pin(handle(req, env, Context::new(ctx)));
+    let mut first = std::task::Context::from_waker(std::task::Waker::noop());
+    match handling.as_mut().poll(&mut first) {
+        std::task::Poll::Ready(resp) => resp.into(),
+        std::task::Poll::Pending => {
+            wasm_bindgen_futures::future_to_promise(async move { Ok(handling.await.into()) }).into()
+        }
+    }
+}
+
+async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Response {
     let cfg = match config(&env) {
         Ok(c) => c,
         Err(e) => {
             console_error!("configuration error: {e}");
-            return Ok(to_js(crate::platform::error::ApiError::Misconfigured(e).into_response(), false));
+            return to_js(crate::platform::error::ApiError::Misconfigured(e).into_response(), false);
         }
     };
     let platform = Edge::new(&env);
     let core = match to_core(&req).await {
         Ok(r) => r,
-        Err(resp) => return Ok(to_js(resp, false)),
+        Err(resp) => return to_js(resp, false),
     };
     let head = core.method == Method::Head;
     let state = STATE.with(|s| *s);
@@ -746,7 +767,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             }
         });
     }
-    Ok(js)
+    js
 }
 
 /// The webhooks queue consumer: one delivery attempt per message. A message whose attempt could
