@@ -179,20 +179,20 @@ function round(target, scenario, seconds, conns) {
  * Alternating rounds, gatehouse then each baseline, medians of each. A discarded warm-up round
  * on every target comes first: V8 tiers wasm and JS up lazily.
  */
-function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null } = {}) {
+function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null, rounds = ROUNDS } = {}) {
   const g = [], e = [], r = [], p = [];
   round(gh, scenario, WARMUP, conns);
   round(empty, { ...scenario, expect: 200 }, WARMUP, conns);
   if (rust) round(rust, { ...scenario, expect: 200 }, WARMUP, conns);
   if (peer) round(peer.target, peer.scenario, WARMUP, conns);
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < rounds; i++) {
     g.push(round(gh, scenario, seconds, conns));
     e.push(round(empty, { ...scenario, expect: 200 }, seconds, conns));
     if (rust) r.push(round(rust, { ...scenario, expect: 200 }, seconds, conns));
     if (peer) p.push(round(peer.target, peer.scenario, seconds, conns));
   }
   const med = (rs, k) => median(rs.map((x) => x[k]));
-  const res = { scenario: scenario.name, rounds: ROUNDS, gatehouse: {}, empty: {} };
+  const res = { scenario: scenario.name, rounds, gatehouse: {}, empty: {} };
   if (rust) res.rust_empty = {};
   if (peer) res.peer = {};
   for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "requests"]) {
@@ -201,6 +201,11 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
     if (rust) res.rust_empty[k] = med(r, k);
     if (peer) res.peer[k] = med(p, k);
   }
+  // Every round's req/s too, so a reader can see the spread behind each median.
+  res.gatehouse.rounds_rps = g.map((x) => x.rps);
+  res.empty.rounds_rps = e.map((x) => x.rps);
+  if (rust) res.rust_empty.rounds_rps = r.map((x) => x.rps);
+  if (peer) res.peer.rounds_rps = p.map((x) => x.rps);
   if (peer) {
     res.rps_ratio_vs_peer = res.gatehouse.rps / res.peer.rps;
     res.peer_extra_cpu_us = res.peer.cpu_us_per_req - res.empty.cpu_us_per_req;
@@ -390,7 +395,7 @@ if (process.env.BENCH_ONLY === "peer") {
     const sc = scenarios(g, await prepare(g));
     const psc = peerScenarios();
     for (const k of picks) {
-      const r = compare(g, e, sc[k], { peer: { target: p, scenario: psc[k] } });
+      const r = compare(g, e, sc[k], { peer: { target: p, scenario: psc[k] }, rounds: Math.max(ROUNDS, 5) });
       console.log(`${sc[k].name}: ${r.gatehouse.rps.toFixed(0)} req/s, ${r.rps_ratio_vs_peer.toFixed(2)}x the peer (${r.peer.rps.toFixed(0)}), ${r.rps_ratio.toFixed(2)}x empty; extra CPU ${r.extra_cpu_us.toFixed(0)} µs, peer's ${r.peer_extra_cpu_us.toFixed(0)}`);
     }
   } finally {
@@ -437,18 +442,32 @@ try {
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
   results.small = {};
   results.small.static = compare(gh, empty, sc.static, { rust: rustEmpty });
-  for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] } });
+  // The rows the targets are read from take more rounds: on this 2-core machine one round in
+  // three can land on a busy moment, and the median of five shrugs off two.
+  for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] }, rounds: Math.max(ROUNDS, 5) });
   // The peer's job: the same API requests with what the peer does not do switched off (the
   // request's log line and the per-client rate limit), on its own copy of the dataset. Under
-  // `wrangler dev` both are costly in a way production is not: each log line goes through
-  // wrangler's Node process, and each rate-limit check is a call into a separate local Worker.
-  // The pairs say what the two cost, round by round against the Worker as deployed; they run
-  // before either Worker has taken a write round, so both datasets are alike.
+  // `wrangler dev` both are costly in a way production is not. Wrangler keeps the inspector
+  // attached, so each log line is also an inspector event sent to wrangler's inspector proxy (a
+  // second workerd in the measured tree) besides the line workerd writes to wrangler's Node
+  // process; each rate-limit check is a fetch to a local Durable Object that writes its counter
+  // to SQLite. The pairs say what the two cost, together and each alone, round by round against
+  // the Worker as deployed; the read pairs run before either Worker has taken a write round, so
+  // the datasets are alike.
   const lean = await startGatehouse({ vars: { DEBUG_HEADERS: "false", ...LEAN } });
   try {
     const lsc = scenarios(lean, await prepare(lean));
     results.small["api-read, the peer's job"] = compare(lean, empty, { ...lsc.read, name: "api-read, the peer's job" }, { peer: { target: peer, scenario: psc.read } });
-    results.extras = { read: pair(gh, lean, sc.read, lsc.read), write: pair(gh, lean, sc.write, lsc.write) };
+    results.extras = { read: pair(gh, lean, sc.read, lsc.read) };
+    for (const [part, vars] of [["log_line", { LOG_LEVEL: "warn" }], ["rate_limit", { API_RATE_LIMITS: "false" }]]) {
+      const without = await startGatehouse({ vars: { DEBUG_HEADERS: "false", ...vars } });
+      try {
+        results.extras[part] = pair(gh, without, sc.read, scenarios(without, await prepare(without)).read);
+      } finally {
+        await without.stop();
+      }
+    }
+    results.extras.write = pair(gh, lean, sc.write, lsc.write);
     results.small[sc.write.name] = compare(gh, empty, sc.write);
     results.small["api-write, the peer's job"] = compare(lean, empty, { ...lsc.write, name: "api-write, the peer's job" });
   } finally {
@@ -530,14 +549,14 @@ const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rp
 for (const [k, r] of Object.entries(results.small)) add("small", k, r);
 for (const [k, r] of Object.entries(results.scale)) add(`${SCALE_CLIENTS / 1000}k tenants`, k, r);
 const s = results.size;
-const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
+const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target; ${Math.max(ROUNDS, 5)} rounds for the rows against the TS peer. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
 
 | dataset | scenario | req/s | empty req/s | vs empty | TS peer req/s | vs peer | p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req | peer extra µs/req |
 |---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 - Against the smallest workers-rs Worker (\`bench/rust-empty\`, same worker version and profile) on the same workerd: ${["static", "widget-allowed", "widget-denied"].map((k) => `${k} ${f(results.small[k].rps_ratio_vs_rust_empty)}× its req/s, ${f(results.small[k].extra_cpu_us_vs_rust_empty, 0)} µs extra CPU (it pays ${f(results.small[k].rust_empty.cpu_us_per_req - results.small[k].empty.cpu_us_per_req, 0)} µs over the empty JS Worker itself)`).join("; ")}.
-${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`API_RATE_LIMITS=false\`, so it does what the peer does (verify the JWT, check membership and client, list 50 contacts) and no more. As deployed, each API request also writes a log line (under \`wrangler dev\` it goes through wrangler's Node process) and asks the Rate Limiting binding (a call into a separate local Worker under \`wrangler dev\`). Those two cost, in a pair in this run (deployed ÷ the peer's job): api-read ${f(results.extras.read.rps_ratio)}× req/s and ${f(-results.extras.read.cpu_saved_us, 0)} µs of CPU per request; api-write ${f(results.extras.write.rps_ratio)}× req/s and ${f(-results.extras.write.cpu_saved_us, 0)} µs.\n` : ""}- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
+${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`API_RATE_LIMITS=false\`, so it does what the peer does (verify the JWT, check membership and client, list 50 contacts) and no more. As deployed, each API request also writes a log line (under \`wrangler dev\` it is also an inspector event for wrangler's inspector proxy, a second workerd, and a line for wrangler's Node process) and asks the Rate Limiting binding (under \`wrangler dev\`, a fetch to a local Durable Object that writes its counter to SQLite). Those two cost, in a pair in this run (deployed ÷ the peer's job): api-read ${f(results.extras.read.rps_ratio)}× req/s and ${f(-results.extras.read.cpu_saved_us, 0)} µs of CPU per request; api-write ${f(results.extras.write.rps_ratio)}× req/s and ${f(-results.extras.write.cpu_saved_us, 0)} µs. Each alone, on api-read (deployed ÷ deployed without it): the log line ${f(results.extras.log_line.rps_ratio)}× req/s and ${f(-results.extras.log_line.cpu_saved_us, 0)} µs; the rate limit ${f(results.extras.rate_limit.rps_ratio)}× req/s and ${f(-results.extras.rate_limit.cpu_saved_us, 0)} µs.\n` : ""}- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
 - Gate D1 queries: cold cache ${results.gate_queries.cold}, warm ${results.gate_queries.warm}. Query plan at ${SCALE_CLIENTS} tenants: ${results.scale_dataset.plan.join("; ")}.
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).

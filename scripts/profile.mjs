@@ -108,7 +108,7 @@ try {
     await c.send("Debugger.enable");
     for (const n of profile.nodes) {
       const f = n.callFrame;
-      if (!f.functionName && f.url.endsWith("index.js") && !sources.has(f.scriptId)) {
+      if (f.url.endsWith("index.js") && !sources.has(f.scriptId)) {
         sources.set(f.scriptId, (await c.send("Debugger.getScriptSource", { scriptId: f.scriptId })).scriptSource);
       }
     }
@@ -167,11 +167,14 @@ try {
     console.log("\ninclusive time, top 60 (µs per request):");
     for (const [k, us] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${(us / total).toFixed(2).padStart(8)}  ${k.slice(0, 110)}`);
   }
+  // PROFILE_SOURCE=N: the source of each bundle function (named or not) with N µs or more of
+  // self time per request (50 when N is not a number).
+  const floor = Number(process.env.PROFILE_SOURCE) || 50;
   for (const n of profile.nodes) {
     const f = n.callFrame;
     const src = sources.get(f.scriptId);
-    const name = `(anonymous ${f.lineNumber + 1}:${f.columnNumber + 1})`;
-    if (!src || f.functionName || !self.has(`${name}\tindex.js`) || self.get(`${name}\tindex.js`) / total < 50) continue;
+    const name = f.functionName || `(anonymous ${f.lineNumber + 1}:${f.columnNumber + 1})`;
+    if (!src || !self.has(`${name}\tindex.js`) || self.get(`${name}\tindex.js`) / total < floor) continue;
     const line = src.split("\n")[f.lineNumber] || "";
     console.log(`\n${name}: ${line.slice(Math.max(0, f.columnNumber - 80), f.columnNumber + 400)}`);
     self.delete(`${name}\tindex.js`);

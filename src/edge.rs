@@ -717,7 +717,8 @@ async fn object_to_js(env: &Env, resp: Response) -> web_sys::Response {
 /// as it is: no Promise, no microtask, no second crossing into the wasm. A request that awaits
 /// D1, R2 or a binding goes on as a Promise. Its pending futures are all JS promises
 /// (`JsFuture`), which take the waker of each poll that drives them (the `Future` contract), so
-/// the first poll's no-op waker is never the one they wake.
+/// the first poll's no-op waker is never the one they wake. A future that keeps only its first
+/// poll's waker would hang its request here: `worker::Delay` is one, and is not used.
 ///
 /// workers-rs's own panic hook, which marks the instance for re-initialisation after a panic, is
 /// installed by its start function and kept (no console_error_panic_hook over it).
