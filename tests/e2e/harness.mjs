@@ -47,9 +47,16 @@ export function testSecrets() {
 }
 
 function wrangler(args, persist) {
-  const r = spawnSync(WRANGLER, [...args, "--persist-to", persist], { cwd: ROOT, env: ENV, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
+  // A test's own `d1 execute` opens the SQLite file the running Worker writes to, so it can meet
+  // the Worker's write lock (work after a response, under waitUntil, may still hold it): it tries
+  // again a few times, a moment apart, before that counts as a failure.
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync(WRANGLER, [...args, "--persist-to", persist], { cwd: ROOT, env: ENV, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (r.status === 0) return r.stdout;
+    const locked = /SQLITE_BUSY|database is locked/.test(`${r.stdout}\n${r.stderr}`);
+    if (!locked || attempt === 5) throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200 * attempt);
+  }
 }
 
 /**
