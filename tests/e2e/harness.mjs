@@ -345,6 +345,18 @@ export function forgeJwt(secret, header, payload) {
 }
 
 /** Asserts the JSON error shape; returns the code. */
+/**
+ * Waits, if it must, until the next `ms` milliseconds fall inside one window of a Rate Limiting
+ * binding with a period of `periodSeconds`. Under `wrangler dev` the binding counts in fixed
+ * windows aligned to the clock (miniflare's rate-limit object: window = floor(now / period)), so a
+ * burst that straddles a window's edge is counted in two and more of it gets through.
+ */
+export async function withinOneWindow(periodSeconds, ms) {
+  const period = periodSeconds * 1000;
+  const left = period - (Date.now() % period);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 100));
+}
+
 export function errorCode(res) {
   if (!res.json || !res.json.error || typeof res.json.error.code !== "string" || typeof res.json.error.message !== "string") {
     throw new Error(`not the JSON error shape (${res.status}): ${res.text.slice(0, 300)}`);
