@@ -176,8 +176,9 @@ function round(target, scenario, seconds, conns) {
 }
 
 /**
- * Alternating rounds, gatehouse then each baseline, medians of each. A discarded warm-up round
- * on every target comes first: V8 tiers wasm and JS up lazily.
+ * Alternating rounds, each target once a round, medians of each. Each round starts with the next
+ * target in turn, so none always runs first or always follows the same one. A discarded warm-up
+ * round on every target comes first: V8 tiers wasm and JS up lazily.
  */
 function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null, rounds = ROUNDS } = {}) {
   const g = [], e = [], r = [], p = [];
@@ -185,11 +186,14 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
   round(empty, { ...scenario, expect: 200 }, WARMUP, conns);
   if (rust) round(rust, { ...scenario, expect: 200 }, WARMUP, conns);
   if (peer) round(peer.target, peer.scenario, WARMUP, conns);
+  const legs = [[g, () => round(gh, scenario, seconds, conns)], [e, () => round(empty, { ...scenario, expect: 200 }, seconds, conns)]];
+  if (rust) legs.push([r, () => round(rust, { ...scenario, expect: 200 }, seconds, conns)]);
+  if (peer) legs.push([p, () => round(peer.target, peer.scenario, seconds, conns)]);
   for (let i = 0; i < rounds; i++) {
-    g.push(round(gh, scenario, seconds, conns));
-    e.push(round(empty, { ...scenario, expect: 200 }, seconds, conns));
-    if (rust) r.push(round(rust, { ...scenario, expect: 200 }, seconds, conns));
-    if (peer) p.push(round(peer.target, peer.scenario, seconds, conns));
+    for (let j = 0; j < legs.length; j++) {
+      const [out, run] = legs[(i + j) % legs.length];
+      out.push(run());
+    }
   }
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, rounds, gatehouse: {}, empty: {} };
@@ -228,9 +232,11 @@ function pair(after, before, scenario, beforeScenario, { seconds = SECONDS, conn
   const a = [], b = [];
   round(after, scenario, WARMUP, conns);
   round(before, beforeScenario, WARMUP, conns);
+  // Which build goes first alternates round by round too.
   for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2) b.push(round(before, beforeScenario, seconds, conns));
     a.push(round(after, scenario, seconds, conns));
-    b.push(round(before, beforeScenario, seconds, conns));
+    if (!(i % 2)) b.push(round(before, beforeScenario, seconds, conns));
   }
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, after: {}, before: {} };
