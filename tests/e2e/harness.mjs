@@ -115,13 +115,6 @@ function parseCredentials(text) {
   return { users, keys };
 }
 
-/**
- * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
- * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded; `config`
- * names another wrangler.toml (another build of the Worker) to run on that state; `logLevel` is
- * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging);
- * `testScheduled: false` leaves out `/__scheduled` and the middleware wrangler serves it through.
- */
 /** Waits for `/healthz`: true once it answers 200, false if wrangler exits first. */
 async function healthy(child, port, logs) {
   const deadline = Date.now() + 90_000;
@@ -139,6 +132,13 @@ async function healthy(child, port, logs) {
   }
 }
 
+/**
+ * Starts a Worker. `vars` override configuration; `persist` reuses a state directory
+ * (for restarts with new keys), otherwise a fresh one is made, migrated and seeded; `config`
+ * names another wrangler.toml (another build of the Worker) to run on that state; `logLevel` is
+ * wrangler's (the benchmark runs every Worker at "warn", so none pays for request logging);
+ * `testScheduled: false` leaves out `/__scheduled` and the middleware wrangler serves it through.
+ */
 export async function startWorker({ vars = {}, persist = null, config = null, logLevel = "log", shards = SHARDS, testScheduled = true } = {}) {
   const configArgs = () => (shardConfig(shards) ? ["--config", shardConfig(shards)] : []);
   const bindings = bindingsFor(shards);
@@ -344,7 +344,6 @@ export function forgeJwt(secret, header, payload) {
   return `${h}.${p}.${sig}`;
 }
 
-/** Asserts the JSON error shape; returns the code. */
 /**
  * Waits, if it must, until the next `ms` milliseconds fall inside one window of a Rate Limiting
  * binding with a period of `periodSeconds`. Under `wrangler dev` the binding counts in fixed
@@ -357,6 +356,7 @@ export async function withinOneWindow(periodSeconds, ms) {
   if (left < ms) await new Promise((r) => setTimeout(r, left + 100));
 }
 
+/** Asserts the JSON error shape; returns the code. */
 export function errorCode(res) {
   if (!res.json || !res.json.error || typeof res.json.error.code !== "string" || typeof res.json.error.message !== "string") {
     throw new Error(`not the JSON error shape (${res.status}): ${res.text.slice(0, 300)}`);
