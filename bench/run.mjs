@@ -10,6 +10,9 @@ import { startWorker, freePorts, request, forgeJwt, testSecrets, ROOT, ENV } fro
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3);
+// The rows against the TS peer, which the targets are read from, take more: on this 2-core
+// machine one round in three can land on a busy moment, and the median of five shrugs off two.
+const PEER_ROUNDS = Math.max(ROUNDS, 5);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS || 4);
 const CONNS = Number(process.env.BENCH_CONNECTIONS || 8);
 const SCALE_CLIENTS = Number(process.env.BENCH_SCALE_CLIENTS || 100_000);
@@ -176,9 +179,21 @@ function round(target, scenario, seconds, conns) {
 }
 
 /**
- * Alternating rounds, each target once a round, medians of each. Each round starts with the next
- * target in turn, so none always runs first or always follows the same one. A discarded warm-up
- * round on every target comes first: V8 tiers wasm and JS up lazily.
+ * `rounds` rounds of `legs` ([results, run] each), every leg once a round; each round starts with
+ * the next leg in turn, so none always runs first or always follows the same one.
+ */
+function alternate(legs, rounds) {
+  for (let i = 0; i < rounds; i++) {
+    for (let j = 0; j < legs.length; j++) {
+      const [out, run] = legs[(i + j) % legs.length];
+      out.push(run());
+    }
+  }
+}
+
+/**
+ * Alternating rounds (`alternate`), each target once a round, medians of each. A discarded
+ * warm-up round on every target comes first: V8 tiers wasm and JS up lazily.
  */
 function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null, rounds = ROUNDS } = {}) {
   const g = [], e = [], r = [], p = [];
@@ -189,12 +204,7 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
   const legs = [[g, () => round(gh, scenario, seconds, conns)], [e, () => round(empty, { ...scenario, expect: 200 }, seconds, conns)]];
   if (rust) legs.push([r, () => round(rust, { ...scenario, expect: 200 }, seconds, conns)]);
   if (peer) legs.push([p, () => round(peer.target, peer.scenario, seconds, conns)]);
-  for (let i = 0; i < rounds; i++) {
-    for (let j = 0; j < legs.length; j++) {
-      const [out, run] = legs[(i + j) % legs.length];
-      out.push(run());
-    }
-  }
+  alternate(legs, rounds);
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, rounds, gatehouse: {}, empty: {} };
   if (rust) res.rust_empty = {};
@@ -232,12 +242,7 @@ function pair(after, before, scenario, beforeScenario, { seconds = SECONDS, conn
   const a = [], b = [];
   round(after, scenario, WARMUP, conns);
   round(before, beforeScenario, WARMUP, conns);
-  // Which build goes first alternates round by round too.
-  for (let i = 0; i < ROUNDS; i++) {
-    if (i % 2) b.push(round(before, beforeScenario, seconds, conns));
-    a.push(round(after, scenario, seconds, conns));
-    if (!(i % 2)) b.push(round(before, beforeScenario, seconds, conns));
-  }
+  alternate([[a, () => round(after, scenario, seconds, conns)], [b, () => round(before, beforeScenario, seconds, conns)]], ROUNDS);
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, after: {}, before: {} };
   for (const k of ["rps", "p50_ms", "cpu_us_per_req"]) {
@@ -401,7 +406,7 @@ if (process.env.BENCH_ONLY === "peer") {
     const sc = scenarios(g, await prepare(g));
     const psc = peerScenarios();
     for (const k of picks) {
-      const r = compare(g, e, sc[k], { peer: { target: p, scenario: psc[k] }, rounds: Math.max(ROUNDS, 5) });
+      const r = compare(g, e, sc[k], { peer: { target: p, scenario: psc[k] }, rounds: PEER_ROUNDS });
       console.log(`${sc[k].name}: ${r.gatehouse.rps.toFixed(0)} req/s, ${r.rps_ratio_vs_peer.toFixed(2)}x the peer (${r.peer.rps.toFixed(0)}), ${r.rps_ratio.toFixed(2)}x empty; extra CPU ${r.extra_cpu_us.toFixed(0)} µs, peer's ${r.peer_extra_cpu_us.toFixed(0)}`);
     }
   } finally {
@@ -448,9 +453,7 @@ try {
   gh = await startGatehouse({ persist: gh.dir, vars: { DEBUG_HEADERS: "false" } });
   results.small = {};
   results.small.static = compare(gh, empty, sc.static, { rust: rustEmpty });
-  // The rows the targets are read from take more rounds: on this 2-core machine one round in
-  // three can land on a busy moment, and the median of five shrugs off two.
-  for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] }, rounds: Math.max(ROUNDS, 5) });
+  for (const k of ["allowed", "denied", "read"]) results.small[sc[k].name] = compare(gh, empty, sc[k], { rust: k === "read" ? null : rustEmpty, peer: { target: peer, scenario: psc[k] }, rounds: PEER_ROUNDS });
   // The peer's job: the same API requests with what the peer does not do switched off (the
   // request's log line and the per-client rate limit), on its own copy of the dataset. Under
   // `wrangler dev` both are costly in a way production is not. Wrangler keeps the inspector
@@ -555,7 +558,7 @@ const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rp
 for (const [k, r] of Object.entries(results.small)) add("small", k, r);
 for (const [k, r] of Object.entries(results.scale)) add(`${SCALE_CLIENTS / 1000}k tenants`, k, r);
 const s = results.size;
-const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target; ${Math.max(ROUNDS, 5)} rounds for the rows against the TS peer. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
+const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target; ${PEER_ROUNDS} rounds for the rows against the TS peer. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
 
 | dataset | scenario | req/s | empty req/s | vs empty | TS peer req/s | vs peer | p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req | peer extra µs/req |
 |---|---|---|---|---|---|---|---|---|---|---|---|
