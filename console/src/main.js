@@ -20,6 +20,9 @@ export { site };
  * path unless it does (a crafted link cannot point a page at another endpoint). */
 const ID = /^(cli|agy)_[0-9a-z]{1,64}$/;
 
+/** The fragment's route segments: `#/c/cli_1/domains?x` → ["c", "cli_1", "domains"]. */
+const segments = (hash) => hash.slice(1).split("?")[0].split("/").filter(Boolean);
+
 function useRoute() {
   const [hash, setHash] = useState(location.hash || "#/");
   useEffect(() => {
@@ -30,7 +33,7 @@ function useRoute() {
     on();
     return () => removeEventListener("hashchange", on);
   }, []);
-  return hash.slice(1).split("?")[0].split("/").filter(Boolean);
+  return segments(hash);
 }
 
 const go = (to) => { location.hash = to; };
@@ -151,7 +154,12 @@ function Signed({ me, reload, signOut }) {
   const agencyId = scope === "agency" ? ctx.scope.agency_id : null;
   const homeClient = scope === "client" ? ctx.scope.client_id : null;
   useEffect(() => {
-    if (route.length === 0) go(scope === "platform" ? "#/agencies" : scope === "agency" ? "#/clients" : `#/c/${homeClient}`);
+    // The fragment is read again here, not taken from the render: a link followed (or a test's
+    // navigation) between that render and this effect has already chosen a page, and sending it
+    // to the home page instead would lose it.
+    if (route.length === 0 && segments(location.hash).length === 0) {
+      go(scope === "platform" ? "#/agencies" : scope === "agency" ? "#/clients" : `#/c/${homeClient}`);
+    }
   }, [route.length]);
 
   let page = null;

@@ -85,6 +85,34 @@ describe("the console's shell", () => {
     const theme = await w.request("GET", "/console/theme.css", { host: `acme.localhost:${w.port}` });
     assert.match(theme.text, /--gh-primary: #[0-9a-f]{3,6};/);
   });
+  test("a page chosen the moment sign-in renders is kept: the redirect to the home page does not override it", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://localhost:${w.port}/console`);
+      await page.getByLabel("Email").fill("agency.admin@northwind.test");
+      await page.getByLabel("Password").fill(w.users["agency.admin@northwind.test"]);
+      // The page is chosen in the microtask after the signed-in shell's first render, before
+      // that render's effects run: what a quick link or a test's navigation does under load.
+      await page.evaluate(() => {
+        const seen = new MutationObserver(() => {
+          if ([...document.querySelectorAll("button")].some((b) => b.textContent === "Sign out")) {
+            seen.disconnect();
+            location.hash = "#/domains";
+          }
+        });
+        seen.observe(document.body, { childList: true, subtree: true });
+      });
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Portal domains" }).waitFor();
+      await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+      assert.equal(new URL(page.url()).hash, "#/domains");
+      assert.equal(await page.getByRole("heading", { name: "Portal domains" }).count(), 1);
+      assert.equal(await page.getByRole("heading", { name: "Clients" }).count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe("the agency journey", () => {
