@@ -24,8 +24,9 @@ const log = (...a) => console.error("[bench]", ...a);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 // ---- processes ---------------------------------------------------------------------------
-/** CPU ticks (utime+stime) of every workerd process descending from `pid`. */
-function workerdTicks(pid) {
+/** CPU ticks (utime+stime) under `pid`, a wrangler process: of every workerd process descending
+ *  from it, and of the rest of its tree (wrangler's own Node process and any other child). */
+function treeTicks(pid) {
   const parent = new Map();
   const comm = new Map();
   const ticks = new Map();
@@ -41,11 +42,10 @@ function workerdTicks(pid) {
       ticks.set(Number(d), Number(f[11]) + Number(f[12]));
     } catch {}
   }
-  let total = 0;
+  const total = { workerd: 0, node: 0 };
   for (const [p, name] of comm) {
-    if (!name.startsWith("workerd")) continue;
     for (let q = p; q > 1; q = parent.get(q) || 0) {
-      if (q === pid) { total += ticks.get(p); break; }
+      if (q === pid) { total[name.startsWith("workerd") ? "workerd" : "node"] += ticks.get(p); break; }
     }
   }
   return total;
@@ -169,10 +169,13 @@ function wrk(port, scenario, seconds = SECONDS, conns = CONNS) {
 
 /** One measured round on one target: wrk plus the workerd CPU it cost. */
 function round(target, scenario, seconds, conns) {
-  const before = workerdTicks(target.pid);
+  const before = treeTicks(target.pid);
   const r = wrk(target.port, scenario, seconds, conns);
-  const cpu = (workerdTicks(target.pid) - before) * TICK_US;
-  r.cpu_us_per_req = r.requests ? cpu / r.requests : 0;
+  const after = treeTicks(target.pid);
+  const per = (k) => (r.requests ? ((after[k] - before[k]) * TICK_US) / r.requests : 0);
+  r.cpu_us_per_req = per("workerd");
+  // Not in the workerd figure: what wrangler's Node process spends on the same requests.
+  r.node_us_per_req = per("node");
   const bad = r.unexpected + r.server_errors + r.socket_errors;
   if (bad) throw new Error(`${scenario.name} on port ${target.port}: ${r.unexpected} unexpected statuses, ${r.server_errors} 5xx, ${r.socket_errors} socket errors`);
   return r;
@@ -209,7 +212,7 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
   const res = { scenario: scenario.name, rounds, gatehouse: {}, empty: {} };
   if (rust) res.rust_empty = {};
   if (peer) res.peer = {};
-  for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "requests"]) {
+  for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "node_us_per_req", "requests"]) {
     res.gatehouse[k] = med(g, k);
     res.empty[k] = med(e, k);
     if (rust) res.rust_empty[k] = med(r, k);
@@ -245,7 +248,7 @@ function pair(after, before, scenario, beforeScenario, { seconds = SECONDS, conn
   alternate([[a, () => round(after, scenario, seconds, conns)], [b, () => round(before, beforeScenario, seconds, conns)]], ROUNDS);
   const med = (rs, k) => median(rs.map((x) => x[k]));
   const res = { scenario: scenario.name, after: {}, before: {} };
-  for (const k of ["rps", "p50_ms", "cpu_us_per_req"]) {
+  for (const k of ["rps", "p50_ms", "cpu_us_per_req", "node_us_per_req"]) {
     res.after[k] = med(a, k);
     res.before[k] = med(b, k);
   }
@@ -554,18 +557,18 @@ results.duration_s = (Date.now() - started) / 1000;
 // ---- report ------------------------------------------------------------------------------
 const f = (x, d = 2) => (x === undefined || Number.isNaN(x) ? "—" : Number(x).toFixed(d));
 const rows = [];
-const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rps, 0)} | ${f(r.empty.rps, 0)} | ${f(r.rps_ratio)}× | ${r.peer ? f(r.peer.rps, 0) : "—"} | ${r.peer ? f(r.rps_ratio_vs_peer) + "×" : "—"} | ${f(r.gatehouse.p50_ms)} / ${f(r.gatehouse.p99_ms)} | ${f(r.gatehouse.cpu_us_per_req, 0)} | ${f(r.empty.cpu_us_per_req, 0)} | ${f(r.extra_cpu_us, 0)} | ${r.peer ? f(r.peer_extra_cpu_us, 0) : "—"} |`);
+const add = (set, name, r) => rows.push(`| ${set} | ${name} | ${f(r.gatehouse.rps, 0)} | ${f(r.empty.rps, 0)} | ${f(r.rps_ratio)}× | ${r.peer ? f(r.peer.rps, 0) : "—"} | ${r.peer ? f(r.rps_ratio_vs_peer) + "×" : "—"} | ${f(r.gatehouse.p50_ms)} / ${f(r.gatehouse.p99_ms)} | ${f(r.gatehouse.cpu_us_per_req, 0)} | ${f(r.empty.cpu_us_per_req, 0)} | ${f(r.extra_cpu_us, 0)} | ${r.peer ? f(r.peer_extra_cpu_us, 0) : "—"} | ${f(r.gatehouse.node_us_per_req, 0)}${r.peer ? ` (${f(r.peer.node_us_per_req, 0)})` : ""} |`);
 for (const [k, r] of Object.entries(results.small)) add("small", k, r);
 for (const [k, r] of Object.entries(results.scale)) add(`${SCALE_CLIENTS / 1000}k tenants`, k, r);
 const s = results.size;
 const md = `Measured ${results.date} on ${results.machine.cpus} cores, \`wrk -t2 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} alternating rounds (medians) after a ${WARMUP} s warm-up round per target; ${PEER_ROUNDS} rounds for the rows against the TS peer. Every Worker under \`wrangler dev\` on the same workerd. The TS peer is \`../shared/yardstick/peer-ts\` (Hono + D1) as written; it has no write endpoint.
 
-| dataset | scenario | req/s | empty req/s | vs empty | TS peer req/s | vs peer | p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req | peer extra µs/req |
-|---|---|---|---|---|---|---|---|---|---|---|---|
+| dataset | scenario | req/s | empty req/s | vs empty | TS peer req/s | vs peer | p50 / p99 ms | workerd CPU µs/req | empty µs/req | extra µs/req | peer extra µs/req | wrangler Node µs/req (peer's) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 - Against the smallest workers-rs Worker (\`bench/rust-empty\`, same worker version and profile) on the same workerd: ${["static", "widget-allowed", "widget-denied"].map((k) => `${k} ${f(results.small[k].rps_ratio_vs_rust_empty)}× its req/s, ${f(results.small[k].extra_cpu_us_vs_rust_empty, 0)} µs extra CPU (it pays ${f(results.small[k].rust_empty.cpu_us_per_req - results.small[k].empty.cpu_us_per_req, 0)} µs over the empty JS Worker itself)`).join("; ")}.
-${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`API_RATE_LIMITS=false\`, so it does what the peer does (verify the JWT, check membership and client, list 50 contacts) and no more. As deployed, each API request also writes a log line (under \`wrangler dev\` it is also an inspector event for wrangler's inspector proxy, a second workerd, and a line for wrangler's Node process) and asks the Rate Limiting binding (under \`wrangler dev\`, a fetch to a local Durable Object that writes its counter to SQLite). Those two cost, in a pair in this run (deployed ÷ the peer's job): api-read ${f(results.extras.read.rps_ratio)}× req/s and ${f(-results.extras.read.cpu_saved_us, 0)} µs of CPU per request; api-write ${f(results.extras.write.rps_ratio)}× req/s and ${f(-results.extras.write.cpu_saved_us, 0)} µs. Each alone, on api-read (deployed ÷ deployed without it): the log line ${f(results.extras.log_line.rps_ratio)}× req/s and ${f(-results.extras.log_line.cpu_saved_us, 0)} µs; the rate limit ${f(results.extras.rate_limit.rps_ratio)}× req/s and ${f(-results.extras.rate_limit.cpu_saved_us, 0)} µs.\n` : ""}- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
+${results.extras ? `- "The peer's job": Gatehouse with \`LOG_LEVEL=warn\` and \`API_RATE_LIMITS=false\`, so it does what the peer does (verify the JWT, check membership and client, list 50 contacts) and no more. As deployed, each API request also writes a log line (under \`wrangler dev\` it is also an inspector event for wrangler's inspector proxy, a second workerd, which posts every event it receives to wrangler's Node process as a debug-log request and keeps it in a buffer while no DevTools is attached) and asks the Rate Limiting binding (under \`wrangler dev\`, a fetch to a local Durable Object that writes its counter to SQLite). Those two cost, in a pair in this run (deployed ÷ the peer's job): api-read ${f(results.extras.read.rps_ratio)}× req/s and ${f(-results.extras.read.cpu_saved_us, 0)} µs of CPU per request; api-write ${f(results.extras.write.rps_ratio)}× req/s and ${f(-results.extras.write.cpu_saved_us, 0)} µs. Each alone, on api-read (deployed ÷ deployed without it): the log line ${f(results.extras.log_line.rps_ratio)}× req/s and ${f(-results.extras.log_line.cpu_saved_us, 0)} µs of workerd CPU, with ${f(results.extras.log_line.after.node_us_per_req - results.extras.log_line.before.node_us_per_req, 0)} µs more in wrangler's Node process (${f(results.extras.log_line.before.node_us_per_req, 0)} → ${f(results.extras.log_line.after.node_us_per_req, 0)}); the rate limit ${f(results.extras.rate_limit.rps_ratio)}× req/s and ${f(-results.extras.rate_limit.cpu_saved_us, 0)} µs.\n` : ""}- Login: ${f(results.small.login.cpu_ms_per_login, 1)} ms of workerd CPU per argon2id login (m=19 MiB, t=2, p=1); the Free plan allows 10 ms per request, Paid 30 s.
 - Gate D1 queries: cold cache ${results.gate_queries.cold}, warm ${results.gate_queries.warm}. Query plan at ${SCALE_CLIENTS} tenants: ${results.scale_dataset.plan.join("; ")}.
 - ${SCALE_CLIENTS} clients / ${results.scale_dataset.counts.domains} domains vs the demo dataset, p50 ratio: ${Object.entries(results.scale_ratio_p50).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}; CPU ratio: ${Object.entries(results.scale_ratio_cpu).map(([k, v]) => `${k} ${f(v)}×`).join(", ")}.
 - Cold start (process start → first 200): Gatehouse ${f(results.cold_start.gatehouse_ms, 0)} ms, empty ${f(results.cold_start.empty_ms, 0)} ms (${f(results.cold_start.ratio)}×).
