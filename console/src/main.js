@@ -96,7 +96,11 @@ function App() {
   }, []);
   if (loading && !me) return html`<p class="state" role="status">Loading…</p>`;
   if (!me) return html`<${Login} notice=${notice} onSignedIn=${() => { setNotice(null); load(); }} />`;
-  return html`<${Signed} me=${me} reload=${load} signOut=${() => { session.clear(); setMe(null); go("#/"); }} />`;
+  // Another tenant's session starts from its own home page: the signed-in view is left while the
+  // new context loads, and comes back new, so nothing of the old scope (its page, its redirect)
+  // carries over.
+  const switchTo = (token) => { session.set(token); location.hash = ""; setMe(null); load(); };
+  return html`<${Signed} me=${me} switchTo=${switchTo} signOut=${() => { session.clear(); setMe(null); go("#/"); }} />`;
 }
 
 function Login({ notice, onSignedIn }) {
@@ -145,7 +149,7 @@ function Login({ notice, onSignedIn }) {
   <//></main>`;
 }
 
-function Signed({ me, reload, signOut }) {
+function Signed({ me, switchTo, signOut }) {
   const route = useRoute();
   const ctx = me.context;
   const perms = new Set(ctx.permissions || []);
@@ -209,9 +213,7 @@ function Signed({ me, reload, signOut }) {
         <select id="switch" onChange=${async (e) => {
           try {
             const res = await api("POST", "/api/auth/switch", { tenant: e.currentTarget.value });
-            session.set(res.access_token);
-            location.hash = "";
-            reload();
+            switchTo(res.access_token);
           } catch (err) {
             alert(err.message);
           }

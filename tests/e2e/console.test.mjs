@@ -27,6 +27,7 @@ before(async () => {
   tok.platform = await w.login("admin@gatehouse.test");
   const clients = (await w.request("GET", "/api/clients", { token: tok.agency })).json.items;
   T.acme = clients.find((c) => c.slug === "acme").id;
+  T.names = Object.fromEntries(clients.map((c) => [c.id, c.name]));
   T.agency = clients[0].agency_id;
   browser = await launchChromium();
   mkdirSync(SHOTS, { recursive: true });
@@ -98,6 +99,7 @@ describe("the console's shell", () => {
         const seen = new MutationObserver(() => {
           if ([...document.querySelectorAll("button")].some((b) => b.textContent === "Sign out")) {
             seen.disconnect();
+            window.hashWhenChosen = location.hash;
             location.hash = "#/domains";
           }
         });
@@ -106,9 +108,33 @@ describe("the console's shell", () => {
       await page.getByRole("button", { name: "Sign in" }).click();
       await page.getByRole("heading", { name: "Portal domains" }).waitFor();
       await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+      // The premise: the page was chosen before the redirect had run.
+      assert.equal(await page.evaluate(() => window.hashWhenChosen), "");
       assert.equal(new URL(page.url()).hash, "#/domains");
       assert.equal(await page.getByRole("heading", { name: "Portal domains" }).count(), 1);
       assert.equal(await page.getByRole("heading", { name: "Clients" }).count(), 0);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("switching to another tenant starts from that tenant's home page, in its scope", async () => {
+    // A member of two clients: each switch must land on the new client's home, not on the page
+    // the old scope's redirect would pick.
+    const { context, page, errors } = await signedIn("multi@northwind.test");
+    try {
+      await page.waitForFunction(() => /^#\/c\/cli_/.test(location.hash));
+      const first = new URL(page.url()).hash.slice("#/c/".length);
+      const other = await page.locator("#switch option[value^='cli_']").getAttribute("value");
+      assert.notEqual(other, first);
+      await page.locator("#switch").selectOption(other);
+      await page.waitForFunction((id) => location.hash === `#/c/${id}`, other);
+      await page.getByRole("heading", { name: T.names[other], level: 1 }).waitFor();
+      await page.waitForFunction(() => !document.querySelector('.state[role="status"]'), null, { timeout: 15_000 });
+      assert.equal(new URL(page.url()).hash, `#/c/${other}`);
+      assert.equal(await page.getByRole("heading", { name: T.names[first], level: 1 }).count(), 0);
+      assert.equal(await page.getByRole("alert").count(), 0, "no error on the page");
+      assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }
