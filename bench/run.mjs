@@ -183,47 +183,37 @@ function round(target, scenario, seconds, conns) {
 }
 
 /**
- * `rounds` rounds of `legs` ([results, run] each), every leg once a round; each round starts with
- * the next leg in turn, so none always runs first or always follows the same one.
+ * A discarded warm-up round on each leg ([name, target, scenario]; V8 tiers wasm and JS up
+ * lazily), then `rounds` rounds with every leg once a round; each round starts with the next leg
+ * in turn, so none always runs first or always follows the same one. Each leg's rounds, by name.
  */
-function alternate(legs, rounds) {
+function measure(legs, rounds, seconds, conns) {
+  for (const [, target, sc] of legs) round(target, sc, WARMUP, conns);
+  const runs = Object.fromEntries(legs.map(([name]) => [name, []]));
   for (let i = 0; i < rounds; i++) {
     for (let j = 0; j < legs.length; j++) {
-      const [out, run] = legs[(i + j) % legs.length];
-      out.push(run());
+      const [name, target, sc] = legs[(i + j) % legs.length];
+      runs[name].push(round(target, sc, seconds, conns));
     }
   }
+  return runs;
 }
 
-/**
- * Alternating rounds (`alternate`), each target once a round, medians of each. A discarded
- * warm-up round on every target comes first: V8 tiers wasm and JS up lazily.
- */
+/** The median of each of `keys` over the rounds `rs`. */
+const medians = (rs, keys) => Object.fromEntries(keys.map((k) => [k, median(rs.map((x) => x[k]))]));
+
+/** Gatehouse against the empty Worker and any other baselines (`measure`), medians of each. */
 function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust = null, peer = null, rounds = ROUNDS } = {}) {
-  const g = [], e = [], r = [], p = [];
-  round(gh, scenario, WARMUP, conns);
-  round(empty, { ...scenario, expect: 200 }, WARMUP, conns);
-  if (rust) round(rust, { ...scenario, expect: 200 }, WARMUP, conns);
-  if (peer) round(peer.target, peer.scenario, WARMUP, conns);
-  const legs = [[g, () => round(gh, scenario, seconds, conns)], [e, () => round(empty, { ...scenario, expect: 200 }, seconds, conns)]];
-  if (rust) legs.push([r, () => round(rust, { ...scenario, expect: 200 }, seconds, conns)]);
-  if (peer) legs.push([p, () => round(peer.target, peer.scenario, seconds, conns)]);
-  alternate(legs, rounds);
-  const med = (rs, k) => median(rs.map((x) => x[k]));
-  const res = { scenario: scenario.name, rounds, gatehouse: {}, empty: {} };
-  if (rust) res.rust_empty = {};
-  if (peer) res.peer = {};
-  for (const k of ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "node_us_per_req", "requests"]) {
-    res.gatehouse[k] = med(g, k);
-    res.empty[k] = med(e, k);
-    if (rust) res.rust_empty[k] = med(r, k);
-    if (peer) res.peer[k] = med(p, k);
+  const baseline = { ...scenario, expect: 200 };
+  const legs = [["gatehouse", gh, scenario], ["empty", empty, baseline]];
+  if (rust) legs.push(["rust_empty", rust, baseline]);
+  if (peer) legs.push(["peer", peer.target, peer.scenario]);
+  const runs = measure(legs, rounds, seconds, conns);
+  const res = { scenario: scenario.name, rounds };
+  for (const [name] of legs) {
+    // Every round's req/s too, so a reader can see the spread behind each median.
+    res[name] = { ...medians(runs[name], ["rps", "p50_ms", "p99_ms", "cpu_us_per_req", "node_us_per_req", "requests"]), rounds_rps: runs[name].map((x) => x.rps) };
   }
-  // Every round's req/s too, so a reader can see the spread behind each median.
-  res.gatehouse.rounds_rps = g.map((x) => x.rps);
-  res.empty.rounds_rps = e.map((x) => x.rps);
-  if (rust) res.rust_empty.rounds_rps = r.map((x) => x.rps);
-  if (peer) res.peer.rounds_rps = p.map((x) => x.rps);
   if (peer) {
     res.rps_ratio_vs_peer = res.gatehouse.rps / res.peer.rps;
     res.peer_extra_cpu_us = res.peer.cpu_us_per_req - res.empty.cpu_us_per_req;
@@ -240,19 +230,12 @@ function compare(gh, empty, scenario, { seconds = SECONDS, conns = CONNS, rust =
 
 /**
  * A before/after pair in one run: the same scenario on an earlier build (BENCH_BEFORE_REV) and on
- * this one, alternating, after a warm-up round each. Ratios are after ÷ before.
+ * this one (`measure`). Ratios are after ÷ before.
  */
 function pair(after, before, scenario, beforeScenario, { seconds = SECONDS, conns = CONNS } = {}) {
-  const a = [], b = [];
-  round(after, scenario, WARMUP, conns);
-  round(before, beforeScenario, WARMUP, conns);
-  alternate([[a, () => round(after, scenario, seconds, conns)], [b, () => round(before, beforeScenario, seconds, conns)]], ROUNDS);
-  const med = (rs, k) => median(rs.map((x) => x[k]));
-  const res = { scenario: scenario.name, after: {}, before: {} };
-  for (const k of ["rps", "p50_ms", "cpu_us_per_req", "node_us_per_req"]) {
-    res.after[k] = med(a, k);
-    res.before[k] = med(b, k);
-  }
+  const runs = measure([["after", after, scenario], ["before", before, beforeScenario]], ROUNDS, seconds, conns);
+  const keys = ["rps", "p50_ms", "cpu_us_per_req", "node_us_per_req"];
+  const res = { scenario: scenario.name, after: medians(runs.after, keys), before: medians(runs.before, keys) };
   res.rps_ratio = res.after.rps / res.before.rps;
   res.cpu_saved_us = res.before.cpu_us_per_req - res.after.cpu_us_per_req;
   log("before/after", scenario.name, JSON.stringify(res));
